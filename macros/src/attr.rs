@@ -1,0 +1,417 @@
+//! One struct per attribute, parsed with `parse_nested_meta`. Parsing never stops at the first
+//! mistake: every unknown or duplicate key is recorded in [`Errors`] and parsing goes on, so a
+//! user sees all of them in one build.
+
+use std::collections::BTreeMap;
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::meta::ParseNestedMeta;
+use syn::spanned::Spanned;
+use syn::{Attribute, LitInt, LitStr, Path, Token, Type};
+
+/// Collected errors; turned into one `compile_error!` each.
+#[derive(Default)]
+pub struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    pub fn error(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+
+    /// Records the error of a fallible step and returns its value, if any.
+    pub fn ok<T>(&mut self, result: syn::Result<T>) -> Option<T> {
+        result.map_err(|e| self.push(e)).ok()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    pub fn into_compile_errors(self) -> TokenStream {
+        self.0.map(|e| e.to_compile_error()).unwrap_or_default()
+    }
+}
+
+/// A key that may be given once. A second one is an error at both places.
+pub struct Once<T> {
+    key: &'static str,
+    value: Option<(T, TokenStream)>,
+}
+
+impl<T> Once<T> {
+    pub fn new(key: &'static str) -> Self {
+        Once { key, value: None }
+    }
+
+    pub fn set(&mut self, errors: &mut Errors, at: &Path, value: T) {
+        if let Some((_, first)) = &self.value {
+            let key = self.key;
+            errors.error(at, format!("duplicate key `{key}`; give it once"));
+            errors.error(first, format!("first `{key}` here"));
+        } else {
+            self.value = Some((value, at.to_token_stream()));
+        }
+    }
+
+    pub fn get(&self) -> Option<&T> {
+        self.value.as_ref().map(|(v, _)| v)
+    }
+
+    pub fn take(self) -> Option<T> {
+        self.value.map(|(v, _)| v)
+    }
+}
+
+/// Reads the attributes named `name` with `parse_key` for each key; unknown keys are reported
+/// by `parse_key` returning `Ok(false)`.
+pub fn parse_attrs(
+    attrs: &[Attribute],
+    name: &str,
+    expected: &str,
+    errors: &mut Errors,
+    mut parse_key: impl FnMut(&ParseNestedMeta<'_>, &mut Errors) -> syn::Result<bool>,
+) {
+    for attr in attrs.iter().filter(|a| a.path().is_ident(name)) {
+        let result = attr.parse_nested_meta(|meta| {
+            if !parse_key(&meta, errors)? {
+                errors.error(
+                    &meta.path,
+                    format!(
+                        "unknown key `{}` in `#[{name}(...)]`; expected one of: {expected}",
+                        path_str(&meta.path)
+                    ),
+                );
+                skip_value(&meta)?;
+            }
+            Ok(())
+        });
+        errors.ok(result);
+    }
+}
+
+/// Consumes `= value` or `(...)` after an unknown key, so parsing can go on.
+fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(Token![=]) {
+        meta.value()?.parse::<syn::Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let _content;
+        syn::parenthesized!(_content in meta.input);
+    }
+    Ok(())
+}
+
+pub fn path_str(path: &Path) -> String {
+    path.to_token_stream().to_string().replace(' ', "")
+}
+
+/// `crate = "path"`: where the runtime is, for a renamed dependency.
+pub fn parse_crate_path(meta: &ParseNestedMeta<'_>) -> syn::Result<Path> {
+    let lit: LitStr = meta.value()?.parse()?;
+    lit.parse::<Path>().map_err(|_| {
+        syn::Error::new(
+            lit.span(),
+            format!(
+                "`crate = \"{}\"` is not a path; write the name the runtime is imported as, e.g. `crate = \"my_runtime\"`",
+                lit.value()
+            ),
+        )
+    })
+}
+
+pub fn default_crate_path() -> Path {
+    syn::parse_quote!(::cqrs_runtime)
+}
+
+/// A positive integer such as a version or a snapshot interval.
+pub fn parse_positive(meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<(u32, LitInt)> {
+    let lit: LitInt = meta.value()?.parse()?;
+    match lit.base10_parse::<u32>() {
+        Ok(0) | Err(_) => Err(syn::Error::new(
+            lit.span(),
+            format!("`{key}` must be a whole number from 1, e.g. `{key} = 2`"),
+        )),
+        Ok(n) => Ok((n, lit)),
+    }
+}
+
+// ----------------------------------------------------------------------------- #[event(...)]
+
+/// How stored version N becomes version N + 1.
+pub enum HopKind {
+    /// `vN = Type`: `From<Type> for <type of N + 1>`.
+    From,
+    /// `vN(ty = Type, with = path)`: `path(Type) -> <type of N + 1>`.
+    With(Path),
+    /// `vN(json = path)`: `path(Value) -> Result<Value, E>`, over the raw JSON.
+    Json(Path),
+}
+
+pub struct Hop {
+    /// The `vN` key, for error spans.
+    pub key: syn::Ident,
+    /// The shape of version N, if known as a Rust type.
+    pub ty: Option<Type>,
+    pub kind: HopKind,
+}
+
+/// `#[event(...)]` on an event variant, or on an event struct.
+pub struct EventAttrs {
+    pub rename: Option<LitStr>,
+    pub aliases: Vec<LitStr>,
+    pub version: Option<(u32, LitInt)>,
+    pub upcast: BTreeMap<u32, Hop>,
+    /// The whole `upcast(...)`, for errors about what it lacks.
+    pub upcast_span: Option<Span>,
+    pub crate_path: Option<Path>,
+}
+
+pub const EVENT_KEYS: &str = "`rename`, `alias`, `version`, `upcast`";
+pub const EVENT_CONTAINER_KEYS: &str = "`crate`, `rename`, `alias`, `version`, `upcast`";
+pub const EVENT_ENUM_KEYS: &str = "`crate`";
+
+impl EventAttrs {
+    /// Parses `#[event(...)]`; `container` allows `crate`, `per_event` allows the rest.
+    pub fn parse(attrs: &[Attribute], errors: &mut Errors, container: bool, per_event: bool) -> Self {
+        let expected = match (container, per_event) {
+            (true, true) => EVENT_CONTAINER_KEYS,
+            (true, false) => EVENT_ENUM_KEYS,
+            _ => EVENT_KEYS,
+        };
+        let mut rename = Once::new("rename");
+        let mut version = Once::new("version");
+        let mut crate_path = Once::new("crate");
+        let mut aliases = Vec::new();
+        let mut upcast = BTreeMap::new();
+        let mut upcast_span = None;
+        parse_attrs(attrs, "event", expected, errors, |meta, errors| {
+            let key = path_str(&meta.path);
+            match key.as_str() {
+                "crate" if container => crate_path.set(errors, &meta.path, parse_crate_path(meta)?),
+                "rename" if per_event => rename.set(errors, &meta.path, meta.value()?.parse()?),
+                "alias" if per_event => aliases.push(meta.value()?.parse()?),
+                "version" if per_event => {
+                    version.set(errors, &meta.path, parse_positive(meta, "version")?)
+                }
+                "upcast" if per_event => {
+                    upcast_span = Some(meta.path.span());
+                    meta.parse_nested_meta(|hop| parse_hop(&hop, &mut upcast, errors))?;
+                }
+                "rename" | "alias" | "version" | "upcast" => {
+                    errors.error(
+                        &meta.path,
+                        format!(
+                            "`{key}` describes one event: put it on the variant, not on the enum"
+                        ),
+                    );
+                    skip_value(meta)?;
+                }
+                _ => return Ok(false),
+            }
+            Ok(true)
+        });
+        EventAttrs {
+            rename: rename.take(),
+            aliases,
+            version: version.take(),
+            upcast,
+            upcast_span,
+            crate_path: crate_path.take(),
+        }
+    }
+}
+
+/// One `vN = Type` or `vN(...)` inside `upcast(...)`.
+fn parse_hop(
+    meta: &ParseNestedMeta<'_>,
+    hops: &mut BTreeMap<u32, Hop>,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    let key = meta.path.get_ident().cloned().ok_or_else(|| {
+        meta.error("expected `v1`, `v2`, ... naming the stored version to upcast from")
+    })?;
+    let name = key.to_string();
+    let version = name
+        .strip_prefix('v')
+        .and_then(|n| n.parse::<u32>().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            syn::Error::new(
+                key.span(),
+                format!(
+                    "`{name}` is not a version key; write `v1 = OldType`, `v2(ty = OldType, with = path::to::fn)` or `v1(json = path::to::fn)`"
+                ),
+            )
+        })?;
+    let hop = if meta.input.peek(Token![=]) {
+        let ty: Type = meta.value()?.parse()?;
+        Hop { key: key.clone(), ty: Some(ty), kind: HopKind::From }
+    } else {
+        let mut ty = Once::new("ty");
+        let mut with = Once::new("with");
+        let mut json = Once::new("json");
+        meta.parse_nested_meta(|inner| {
+            let k = path_str(&inner.path);
+            match k.as_str() {
+                "ty" => ty.set(errors, &inner.path, inner.value()?.parse::<Type>()?),
+                "with" => with.set(errors, &inner.path, inner.value()?.parse::<Path>()?),
+                "json" => json.set(errors, &inner.path, inner.value()?.parse::<Path>()?),
+                _ => {
+                    errors.error(
+                        &inner.path,
+                        format!(
+                            "unknown key `{k}` in `{name}(...)`; expected one of: `ty`, `with`, `json`"
+                        ),
+                    );
+                    skip_value(&inner)?;
+                }
+            }
+            Ok(())
+        })?;
+        let kind = match (with.take(), json.take()) {
+            (Some(_), Some(json)) => {
+                return Err(syn::Error::new_spanned(
+                    json,
+                    format!("`{name}` has both `with` and `json`; a hop is one function: keep one"),
+                ));
+            }
+            (Some(with), None) => HopKind::With(with),
+            (None, Some(json)) => HopKind::Json(json),
+            (None, None) if ty.get().is_some() => HopKind::From,
+            (None, None) => {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!("`{name}(...)` needs `ty = OldType`, `with = path::to::fn` or `json = path::to::fn`"),
+                ));
+            }
+        };
+        let ty = ty.take();
+        if let (HopKind::With(with), None) = (&kind, &ty) {
+            return Err(syn::Error::new_spanned(
+                with,
+                format!("`with` converts a typed version: add the stored shape, `{name}(ty = OldType, with = ...)`"),
+            ));
+        }
+        Hop { key: key.clone(), ty, kind }
+    };
+    if let Some(first) = hops.get(&version) {
+        errors.error(&key, format!("duplicate upcast from version {version}; give `{name}` once"));
+        errors.error(&first.key, format!("first `{name}` here"));
+    } else {
+        hops.insert(version, hop);
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------- #[aggregate(...)]
+
+/// `#[aggregate(...)]` on the state type.
+pub struct AggregateAttrs {
+    pub rename: Option<LitStr>,
+    pub id: Option<Type>,
+    pub event: Option<Type>,
+    pub command: Option<Type>,
+    pub error: Option<Type>,
+    pub services: Option<Type>,
+    pub snapshot_every: Option<(u32, LitInt)>,
+    pub snapshot_version: Option<(u32, LitInt)>,
+    pub ignore: Vec<Type>,
+    pub crate_path: Option<Path>,
+}
+
+pub const AGGREGATE_KEYS: &str = "`rename`, `id`, `event`, `command`, `error`, `services`, `snapshot_every`, `snapshot_version`, `ignore`, `crate`";
+
+impl AggregateAttrs {
+    pub fn parse(attrs: &[Attribute], errors: &mut Errors) -> Self {
+        let mut rename = Once::new("rename");
+        let mut id = Once::new("id");
+        let mut event = Once::new("event");
+        let mut command = Once::new("command");
+        let mut error = Once::new("error");
+        let mut services = Once::new("services");
+        let mut snapshot_every = Once::new("snapshot_every");
+        let mut snapshot_version = Once::new("snapshot_version");
+        let mut crate_path = Once::new("crate");
+        let mut ignore = Vec::new();
+        parse_attrs(attrs, "aggregate", AGGREGATE_KEYS, errors, |meta, errors| {
+            let p = &meta.path;
+            match path_str(p).as_str() {
+                "rename" => rename.set(errors, p, meta.value()?.parse()?),
+                "id" => id.set(errors, p, meta.value()?.parse()?),
+                "event" => event.set(errors, p, meta.value()?.parse()?),
+                "command" => command.set(errors, p, meta.value()?.parse()?),
+                "error" => error.set(errors, p, meta.value()?.parse()?),
+                "services" => services.set(errors, p, meta.value()?.parse()?),
+                "snapshot_every" => {
+                    snapshot_every.set(errors, p, parse_positive(meta, "snapshot_every")?)
+                }
+                "snapshot_version" => {
+                    snapshot_version.set(errors, p, parse_positive(meta, "snapshot_version")?)
+                }
+                "crate" => crate_path.set(errors, p, parse_crate_path(meta)?),
+                "ignore" => {
+                    let content;
+                    syn::parenthesized!(content in meta.input);
+                    let types =
+                        content.parse_terminated(Type::parse, Token![,])?;
+                    ignore.extend(types);
+                }
+                _ => return Ok(false),
+            }
+            Ok(true)
+        });
+        AggregateAttrs {
+            rename: rename.take(),
+            id: id.take(),
+            event: event.take(),
+            command: command.take(),
+            error: error.take(),
+            services: services.take(),
+            snapshot_every: snapshot_every.take(),
+            snapshot_version: snapshot_version.take(),
+            ignore,
+            crate_path: crate_path.take(),
+        }
+    }
+}
+
+use syn::parse::Parse;
+
+// --------------------------------------------------------------------------- #[command(...)]
+
+/// `#[command(...)]` on a command enum or struct, or on a variant.
+pub struct CommandAttrs {
+    pub rename: Option<LitStr>,
+    pub crate_path: Option<Path>,
+}
+
+impl CommandAttrs {
+    pub fn parse(attrs: &[Attribute], errors: &mut Errors, container: bool, named: bool) -> Self {
+        let expected = match (container, named) {
+            (true, true) => "`crate`, `rename`",
+            (true, false) => "`crate`",
+            _ => "`rename`",
+        };
+        let mut rename = Once::new("rename");
+        let mut crate_path = Once::new("crate");
+        parse_attrs(attrs, "command", expected, errors, |meta, errors| {
+            match path_str(&meta.path).as_str() {
+                "crate" if container => crate_path.set(errors, &meta.path, parse_crate_path(meta)?),
+                "rename" if named => rename.set(errors, &meta.path, meta.value()?.parse()?),
+                _ => return Ok(false),
+            }
+            Ok(true)
+        });
+        CommandAttrs {
+            rename: rename.take(),
+            crate_path: crate_path.take(),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! `#[derive(Aggregate)]`: the `Aggregate` impl that routes commands and events through the
+//! command and event types' dispatch, the snapshot policy, ignored events, and the schema
+//! registration.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::Type;
+use syn::spanned::Spanned;
+
+use crate::ast::AggregateInput;
+
+pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
+    let krate = &input.crate_path;
+    let p = quote!(#krate::__private);
+    let ident = input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let attrs = &input.attrs;
+    let (Some(event), Some(command)) = (&attrs.event, &attrs.command) else {
+        return TokenStream::new();
+    };
+    let name = &input.name;
+    let id = type_or(&attrs.id, quote!(::std::string::String));
+    let error = type_or(&attrs.error, quote!(::core::convert::Infallible));
+    let services = type_or(&attrs.services, quote!(()));
+
+    // Spanned at `event = ...` / `command = ...`: a missing applier or handler is reported there.
+    let apply = quote_spanned! {event.span()=>
+        <#event as #p::EventDispatch<Self>>::dispatch(self, envelope)
+    };
+    let handle = quote_spanned! {command.span()=>
+        <#command as #p::CommandDispatch<Self>>::dispatch(command, self, cx)
+    };
+    let snapshots = attrs.snapshot_every.as_ref().map(|(every, _)| {
+        let salt = attrs.snapshot_version.as_ref().map_or(0, |(v, _)| u64::from(*v));
+        let fingerprint = input.shape_hash ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let every = u64::from(*every);
+        quote! {
+            fn snapshots() -> ::core::option::Option<#p::Snapshots<Self>> {
+                ::core::option::Option::Some(#p::Snapshots::json(#every, #fingerprint))
+            }
+        }
+    });
+    let ignored = attrs.ignore.iter().map(|ty| {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics #p::ApplyEvent<#ty> for #ident #ty_generics #where_clause {
+                #[inline]
+                fn apply_event(&mut self, _: &#ty, _: &#p::EventEnvelope<#event>) {}
+            }
+        }
+    });
+    // A generic aggregate has no single schema to register; its instantiations are listed by
+    // whoever names them.
+    let registration = input.generics.params.is_empty().then(|| {
+        quote! {
+            #p::inventory::submit! {
+                #p::Registration {
+                    describe: || #p::AggregateSchema {
+                        aggregate_type: #name,
+                        rust_type: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+                        commands: <#command as #p::DescribeCommands>::describe_commands(),
+                        events: <#event as #p::DescribeEvents>::describe_events(),
+                    },
+                }
+            }
+        }
+    });
+
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #p::Aggregate for #ident #ty_generics #where_clause {
+            const TYPE: &'static str = #name;
+            type Id = #id;
+            type Command = #command;
+            type Event = #event;
+            type Error = #error;
+            type Services = #services;
+
+            #[inline]
+            fn handle(
+                &self,
+                command: Self::Command,
+                cx: &#p::CommandContext<'_, Self>,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<::std::vec::Vec<Self::Event>, Self::Error>,
+            > + ::core::marker::Send {
+                #handle
+            }
+
+            #[inline]
+            fn apply(&mut self, envelope: &#p::EventEnvelope<Self::Event>) {
+                #apply
+            }
+
+            #snapshots
+        }
+        #(#ignored)*
+        #registration
+    }
+}
+
+fn type_or(ty: &Option<Type>, default: TokenStream) -> TokenStream {
+    match ty {
+        Some(ty) => quote!(#ty),
+        None => default,
+    }
+}

@@ -1,0 +1,106 @@
+//! `#[derive(Command)]`: routing of each command to `HandleCommand<Payload>`, conversions from
+//! payload types, and schema metadata.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::ast::CommandInput;
+
+pub fn expand(input: &CommandInput<'_>) -> TokenStream {
+    let krate = &input.crate_path;
+    let p = quote!(#krate::__private);
+    let ident = input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let params = input.generics.params.iter();
+    let existing = where_clause.map(|w| {
+        let preds = &w.predicates;
+        quote!(#preds,)
+    });
+
+    let (bounds, body): (Vec<TokenStream>, TokenStream) = match input.commands.first() {
+        Some(def) if def.variant.is_none() => (
+            vec![quote!(__A: #p::HandleCommand<Self>)],
+            quote!(<__A as #p::HandleCommand<Self>>::handle_command(state, self, cx)),
+        ),
+        _ => {
+            let bounds = input.commands.iter().map(|d| {
+                let ty = &d.payload;
+                quote!(__A: #p::HandleCommand<#ty>)
+            });
+            let arms = input.commands.iter().filter_map(|d| {
+                let (v, ty) = (d.variant?, &d.payload);
+                Some(quote! {
+                    Self::#v(command) => <__A as #p::HandleCommand<#ty>>::handle_command(state, command, cx).await,
+                })
+            });
+            (bounds.collect(), quote!(async move { match self { #(#arms)* } }))
+        }
+    };
+
+    let conversions = input.commands.iter().filter_map(|d| {
+        let (v, ty) = (d.variant?, &d.payload);
+        Some(quote! {
+            #[automatically_derived]
+            impl #impl_generics ::core::convert::From<#ty> for #ident #ty_generics #where_clause {
+                #[inline]
+                fn from(command: #ty) -> Self {
+                    Self::#v(command)
+                }
+            }
+        })
+    });
+
+    let schema_bounds = if input.generics.type_params().next().is_some() {
+        input
+            .commands
+            .iter()
+            .map(|d| {
+                let ty = &d.payload;
+                quote!(#ty: #p::JsonSchema,)
+            })
+            .collect()
+    } else {
+        TokenStream::new()
+    };
+    let schemas = input.commands.iter().map(|d| {
+        let (name, ty) = (&d.name, &d.payload);
+        let shown = match d.variant {
+            Some(_) => quote!(#ty).to_string().replace(' ', ""),
+            None => ident.to_string(),
+        };
+        let schema = quote_spanned!(ty.span()=> #p::schema_of::<#ty>());
+        quote!(#p::CommandSchema { name: #name, rust_type: #shown, schema: #schema })
+    });
+
+    quote! {
+        #[automatically_derived]
+        impl<__A, #(#params),*> #p::CommandDispatch<__A> for #ident #ty_generics
+        where
+            #existing
+            __A: #p::Aggregate,
+            Self: ::core::marker::Send + 'static,
+            #(#bounds,)*
+        {
+            fn dispatch(
+                self,
+                state: &__A,
+                cx: &#p::CommandContext<'_, __A>,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<
+                    ::std::vec::Vec<<__A as #p::Aggregate>::Event>,
+                    <__A as #p::Aggregate>::Error,
+                >,
+            > + ::core::marker::Send {
+                #body
+            }
+        }
+        #(#conversions)*
+        #[automatically_derived]
+        impl #impl_generics #p::DescribeCommands for #ident #ty_generics where #existing #schema_bounds {
+            fn describe_commands() -> ::std::vec::Vec<#p::CommandSchema> {
+                ::std::vec![#(#schemas),*]
+            }
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! `#[derive(Event)]`: stored names and versions, encoding, the decode + upcast chain, routing
+//! to `ApplyEvent`, conversions from payload types, and schema metadata.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Path, Type};
+
+use crate::ast::{EventDef, EventInput};
+use crate::attr::HopKind;
+
+pub fn expand(input: &EventInput<'_>) -> TokenStream {
+    let krate = &input.crate_path;
+    let p = quote!(#krate::__private);
+    let ident = input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let serde_bounds = generic_bounds(input, quote!(#p::Serialize + #p::DeserializeOwned + ::core::marker::Send + ::core::marker::Sync + 'static));
+    let where_serde = merge_where(where_clause, &serde_bounds);
+
+    let names: Vec<&str> = input.events.iter().map(|d| d.name.as_str()).collect();
+    let pattern = |def: &EventDef<'_>, bind: TokenStream| match def.variant {
+        Some(v) => quote!(Self::#v(#bind)),
+        None => quote!(#bind),
+    };
+    let type_arms = input.events.iter().map(|d| {
+        let (pat, name) = (pattern(d, quote!(_)), &d.name);
+        quote!(#pat => #name,)
+    });
+    let version_arms = input.events.iter().map(|d| {
+        let (pat, version) = (pattern(d, quote!(_)), d.version);
+        quote!(#pat => #version,)
+    });
+    let encode_arms = input.events.iter().map(|d| {
+        let pat = pattern(d, quote!(payload));
+        quote!(#pat => #p::encode(payload),)
+    });
+    let decode_arms = input.events.iter().map(|d| decode_arm(d, &p));
+
+    let dispatch = dispatch(input, &p);
+    let conversions = conversions(input, &p);
+    let describe = describe(input, &p, where_clause);
+
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #p::DomainEvent for #ident #ty_generics #where_serde {
+            const EVENT_TYPES: &'static [&'static str] = &[#(#names),*];
+
+            fn event_type(&self) -> &'static str {
+                match self { #(#type_arms)* }
+            }
+
+            fn event_version(&self) -> u32 {
+                match self { #(#version_arms)* }
+            }
+
+            fn encode(&self) -> ::core::result::Result<::std::string::String, #p::serde_json::Error> {
+                match self { #(#encode_arms)* }
+            }
+
+            fn decode(
+                event_type: &str,
+                version: u32,
+                payload: &str,
+            ) -> ::core::result::Result<Self, #p::DecodeError> {
+                match event_type {
+                    #(#decode_arms)*
+                    _ => ::core::result::Result::Err(
+                        #p::DecodeError::unknown_type(event_type, Self::EVENT_TYPES),
+                    ),
+                }
+            }
+        }
+        #dispatch
+        #conversions
+        #describe
+    }
+}
+
+/// `T: bounds` for every type parameter and every payload and version type, when the event type
+/// is generic; nothing otherwise (a false bound on a concrete type would be an error of its own).
+fn generic_bounds(input: &EventInput<'_>, bounds: TokenStream) -> Vec<TokenStream> {
+    if input.generics.type_params().next().is_none() {
+        return Vec::new();
+    }
+    let params = input.generics.type_params().map(|t| {
+        let ident = &t.ident;
+        quote!(#ident: ::core::marker::Send + ::core::marker::Sync + 'static)
+    });
+    let types = input
+        .events
+        .iter()
+        .flat_map(|d| (1..=d.version).filter_map(move |v| d.type_of(v)))
+        .map(|ty| quote!(#ty: #bounds));
+    params.chain(types).collect()
+}
+
+fn merge_where(where_clause: Option<&syn::WhereClause>, extra: &[TokenStream]) -> TokenStream {
+    let existing = where_clause.map(|w| {
+        let preds = &w.predicates;
+        quote!(#preds,)
+    });
+    if existing.is_none() && extra.is_empty() {
+        return TokenStream::new();
+    }
+    quote!(where #existing #(#extra,)*)
+}
+
+/// `"Name" | "Alias" => { check version; decode from the stored version }`
+fn decode_arm(def: &EventDef<'_>, p: &TokenStream) -> TokenStream {
+    let name = &def.name;
+    let aliases = def.aliases.iter();
+    let current = def.version;
+    let wrap = match def.variant {
+        Some(v) => quote!(Self::#v),
+        None => quote!(::core::convert::identity),
+    };
+    let older = (1..current).map(|from| {
+        let chain = chain_from(def, from, p);
+        quote!(#from => { #chain })
+    });
+    let payload_ty = &def.payload;
+    let direct = quote_spanned! {payload_ty.span()=>
+        #p::from_str::<#payload_ty>(event_type, version, payload)
+    };
+    quote! {
+        #name #(| #aliases)* => {
+            #p::DecodeError::check_version(event_type, version, #current)?;
+            let event = match version {
+                #(#older,)*
+                _ => #direct?,
+            };
+            ::core::result::Result::Ok(#wrap(event))
+        }
+    }
+}
+
+/// The upcast chain from stored version `from` to the current type. The value is either typed
+/// (a version's Rust type) or raw JSON between hops; conversions are inserted where they meet.
+fn chain_from(def: &EventDef<'_>, from: u32, p: &TokenStream) -> TokenStream {
+    let mut steps = Vec::new();
+    let starts_json = matches!(def.hops[&from].kind, HopKind::Json(_));
+    let mut is_json = starts_json;
+    if starts_json {
+        steps.push(quote!(let value: #p::serde_json::Value = #p::from_str(event_type, #from, payload)?;));
+    } else {
+        let ty = def.type_of(from);
+        steps.push(quote_spanned!(ty.span()=> let value: #ty = #p::from_str(event_type, #from, payload)?;));
+    }
+    for version in from..def.version {
+        let hop = &def.hops[&version];
+        let next = version + 1;
+        let value = format_ident!("value");
+        match &hop.kind {
+            HopKind::From | HopKind::With(_) => {
+                let ty = def.type_of(version);
+                let next_ty = def.type_of(next);
+                if is_json {
+                    steps.push(quote!(let #value: #ty = #p::from_value(event_type, #version, #value)?;));
+                }
+                steps.push(match &hop.kind {
+                    HopKind::With(with) => with_hop(with, next_ty),
+                    _ => from_hop(ty, next_ty),
+                });
+                is_json = false;
+            }
+            HopKind::Json(json) => {
+                if !is_json {
+                    steps.push(quote!(let #value = #p::to_value(event_type, #version, #value)?;));
+                }
+                steps.push(quote_spanned! {json.span()=>
+                    let #value = #p::json_hop(event_type, #version, #value, #json)?;
+                });
+                is_json = true;
+            }
+        }
+    }
+    let payload_ty = &def.payload;
+    let current = def.version;
+    if is_json {
+        steps.push(quote!(let value: #payload_ty = #p::from_value(event_type, #current, value)?;));
+    }
+    quote!(#(#steps)* value)
+}
+
+fn from_hop(ty: Option<&Type>, next: Option<&Type>) -> TokenStream {
+    // Spanned at the user's `vN = Type`, so a missing `From` impl is reported there.
+    quote_spanned! {ty.span()=>
+        let value: #next = <#next as ::core::convert::From<#ty>>::from(value);
+    }
+}
+
+fn with_hop(with: &Path, next: Option<&Type>) -> TokenStream {
+    quote_spanned! {with.span()=>
+        let value: #next = #with(value);
+    }
+}
+
+/// Routes each variant to `ApplyEvent<Payload>` of any aggregate that applies all of them.
+fn dispatch(input: &EventInput<'_>, p: &TokenStream) -> TokenStream {
+    let ident = input.ident;
+    let (_, ty_generics, where_clause) = input.generics.split_for_impl();
+    let params = input.generics.params.iter();
+    let bounds: Vec<TokenStream> = if input.is_enum {
+        input
+            .events
+            .iter()
+            .map(|d| {
+                let ty = &d.payload;
+                quote!(__A: #p::ApplyEvent<#ty>)
+            })
+            .collect()
+    } else {
+        vec![quote!(__A: #p::ApplyEvent<Self>)]
+    };
+    let arms = input.events.iter().map(|d| {
+        let ty = &d.payload;
+        match d.variant {
+            Some(v) => quote! {
+                Self::#v(event) => <__A as #p::ApplyEvent<#ty>>::apply_event(state, event, envelope),
+            },
+            None => quote! {
+                event => <__A as #p::ApplyEvent<Self>>::apply_event(state, event, envelope),
+            },
+        }
+    });
+    let mut extra = vec![quote!(__A: #p::Aggregate<Event = Self>)];
+    extra.extend(bounds);
+    let where_all = merge_where(where_clause, &extra);
+    quote! {
+        #[automatically_derived]
+        impl<__A, #(#params),*> #p::EventDispatch<__A> for #ident #ty_generics #where_all {
+            #[inline]
+            fn dispatch(state: &mut __A, envelope: &#p::EventEnvelope<Self>) {
+                match &envelope.event { #(#arms)* }
+            }
+        }
+    }
+}
+
+/// `From<Payload> for Event` and `IntoEvents<Event> for Payload`, so handlers can return a
+/// payload and callers can build events from payloads.
+fn conversions(input: &EventInput<'_>, p: &TokenStream) -> TokenStream {
+    if !input.is_enum {
+        return TokenStream::new();
+    }
+    let ident = input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let impls = input.events.iter().filter_map(|d| {
+        let (v, ty) = (d.variant?, &d.payload);
+        Some(quote! {
+            #[automatically_derived]
+            impl #impl_generics ::core::convert::From<#ty> for #ident #ty_generics #where_clause {
+                #[inline]
+                fn from(payload: #ty) -> Self {
+                    Self::#v(payload)
+                }
+            }
+            #[automatically_derived]
+            impl #impl_generics #p::IntoEvents<#ident #ty_generics> for #ty #where_clause {
+                #[inline]
+                fn into_events(self) -> ::std::vec::Vec<#ident #ty_generics> {
+                    ::std::vec![#ident::#v(self)]
+                }
+            }
+        })
+    });
+    quote!(#(#impls)*)
+}
+
+/// `DescribeEvents`: every event with every version's JSON Schema.
+fn describe(
+    input: &EventInput<'_>,
+    p: &TokenStream,
+    where_clause: Option<&syn::WhereClause>,
+) -> TokenStream {
+    let ident = input.ident;
+    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
+    let schema_bounds = generic_bounds(input, quote!(#p::JsonSchema));
+    let where_all = merge_where(where_clause, &schema_bounds);
+    let events = input.events.iter().map(|d| {
+        let name = &d.name;
+        let aliases = d.aliases.iter();
+        let current = d.version;
+        let versions = (1..=d.version).map(|v| {
+            let upcast = match d.hops.get(&v).map(|h| &h.kind) {
+                None => quote!(#p::Upcast::Current),
+                Some(HopKind::From) => quote!(#p::Upcast::From),
+                Some(HopKind::With(_)) => quote!(#p::Upcast::Function),
+                Some(HopKind::Json(_)) => quote!(#p::Upcast::Json),
+            };
+            let (rust_type, schema) = match d.type_of(v) {
+                Some(ty) => {
+                    let shown = if d.variant.is_none() && v == d.version {
+                        ident.to_string()
+                    } else {
+                        quote!(#ty).to_string().replace(' ', "")
+                    };
+                    (
+                        quote!(::core::option::Option::Some(#shown)),
+                        quote_spanned!(ty.span()=> ::core::option::Option::Some(#p::schema_of::<#ty>())),
+                    )
+                }
+                None => (quote!(::core::option::Option::None), quote!(::core::option::Option::None)),
+            };
+            quote! {
+                #p::EventVersionSchema { version: #v, rust_type: #rust_type, schema: #schema, upcast: #upcast }
+            }
+        });
+        quote! {
+            #p::EventSchema {
+                event_type: #name,
+                aliases: &[#(#aliases),*],
+                version: #current,
+                versions: ::std::vec![#(#versions),*],
+            }
+        }
+    });
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #p::DescribeEvents for #ident #ty_generics #where_all {
+            fn describe_events() -> ::std::vec::Vec<#p::EventSchema> {
+                ::std::vec![#(#events),*]
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! What a derive emits beside its `compile_error!`s: a stub impl of the trait, so that one bad
+//! attribute is reported once instead of again at every use of the type. Stub bodies never run:
+//! the crate does not compile while the errors stand.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{DeriveInput, Path};
+
+use crate::ast::AggregateInput;
+
+pub fn event(input: &DeriveInput, krate: &Path) -> TokenStream {
+    let p = quote!(#krate::__private);
+    let ident = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let params = input.generics.params.iter();
+    quote! {
+        impl #impl_generics #p::DomainEvent for #ident #ty_generics #where_clause {
+            const EVENT_TYPES: &'static [&'static str] = &[];
+            fn event_type(&self) -> &'static str { ::core::unreachable!() }
+            fn event_version(&self) -> u32 { ::core::unreachable!() }
+            fn encode(&self) -> ::core::result::Result<::std::string::String, #p::serde_json::Error> {
+                ::core::unreachable!()
+            }
+            fn decode(_: &str, _: u32, _: &str) -> ::core::result::Result<Self, #p::DecodeError> {
+                ::core::unreachable!()
+            }
+        }
+        impl<__A: #p::Aggregate<Event = Self>, #(#params),*> #p::EventDispatch<__A> for #ident #ty_generics #where_clause {
+            fn dispatch(_: &mut __A, _: &#p::EventEnvelope<Self>) { ::core::unreachable!() }
+        }
+        impl #impl_generics #p::DescribeEvents for #ident #ty_generics #where_clause {
+            fn describe_events() -> ::std::vec::Vec<#p::EventSchema> { ::core::unreachable!() }
+        }
+    }
+}
+
+pub fn command(input: &DeriveInput, krate: &Path) -> TokenStream {
+    let p = quote!(#krate::__private);
+    let ident = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let params = input.generics.params.iter();
+    quote! {
+        impl<__A: #p::Aggregate, #(#params),*> #p::CommandDispatch<__A> for #ident #ty_generics #where_clause {
+            fn dispatch(
+                self,
+                _: &__A,
+                _: &#p::CommandContext<'_, __A>,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<
+                    ::std::vec::Vec<<__A as #p::Aggregate>::Event>,
+                    <__A as #p::Aggregate>::Error,
+                >,
+            > + ::core::marker::Send {
+                async { ::core::unreachable!() }
+            }
+        }
+        impl #impl_generics #p::DescribeCommands for #ident #ty_generics #where_clause {
+            fn describe_commands() -> ::std::vec::Vec<#p::CommandSchema> { ::core::unreachable!() }
+        }
+    }
+}
+
+/// Only when the event and command types are known; without them no impl can be written.
+pub fn aggregate(input: &AggregateInput<'_>) -> TokenStream {
+    let krate = &input.crate_path;
+    let p = quote!(#krate::__private);
+    let (Some(event), Some(command)) = (&input.attrs.event, &input.attrs.command) else {
+        return TokenStream::new();
+    };
+    let ident = input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let id = input.attrs.id.as_ref().map_or(quote!(::std::string::String), |t| quote!(#t));
+    let error = input.attrs.error.as_ref().map_or(quote!(::core::convert::Infallible), |t| quote!(#t));
+    let services = input.attrs.services.as_ref().map_or(quote!(()), |t| quote!(#t));
+    quote! {
+        impl #impl_generics #p::Aggregate for #ident #ty_generics #where_clause {
+            const TYPE: &'static str = "";
+            type Id = #id;
+            type Command = #command;
+            type Event = #event;
+            type Error = #error;
+            type Services = #services;
+            fn handle(
+                &self,
+                _: Self::Command,
+                _: &#p::CommandContext<'_, Self>,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<::std::vec::Vec<Self::Event>, Self::Error>,
+            > + ::core::marker::Send {
+                async { ::core::unreachable!() }
+            }
+            fn apply(&mut self, _: &#p::EventEnvelope<Self::Event>) { ::core::unreachable!() }
+        }
+    }
+}

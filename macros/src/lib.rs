@@ -1,0 +1,138 @@
+//! Derive macros of cargo-cqrs. Use them through `cqrs-runtime`, which re-exports them and
+//! documents every attribute; this crate is pinned to the runtime's exact version.
+//!
+//! Each macro goes parse ([`ast`], [`attr`]) -> validate ([`valid`]) -> expand ([`expand`]);
+//! errors are collected and reported together, beside a [`fallback`] impl.
+
+mod ast;
+mod attr;
+mod expand;
+mod fallback;
+mod valid;
+
+use proc_macro::TokenStream;
+use syn::{DeriveInput, parse_macro_input};
+
+use crate::attr::Errors;
+
+/// Derives `DomainEvent` for an event enum or struct. See `cqrs_runtime::Event`.
+#[proc_macro_derive(Event, attributes(event))]
+pub fn derive_event(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    derive::event(&input).into()
+}
+
+/// Derives `Aggregate` for a state type. See `cqrs_runtime::Aggregate`.
+#[proc_macro_derive(Aggregate, attributes(aggregate))]
+pub fn derive_aggregate(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    derive::aggregate(&input).into()
+}
+
+/// Derives command routing for a command enum or struct. See `cqrs_runtime::Command`.
+#[proc_macro_derive(Command, attributes(command))]
+pub fn derive_command(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    derive::command(&input).into()
+}
+
+/// Turns an impl block's methods into command handlers and event appliers.
+/// See `cqrs_runtime::handlers`.
+#[proc_macro_attribute]
+pub fn handlers(args: TokenStream, input: TokenStream) -> TokenStream {
+    let item = parse_macro_input!(input as syn::ItemImpl);
+    derive::handlers(args.into(), &item).into()
+}
+
+/// Glue between the entry points and the pipeline: each function runs parse, validate and
+/// expand, and falls back to a stub impl when there are errors.
+mod derive {
+    use proc_macro2::TokenStream;
+    use quote::quote;
+    use syn::DeriveInput;
+
+    use super::Errors;
+    use crate::ast::{AggregateInput, CommandInput, EventInput, HandlersInput};
+    use crate::{attr, expand, fallback, valid};
+
+    fn wrap(tokens: TokenStream) -> TokenStream {
+        quote! {
+            #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
+            const _: () = { #tokens };
+        }
+    }
+
+    pub fn event(input: &DeriveInput) -> TokenStream {
+        let mut errors = Errors::default();
+        let model = EventInput::from_syn(input, &mut errors);
+        if let Some(model) = &model {
+            valid::check_event(model, &mut errors);
+        }
+        match model {
+            Some(model) if errors.is_empty() => wrap(expand::event::expand(&model)),
+            model => {
+                let krate = model.map_or_else(attr::default_crate_path, |m| m.crate_path);
+                let stub = wrap(fallback::event(input, &krate));
+                let errors = errors.into_compile_errors();
+                quote!(#errors #stub)
+            }
+        }
+    }
+
+    pub fn aggregate(input: &DeriveInput) -> TokenStream {
+        let mut errors = Errors::default();
+        let model = AggregateInput::from_syn(input, &mut errors);
+        if let Some(model) = &model {
+            valid::check_aggregate(model, &mut errors);
+        }
+        match model {
+            Some(model) if errors.is_empty() => wrap(expand::aggregate::expand(&model)),
+            model => {
+                let stub = model.map(|m| wrap(fallback::aggregate(&m)));
+                let errors = errors.into_compile_errors();
+                quote!(#errors #stub)
+            }
+        }
+    }
+
+    pub fn command(input: &DeriveInput) -> TokenStream {
+        let mut errors = Errors::default();
+        let model = CommandInput::from_syn(input, &mut errors);
+        if let Some(model) = &model {
+            valid::check_command(model, &mut errors);
+        }
+        match model {
+            Some(model) if errors.is_empty() => wrap(expand::command::expand(&model)),
+            model => {
+                let krate = model.map_or_else(attr::default_crate_path, |m| m.crate_path);
+                let stub = wrap(fallback::command(input, &krate));
+                let errors = errors.into_compile_errors();
+                quote!(#errors #stub)
+            }
+        }
+    }
+
+    pub fn handlers(args: TokenStream, item: &syn::ItemImpl) -> TokenStream {
+        let mut errors = Errors::default();
+        let mut crate_path = attr::default_crate_path();
+        let parser = syn::meta::parser(|meta| {
+            if meta.path.is_ident("crate") {
+                crate_path = attr::parse_crate_path(&meta)?;
+                Ok(())
+            } else {
+                Err(meta.error(format!(
+                    "unknown key `{}` in `#[handlers(...)]`; expected: `crate`",
+                    attr::path_str(&meta.path)
+                )))
+            }
+        });
+        errors.ok(syn::parse::Parser::parse2(parser, args));
+        let model = HandlersInput::from_syn(item, crate_path, &mut errors);
+        valid::check_handlers(&model, &mut errors);
+        // The impl block is kept as written, and the valid handlers still get their impls, so
+        // that one bad method does not make every command look unhandled.
+        let generated = wrap(expand::handlers::expand(&model));
+        let errors = errors.into_compile_errors();
+        quote!(#item #generated #errors)
+    }
+}

@@ -1,0 +1,209 @@
+//! Rules that span several attributes or items. Each `check_*` states its rule first.
+
+use std::collections::BTreeMap;
+
+use proc_macro2::Span;
+use quote::ToTokens;
+
+use crate::ast::{AggregateInput, CommandInput, EventDef, EventInput, HandlersInput};
+use crate::attr::{Errors, HopKind};
+
+pub fn check_event(input: &EventInput<'_>, errors: &mut Errors) {
+    for def in &input.events {
+        check_upcast_keys(def, errors);
+        check_upcast_complete(def, errors);
+        check_hop_targets(def, errors);
+    }
+    check_stored_names(input, errors);
+    check_distinct_payloads(
+        input.events.iter().filter_map(|d| d.variant.map(|v| (v, &d.payload))),
+        "event",
+        errors,
+    );
+}
+
+// Rule: only versions older than the current one are upcast.
+fn check_upcast_keys(def: &EventDef<'_>, errors: &mut Errors) {
+    for (&from, hop) in &def.hops {
+        if from >= def.version {
+            errors.error(
+                &hop.key,
+                format!(
+                    "`v{from}` upcasts from version {from}, but `{}` is at version {}; upcasts go from older versions (v1 to v{}) to the next one; raise `version` if you added a version",
+                    def.name,
+                    def.version,
+                    def.version.saturating_sub(1).max(1),
+                ),
+            );
+        }
+    }
+}
+
+// Rule: every version from 1 to the current one minus 1 has exactly one hop: the chain from any
+// stored version to the current one has no gap.
+fn check_upcast_complete(def: &EventDef<'_>, errors: &mut Errors) {
+    let missing: Vec<String> = (1..def.version)
+        .filter(|v| !def.hops.contains_key(v))
+        .map(|v| format!("`v{v}`"))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let message = if def.hops.is_empty() {
+        format!(
+            "`{}` is at version {}, so stored data may hold versions 1 to {}: add `upcast({})` naming each older shape, with a `From` impl from each to the next",
+            def.name,
+            def.version,
+            def.version - 1,
+            (1..def.version).map(|v| format!("v{v} = {}V{v}", def.name)).collect::<Vec<_>>().join(", "),
+        )
+    } else {
+        format!(
+            "gap in the upcast chain of `{}`: no hop from {}; every version from 1 to {} needs one, e.g. `v{} = OldShape`",
+            def.name,
+            missing.join(", "),
+            def.version - 1,
+            (1..def.version).find(|v| !def.hops.contains_key(v)).unwrap_or(1),
+        )
+    };
+    match def.upcast_span {
+        Some(span) if !def.hops.is_empty() => errors.push(syn::Error::new(span, message)),
+        _ => errors.push(syn::Error::new_spanned(def.version_span(), message)),
+    }
+}
+
+// Rule: a typed hop (`From` or `with`) needs a Rust type for the version it produces.
+fn check_hop_targets(def: &EventDef<'_>, errors: &mut Errors) {
+    for (&from, hop) in &def.hops {
+        if from >= def.version || matches!(hop.kind, HopKind::Json(_)) {
+            continue;
+        }
+        if def.type_of(from + 1).is_none() {
+            errors.error(
+                &hop.key,
+                format!(
+                    "`v{from}` converts into version {}, which is known only as JSON; give it a type with `v{}(ty = Shape, json = ...)`, or make this hop `v{from}(json = path::to::fn)`",
+                    from + 1,
+                    from + 1,
+                ),
+            );
+        }
+    }
+}
+
+// Rule: stored names and aliases are unique across an enum, so reading a stored name finds
+// exactly one event.
+fn check_stored_names(input: &EventInput<'_>, errors: &mut Errors) {
+    let mut seen: BTreeMap<String, Span> = BTreeMap::new();
+    for def in &input.events {
+        if def.name.is_empty() {
+            errors.push(syn::Error::new(def.name_span, "an event name cannot be empty"));
+        }
+        let names = std::iter::once((def.name.clone(), def.name_span))
+            .chain(def.aliases.iter().map(|a| (a.value(), a.span())));
+        for (name, span) in names {
+            if let Some(&first) = seen.get(&name) {
+                errors.push(syn::Error::new(
+                    span,
+                    format!(
+                        "event name `{name}` is used twice; stored events of that name could not be told apart: rename one of them"
+                    ),
+                ));
+                errors.push(syn::Error::new(first, format!("first `{name}` here")));
+            } else {
+                seen.insert(name, span);
+            }
+        }
+    }
+}
+
+// Rule: each variant wraps its own payload type, because aggregates apply and handle by type.
+fn check_distinct_payloads<'a>(
+    variants: impl Iterator<Item = (&'a syn::Ident, &'a syn::Type)>,
+    what: &str,
+    errors: &mut Errors,
+) {
+    let mut seen: BTreeMap<String, &syn::Ident> = BTreeMap::new();
+    for (variant, ty) in variants {
+        let key = ty.to_token_stream().to_string();
+        if let Some(first) = seen.get(&key) {
+            errors.error(
+                ty,
+                format!(
+                    "`{key}` is wrapped by both `{first}` and `{variant}`; each {what} variant needs its own payload type, because handlers are chosen by type"
+                ),
+            );
+        } else {
+            seen.insert(key, variant);
+        }
+    }
+}
+
+pub fn check_command(input: &CommandInput<'_>, errors: &mut Errors) {
+    check_distinct_payloads(
+        input.commands.iter().filter_map(|d| d.variant.map(|v| (v, &d.payload))),
+        "command",
+        errors,
+    );
+    // Rule: command names are unique, so a schema or an HTTP route names one command.
+    let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+    for def in &input.commands {
+        if let Some(&first) = seen.get(def.name.as_str()) {
+            errors.push(syn::Error::new(
+                def.name_span,
+                format!("command name `{}` is used twice: rename one of them", def.name),
+            ));
+            errors.push(syn::Error::new(first, format!("first `{}` here", def.name)));
+        } else {
+            seen.insert(&def.name, def.name_span);
+        }
+    }
+}
+
+pub fn check_aggregate(input: &AggregateInput<'_>, errors: &mut Errors) {
+    // Rule: an aggregate names its event and command types; the rest have defaults.
+    for (key, value, example) in [
+        ("event", &input.attrs.event, "event = AccountEvent"),
+        ("command", &input.attrs.command, "command = AccountCommand"),
+    ] {
+        if value.is_none() {
+            errors.error(
+                input.ident,
+                format!("missing `{key}` in `#[aggregate(...)]`; name the aggregate's {key} type, e.g. `#[aggregate({example})]`"),
+            );
+        }
+    }
+    // Rule: `snapshot_version` only salts the fingerprint of snapshots that are taken.
+    if let (Some((_, lit)), None) = (&input.attrs.snapshot_version, &input.attrs.snapshot_every) {
+        errors.error(
+            lit,
+            "`snapshot_version` has no effect without `snapshot_every`; add `snapshot_every = N` or remove it",
+        );
+    }
+    if input.name.is_empty() {
+        errors.error(input.ident, "the aggregate type name cannot be empty");
+    }
+}
+
+pub fn check_handlers(input: &HandlersInput<'_>, errors: &mut Errors) {
+    // Rule: one handler per command type and one applier per event type, or the routing would
+    // be ambiguous.
+    let mut commands: BTreeMap<String, &syn::Ident> = BTreeMap::new();
+    for h in &input.handlers {
+        let key = h.command.to_token_stream().to_string();
+        if let Some(first) = commands.get(&key) {
+            errors.error(h.method, format!("`{key}` already has a handler, `{first}`; keep one"));
+        } else {
+            commands.insert(key, h.method);
+        }
+    }
+    let mut events: BTreeMap<String, &syn::Ident> = BTreeMap::new();
+    for a in &input.appliers {
+        let key = a.event.to_token_stream().to_string();
+        if let Some(first) = events.get(&key) {
+            errors.error(a.method, format!("`{key}` is already applied by `{first}`; keep one"));
+        } else {
+            events.insert(key, a.method);
+        }
+    }
+}

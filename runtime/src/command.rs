@@ -1,0 +1,131 @@
+//! Commands: what a handler sees ([`CommandContext`]), the per-command handler trait
+//! [`HandleCommand`] that `#[handlers]` implements, and [`IntoEvents`], which lets a handler
+//! return one event, several, or none.
+
+use std::future::Future;
+
+use crate::aggregate::Aggregate;
+use crate::event::{DomainEvent, EventEnvelope, Metadata};
+
+/// What a command handler knows besides the state and the command.
+#[derive(Debug)]
+pub struct CommandContext<'a, A: Aggregate> {
+    pub(crate) id: &'a A::Id,
+    pub(crate) version: u64,
+    pub(crate) services: &'a A::Services,
+    pub(crate) metadata: &'a Metadata,
+}
+
+impl<'a, A: Aggregate> CommandContext<'a, A> {
+    /// A context for handling a command outside a repository (tests, tools).
+    pub fn new(
+        id: &'a A::Id,
+        version: u64,
+        services: &'a A::Services,
+        metadata: &'a Metadata,
+    ) -> Self {
+        CommandContext {
+            id,
+            version,
+            services,
+            metadata,
+        }
+    }
+
+    /// The id of the aggregate the command is for.
+    pub fn id(&self) -> &'a A::Id {
+        self.id
+    }
+
+    /// The version the command is decided on; 0 if the aggregate was never created.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Whether the aggregate was created (some event was recorded for it).
+    pub fn exists(&self) -> bool {
+        self.version > 0
+    }
+
+    /// The services injected into the repository.
+    pub fn services(&self) -> &'a A::Services {
+        self.services
+    }
+
+    /// The metadata the command was sent with; it is recorded on every resulting event.
+    pub fn metadata(&self) -> &'a Metadata {
+        self.metadata
+    }
+}
+
+/// Handling of one command type by an aggregate.
+///
+/// `#[handlers]` implements it for each command handler method; `#[derive(Command)]` routes
+/// each variant of a command enum to it.
+#[diagnostic::on_unimplemented(
+    message = "aggregate `{Self}` has no handler for command `{C}`",
+    label = "no handler for `{C}`",
+    note = "add `fn name(&self, command: {C}) -> Result<Event, Error>` to a `#[handlers]` impl block of `{Self}`"
+)]
+pub trait HandleCommand<C>: Aggregate {
+    /// Decides which events the command produces.
+    fn handle_command(
+        &self,
+        command: C,
+        cx: &CommandContext<'_, Self>,
+    ) -> impl Future<Output = Result<Vec<Self::Event>, Self::Error>> + Send;
+}
+
+/// Applying one event payload type to an aggregate.
+///
+/// `#[handlers]` implements it for each `&mut self` method; `#[derive(Event)]` routes each
+/// variant of an event enum to it.
+#[diagnostic::on_unimplemented(
+    message = "aggregate `{Self}` does not apply event `{T}`",
+    label = "`{T}` is not applied",
+    note = "add `fn name(&mut self, event: &{T})` to a `#[handlers]` impl block of `{Self}`, or ignore the event with `#[aggregate(ignore({T}))]`"
+)]
+pub trait ApplyEvent<T>: Aggregate {
+    /// Changes state by one event; `envelope` is the whole recorded event.
+    fn apply_event(&mut self, event: &T, envelope: &EventEnvelope<Self::Event>);
+}
+
+/// What a command handler may return inside `Ok`: one event, several, or none.
+#[diagnostic::on_unimplemented(
+    message = "a command handler cannot return `{Self}` as events of `{E}`",
+    note = "return `Result<T, Error>` where `T` is `{E}`, a payload type of one of its variants, `Vec<{E}>`, `Option<{E}>` or `()`"
+)]
+pub trait IntoEvents<E> {
+    /// The events, in order.
+    fn into_events(self) -> Vec<E>;
+}
+
+impl<E: DomainEvent> IntoEvents<E> for E {
+    fn into_events(self) -> Vec<E> {
+        vec![self]
+    }
+}
+
+impl<E: DomainEvent> IntoEvents<E> for Vec<E> {
+    fn into_events(self) -> Vec<E> {
+        self
+    }
+}
+
+impl<E: DomainEvent> IntoEvents<E> for Option<E> {
+    fn into_events(self) -> Vec<E> {
+        self.into_iter().collect()
+    }
+}
+
+impl<E: DomainEvent, const N: usize> IntoEvents<E> for [E; N] {
+    fn into_events(self) -> Vec<E> {
+        self.into()
+    }
+}
+
+impl<E: DomainEvent> IntoEvents<E> for () {
+    fn into_events(self) -> Vec<E> {
+        Vec::new()
+    }
+}

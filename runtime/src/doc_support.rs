@@ -1,0 +1,112 @@
+//! A tiny aggregate written by hand against the traits, for rustdoc examples and the
+//! conformance suite. Not part of the API.
+
+use std::future::{Future, ready};
+
+use crate::{Aggregate, CommandContext, DecodeError, DomainEvent, EventEnvelope, Snapshots};
+
+/// A counter that never goes below zero.
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Counter {
+    /// The sum of everything added and subtracted.
+    pub total: u64,
+}
+
+/// What a counter can be asked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CounterCommand {
+    /// Add to the total.
+    Add(u64),
+    /// Subtract from the total.
+    Subtract(u64),
+}
+
+/// What happened to a counter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CounterEvent {
+    /// The total grew.
+    Added(u64),
+    /// The total shrank.
+    Subtracted(u64),
+}
+
+/// Why a counter refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CounterError {
+    /// The total would go below zero.
+    #[error("cannot subtract {by} from {total}")]
+    WouldGoNegative {
+        /// The total now.
+        total: u64,
+        /// What was to be subtracted.
+        by: u64,
+    },
+}
+
+impl DomainEvent for CounterEvent {
+    const EVENT_TYPES: &'static [&'static str] = &["Added", "Subtracted"];
+
+    fn event_type(&self) -> &'static str {
+        match self {
+            CounterEvent::Added(_) => "Added",
+            CounterEvent::Subtracted(_) => "Subtracted",
+        }
+    }
+
+    fn event_version(&self) -> u32 {
+        1
+    }
+
+    fn encode(&self) -> Result<String, serde_json::Error> {
+        match self {
+            CounterEvent::Added(n) | CounterEvent::Subtracted(n) => serde_json::to_string(n),
+        }
+    }
+
+    fn decode(event_type: &str, version: u32, payload: &str) -> Result<Self, DecodeError> {
+        let variant = match event_type {
+            "Added" => CounterEvent::Added,
+            "Subtracted" => CounterEvent::Subtracted,
+            other => return Err(DecodeError::unknown_type(other, Self::EVENT_TYPES)),
+        };
+        DecodeError::check_version(event_type, version, 1)?;
+        serde_json::from_str(payload)
+            .map(variant)
+            .map_err(|e| DecodeError::payload(event_type, version, e))
+    }
+}
+
+impl Aggregate for Counter {
+    const TYPE: &'static str = "counter";
+    type Id = String;
+    type Command = CounterCommand;
+    type Event = CounterEvent;
+    type Error = CounterError;
+    type Services = ();
+
+    fn handle(
+        &self,
+        command: CounterCommand,
+        _cx: &CommandContext<'_, Self>,
+    ) -> impl Future<Output = Result<Vec<CounterEvent>, CounterError>> + Send {
+        ready(match command {
+            CounterCommand::Add(n) => Ok(vec![CounterEvent::Added(n)]),
+            CounterCommand::Subtract(n) if n > self.total => Err(CounterError::WouldGoNegative {
+                total: self.total,
+                by: n,
+            }),
+            CounterCommand::Subtract(n) => Ok(vec![CounterEvent::Subtracted(n)]),
+        })
+    }
+
+    fn apply(&mut self, event: &EventEnvelope<CounterEvent>) {
+        match event.event {
+            CounterEvent::Added(n) => self.total += n,
+            CounterEvent::Subtracted(n) => self.total = self.total.saturating_sub(n),
+        }
+    }
+
+    fn snapshots() -> Option<Snapshots<Self>> {
+        Some(Snapshots::json(4, 1))
+    }
+}

@@ -1,0 +1,73 @@
+//! The runtime of cargo-cqrs: event-sourced aggregates, versioned events with upcasting,
+//! repositories with optimistic concurrency and snapshots, and event stores.
+//!
+//! This is the one crate a service depends on. With the default `derive` feature it also
+//! exports the macros that write the boilerplate: [`Event`], [`Aggregate`](macro@Aggregate),
+//! [`Command`] and [`handlers`].
+//!
+//! The flow: a [`Repository`] loads an [`AggregateRoot`] (snapshot + later events), runs a
+//! command against its state ([`Aggregate::handle`]), appends the resulting events to the
+//! [`EventStore`] if the stream is still at the version the command was decided on, and applies
+//! them ([`Aggregate::apply`]).
+//!
+//! See the crate README for a tour, and `examples/bank.rs` for a complete domain.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs)]
+
+// Lets the derives' `::cqrs_runtime::...` paths resolve inside this crate's own tests.
+extern crate self as cqrs_runtime;
+
+mod aggregate;
+mod aggregate_test;
+mod command;
+mod error;
+mod event;
+mod memory;
+mod repository;
+mod store;
+
+pub mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+#[doc(hidden)]
+pub mod doc_support;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use crate::aggregate::{Aggregate, AggregateId, AggregateRoot, Snapshots};
+pub use crate::aggregate_test::{AggregateTest, Outcome};
+pub use crate::command::{ApplyEvent, CommandContext, HandleCommand, IntoEvents};
+pub use crate::error::{AppendError, BoxError, CommandError, Conflict, StoreError};
+pub use crate::event::{DecodeError, DomainEvent, EventEnvelope, Metadata, StoredEvent};
+pub use crate::memory::InMemoryStore;
+pub use crate::repository::{Committed, Repository, RetryPolicy};
+pub use crate::store::{EventStore, EventStoreExt, NewEvent, PAGE_SIZE, Snapshot};
+
+/// Derives [`Aggregate`] for a state type. See the crate README for every attribute key.
+#[cfg(feature = "derive")]
+pub use cqrs_macros::Aggregate;
+/// Derives command routing for a command enum or struct.
+#[cfg(feature = "derive")]
+pub use cqrs_macros::Command;
+/// Derives [`DomainEvent`] (type names, versions, the upcast chain) for an event enum or struct.
+#[cfg(feature = "derive")]
+pub use cqrs_macros::Event;
+/// Turns the methods of an impl block into command handlers (`&self`) and event appliers
+/// (`&mut self`).
+#[cfg(feature = "derive")]
+pub use cqrs_macros::handlers;
+
+/// The names most services need: `use cqrs_runtime::prelude::*;`.
+pub mod prelude {
+    // `Aggregate` brings both the trait and, with `derive`, the derive macro.
+    pub use crate::{
+        Aggregate, AggregateRoot, AggregateTest, CommandContext, CommandError, DomainEvent,
+        EventEnvelope, EventStore, EventStoreExt, InMemoryStore, Metadata, Repository,
+        RetryPolicy,
+    };
+    #[cfg(feature = "derive")]
+    pub use crate::{Command, Event, handlers};
+}

@@ -1,0 +1,104 @@
+//! What generated code reaches the runtime through: `::cqrs_runtime::__private::...`.
+//! Not a public API; it changes with the macros, which are pinned to this exact version.
+
+use std::future::Future;
+
+pub use inventory;
+pub use schemars::JsonSchema;
+pub use serde::Serialize;
+pub use serde::de::DeserializeOwned;
+pub use serde_json;
+
+pub use crate::aggregate::{Aggregate, Snapshots};
+pub use crate::command::{ApplyEvent, CommandContext, HandleCommand, IntoEvents};
+pub use crate::event::{DecodeError, DomainEvent, EventEnvelope};
+pub use crate::schema::{
+    AggregateSchema, CommandSchema, DescribeCommands, DescribeEvents, EventSchema,
+    EventVersionSchema, Registration, Upcast, schema_of,
+};
+
+/// Routes each variant of an event enum to `ApplyEvent<Payload>`; implemented by
+/// `#[derive(Event)]` for every aggregate that applies all of its payload types.
+pub trait EventDispatch<A: Aggregate<Event = Self>>: Sized {
+    fn dispatch(state: &mut A, envelope: &EventEnvelope<Self>);
+}
+
+/// Routes each variant of a command enum to `HandleCommand<Payload>`; implemented by
+/// `#[derive(Command)]` for every aggregate that handles all of its payload types.
+pub trait CommandDispatch<A: Aggregate>: Sized {
+    fn dispatch(
+        self,
+        state: &A,
+        cx: &CommandContext<'_, A>,
+    ) -> impl Future<Output = Result<Vec<A::Event>, A::Error>> + Send;
+}
+
+/// Turns what a handler returned into the aggregate's events or error.
+#[inline]
+pub fn outcome<A, T, Er>(result: Result<T, Er>) -> Result<Vec<A::Event>, A::Error>
+where
+    A: Aggregate,
+    T: IntoEvents<A::Event>,
+    Er: Into<A::Error>,
+{
+    match result {
+        Ok(events) => Ok(events.into_events()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Deserializes a stored payload as the shape of one version.
+#[inline]
+pub fn from_str<T: serde::de::DeserializeOwned>(
+    event_type: &str,
+    version: u32,
+    payload: &str,
+) -> Result<T, DecodeError> {
+    serde_json::from_str(payload).map_err(|e| DecodeError::payload(event_type, version, e))
+}
+
+/// Deserializes an upcast JSON value as the shape of one version.
+#[inline]
+pub fn from_value<T: serde::de::DeserializeOwned>(
+    event_type: &str,
+    version: u32,
+    value: serde_json::Value,
+) -> Result<T, DecodeError> {
+    serde_json::from_value(value).map_err(|e| DecodeError::payload(event_type, version, e))
+}
+
+/// Serializes a typed version to JSON, for a raw JSON hop that follows it.
+#[inline]
+pub fn to_value<T: serde::Serialize>(
+    event_type: &str,
+    version: u32,
+    value: T,
+) -> Result<serde_json::Value, DecodeError> {
+    serde_json::to_value(value).map_err(|e| DecodeError::upcast(event_type, version, e))
+}
+
+/// Runs a raw JSON upcaster from `from_version` to the next version.
+#[inline]
+pub fn json_hop<Er>(
+    event_type: &str,
+    from_version: u32,
+    value: serde_json::Value,
+    hop: fn(serde_json::Value) -> Result<serde_json::Value, Er>,
+) -> Result<serde_json::Value, DecodeError>
+where
+    Er: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    hop(value).map_err(|e| DecodeError::upcast(event_type, from_version, e))
+}
+
+/// Serializes an event payload.
+#[inline]
+pub fn encode<T: serde::Serialize + ?Sized>(payload: &T) -> Result<String, serde_json::Error> {
+    serde_json::to_string(payload)
+}
+
+/// The `std::any::type_name` of a type, for schema metadata.
+#[inline]
+pub fn type_name<T: ?Sized>() -> &'static str {
+    std::any::type_name::<T>()
+}

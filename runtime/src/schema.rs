@@ -1,0 +1,107 @@
+//! Schema metadata: every aggregate's commands and events, each event version with its JSON
+//! Schema, gathered from a crate without a hand-written registry.
+//!
+//! `#[derive(Aggregate)]` registers each aggregate at link time (through `inventory`);
+//! [`aggregates`] lists them. `cargo cqrs schema export|check` reads this list.
+
+use serde::Serialize;
+
+/// How a stored version reaches the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Upcast {
+    /// This is the current version: nothing to do.
+    Current,
+    /// `From<ThisVersion> for NextVersion`.
+    From,
+    /// A named function from this version's type to the next one's.
+    Function,
+    /// A function over the raw JSON.
+    Json,
+}
+
+/// One stored version of an event type.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventVersionSchema {
+    /// The version number, from 1.
+    pub version: u32,
+    /// The Rust type of this version's payload; `None` for a version known only as JSON.
+    pub rust_type: Option<&'static str>,
+    /// The JSON Schema of the payload; `None` for a version known only as JSON.
+    pub schema: Option<serde_json::Value>,
+    /// How this version is upcast to the next.
+    pub upcast: Upcast,
+}
+
+/// One event type with every version stored data may hold.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventSchema {
+    /// The stored type name.
+    pub event_type: &'static str,
+    /// Older names still accepted when reading.
+    pub aliases: &'static [&'static str],
+    /// The current version.
+    pub version: u32,
+    /// Versions 1 to `version`, in order.
+    pub versions: Vec<EventVersionSchema>,
+}
+
+/// One command type.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandSchema {
+    /// The command's name (the variant or struct name).
+    pub name: &'static str,
+    /// The Rust type of the command's payload.
+    pub rust_type: &'static str,
+    /// The JSON Schema of the payload.
+    pub schema: serde_json::Value,
+}
+
+/// An aggregate with its commands and events.
+#[derive(Debug, Clone, Serialize)]
+pub struct AggregateSchema {
+    /// The stored aggregate type name.
+    pub aggregate_type: &'static str,
+    /// The Rust path of the state type, as written in the crate (`module_path!` + name).
+    pub rust_type: &'static str,
+    /// Its commands, in declaration order.
+    pub commands: Vec<CommandSchema>,
+    /// Its events, in declaration order.
+    pub events: Vec<EventSchema>,
+}
+
+/// Events that can describe themselves; implemented by `#[derive(Event)]`.
+pub trait DescribeEvents {
+    /// Every event type with its versions.
+    fn describe_events() -> Vec<EventSchema>;
+}
+
+/// Commands that can describe themselves; implemented by `#[derive(Command)]`.
+pub trait DescribeCommands {
+    /// Every command.
+    fn describe_commands() -> Vec<CommandSchema>;
+}
+
+/// The link-time registry entry `#[derive(Aggregate)]` submits.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Registration {
+    pub describe: fn() -> AggregateSchema,
+}
+
+inventory::collect!(Registration);
+
+/// Every aggregate derived in the program, sorted by aggregate type name.
+pub fn aggregates() -> Vec<AggregateSchema> {
+    let mut all: Vec<_> = inventory::iter::<Registration>
+        .into_iter()
+        .map(|r| (r.describe)())
+        .collect();
+    all.sort_by(|a, b| a.aggregate_type.cmp(b.aggregate_type));
+    all
+}
+
+/// The JSON Schema of a type, as a JSON value (draft 2020-12).
+pub fn schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
+    schemars::schema_for!(T).to_value()
+}

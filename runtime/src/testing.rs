@@ -1,0 +1,342 @@
+//! The backend conformance suite: checks that an [`EventStore`] keeps the store contract.
+//!
+//! Any backend, this crate's or a third party's, runs every check with one call:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use cqrs_runtime::InMemoryStore;
+//!
+//! cqrs_runtime::testing::conformance(|| async { InMemoryStore::new() }).await;
+//! # }
+//! ```
+//!
+//! Each check gets a fresh store from the factory and panics with a message naming the broken
+//! rule. Checks that spawn tasks need a tokio runtime.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use uuid::Uuid;
+
+use crate::doc_support::{Counter, CounterCommand};
+use crate::error::AppendError;
+use crate::event::{Metadata, StoredEvent};
+use crate::repository::{Repository, RetryPolicy};
+use crate::store::{EventStore, EventStoreExt, NewEvent, PAGE_SIZE, Snapshot};
+
+/// Runs every check, each on a fresh store from `new_store`.
+pub async fn conformance<S, F, Fut>(new_store: F)
+where
+    S: EventStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    append_and_read_round_trip(&new_store().await).await;
+    append_is_atomic(&new_store().await).await;
+    stale_expected_version_conflicts(&new_store().await).await;
+    streams_read_in_pages(&new_store().await).await;
+    global_log_in_position_order(&new_store().await).await;
+    snapshot_round_trip(&new_store().await).await;
+    repository_round_trip_with_snapshots(new_store().await).await;
+    concurrent_writers_on_one_stream(new_store().await).await;
+}
+
+/// A new event with recognisable content.
+pub fn new_event(n: u64) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: "Added",
+        event_version: 1,
+        payload: n.to_string(),
+        metadata: Metadata::default(),
+        recorded_at: now(),
+    }
+}
+
+/// Now, at the microsecond precision every store must keep.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn assert_same(stored: &StoredEvent, new: &NewEvent, context: &str) {
+    assert_eq!(stored.event_id, new.event_id, "{context}: event id");
+    assert_eq!(stored.event_type, new.event_type, "{context}: event type");
+    assert_eq!(stored.event_version, new.event_version, "{context}: event version");
+    assert_eq!(stored.event, new.payload, "{context}: payload");
+    assert_eq!(stored.metadata, new.metadata, "{context}: metadata");
+    assert_eq!(
+        stored.recorded_at, new.recorded_at,
+        "{context}: recorded_at (stores keep microseconds)"
+    );
+}
+
+/// Appended events read back exactly as written, with sequences 1, 2, 3.
+pub async fn append_and_read_round_trip<S: EventStore>(store: &S) {
+    let mut first = new_event(1);
+    first.metadata = Metadata::correlated(Uuid::now_v7())
+        .caused_by(Uuid::now_v7())
+        .with("user", "ada")
+        .with("tenant", "t-1");
+    let events = vec![first, new_event(2), new_event(3)];
+    let positions = store
+        .append("conf_rt", "a-1", 0, &events)
+        .await
+        .expect("round trip: appending to a new stream at expected version 0 must succeed");
+    assert_eq!(
+        positions.len(),
+        3,
+        "round trip: append returns one position per event"
+    );
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "round trip: positions of one append increase: {positions:?}"
+    );
+    let read = store.read_stream("conf_rt", "a-1", 0, 100).await.unwrap();
+    assert_eq!(read.len(), 3, "round trip: every appended event is read back");
+    for (i, (stored, new)) in read.iter().zip(&events).enumerate() {
+        assert_eq!(stored.sequence, i as u64 + 1, "round trip: sequences start at 1");
+        assert_eq!(stored.position, positions[i], "round trip: position");
+        assert_eq!(stored.aggregate_type, "conf_rt");
+        assert_eq!(stored.aggregate_id, "a-1");
+        assert_same(stored, new, "round trip");
+    }
+    assert!(
+        store.read_stream("conf_rt", "other", 0, 100).await.unwrap().is_empty(),
+        "round trip: another id's stream is empty"
+    );
+    assert!(
+        store.read_stream("other_type", "a-1", 0, 100).await.unwrap().is_empty(),
+        "round trip: the same id under another aggregate type is another stream"
+    );
+}
+
+/// A multi-event append is all or nothing, and a rejected one leaves no trace.
+pub async fn append_is_atomic<S: EventStore>(store: &S) {
+    store
+        .append("conf_atomic", "a", 0, &[new_event(1), new_event(2)])
+        .await
+        .unwrap();
+    let rejected = store
+        .append("conf_atomic", "a", 1, &[new_event(3), new_event(4), new_event(5)])
+        .await;
+    assert!(
+        matches!(rejected, Err(AppendError::Conflict(_))),
+        "atomic: an append at a stale version is a conflict, got {rejected:?}"
+    );
+    let stream = store.read_stream("conf_atomic", "a", 0, 100).await.unwrap();
+    assert_eq!(
+        stream.len(),
+        2,
+        "atomic: a rejected append writes none of its events"
+    );
+    let log = store.read_all(0, 100).await.unwrap();
+    assert_eq!(log.len(), 2, "atomic: the global log holds no rejected event");
+    store
+        .append("conf_atomic", "a", 2, &[new_event(3), new_event(4), new_event(5)])
+        .await
+        .expect("atomic: the same append at the right version succeeds");
+    let sequences: Vec<u64> = store
+        .read_stream("conf_atomic", "a", 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.sequence)
+        .collect();
+    assert_eq!(sequences, [1, 2, 3, 4, 5], "atomic: sequences stay contiguous");
+}
+
+/// The conflict carries the expected and the actual version.
+pub async fn stale_expected_version_conflicts<S: EventStore>(store: &S) {
+    store
+        .append("conf_conflict", "a", 0, &[new_event(1), new_event(2), new_event(3)])
+        .await
+        .unwrap();
+    for expected in [0, 1, 2, 4, 9] {
+        match store
+            .append("conf_conflict", "a", expected, &[new_event(9)])
+            .await
+        {
+            Err(AppendError::Conflict(conflict)) => {
+                assert_eq!(conflict.expected, expected, "conflict: expected version");
+                assert_eq!(conflict.actual, 3, "conflict: actual version");
+                assert_eq!(conflict.aggregate_type, "conf_conflict");
+                assert_eq!(conflict.aggregate_id, "a");
+            }
+            other => panic!("conflict: expected version {expected} of 3 must conflict, got {other:?}"),
+        }
+    }
+    let fresh = store.append("conf_conflict", "fresh", 1, &[new_event(1)]).await;
+    assert!(
+        matches!(fresh, Err(AppendError::Conflict(ref c)) if c.actual == 0),
+        "conflict: expecting version 1 of a new stream conflicts with actual 0, got {fresh:?}"
+    );
+}
+
+/// `read_stream` honours `after` and `limit`, and the streaming reader pages through.
+pub async fn streams_read_in_pages<S: EventStore>(store: &S) {
+    let total = PAGE_SIZE as u64 + 40;
+    let mut version = 0;
+    while version < total {
+        let batch: Vec<_> = (version..(version + 100).min(total)).map(new_event).collect();
+        store
+            .append("conf_pages", "long", version, &batch)
+            .await
+            .unwrap();
+        version += batch.len() as u64;
+    }
+    let middle = store.read_stream("conf_pages", "long", 10, 5).await.unwrap();
+    let sequences: Vec<u64> = middle.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, [11, 12, 13, 14, 15], "pages: after 10, limit 5");
+    let tail = store.read_stream("conf_pages", "long", total - 2, 100).await.unwrap();
+    assert_eq!(tail.len(), 2, "pages: the last page is short");
+    assert!(
+        store.read_stream("conf_pages", "long", total, 100).await.unwrap().is_empty(),
+        "pages: nothing after the last event"
+    );
+    use futures::TryStreamExt;
+    let all: Vec<StoredEvent> = store
+        .stream_events("conf_pages", "long", 0)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(all.len() as u64, total, "pages: streaming reads every page");
+    assert!(
+        all.iter().enumerate().all(|(i, e)| e.sequence == i as u64 + 1),
+        "pages: streamed sequences are contiguous"
+    );
+}
+
+/// The global log returns every event once, in increasing position order, in pages.
+pub async fn global_log_in_position_order<S: EventStore>(store: &S) {
+    let mut expected_ids = Vec::new();
+    let mut versions = BTreeMap::new();
+    for round in 0..5u64 {
+        for stream in ["a", "b", "c"] {
+            let version = versions.entry(stream).or_insert(0u64);
+            let batch = vec![new_event(round), new_event(round + 100)];
+            expected_ids.extend(batch.iter().map(|e| e.event_id));
+            store
+                .append("conf_log", stream, *version, &batch)
+                .await
+                .unwrap();
+            *version += 2;
+        }
+    }
+    let log = store.read_all(0, 1000).await.unwrap();
+    let ids: Vec<Uuid> = log.iter().map(|e| e.event_id).collect();
+    assert_eq!(ids, expected_ids, "log: every event once, in commit order");
+    assert!(
+        log.windows(2).all(|w| w[0].position < w[1].position),
+        "log: positions strictly increase"
+    );
+    let after = log[6].position;
+    let page = store.read_all(after, 4).await.unwrap();
+    let page_ids: Vec<Uuid> = page.iter().map(|e| e.event_id).collect();
+    assert_eq!(page_ids, ids[7..11], "log: after a position, limited");
+    let last = log.last().unwrap().position;
+    assert!(
+        store.read_all(last, 10).await.unwrap().is_empty(),
+        "log: nothing after the last position"
+    );
+    use futures::TryStreamExt;
+    let streamed: Vec<StoredEvent> = store.log_events(0).try_collect().await.unwrap();
+    assert_eq!(streamed.len(), log.len(), "log: the streaming reader reads it all");
+}
+
+/// A snapshot reads back as written; a newer one replaces it.
+pub async fn snapshot_round_trip<S: EventStore>(store: &S) {
+    assert!(
+        store.load_snapshot("conf_snap", "a").await.unwrap().is_none(),
+        "snapshot: none before the first save"
+    );
+    let first = Snapshot {
+        aggregate_type: "conf_snap".into(),
+        aggregate_id: "a".into(),
+        version: 4,
+        fingerprint: u64::MAX - 7,
+        state: r#"{"total":4}"#.into(),
+    };
+    store.save_snapshot(&first).await.unwrap();
+    assert_eq!(
+        store.load_snapshot("conf_snap", "a").await.unwrap().as_ref(),
+        Some(&first),
+        "snapshot: round trip (fingerprints use all 64 bits)"
+    );
+    let newer = Snapshot {
+        version: 8,
+        state: r#"{"total":8}"#.into(),
+        ..first.clone()
+    };
+    store.save_snapshot(&newer).await.unwrap();
+    assert_eq!(
+        store.load_snapshot("conf_snap", "a").await.unwrap().as_ref(),
+        Some(&newer),
+        "snapshot: a newer snapshot replaces the older"
+    );
+    assert!(
+        store.load_snapshot("conf_snap", "b").await.unwrap().is_none(),
+        "snapshot: per aggregate"
+    );
+}
+
+/// Commands through a repository: state reloads the same with and without snapshots.
+pub async fn repository_round_trip_with_snapshots<S: EventStore>(store: S) {
+    let repo = Repository::<Counter, _>::new(store);
+    let id = "repo-1".to_owned();
+    for n in 1..=10 {
+        repo.execute(&id, CounterCommand::Add(n)).await.unwrap();
+    }
+    repo.execute(&id, CounterCommand::Subtract(5)).await.unwrap();
+    let root = repo.load(&id).await.unwrap();
+    assert_eq!(root.version(), 11, "repository: version is the last sequence");
+    assert_eq!(root.state().total, 50, "repository: state replays to the same total");
+    let snapshot = repo
+        .store()
+        .load_snapshot("counter", "repo-1")
+        .await
+        .unwrap()
+        .expect("repository: a snapshot is taken every 4 events");
+    assert_eq!(snapshot.version, 8, "repository: the newest due snapshot");
+    let missing = repo.load(&"never".to_owned()).await.unwrap();
+    assert!(!missing.exists(), "repository: an unknown id loads as not existing");
+    assert_eq!(missing.version(), 0);
+}
+
+/// Sixteen tasks add to one counter concurrently, retrying on conflicts: every add lands once,
+/// sequences are 1..N with no gap or duplicate.
+pub async fn concurrent_writers_on_one_stream<S: EventStore>(store: S) {
+    const WRITERS: u64 = 16;
+    const COMMANDS: u64 = 8;
+    let repo = Arc::new(
+        Repository::<Counter, _>::new(store).retry(RetryPolicy::attempts(WRITERS as u32 * 8)),
+    );
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let repo = Arc::clone(&repo);
+            tokio::spawn(async move {
+                for _ in 0..COMMANDS {
+                    repo.execute(&"contended".to_owned(), CounterCommand::Add(writer + 1))
+                        .await
+                        .expect("concurrency: retries resolve every conflict");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("concurrency: a writer task panicked");
+    }
+    let events = repo
+        .store()
+        .read_stream("counter", "contended", 0, 10_000)
+        .await
+        .unwrap();
+    let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
+    let expected: Vec<u64> = (1..=WRITERS * COMMANDS).collect();
+    assert_eq!(sequences, expected, "concurrency: sequences 1..N, no gap or duplicate");
+    let root = repo.load(&"contended".to_owned()).await.unwrap();
+    let want: u64 = (1..=WRITERS).map(|w| w * COMMANDS).sum();
+    assert_eq!(root.state().total, want, "concurrency: every add applied exactly once");
+}
