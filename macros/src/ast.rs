@@ -46,6 +46,7 @@ pub struct EventDef<'a> {
     pub version_lit: Option<LitInt>,
     pub hops: BTreeMap<u32, Hop>,
     pub upcast_span: Option<Span>,
+    pub upcast_broken: bool,
 }
 
 pub struct EventInput<'a> {
@@ -124,15 +125,24 @@ impl<'a> EventDef<'a> {
             version_lit,
             hops: attrs.upcast,
             upcast_span: attrs.upcast_span,
+            upcast_broken: attrs.upcast_broken,
         }
     }
 
     fn name_or(&self, ident: &Ident) -> String {
-        if self.name.is_empty() { ident.to_string() } else { self.name.clone() }
+        if self.name.is_empty() {
+            ident.to_string()
+        } else {
+            self.name.clone()
+        }
     }
 
     fn name_span_or(&self, ident: &Ident) -> Span {
-        if self.name.is_empty() { ident.span() } else { self.name_span }
+        if self.name.is_empty() {
+            ident.span()
+        } else {
+            self.name_span
+        }
     }
 
     /// The Rust type of stored version `version`, if it has one.
@@ -210,7 +220,10 @@ impl<'a> AggregateInput<'a> {
         Some(AggregateInput {
             ident: &input.ident,
             generics: &input.generics,
-            crate_path: attrs.crate_path.clone().unwrap_or_else(attr::default_crate_path),
+            crate_path: attrs
+                .crate_path
+                .clone()
+                .unwrap_or_else(attr::default_crate_path),
             name,
             shape_hash: shape_hash(input),
             attrs,
@@ -276,7 +289,12 @@ impl<'a> CommandInput<'a> {
                             Some(lit) => (lit.value(), lit.span()),
                             None => (v.ident.to_string(), v.ident.span()),
                         };
-                        Some(CommandDef { variant: Some(&v.ident), payload, name, name_span })
+                        Some(CommandDef {
+                            variant: Some(&v.ident),
+                            payload,
+                            name,
+                            name_span,
+                        })
                     })
                     .collect();
                 (container.crate_path, commands)
@@ -309,21 +327,24 @@ impl<'a> CommandInput<'a> {
 // ---------------------------------------------------------------------------------- handlers
 
 /// What the optional last parameter of a command handler receives.
-pub enum HandlerExtra {
+pub enum HandlerExtra<'a> {
     /// `&CommandContext<Self>`: id, version, existence, services, metadata.
     Context,
-    /// Any other `&T`: the aggregate's services.
-    Services,
+    /// Any other `&T`: the aggregate's services (the parameter's type, for error spans).
+    Services(&'a Type),
 }
 
 /// `fn name(&self, command: C [, extra]) -> R`
 pub struct Handler<'a> {
     pub method: &'a Ident,
     pub command: &'a Type,
-    pub extra: Option<HandlerExtra>,
+    pub extra: Option<HandlerExtra<'a>>,
     pub is_async: bool,
     /// The return type, for spans of conversion errors.
-    pub output: &'a Type,
+    pub output: Option<&'a Type>,
+    /// The signature is wrong (reported); the impl is a stub so the command is not also
+    /// reported as unhandled.
+    pub stub: bool,
 }
 
 /// `fn name(&mut self, event: &E [, envelope: &EventEnvelope<..>])`
@@ -331,6 +352,8 @@ pub struct Applier<'a> {
     pub method: &'a Ident,
     pub event: &'a Type,
     pub with_envelope: bool,
+    /// As [`Handler::stub`].
+    pub stub: bool,
 }
 
 pub struct HandlersInput<'a> {
@@ -347,6 +370,12 @@ impl<'a> HandlersInput<'a> {
                 path,
                 "`#[handlers]` goes on an inherent impl block (`impl Account { ... }`), not on a trait impl",
             );
+            return HandlersInput {
+                item,
+                crate_path,
+                handlers: Vec::new(),
+                appliers: Vec::new(),
+            };
         }
         let mut handlers = Vec::new();
         let mut appliers = Vec::new();
@@ -360,7 +389,12 @@ impl<'a> HandlersInput<'a> {
                 None => {}
             }
         }
-        HandlersInput { item, crate_path, handlers, appliers }
+        HandlersInput {
+            item,
+            crate_path,
+            handlers,
+            appliers,
+        }
     }
 }
 
@@ -371,25 +405,6 @@ enum Method<'a> {
 
 fn classify<'a>(sig: &'a syn::Signature, errors: &mut Errors) -> Option<Method<'a>> {
     let name = &sig.ident;
-    let receiver = match sig.receiver() {
-        Some(r) if r.reference.is_some() => r,
-        _ => {
-            errors.error(
-                sig,
-                format!(
-                    "`{name}` is neither a command handler (`&self`) nor an event applier (`&mut self`); move other functions to an impl block without `#[handlers]`"
-                ),
-            );
-            return None;
-        }
-    };
-    if !sig.generics.params.is_empty() {
-        errors.error(
-            &sig.generics,
-            format!("handler `{name}` cannot be generic: each handler is for one concrete command or event type"),
-        );
-        return None;
-    }
     let params: Vec<&Type> = sig
         .inputs
         .iter()
@@ -398,65 +413,118 @@ fn classify<'a>(sig: &'a syn::Signature, errors: &mut Errors) -> Option<Method<'
             syn::FnArg::Receiver(_) => None,
         })
         .collect();
-    if receiver.mutability.is_some() {
-        classify_applier(sig, &params, errors).map(Method::Applier)
+    let receiver = sig.receiver();
+    let mut stub = false;
+    if receiver.is_none_or(|r| r.reference.is_none()) {
+        errors.error(
+            sig,
+            format!(
+                "`{name}` is neither a command handler (`&self`) nor an event applier (`&mut self`); move other functions to an impl block without `#[handlers]`"
+            ),
+        );
+        if params.is_empty() {
+            return None;
+        }
+        stub = true;
+    }
+    if !sig.generics.params.is_empty() {
+        errors.error(
+            &sig.generics,
+            format!("handler `{name}` cannot be generic: each handler is for one concrete command or event type"),
+        );
+        stub = true;
+    }
+    // Without a usable receiver, a first parameter taken by reference looks like an event.
+    let is_applier = match receiver {
+        Some(r) if r.reference.is_some() => r.mutability.is_some(),
+        _ => matches!(params.first(), Some(Type::Reference(_))),
+    };
+    if is_applier {
+        classify_applier(sig, &params, stub, errors).map(Method::Applier)
     } else {
-        classify_handler(sig, &params, errors).map(Method::Handler)
+        classify_handler(sig, &params, stub, errors).map(Method::Handler)
     }
 }
 
 fn classify_handler<'a>(
     sig: &'a syn::Signature,
     params: &[&'a Type],
+    mut stub: bool,
     errors: &mut Errors,
 ) -> Option<Handler<'a>> {
     let name = &sig.ident;
     let (command, extra) = match params {
+        [] => {
+            errors.error(
+                &sig.inputs,
+                format!(
+                    "command handler `{name}` takes the command: `fn {name}(&self, command: Cmd)`"
+                ),
+            );
+            return None;
+        }
         [command] => (*command, None),
         [command, extra] => (*command, Some(*extra)),
-        _ => {
+        [command, ..] => {
             errors.error(
                 &sig.inputs,
                 format!(
                     "command handler `{name}` takes the command, and optionally services or the context: `fn {name}(&self, command: Cmd)`, `fn {name}(&self, command: Cmd, services: &Services)` or `fn {name}(&self, command: Cmd, cx: &CommandContext<Self>)`"
                 ),
             );
-            return None;
+            (*command, None)
         }
     };
-    if let Type::Reference(r) = command {
-        errors.error(
-            r,
-            format!("command handler `{name}` takes its command by value: write `command: {}`", r.elem.to_token_stream()),
-        );
-        return None;
-    }
+    let command = match command {
+        Type::Reference(r) => {
+            errors.error(
+                r,
+                format!(
+                    "command handler `{name}` takes its command by value: write `command: {}`",
+                    r.elem.to_token_stream()
+                ),
+            );
+            stub = true;
+            &*r.elem
+        }
+        other => other,
+    };
     let extra = match extra {
         None => None,
         Some(Type::Reference(r)) if r.mutability.is_none() => Some(if is_context(&r.elem) {
             HandlerExtra::Context
         } else {
-            HandlerExtra::Services
+            HandlerExtra::Services(&r.elem)
         }),
         Some(other) => {
             errors.error(
                 other,
                 format!("the second parameter of `{name}` borrows the services or the context: write `&{}`", other.to_token_stream()),
             );
-            return None;
+            stub = true;
+            None
         }
     };
     let output = match &sig.output {
-        syn::ReturnType::Type(_, ty) => &**ty,
+        syn::ReturnType::Type(_, ty) => Some(&**ty),
         syn::ReturnType::Default => {
             errors.error(
                 &sig.ident,
                 format!("command handler `{name}` must return its decision: add `-> Result<Event, Error>` (or `Result<Vec<Event>, Error>`)"),
             );
-            return None;
+            stub = true;
+            None
         }
     };
-    Some(Handler { method: name, command, extra, is_async: sig.asyncness.is_some(), output })
+    stub |= params.len() > 2;
+    Some(Handler {
+        method: name,
+        command,
+        extra,
+        is_async: sig.asyncness.is_some(),
+        output,
+        stub,
+    })
 }
 
 fn is_context(ty: &Type) -> bool {
@@ -466,12 +534,16 @@ fn is_context(ty: &Type) -> bool {
 fn classify_applier<'a>(
     sig: &'a syn::Signature,
     params: &[&'a Type],
+    mut stub: bool,
     errors: &mut Errors,
 ) -> Option<Applier<'a>> {
     let name = &sig.ident;
     if let Some(token) = sig.asyncness {
-        errors.error(token, format!("event applier `{name}` cannot be async: applying an event only changes state"));
-        return None;
+        errors.error(
+            token,
+            format!("event applier `{name}` cannot be async: applying an event only changes state"),
+        );
+        stub = true;
     }
     if let syn::ReturnType::Type(_, ty) = &sig.output {
         if !matches!(&**ty, Type::Tuple(t) if t.elems.is_empty()) {
@@ -479,7 +551,7 @@ fn classify_applier<'a>(
                 ty,
                 format!("event applier `{name}` cannot return a value or fail: the event already happened; remove the return type"),
             );
-            return None;
+            stub = true;
         }
     }
     let (event, with_envelope) = match params {
@@ -493,14 +565,35 @@ fn classify_applier<'a>(
             return None;
         }
     };
-    match event {
-        Type::Reference(r) if r.mutability.is_none() => Some(Applier { method: name, event: &r.elem, with_envelope }),
+    let event = match event {
+        Type::Reference(r) if r.mutability.is_none() => &*r.elem,
+        Type::Reference(r) => {
+            errors.error(
+                r,
+                format!(
+                    "event applier `{name}` only reads its event: write `event: &{}`",
+                    r.elem.to_token_stream()
+                ),
+            );
+            stub = true;
+            &*r.elem
+        }
         other => {
             errors.error(
                 other,
-                format!("event applier `{name}` borrows its event: write `event: &{}`", other.to_token_stream()),
+                format!(
+                    "event applier `{name}` borrows its event: write `event: &{}`",
+                    other.to_token_stream()
+                ),
             );
-            None
+            stub = true;
+            other
         }
-    }
+    };
+    Some(Applier {
+        method: name,
+        event,
+        with_envelope,
+        stub,
+    })
 }

@@ -72,29 +72,77 @@ impl<T> Once<T> {
 
 /// Reads the attributes named `name` with `parse_key` for each key; unknown keys are reported
 /// by `parse_key` returning `Ok(false)`.
+///
+/// With `guess`, a misspelled key close to a known one is also read as that key, so that the
+/// stub impl emitted beside the error matches what the user meant.
 pub fn parse_attrs(
     attrs: &[Attribute],
     name: &str,
     expected: &str,
+    guess: bool,
     errors: &mut Errors,
-    mut parse_key: impl FnMut(&ParseNestedMeta<'_>, &mut Errors) -> syn::Result<bool>,
+    mut parse_key: impl FnMut(&str, &ParseNestedMeta<'_>, &mut Errors) -> syn::Result<bool>,
 ) {
     for attr in attrs.iter().filter(|a| a.path().is_ident(name)) {
         let result = attr.parse_nested_meta(|meta| {
-            if !parse_key(&meta, errors)? {
-                errors.error(
-                    &meta.path,
-                    format!(
-                        "unknown key `{}` in `#[{name}(...)]`; expected one of: {expected}",
-                        path_str(&meta.path)
-                    ),
-                );
-                skip_value(&meta)?;
+            let key = path_str(&meta.path);
+            if parse_key(&key, &meta, errors)? {
+                return Ok(());
+            }
+            match closest(&key, expected) {
+                Some(likely) => {
+                    errors.error(
+                        &meta.path,
+                        format!(
+                            "unknown key `{key}` in `#[{name}(...)]`; did you mean `{likely}`?"
+                        ),
+                    );
+                    if !(guess && parse_key(likely, &meta, &mut Errors::default())?) {
+                        skip_value(&meta)?;
+                    }
+                }
+                None => {
+                    errors.error(
+                        &meta.path,
+                        format!(
+                            "unknown key `{key}` in `#[{name}(...)]`; expected one of: {expected}"
+                        ),
+                    );
+                    skip_value(&meta)?;
+                }
             }
             Ok(())
         });
         errors.ok(result);
     }
+}
+
+/// The expected key (from a list such as "`a`, `b`") within two edits of `key`, if one is.
+fn closest<'e>(key: &str, expected: &'e str) -> Option<&'e str> {
+    expected
+        .split(", ")
+        .map(|k| k.trim_matches('`'))
+        .map(|k| (edit_distance(key, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// Consumes `= value` or `(...)` after an unknown key, so parsing can go on.
@@ -170,6 +218,8 @@ pub struct EventAttrs {
     pub upcast: BTreeMap<u32, Hop>,
     /// The whole `upcast(...)`, for errors about what it lacks.
     pub upcast_span: Option<Span>,
+    /// `upcast(...)` had a syntax error (reported); chain checks would only repeat it.
+    pub upcast_broken: bool,
     pub crate_path: Option<Path>,
 }
 
@@ -179,7 +229,12 @@ pub const EVENT_ENUM_KEYS: &str = "`crate`";
 
 impl EventAttrs {
     /// Parses `#[event(...)]`; `container` allows `crate`, `per_event` allows the rest.
-    pub fn parse(attrs: &[Attribute], errors: &mut Errors, container: bool, per_event: bool) -> Self {
+    pub fn parse(
+        attrs: &[Attribute],
+        errors: &mut Errors,
+        container: bool,
+        per_event: bool,
+    ) -> Self {
         let expected = match (container, per_event) {
             (true, true) => EVENT_CONTAINER_KEYS,
             (true, false) => EVENT_ENUM_KEYS,
@@ -191,68 +246,89 @@ impl EventAttrs {
         let mut aliases = Vec::new();
         let mut upcast = BTreeMap::new();
         let mut upcast_span = None;
-        parse_attrs(attrs, "event", expected, errors, |meta, errors| {
-            let key = path_str(&meta.path);
-            match key.as_str() {
-                "crate" if container => crate_path.set(errors, &meta.path, parse_crate_path(meta)?),
-                "rename" if per_event => rename.set(errors, &meta.path, meta.value()?.parse()?),
-                "alias" if per_event => aliases.push(meta.value()?.parse()?),
-                "version" if per_event => {
-                    version.set(errors, &meta.path, parse_positive(meta, "version")?)
-                }
-                "upcast" if per_event => {
-                    upcast_span = Some(meta.path.span());
-                    meta.parse_nested_meta(|hop| parse_hop(&hop, &mut upcast, errors))?;
-                }
-                "rename" | "alias" | "version" | "upcast" => {
-                    errors.error(
+        let mut upcast_broken = false;
+        parse_attrs(
+            attrs,
+            "event",
+            expected,
+            false,
+            errors,
+            |key, meta, errors| {
+                match key {
+                    "crate" if container => {
+                        crate_path.set(errors, &meta.path, parse_crate_path(meta)?)
+                    }
+                    "rename" if per_event => rename.set(errors, &meta.path, meta.value()?.parse()?),
+                    "alias" if per_event => aliases.push(meta.value()?.parse()?),
+                    "version" if per_event => {
+                        version.set(errors, &meta.path, parse_positive(meta, "version")?)
+                    }
+                    "upcast" if per_event => {
+                        upcast_span = Some(meta.path.span());
+                        let parsed = meta.parse_nested_meta(|hop| {
+                            upcast_broken |= !parse_hop(&hop, &mut upcast, errors)?;
+                            Ok(())
+                        });
+                        if let Err(error) = parsed {
+                            errors.push(error);
+                            upcast_broken = true;
+                        }
+                    }
+                    "rename" | "alias" | "version" | "upcast" => {
+                        errors.error(
                         &meta.path,
                         format!(
                             "`{key}` describes one event: put it on the variant, not on the enum"
                         ),
                     );
-                    skip_value(meta)?;
+                        skip_value(meta)?;
+                    }
+                    _ => return Ok(false),
                 }
-                _ => return Ok(false),
-            }
-            Ok(true)
-        });
+                Ok(true)
+            },
+        );
         EventAttrs {
             rename: rename.take(),
             aliases,
             version: version.take(),
             upcast,
             upcast_span,
+            upcast_broken,
             crate_path: crate_path.take(),
         }
     }
 }
 
-/// One `vN = Type` or `vN(...)` inside `upcast(...)`.
+/// One `vN = Type` or `vN(...)` inside `upcast(...)`. Returns `false` for a key that names no
+/// version (reported, and its value skipped).
 fn parse_hop(
     meta: &ParseNestedMeta<'_>,
     hops: &mut BTreeMap<u32, Hop>,
     errors: &mut Errors,
-) -> syn::Result<()> {
-    let key = meta.path.get_ident().cloned().ok_or_else(|| {
-        meta.error("expected `v1`, `v2`, ... naming the stored version to upcast from")
-    })?;
-    let name = key.to_string();
+) -> syn::Result<bool> {
+    let name = path_str(&meta.path);
     let version = name
         .strip_prefix('v')
         .and_then(|n| n.parse::<u32>().ok())
-        .filter(|n| *n > 0)
-        .ok_or_else(|| {
-            syn::Error::new(
-                key.span(),
-                format!(
-                    "`{name}` is not a version key; write `v1 = OldType`, `v2(ty = OldType, with = path::to::fn)` or `v1(json = path::to::fn)`"
-                ),
-            )
-        })?;
+        .filter(|n| *n > 0);
+    let (Some(version), Some(key)) = (version, meta.path.get_ident().cloned()) else {
+        errors.error(
+            &meta.path,
+            format!(
+                "`{name}` is not a version key; write `v1 = OldType`, `v2(ty = OldType, with = path::to::fn)` or `v1(json = path::to::fn)`"
+            ),
+        );
+        skip_value(meta)?;
+        return Ok(false);
+    };
     let hop = if meta.input.peek(Token![=]) {
         let ty: Type = meta.value()?.parse()?;
-        Hop { key: key.clone(), ty: Some(ty), kind: HopKind::From }
+        Hop {
+            key: key.clone(),
+            ty: Some(ty),
+            kind: HopKind::From,
+        }
     } else {
         let mut ty = Once::new("ty");
         let mut with = Once::new("with");
@@ -288,7 +364,9 @@ fn parse_hop(
             (None, None) => {
                 return Err(syn::Error::new(
                     key.span(),
-                    format!("`{name}(...)` needs `ty = OldType`, `with = path::to::fn` or `json = path::to::fn`"),
+                    format!(
+                        "`{name}(...)` needs `ty = OldType`, `with = path::to::fn` or `json = path::to::fn`"
+                    ),
                 ));
             }
         };
@@ -296,18 +374,27 @@ fn parse_hop(
         if let (HopKind::With(with), None) = (&kind, &ty) {
             return Err(syn::Error::new_spanned(
                 with,
-                format!("`with` converts a typed version: add the stored shape, `{name}(ty = OldType, with = ...)`"),
+                format!(
+                    "`with` converts a typed version: add the stored shape, `{name}(ty = OldType, with = ...)`"
+                ),
             ));
         }
-        Hop { key: key.clone(), ty, kind }
+        Hop {
+            key: key.clone(),
+            ty,
+            kind,
+        }
     };
     if let Some(first) = hops.get(&version) {
-        errors.error(&key, format!("duplicate upcast from version {version}; give `{name}` once"));
+        errors.error(
+            &key,
+            format!("duplicate upcast from version {version}; give `{name}` once"),
+        );
         errors.error(&first.key, format!("first `{name}` here"));
     } else {
         hops.insert(version, hop);
     }
-    Ok(())
+    Ok(true)
 }
 
 // ------------------------------------------------------------------------- #[aggregate(...)]
@@ -340,33 +427,39 @@ impl AggregateAttrs {
         let mut snapshot_version = Once::new("snapshot_version");
         let mut crate_path = Once::new("crate");
         let mut ignore = Vec::new();
-        parse_attrs(attrs, "aggregate", AGGREGATE_KEYS, errors, |meta, errors| {
-            let p = &meta.path;
-            match path_str(p).as_str() {
-                "rename" => rename.set(errors, p, meta.value()?.parse()?),
-                "id" => id.set(errors, p, meta.value()?.parse()?),
-                "event" => event.set(errors, p, meta.value()?.parse()?),
-                "command" => command.set(errors, p, meta.value()?.parse()?),
-                "error" => error.set(errors, p, meta.value()?.parse()?),
-                "services" => services.set(errors, p, meta.value()?.parse()?),
-                "snapshot_every" => {
-                    snapshot_every.set(errors, p, parse_positive(meta, "snapshot_every")?)
+        parse_attrs(
+            attrs,
+            "aggregate",
+            AGGREGATE_KEYS,
+            true,
+            errors,
+            |key, meta, errors| {
+                let p = &meta.path;
+                match key {
+                    "rename" => rename.set(errors, p, meta.value()?.parse()?),
+                    "id" => id.set(errors, p, meta.value()?.parse()?),
+                    "event" => event.set(errors, p, meta.value()?.parse()?),
+                    "command" => command.set(errors, p, meta.value()?.parse()?),
+                    "error" => error.set(errors, p, meta.value()?.parse()?),
+                    "services" => services.set(errors, p, meta.value()?.parse()?),
+                    "snapshot_every" => {
+                        snapshot_every.set(errors, p, parse_positive(meta, "snapshot_every")?)
+                    }
+                    "snapshot_version" => {
+                        snapshot_version.set(errors, p, parse_positive(meta, "snapshot_version")?)
+                    }
+                    "crate" => crate_path.set(errors, p, parse_crate_path(meta)?),
+                    "ignore" => {
+                        let content;
+                        syn::parenthesized!(content in meta.input);
+                        let types = content.parse_terminated(Type::parse, Token![,])?;
+                        ignore.extend(types);
+                    }
+                    _ => return Ok(false),
                 }
-                "snapshot_version" => {
-                    snapshot_version.set(errors, p, parse_positive(meta, "snapshot_version")?)
-                }
-                "crate" => crate_path.set(errors, p, parse_crate_path(meta)?),
-                "ignore" => {
-                    let content;
-                    syn::parenthesized!(content in meta.input);
-                    let types =
-                        content.parse_terminated(Type::parse, Token![,])?;
-                    ignore.extend(types);
-                }
-                _ => return Ok(false),
-            }
-            Ok(true)
-        });
+                Ok(true)
+            },
+        );
         AggregateAttrs {
             rename: rename.take(),
             id: id.take(),
@@ -401,14 +494,23 @@ impl CommandAttrs {
         };
         let mut rename = Once::new("rename");
         let mut crate_path = Once::new("crate");
-        parse_attrs(attrs, "command", expected, errors, |meta, errors| {
-            match path_str(&meta.path).as_str() {
-                "crate" if container => crate_path.set(errors, &meta.path, parse_crate_path(meta)?),
-                "rename" if named => rename.set(errors, &meta.path, meta.value()?.parse()?),
-                _ => return Ok(false),
-            }
-            Ok(true)
-        });
+        parse_attrs(
+            attrs,
+            "command",
+            expected,
+            false,
+            errors,
+            |key, meta, errors| {
+                match key {
+                    "crate" if container => {
+                        crate_path.set(errors, &meta.path, parse_crate_path(meta)?)
+                    }
+                    "rename" if named => rename.set(errors, &meta.path, meta.value()?.parse()?),
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            },
+        );
         CommandAttrs {
             rename: rename.take(),
             crate_path: crate_path.take(),

@@ -8,7 +8,16 @@ use syn::{DeriveInput, Path};
 
 use crate::ast::AggregateInput;
 
+/// A stub cannot be written for borrowed types (reported as unsupported): it would only add
+/// lifetime errors.
+fn has_lifetimes(generics: &syn::Generics) -> bool {
+    generics.lifetimes().next().is_some()
+}
+
 pub fn event(input: &DeriveInput, krate: &Path) -> TokenStream {
+    if has_lifetimes(&input.generics) {
+        return TokenStream::new();
+    }
     let p = quote!(#krate::__private);
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
@@ -35,6 +44,9 @@ pub fn event(input: &DeriveInput, krate: &Path) -> TokenStream {
 }
 
 pub fn command(input: &DeriveInput, krate: &Path) -> TokenStream {
+    if has_lifetimes(&input.generics) {
+        return TokenStream::new();
+    }
     let p = quote!(#krate::__private);
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
@@ -67,11 +79,26 @@ pub fn aggregate(input: &AggregateInput<'_>) -> TokenStream {
     let (Some(event), Some(command)) = (&input.attrs.event, &input.attrs.command) else {
         return TokenStream::new();
     };
+    if has_lifetimes(input.generics) {
+        return TokenStream::new();
+    }
     let ident = input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    let id = input.attrs.id.as_ref().map_or(quote!(::std::string::String), |t| quote!(#t));
-    let error = input.attrs.error.as_ref().map_or(quote!(::core::convert::Infallible), |t| quote!(#t));
-    let services = input.attrs.services.as_ref().map_or(quote!(()), |t| quote!(#t));
+    let id = input
+        .attrs
+        .id
+        .as_ref()
+        .map_or(quote!(::std::string::String), |t| quote!(#t));
+    let error = input
+        .attrs
+        .error
+        .as_ref()
+        .map_or(quote!(::core::convert::Infallible), |t| quote!(#t));
+    let services = input
+        .attrs
+        .services
+        .as_ref()
+        .map_or(quote!(()), |t| quote!(#t));
     quote! {
         impl #impl_generics #p::Aggregate for #ident #ty_generics #where_clause {
             const TYPE: &'static str = "";

@@ -9,14 +9,17 @@ use crate::ast::{AggregateInput, CommandInput, EventDef, EventInput, HandlersInp
 use crate::attr::{Errors, HopKind};
 
 pub fn check_event(input: &EventInput<'_>, errors: &mut Errors) {
-    for def in &input.events {
+    for def in input.events.iter().filter(|d| !d.upcast_broken) {
         check_upcast_keys(def, errors);
         check_upcast_complete(def, errors);
         check_hop_targets(def, errors);
     }
     check_stored_names(input, errors);
     check_distinct_payloads(
-        input.events.iter().filter_map(|d| d.variant.map(|v| (v, &d.payload))),
+        input
+            .events
+            .iter()
+            .filter_map(|d| d.variant.map(|v| (v, &d.payload))),
         "event",
         errors,
     );
@@ -49,13 +52,19 @@ fn check_upcast_complete(def: &EventDef<'_>, errors: &mut Errors) {
     if missing.is_empty() {
         return;
     }
+    let older = match def.version {
+        2 => "version 1".to_owned(),
+        v => format!("versions 1 to {}", v - 1),
+    };
     let message = if def.hops.is_empty() {
         format!(
-            "`{}` is at version {}, so stored data may hold versions 1 to {}: add `upcast({})` naming each older shape, with a `From` impl from each to the next",
+            "`{}` is at version {}, so stored data may hold {older}: add `upcast({})` naming each older shape, with a `From` impl from each to the next",
             def.name,
             def.version,
-            def.version - 1,
-            (1..def.version).map(|v| format!("v{v} = {}V{v}", def.name)).collect::<Vec<_>>().join(", "),
+            (1..def.version)
+                .map(|v| format!("v{v} = {}V{v}", def.name))
+                .collect::<Vec<_>>()
+                .join(", "),
         )
     } else {
         format!(
@@ -63,7 +72,9 @@ fn check_upcast_complete(def: &EventDef<'_>, errors: &mut Errors) {
             def.name,
             missing.join(", "),
             def.version - 1,
-            (1..def.version).find(|v| !def.hops.contains_key(v)).unwrap_or(1),
+            (1..def.version)
+                .find(|v| !def.hops.contains_key(v))
+                .unwrap_or(1),
         )
     };
     match def.upcast_span {
@@ -72,10 +83,12 @@ fn check_upcast_complete(def: &EventDef<'_>, errors: &mut Errors) {
     }
 }
 
-// Rule: a typed hop (`From` or `with`) needs a Rust type for the version it produces.
+// Rule: a typed hop (`From` or `with`) needs a Rust type for the version it produces. (A
+// version with no hop at all is a gap, reported by `check_upcast_complete`.)
 fn check_hop_targets(def: &EventDef<'_>, errors: &mut Errors) {
     for (&from, hop) in &def.hops {
-        if from >= def.version || matches!(hop.kind, HopKind::Json(_)) {
+        let next_missing = from + 1 < def.version && !def.hops.contains_key(&(from + 1));
+        if from >= def.version || next_missing || matches!(hop.kind, HopKind::Json(_)) {
             continue;
         }
         if def.type_of(from + 1).is_none() {
@@ -97,7 +110,10 @@ fn check_stored_names(input: &EventInput<'_>, errors: &mut Errors) {
     let mut seen: BTreeMap<String, Span> = BTreeMap::new();
     for def in &input.events {
         if def.name.is_empty() {
-            errors.push(syn::Error::new(def.name_span, "an event name cannot be empty"));
+            errors.push(syn::Error::new(
+                def.name_span,
+                "an event name cannot be empty",
+            ));
         }
         let names = std::iter::once((def.name.clone(), def.name_span))
             .chain(def.aliases.iter().map(|a| (a.value(), a.span())));
@@ -141,7 +157,10 @@ fn check_distinct_payloads<'a>(
 
 pub fn check_command(input: &CommandInput<'_>, errors: &mut Errors) {
     check_distinct_payloads(
-        input.commands.iter().filter_map(|d| d.variant.map(|v| (v, &d.payload))),
+        input
+            .commands
+            .iter()
+            .filter_map(|d| d.variant.map(|v| (v, &d.payload))),
         "command",
         errors,
     );
@@ -151,7 +170,10 @@ pub fn check_command(input: &CommandInput<'_>, errors: &mut Errors) {
         if let Some(&first) = seen.get(def.name.as_str()) {
             errors.push(syn::Error::new(
                 def.name_span,
-                format!("command name `{}` is used twice: rename one of them", def.name),
+                format!(
+                    "command name `{}` is used twice: rename one of them",
+                    def.name
+                ),
             ));
             errors.push(syn::Error::new(first, format!("first `{}` here", def.name)));
         } else {
@@ -192,7 +214,10 @@ pub fn check_handlers(input: &HandlersInput<'_>, errors: &mut Errors) {
     for h in &input.handlers {
         let key = h.command.to_token_stream().to_string();
         if let Some(first) = commands.get(&key) {
-            errors.error(h.method, format!("`{key}` already has a handler, `{first}`; keep one"));
+            errors.error(
+                h.method,
+                format!("`{key}` already has a handler, `{first}`; keep one"),
+            );
         } else {
             commands.insert(key, h.method);
         }
@@ -201,7 +226,10 @@ pub fn check_handlers(input: &HandlersInput<'_>, errors: &mut Errors) {
     for a in &input.appliers {
         let key = a.event.to_token_stream().to_string();
         if let Some(first) = events.get(&key) {
-            errors.error(a.method, format!("`{key}` is already applied by `{first}`; keep one"));
+            errors.error(
+                a.method,
+                format!("`{key}` is already applied by `{first}`; keep one"),
+            );
         } else {
             events.insert(key, a.method);
         }

@@ -232,9 +232,9 @@ impl<A: Aggregate> Outcome<A> {
         A::Event: Debug,
     {
         match &self.result {
-            Ok(events) => panic!(
-                "expected the command to be rejected, but it produced events: {events:#?}"
-            ),
+            Ok(events) => {
+                panic!("expected the command to be rejected, but it produced events: {events:#?}")
+            }
             Err(error) => assert!(
                 check(error),
                 "the command was rejected with another error than expected: {error} ({error:?})"

@@ -93,7 +93,7 @@ pub trait ApplyEvent<T>: Aggregate {
 /// What a command handler may return inside `Ok`: one event, several, or none.
 #[diagnostic::on_unimplemented(
     message = "a command handler cannot return `{Self}` as events of `{E}`",
-    note = "return `Result<T, Error>` where `T` is `{E}`, a payload type of one of its variants, `Vec<{E}>`, `Option<{E}>` or `()`"
+    note = "return `Result<T, Error>` where `T` is `{E}` or a payload type of one of its variants, a `Vec`, `Option` or array of those, or `()`"
 )]
 pub trait IntoEvents<E> {
     /// The events, in order.
@@ -106,21 +106,23 @@ impl<E: DomainEvent> IntoEvents<E> for E {
     }
 }
 
-impl<E: DomainEvent> IntoEvents<E> for Vec<E> {
+// Collections take anything that converts into the event: the event itself or a payload type
+// (`#[derive(Event)]` writes `From<Payload> for Event`).
+impl<E: DomainEvent, T: Into<E>> IntoEvents<E> for Vec<T> {
     fn into_events(self) -> Vec<E> {
-        self
+        self.into_iter().map(Into::into).collect()
     }
 }
 
-impl<E: DomainEvent> IntoEvents<E> for Option<E> {
+impl<E: DomainEvent, T: Into<E>> IntoEvents<E> for Option<T> {
     fn into_events(self) -> Vec<E> {
-        self.into_iter().collect()
+        self.into_iter().map(Into::into).collect()
     }
 }
 
-impl<E: DomainEvent, const N: usize> IntoEvents<E> for [E; N] {
+impl<E: DomainEvent, T: Into<E>, const N: usize> IntoEvents<E> for [T; N] {
     fn into_events(self) -> Vec<E> {
-        self.into()
+        self.into_iter().map(Into::into).collect()
     }
 }
 

@@ -46,17 +46,16 @@ pub use crate::memory::InMemoryStore;
 pub use crate::repository::{Committed, Repository, RetryPolicy};
 pub use crate::store::{EventStore, EventStoreExt, NewEvent, PAGE_SIZE, Snapshot};
 
-/// Derives [`Aggregate`] for a state type. See the crate README for every attribute key.
+#[doc = include_str!("../docs/aggregate.md")]
 #[cfg(feature = "derive")]
 pub use cqrs_macros::Aggregate;
-/// Derives command routing for a command enum or struct.
+#[doc = include_str!("../docs/command.md")]
 #[cfg(feature = "derive")]
 pub use cqrs_macros::Command;
-/// Derives [`DomainEvent`] (type names, versions, the upcast chain) for an event enum or struct.
+#[doc = include_str!("../docs/event.md")]
 #[cfg(feature = "derive")]
 pub use cqrs_macros::Event;
-/// Turns the methods of an impl block into command handlers (`&self`) and event appliers
-/// (`&mut self`).
+#[doc = include_str!("../docs/handlers.md")]
 #[cfg(feature = "derive")]
 pub use cqrs_macros::handlers;
 
@@ -65,8 +64,7 @@ pub mod prelude {
     // `Aggregate` brings both the trait and, with `derive`, the derive macro.
     pub use crate::{
         Aggregate, AggregateRoot, AggregateTest, CommandContext, CommandError, DomainEvent,
-        EventEnvelope, EventStore, EventStoreExt, InMemoryStore, Metadata, Repository,
-        RetryPolicy,
+        EventEnvelope, EventStore, EventStoreExt, InMemoryStore, Metadata, Repository, RetryPolicy,
     };
     #[cfg(feature = "derive")]
     pub use crate::{Command, Event, handlers};

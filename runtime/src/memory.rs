@@ -120,7 +120,9 @@ impl Inner {
         else {
             return Vec::new();
         };
-        let start = usize::try_from(after).unwrap_or(usize::MAX).min(stream.len());
+        let start = usize::try_from(after)
+            .unwrap_or(usize::MAX)
+            .min(stream.len());
         stream[start..]
             .iter()
             .take(limit)
@@ -129,7 +131,9 @@ impl Inner {
     }
 
     fn read_all(&self, after: u64, limit: usize) -> Vec<StoredEvent> {
-        let start = usize::try_from(after).unwrap_or(usize::MAX).min(self.log.len());
+        let start = usize::try_from(after)
+            .unwrap_or(usize::MAX)
+            .min(self.log.len());
         self.log[start..].iter().take(limit).cloned().collect()
     }
 }
@@ -142,7 +146,11 @@ impl EventStore for InMemoryStore {
         expected_version: u64,
         events: &[NewEvent],
     ) -> impl Future<Output = Result<Vec<u64>, AppendError>> + Send {
-        ready(self.write(|inner| inner.append(aggregate_type, aggregate_id, expected_version, events)))
+        ready(
+            self.write(|inner| {
+                inner.append(aggregate_type, aggregate_id, expected_version, events)
+            }),
+        )
     }
 
     fn read_stream(

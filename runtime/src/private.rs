@@ -102,3 +102,19 @@ pub fn encode<T: serde::Serialize + ?Sized>(payload: &T) -> Result<String, serde
 pub fn type_name<T: ?Sized>() -> &'static str {
     std::any::type_name::<T>()
 }
+
+/// What `snapshot_every` needs of the state: one bound, so a missing derive is one error.
+#[diagnostic::on_unimplemented(
+    message = "`snapshot_every` stores `{Self}` as JSON, but `{Self}` is not Serialize and Deserialize",
+    label = "snapshots need serde",
+    note = "add `#[derive(serde::Serialize, serde::Deserialize)]` to `{Self}`, or remove `snapshot_every`"
+)]
+pub trait SnapshotState: Serialize + DeserializeOwned {}
+
+impl<T: Serialize + DeserializeOwned> SnapshotState for T {}
+
+/// JSON snapshots for a derived aggregate.
+#[inline]
+pub fn snapshots_json<A: SnapshotState>(every: u64, fingerprint: u64) -> Snapshots<A> {
+    Snapshots::json(every, fingerprint)
+}

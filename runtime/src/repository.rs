@@ -226,7 +226,10 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         // Every run but the last gets a clone; the last one takes the command itself.
         for attempt in 1..self.retry.max_attempts {
             let root = self.load(id).await?;
-            match self.decide_and_commit(root, command.clone(), &metadata).await {
+            match self
+                .decide_and_commit(root, command.clone(), &metadata)
+                .await
+            {
                 Err(CommandError::Conflict(conflict)) => {
                     tracing::debug!(%conflict, attempt, "retrying a command after a conflict");
                 }

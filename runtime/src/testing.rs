@@ -64,7 +64,10 @@ fn now() -> DateTime<Utc> {
 fn assert_same(stored: &StoredEvent, new: &NewEvent, context: &str) {
     assert_eq!(stored.event_id, new.event_id, "{context}: event id");
     assert_eq!(stored.event_type, new.event_type, "{context}: event type");
-    assert_eq!(stored.event_version, new.event_version, "{context}: event version");
+    assert_eq!(
+        stored.event_version, new.event_version,
+        "{context}: event version"
+    );
     assert_eq!(stored.event, new.payload, "{context}: payload");
     assert_eq!(stored.metadata, new.metadata, "{context}: metadata");
     assert_eq!(
@@ -95,20 +98,36 @@ pub async fn append_and_read_round_trip<S: EventStore>(store: &S) {
         "round trip: positions of one append increase: {positions:?}"
     );
     let read = store.read_stream("conf_rt", "a-1", 0, 100).await.unwrap();
-    assert_eq!(read.len(), 3, "round trip: every appended event is read back");
+    assert_eq!(
+        read.len(),
+        3,
+        "round trip: every appended event is read back"
+    );
     for (i, (stored, new)) in read.iter().zip(&events).enumerate() {
-        assert_eq!(stored.sequence, i as u64 + 1, "round trip: sequences start at 1");
+        assert_eq!(
+            stored.sequence,
+            i as u64 + 1,
+            "round trip: sequences start at 1"
+        );
         assert_eq!(stored.position, positions[i], "round trip: position");
         assert_eq!(stored.aggregate_type, "conf_rt");
         assert_eq!(stored.aggregate_id, "a-1");
         assert_same(stored, new, "round trip");
     }
     assert!(
-        store.read_stream("conf_rt", "other", 0, 100).await.unwrap().is_empty(),
+        store
+            .read_stream("conf_rt", "other", 0, 100)
+            .await
+            .unwrap()
+            .is_empty(),
         "round trip: another id's stream is empty"
     );
     assert!(
-        store.read_stream("other_type", "a-1", 0, 100).await.unwrap().is_empty(),
+        store
+            .read_stream("other_type", "a-1", 0, 100)
+            .await
+            .unwrap()
+            .is_empty(),
         "round trip: the same id under another aggregate type is another stream"
     );
 }
@@ -120,7 +139,12 @@ pub async fn append_is_atomic<S: EventStore>(store: &S) {
         .await
         .unwrap();
     let rejected = store
-        .append("conf_atomic", "a", 1, &[new_event(3), new_event(4), new_event(5)])
+        .append(
+            "conf_atomic",
+            "a",
+            1,
+            &[new_event(3), new_event(4), new_event(5)],
+        )
         .await;
     assert!(
         matches!(rejected, Err(AppendError::Conflict(_))),
@@ -133,9 +157,18 @@ pub async fn append_is_atomic<S: EventStore>(store: &S) {
         "atomic: a rejected append writes none of its events"
     );
     let log = store.read_all(0, 100).await.unwrap();
-    assert_eq!(log.len(), 2, "atomic: the global log holds no rejected event");
+    assert_eq!(
+        log.len(),
+        2,
+        "atomic: the global log holds no rejected event"
+    );
     store
-        .append("conf_atomic", "a", 2, &[new_event(3), new_event(4), new_event(5)])
+        .append(
+            "conf_atomic",
+            "a",
+            2,
+            &[new_event(3), new_event(4), new_event(5)],
+        )
         .await
         .expect("atomic: the same append at the right version succeeds");
     let sequences: Vec<u64> = store
@@ -145,13 +178,22 @@ pub async fn append_is_atomic<S: EventStore>(store: &S) {
         .iter()
         .map(|e| e.sequence)
         .collect();
-    assert_eq!(sequences, [1, 2, 3, 4, 5], "atomic: sequences stay contiguous");
+    assert_eq!(
+        sequences,
+        [1, 2, 3, 4, 5],
+        "atomic: sequences stay contiguous"
+    );
 }
 
 /// The conflict carries the expected and the actual version.
 pub async fn stale_expected_version_conflicts<S: EventStore>(store: &S) {
     store
-        .append("conf_conflict", "a", 0, &[new_event(1), new_event(2), new_event(3)])
+        .append(
+            "conf_conflict",
+            "a",
+            0,
+            &[new_event(1), new_event(2), new_event(3)],
+        )
         .await
         .unwrap();
     for expected in [0, 1, 2, 4, 9] {
@@ -165,10 +207,14 @@ pub async fn stale_expected_version_conflicts<S: EventStore>(store: &S) {
                 assert_eq!(conflict.aggregate_type, "conf_conflict");
                 assert_eq!(conflict.aggregate_id, "a");
             }
-            other => panic!("conflict: expected version {expected} of 3 must conflict, got {other:?}"),
+            other => {
+                panic!("conflict: expected version {expected} of 3 must conflict, got {other:?}")
+            }
         }
     }
-    let fresh = store.append("conf_conflict", "fresh", 1, &[new_event(1)]).await;
+    let fresh = store
+        .append("conf_conflict", "fresh", 1, &[new_event(1)])
+        .await;
     assert!(
         matches!(fresh, Err(AppendError::Conflict(ref c)) if c.actual == 0),
         "conflict: expecting version 1 of a new stream conflicts with actual 0, got {fresh:?}"
@@ -180,20 +226,32 @@ pub async fn streams_read_in_pages<S: EventStore>(store: &S) {
     let total = PAGE_SIZE as u64 + 40;
     let mut version = 0;
     while version < total {
-        let batch: Vec<_> = (version..(version + 100).min(total)).map(new_event).collect();
+        let batch: Vec<_> = (version..(version + 100).min(total))
+            .map(new_event)
+            .collect();
         store
             .append("conf_pages", "long", version, &batch)
             .await
             .unwrap();
         version += batch.len() as u64;
     }
-    let middle = store.read_stream("conf_pages", "long", 10, 5).await.unwrap();
+    let middle = store
+        .read_stream("conf_pages", "long", 10, 5)
+        .await
+        .unwrap();
     let sequences: Vec<u64> = middle.iter().map(|e| e.sequence).collect();
     assert_eq!(sequences, [11, 12, 13, 14, 15], "pages: after 10, limit 5");
-    let tail = store.read_stream("conf_pages", "long", total - 2, 100).await.unwrap();
+    let tail = store
+        .read_stream("conf_pages", "long", total - 2, 100)
+        .await
+        .unwrap();
     assert_eq!(tail.len(), 2, "pages: the last page is short");
     assert!(
-        store.read_stream("conf_pages", "long", total, 100).await.unwrap().is_empty(),
+        store
+            .read_stream("conf_pages", "long", total, 100)
+            .await
+            .unwrap()
+            .is_empty(),
         "pages: nothing after the last event"
     );
     use futures::TryStreamExt;
@@ -204,7 +262,9 @@ pub async fn streams_read_in_pages<S: EventStore>(store: &S) {
         .unwrap();
     assert_eq!(all.len() as u64, total, "pages: streaming reads every page");
     assert!(
-        all.iter().enumerate().all(|(i, e)| e.sequence == i as u64 + 1),
+        all.iter()
+            .enumerate()
+            .all(|(i, e)| e.sequence == i as u64 + 1),
         "pages: streamed sequences are contiguous"
     );
 }
@@ -243,13 +303,21 @@ pub async fn global_log_in_position_order<S: EventStore>(store: &S) {
     );
     use futures::TryStreamExt;
     let streamed: Vec<StoredEvent> = store.log_events(0).try_collect().await.unwrap();
-    assert_eq!(streamed.len(), log.len(), "log: the streaming reader reads it all");
+    assert_eq!(
+        streamed.len(),
+        log.len(),
+        "log: the streaming reader reads it all"
+    );
 }
 
 /// A snapshot reads back as written; a newer one replaces it.
 pub async fn snapshot_round_trip<S: EventStore>(store: &S) {
     assert!(
-        store.load_snapshot("conf_snap", "a").await.unwrap().is_none(),
+        store
+            .load_snapshot("conf_snap", "a")
+            .await
+            .unwrap()
+            .is_none(),
         "snapshot: none before the first save"
     );
     let first = Snapshot {
@@ -261,7 +329,11 @@ pub async fn snapshot_round_trip<S: EventStore>(store: &S) {
     };
     store.save_snapshot(&first).await.unwrap();
     assert_eq!(
-        store.load_snapshot("conf_snap", "a").await.unwrap().as_ref(),
+        store
+            .load_snapshot("conf_snap", "a")
+            .await
+            .unwrap()
+            .as_ref(),
         Some(&first),
         "snapshot: round trip (fingerprints use all 64 bits)"
     );
@@ -272,12 +344,20 @@ pub async fn snapshot_round_trip<S: EventStore>(store: &S) {
     };
     store.save_snapshot(&newer).await.unwrap();
     assert_eq!(
-        store.load_snapshot("conf_snap", "a").await.unwrap().as_ref(),
+        store
+            .load_snapshot("conf_snap", "a")
+            .await
+            .unwrap()
+            .as_ref(),
         Some(&newer),
         "snapshot: a newer snapshot replaces the older"
     );
     assert!(
-        store.load_snapshot("conf_snap", "b").await.unwrap().is_none(),
+        store
+            .load_snapshot("conf_snap", "b")
+            .await
+            .unwrap()
+            .is_none(),
         "snapshot: per aggregate"
     );
 }
@@ -289,10 +369,20 @@ pub async fn repository_round_trip_with_snapshots<S: EventStore>(store: S) {
     for n in 1..=10 {
         repo.execute(&id, CounterCommand::Add(n)).await.unwrap();
     }
-    repo.execute(&id, CounterCommand::Subtract(5)).await.unwrap();
+    repo.execute(&id, CounterCommand::Subtract(5))
+        .await
+        .unwrap();
     let root = repo.load(&id).await.unwrap();
-    assert_eq!(root.version(), 11, "repository: version is the last sequence");
-    assert_eq!(root.state().total, 50, "repository: state replays to the same total");
+    assert_eq!(
+        root.version(),
+        11,
+        "repository: version is the last sequence"
+    );
+    assert_eq!(
+        root.state().total,
+        50,
+        "repository: state replays to the same total"
+    );
     let snapshot = repo
         .store()
         .load_snapshot("counter", "repo-1")
@@ -301,7 +391,10 @@ pub async fn repository_round_trip_with_snapshots<S: EventStore>(store: S) {
         .expect("repository: a snapshot is taken every 4 events");
     assert_eq!(snapshot.version, 8, "repository: the newest due snapshot");
     let missing = repo.load(&"never".to_owned()).await.unwrap();
-    assert!(!missing.exists(), "repository: an unknown id loads as not existing");
+    assert!(
+        !missing.exists(),
+        "repository: an unknown id loads as not existing"
+    );
     assert_eq!(missing.version(), 0);
 }
 
@@ -335,8 +428,15 @@ pub async fn concurrent_writers_on_one_stream<S: EventStore>(store: S) {
         .unwrap();
     let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
     let expected: Vec<u64> = (1..=WRITERS * COMMANDS).collect();
-    assert_eq!(sequences, expected, "concurrency: sequences 1..N, no gap or duplicate");
+    assert_eq!(
+        sequences, expected,
+        "concurrency: sequences 1..N, no gap or duplicate"
+    );
     let root = repo.load(&"contended".to_owned()).await.unwrap();
     let want: u64 = (1..=WRITERS).map(|w| w * COMMANDS).sum();
-    assert_eq!(root.state().total, want, "concurrency: every add applied exactly once");
+    assert_eq!(
+        root.state().total,
+        want,
+        "concurrency: every add applied exactly once"
+    );
 }

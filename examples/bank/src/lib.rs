@@ -246,7 +246,11 @@ pub struct Account {
 
 #[handlers]
 impl Account {
-    fn open(&self, cmd: OpenAccount, cx: &CommandContext<Self>) -> Result<AccountOpened, BankError> {
+    fn open(
+        &self,
+        cmd: OpenAccount,
+        cx: &CommandContext<Self>,
+    ) -> Result<AccountOpened, BankError> {
         if cx.exists() {
             return Err(BankError::AlreadyOpen);
         }
@@ -256,7 +260,11 @@ impl Account {
         })
     }
 
-    fn deposit(&self, cmd: Deposit, cx: &CommandContext<Self>) -> Result<MoneyDeposited, BankError> {
+    fn deposit(
+        &self,
+        cmd: Deposit,
+        cx: &CommandContext<Self>,
+    ) -> Result<MoneyDeposited, BankError> {
         self.check_usable(cx)?;
         positive(cmd.cents)?;
         Ok(MoneyDeposited {

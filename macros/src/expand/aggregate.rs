@@ -27,21 +27,29 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
     let apply = quote_spanned! {event.span()=>
         <#event as #p::EventDispatch<Self>>::dispatch(self, envelope)
     };
+    // Awaited inside a block of our own so that only the call needs the dispatch impl; the
+    // return type does not, and a missing handler is reported once.
     let handle = quote_spanned! {command.span()=>
-        <#command as #p::CommandDispatch<Self>>::dispatch(command, self, cx)
+        <#command as #p::CommandDispatch<Self>>::dispatch(command, self, cx).await
     };
     let snapshots = attrs.snapshot_every.as_ref().map(|(every, _)| {
-        let salt = attrs.snapshot_version.as_ref().map_or(0, |(v, _)| u64::from(*v));
+        let salt = attrs
+            .snapshot_version
+            .as_ref()
+            .map_or(0, |(v, _)| u64::from(*v));
         let fingerprint = input.shape_hash ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let every = u64::from(*every);
+        let lit = &attrs.snapshot_every.as_ref().map(|(_, lit)| lit);
+        let json = quote_spanned!(lit.span()=> #p::snapshots_json::<Self>);
         quote! {
             fn snapshots() -> ::core::option::Option<#p::Snapshots<Self>> {
-                ::core::option::Option::Some(#p::Snapshots::json(#every, #fingerprint))
+                ::core::option::Option::Some(#json(#every, #fingerprint))
             }
         }
     });
+    // Spanned at the type in `ignore(...)`, where a conflict with an applier is reported.
     let ignored = attrs.ignore.iter().map(|ty| {
-        quote! {
+        quote_spanned! {ty.span()=>
             #[automatically_derived]
             impl #impl_generics #p::ApplyEvent<#ty> for #ident #ty_generics #where_clause {
                 #[inline]
@@ -84,7 +92,7 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
             ) -> impl ::core::future::Future<
                 Output = ::core::result::Result<::std::vec::Vec<Self::Event>, Self::Error>,
             > + ::core::marker::Send {
-                #handle
+                async move { #handle }
             }
 
             #[inline]

@@ -17,6 +17,11 @@ pub fn expand(input: &CommandInput<'_>) -> TokenStream {
         let preds = &w.predicates;
         quote!(#preds,)
     });
+    // A command travels into an async handler: its type parameters must be sendable and owned.
+    let param_bounds = input.generics.type_params().map(|t| {
+        let ident = &t.ident;
+        quote!(#ident: ::core::marker::Send + 'static,)
+    });
 
     let (bounds, body): (Vec<TokenStream>, TokenStream) = match input.commands.first() {
         Some(def) if def.variant.is_none() => (
@@ -34,7 +39,10 @@ pub fn expand(input: &CommandInput<'_>) -> TokenStream {
                     Self::#v(command) => <__A as #p::HandleCommand<#ty>>::handle_command(state, command, cx).await,
                 })
             });
-            (bounds.collect(), quote!(async move { match self { #(#arms)* } }))
+            (
+                bounds.collect(),
+                quote!(async move { match self { #(#arms)* } }),
+            )
         }
     };
 
@@ -78,6 +86,7 @@ pub fn expand(input: &CommandInput<'_>) -> TokenStream {
         impl<__A, #(#params),*> #p::CommandDispatch<__A> for #ident #ty_generics
         where
             #existing
+            #(#param_bounds)*
             __A: #p::Aggregate,
             Self: ::core::marker::Send + 'static,
             #(#bounds,)*

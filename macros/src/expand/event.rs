@@ -2,7 +2,7 @@
 //! to `ApplyEvent`, conversions from payload types, and schema metadata.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Path, Type};
 
@@ -14,7 +14,10 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
     let p = quote!(#krate::__private);
     let ident = input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    let serde_bounds = generic_bounds(input, quote!(#p::Serialize + #p::DeserializeOwned + ::core::marker::Send + ::core::marker::Sync + 'static));
+    let serde_bounds = generic_bounds(
+        input,
+        quote!(#p::Serialize + #p::DeserializeOwned + ::core::marker::Send + ::core::marker::Sync + 'static),
+    );
     let where_serde = merge_where(where_clause, &serde_bounds);
 
     let names: Vec<&str> = input.events.iter().map(|d| d.name.as_str()).collect();
@@ -141,10 +144,14 @@ fn chain_from(def: &EventDef<'_>, from: u32, p: &TokenStream) -> TokenStream {
     let starts_json = matches!(def.hops[&from].kind, HopKind::Json(_));
     let mut is_json = starts_json;
     if starts_json {
-        steps.push(quote!(let value: #p::serde_json::Value = #p::from_str(event_type, #from, payload)?;));
+        steps.push(
+            quote!(let value: #p::serde_json::Value = #p::from_str(event_type, #from, payload)?;),
+        );
     } else {
         let ty = def.type_of(from);
-        steps.push(quote_spanned!(ty.span()=> let value: #ty = #p::from_str(event_type, #from, payload)?;));
+        steps.push(
+            quote_spanned!(ty.span()=> let value: #ty = #p::from_str(event_type, #from, payload)?;),
+        );
     }
     for version in from..def.version {
         let hop = &def.hops[&version];
@@ -155,7 +162,9 @@ fn chain_from(def: &EventDef<'_>, from: u32, p: &TokenStream) -> TokenStream {
                 let ty = def.type_of(version);
                 let next_ty = def.type_of(next);
                 if is_json {
-                    steps.push(quote!(let #value: #ty = #p::from_value(event_type, #version, #value)?;));
+                    steps.push(
+                        quote!(let #value: #ty = #p::from_value(event_type, #version, #value)?;),
+                    );
                 }
                 steps.push(match &hop.kind {
                     HopKind::With(with) => with_hop(with, next_ty),
@@ -183,10 +192,29 @@ fn chain_from(def: &EventDef<'_>, from: u32, p: &TokenStream) -> TokenStream {
 }
 
 fn from_hop(ty: Option<&Type>, next: Option<&Type>) -> TokenStream {
-    // Spanned at the user's `vN = Type`, so a missing `From` impl is reported there.
-    quote_spanned! {ty.span()=>
+    // Both types spanned at the user's `vN = Type`, so a missing `From` impl is reported there
+    // and not at the variant.
+    let span = ty.span();
+    let next = respan(next.to_token_stream(), span);
+    quote_spanned! {span=>
         let value: #next = <#next as ::core::convert::From<#ty>>::from(value);
     }
+}
+
+fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(g) = &token {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                token = group.into();
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
 }
 
 fn with_hop(with: &Path, next: Option<&Type>) -> TokenStream {

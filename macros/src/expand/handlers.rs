@@ -36,16 +36,21 @@ fn handler(input: &HandlersInput<'_>, h: &Handler<'_>, p: &TokenStream) -> Token
     let extra = match h.extra {
         None => None,
         Some(HandlerExtra::Context) => Some(quote!(cx)),
-        Some(HandlerExtra::Services) => Some(quote!(cx.services())),
+        // Spanned at the parameter, where a services type mismatch is reported.
+        Some(HandlerExtra::Services(ty)) => Some(quote_spanned!(ty.span()=> cx.services())),
     };
     let call = quote_spanned!(method.span()=> Self::#method(self, command, #extra));
-    let output = h.output;
+    let output = h.output.map_or_else(|| method.span(), |o| o.span());
     // The conversion is spanned at the return type, where a wrong one is reported.
-    let body = if h.is_async {
-        let converted = quote_spanned!(output.span()=> #p::outcome::<Self, _, _>(#call.await));
+    let body = if h.stub {
+        // The signature was reported as wrong; this impl only keeps the command from also
+        // being reported as unhandled. It never runs: the crate does not compile.
+        quote!(async { ::core::unreachable!() })
+    } else if h.is_async {
+        let converted = quote_spanned!(output=> #p::outcome::<Self, _, _>(#call.await));
         quote!(async move { #converted })
     } else {
-        let converted = quote_spanned!(output.span()=> #p::outcome::<Self, _, _>(#call));
+        let converted = quote_spanned!(output=> #p::outcome::<Self, _, _>(#call));
         quote!(::core::future::ready(#converted))
     };
     quote! {
@@ -74,7 +79,11 @@ fn applier(input: &HandlersInput<'_>, a: &Applier<'_>, p: &TokenStream) -> Token
     let self_ty = &item.self_ty;
     let (method, event) = (a.method, a.event);
     let envelope = a.with_envelope.then(|| quote!(envelope));
-    let call = quote_spanned!(method.span()=> Self::#method(self, event, #envelope));
+    let call = if a.stub {
+        quote!(::core::unreachable!())
+    } else {
+        quote_spanned!(method.span()=> Self::#method(self, event, #envelope))
+    };
     quote! {
         #[automatically_derived]
         impl #impl_generics #p::ApplyEvent<#event> for #self_ty #where_clause {
@@ -84,7 +93,7 @@ fn applier(input: &HandlersInput<'_>, a: &Applier<'_>, p: &TokenStream) -> Token
                 event: &#event,
                 envelope: &#p::EventEnvelope<<Self as #p::Aggregate>::Event>,
             ) {
-                let _ = envelope;
+                let _ = (event, envelope);
                 #call
             }
         }

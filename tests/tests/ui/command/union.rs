@@ -1,0 +1,12 @@
+use cqrs_runtime::Command;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Open {}
+
+#[derive(Command)]
+pub union DoorCommand {
+    code: u32,
+}
+fn main() {}

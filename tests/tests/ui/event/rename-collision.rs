@@ -1,0 +1,17 @@
+use cqrs_runtime::Event;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Opened {}
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Closed {}
+
+#[derive(Event)]
+pub enum DoorEvent {
+    #[event(rename = "Changed")]
+    Opened(Opened),
+    #[event(rename = "Changed")]
+    Closed(Closed),
+}
+fn main() {}
