@@ -1,8 +1,8 @@
 //! Derive macros of cargo-cqrs. Use them through `cqrs-runtime`, which re-exports them and
 //! documents every attribute; this crate is pinned to the runtime's exact version.
 //!
-//! Each macro goes parse ([`ast`], [`attr`]) -> validate ([`valid`]) -> expand ([`expand`]);
-//! errors are collected and reported together, beside a [`fallback`] impl.
+//! Each macro goes parse (`ast`, `attr`) -> validate (`valid`) -> expand (`expand`);
+//! errors are collected and reported together, beside a `fallback` impl.
 
 mod ast;
 mod attr;
