@@ -24,9 +24,13 @@ mod error;
 mod event;
 mod memory;
 mod repository;
+#[cfg(feature = "sqlite")]
+mod sql;
 mod store;
 
 pub mod schema;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 

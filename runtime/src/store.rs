@@ -13,7 +13,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use futures::Stream;
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
 use uuid::Uuid;
 
 use crate::error::{AppendError, StoreError};
@@ -159,7 +160,7 @@ pub trait EventStoreExt: EventStore {
         aggregate_type: &'a str,
         aggregate_id: &'a str,
         after: u64,
-    ) -> impl Stream<Item = Result<StoredEvent, StoreError>> + Send + 'a
+    ) -> BoxStream<'a, Result<StoredEvent, StoreError>>
     where
         Self: Sized,
     {
@@ -167,17 +168,17 @@ pub trait EventStoreExt: EventStore {
             self.read_stream(aggregate_type, aggregate_id, after, PAGE_SIZE)
         })
         .map_cursor(|e| e.sequence)
+        .boxed()
     }
 
     /// The global log from a position (exclusive), in order, up to what is committed now.
-    fn log_events(
-        &self,
-        after: u64,
-    ) -> impl Stream<Item = Result<StoredEvent, StoreError>> + Send + '_
+    fn log_events(&self, after: u64) -> BoxStream<'_, Result<StoredEvent, StoreError>>
     where
         Self: Sized,
     {
-        paged(after, move |after| self.read_all(after, PAGE_SIZE)).map_cursor(|e| e.position)
+        paged(after, move |after| self.read_all(after, PAGE_SIZE))
+            .map_cursor(|e| e.position)
+            .boxed()
     }
 }
 
@@ -206,7 +207,6 @@ where
         self,
         cursor: fn(&StoredEvent) -> u64,
     ) -> impl Stream<Item = Result<StoredEvent, StoreError>> + Send {
-        use futures::StreamExt;
         // State: the cursor, and whether the last page was full (more may follow).
         futures::stream::unfold(
             (self.after, true, self.fetch),

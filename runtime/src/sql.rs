@@ -1,0 +1,149 @@
+//! What the SQL stores share: validated table names, SQL templates, and the checks that turn a
+//! row's columns into a [`StoredEvent`] without trusting them.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::event::{Metadata, StoredEvent};
+
+/// The store's tables, named from a validated prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct Tables {
+    pub events: String,
+    pub snapshots: String,
+    pub migrations: String,
+}
+
+impl Tables {
+    /// Table names from a prefix of ASCII letters, digits and underscores, starting with a letter
+    /// or an underscore (or empty). Anything else could change the meaning of the SQL.
+    pub fn with_prefix(prefix: &str) -> Result<Self, StoreError> {
+        let valid_start = prefix
+            .chars()
+            .next()
+            .is_none_or(|c| c.is_ascii_alphabetic() || c == '_');
+        let valid_rest = prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_start || !valid_rest || prefix.len() > 40 {
+            return Err(StoreError::Config(format!(
+                "table prefix {prefix:?} is not allowed; use up to 40 ASCII letters, digits and underscores, starting with a letter or an underscore, e.g. \"cqrs_\""
+            )));
+        }
+        Ok(Tables {
+            events: format!("{prefix}events"),
+            snapshots: format!("{prefix}snapshots"),
+            migrations: format!("{prefix}schema_migrations"),
+        })
+    }
+
+    /// Fills `{events}`, `{snapshots}` and `{migrations}` in an SQL template.
+    pub fn render(&self, template: &str) -> String {
+        template
+            .replace("{events}", &self.events)
+            .replace("{snapshots}", &self.snapshots)
+            .replace("{migrations}", &self.migrations)
+    }
+}
+
+/// A row of the events table as the database returned it, before any check.
+pub(crate) struct EventRow {
+    pub position: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub event_version: i64,
+    pub payload: String,
+    pub metadata: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl EventRow {
+    /// Checks every column; a bad one is a [`StoreError::Corrupt`] naming the row.
+    pub fn into_stored(self) -> Result<StoredEvent, StoreError> {
+        let corrupt = |what: String| {
+            StoreError::Corrupt(format!(
+                "{} `{}` sequence {} (position {}): {what}",
+                self.aggregate_type, self.aggregate_id, self.sequence, self.position
+            ))
+        };
+        let position = u64::try_from(self.position)
+            .map_err(|_| corrupt(format!("negative position {}", self.position)))?;
+        let sequence = u64::try_from(self.sequence)
+            .ok()
+            .filter(|s| *s > 0)
+            .ok_or_else(|| corrupt("sequence below 1".into()))?;
+        let event_version = u32::try_from(self.event_version)
+            .map_err(|_| corrupt(format!("event version {} out of range", self.event_version)))?;
+        let metadata: Metadata = serde_json::from_str(&self.metadata)
+            .map_err(|e| corrupt(format!("metadata is not valid: {e}")))?;
+        Ok(StoredEvent {
+            aggregate_type: self.aggregate_type,
+            aggregate_id: self.aggregate_id,
+            sequence,
+            position,
+            event_id: self.event_id,
+            event_type: self.event_type,
+            event_version,
+            recorded_at: self.recorded_at,
+            metadata,
+            event: self.payload,
+        })
+    }
+}
+
+/// Metadata as stored: a JSON object, `{}` when empty.
+pub(crate) fn encode_metadata(metadata: &Metadata) -> String {
+    // Serializing plain strings and UUIDs into a String cannot fail.
+    serde_json::to_string(metadata).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// A `u64` held in a signed 64-bit column, bit for bit.
+pub(crate) fn u64_to_i64(n: u64) -> i64 {
+    i64::from_ne_bytes(n.to_ne_bytes())
+}
+
+/// The inverse of [`u64_to_i64`].
+pub(crate) fn i64_to_u64(n: i64) -> u64 {
+    u64::from_ne_bytes(n.to_ne_bytes())
+}
+
+/// A count or version that must fit a signed 64-bit column.
+pub(crate) fn to_i64(n: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(n)
+        .map_err(|_| StoreError::Config(format!("{what} {n} does not fit a 64-bit SQL integer")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_identifiers_only() {
+        assert!(Tables::with_prefix("cqrs_").is_ok());
+        assert!(Tables::with_prefix("").is_ok());
+        assert!(Tables::with_prefix("_x1").is_ok());
+        for bad in [
+            "1x",
+            "a-b",
+            "x; DROP TABLE y",
+            "x\"",
+            "é",
+            "a b",
+            &"x".repeat(41),
+        ] {
+            let error = Tables::with_prefix(bad).unwrap_err();
+            assert!(error.to_string().contains("table prefix"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_survive_the_signed_column() {
+        for n in [0, 1, u64::MAX, u64::MAX - 7, 1 << 63] {
+            assert_eq!(i64_to_u64(u64_to_i64(n)), n);
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! The SQLite event store: the embedded default. One file, durable by default, safe with many
+//! writers in one process (group commit through one writer task) and with several processes on
+//! one file (SQLite's write lock, waited for with a busy timeout).
+//!
+//! - Appends go to a single writer task that owns the write connection. Each round takes every
+//!   append queued so far into one `BEGIN IMMEDIATE` transaction: each append checks its
+//!   expected version and inserts its events under a savepoint, and one `COMMIT` (one fsync)
+//!   makes them all durable before any caller is answered.
+//! - Reads use a separate pool; in WAL mode they never wait for the writer.
+//! - Writes are serialized by SQLite, so global positions become visible in order: a reader of
+//!   the log never sees a later position before an earlier one has committed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Row};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::error::{AppendError, StoreError};
+use crate::event::StoredEvent;
+use crate::sql::{EventRow, Tables, i64_to_u64, to_i64};
+use crate::store::{EventStore, NewEvent, Snapshot};
+
+mod migrations;
+mod writer;
+
+/// How durable a returned append is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// A commit that returned survives power loss (`synchronous = FULL`). The default.
+    #[default]
+    Full,
+    /// A commit that returned survives a crash of the process, but the last ones may be lost
+    /// on power loss or an OS crash (`synchronous = NORMAL`). Never corrupts the file. Several
+    /// times faster on disks with slow fsync.
+    Relaxed,
+}
+
+/// Where and how to open an SQLite store.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use cqrs_runtime::sqlite::{Durability, SqliteConfig, SqliteStore};
+///
+/// # async fn open() -> Result<(), cqrs_runtime::StoreError> {
+/// let store = SqliteStore::open(
+///     SqliteConfig::new("bank.db")
+///         .durability(Durability::Relaxed)
+///         .table_prefix("bank_")
+///         .busy_timeout(Duration::from_secs(10)),
+/// )
+/// .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    path: PathBuf,
+    durability: Durability,
+    table_prefix: String,
+    busy_timeout: Duration,
+    readers: u32,
+    max_batch: usize,
+}
+
+impl SqliteConfig {
+    /// A store in the file at `path`, created if missing, with the defaults: full durability,
+    /// tables prefixed `cqrs_`, a 5 s busy timeout, 4 reader connections.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SqliteConfig {
+            path: path.into(),
+            durability: Durability::Full,
+            table_prefix: "cqrs_".to_owned(),
+            busy_timeout: Duration::from_secs(5),
+            readers: 4,
+            max_batch: 512,
+        }
+    }
+
+    /// Sets the durability of appends.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Sets the prefix of the store's table names (letters, digits, underscores).
+    pub fn table_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.table_prefix = prefix.into();
+        self
+    }
+
+    /// How long a write waits for another process holding the file's write lock.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// How many connections serve reads.
+    pub fn readers(mut self, readers: u32) -> Self {
+        self.readers = readers.max(1);
+        self
+    }
+
+    /// The most appends one commit may group.
+    pub fn max_batch(mut self, appends: usize) -> Self {
+        self.max_batch = appends.max(1);
+        self
+    }
+
+    fn validate(&self) -> Result<Tables, StoreError> {
+        let path = &self.path;
+        let text = path.to_string_lossy();
+        if text.is_empty() || text.contains('\0') {
+            return Err(StoreError::Config(format!(
+                "SQLite path {path:?} is not a file name; give a path such as \"data/events.db\""
+            )));
+        }
+        if text == ":memory:" || text.starts_with("file:") {
+            return Err(StoreError::Config(format!(
+                "SQLite path {text:?} is not a file; the SQLite store keeps events on disk (use InMemoryStore for memory only)"
+            )));
+        }
+        if path.is_dir() {
+            return Err(StoreError::Config(format!(
+                "SQLite path {path:?} is a directory; name a file inside it, e.g. {:?}",
+                path.join("events.db")
+            )));
+        }
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(parent) = parent {
+            if !parent.is_dir() {
+                return Err(StoreError::Config(format!(
+                    "the directory {parent:?} of SQLite path {path:?} does not exist; create it first"
+                )));
+            }
+        }
+        Tables::with_prefix(&self.table_prefix)
+    }
+
+    fn connect_options(&self) -> SqliteConnectOptions {
+        SqliteConnectOptions::new()
+            .filename(&self.path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match self.durability {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Relaxed => SqliteSynchronous::Normal,
+            })
+            .busy_timeout(self.busy_timeout)
+            .foreign_keys(false)
+            .disable_statement_logging()
+    }
+}
+
+/// The SQL of one store, rendered once with its table names.
+#[derive(Debug)]
+struct Statements {
+    select_stream: String,
+    select_log: String,
+    select_version: String,
+    select_snapshot: String,
+    upsert_snapshot: String,
+    events_table: String,
+}
+
+impl Statements {
+    fn new(tables: &Tables) -> Self {
+        Statements {
+            select_stream: tables.render(include_str!("sqlite/select_stream.sql")),
+            select_log: tables.render(include_str!("sqlite/select_log.sql")),
+            select_version: tables.render(include_str!("sqlite/select_version.sql")),
+            select_snapshot: tables.render(include_str!("sqlite/select_snapshot.sql")),
+            upsert_snapshot: tables.render(include_str!("sqlite/upsert_snapshot.sql")),
+            events_table: tables.events.clone(),
+        }
+    }
+}
+
+/// An event store in an SQLite file. Cloning shares the store (one writer, one reader pool).
+///
+/// Needs a tokio runtime: the writer is a task.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    readers: SqlitePool,
+    writer: mpsc::Sender<writer::Request>,
+    statements: Arc<Statements>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store, applying pending schema migrations.
+    pub async fn open(config: SqliteConfig) -> Result<Self, StoreError> {
+        let tables = config.validate()?;
+        let options = config.connect_options();
+        let mut write = options
+            .connect()
+            .await
+            .map_err(|e| open_error(&config.path, e))?;
+        migrations::apply(&mut write, &tables).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(config.readers)
+            .min_connections(1)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(|e| open_error(&config.path, e))?;
+        let statements = Arc::new(Statements::new(&tables));
+        let (sender, receiver) = mpsc::channel(config.max_batch * 4);
+        tokio::spawn(writer::run(
+            write,
+            receiver,
+            Arc::clone(&statements),
+            config.max_batch,
+        ));
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                readers,
+                writer: sender,
+                statements,
+                path: config.path,
+            }),
+        })
+    }
+
+    /// The file the store is in.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The pool serving reads, for read models kept in the same file.
+    pub fn read_pool(&self) -> &SqlitePool {
+        &self.inner.readers
+    }
+
+    async fn fetch_events<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = query
+            .fetch_all(&self.inner.readers)
+            .await
+            .map_err(StoreError::backend)?;
+        rows.iter()
+            .map(|row| decode_row(row)?.into_stored())
+            .collect()
+    }
+}
+
+fn open_error(path: &Path, error: sqlx::Error) -> StoreError {
+    StoreError::Backend(format!("cannot open SQLite store {path:?}: {error}").into())
+}
+
+fn decode_row(row: &SqliteRow) -> Result<EventRow, StoreError> {
+    let get_i64 = |i: usize| row.try_get::<i64, _>(i).map_err(StoreError::backend);
+    let get_text = |i: usize| row.try_get::<String, _>(i).map_err(StoreError::backend);
+    let position = get_i64(0)?;
+    let (aggregate_type, aggregate_id, sequence) = (get_text(1)?, get_text(2)?, get_i64(3)?);
+    let corrupt = |what: &str| {
+        StoreError::Corrupt(format!(
+            "{aggregate_type} `{aggregate_id}` sequence {sequence} (position {position}): {what}"
+        ))
+    };
+    let id_bytes: Vec<u8> = row.try_get(4).map_err(StoreError::backend)?;
+    let event_id = Uuid::from_slice(&id_bytes).map_err(|_| corrupt("event id is not 16 bytes"))?;
+    let micros = get_i64(9)?;
+    let recorded_at = DateTime::<Utc>::from_timestamp_micros(micros)
+        .ok_or_else(|| corrupt("timestamp out of range"))?;
+    Ok(EventRow {
+        position,
+        event_id,
+        event_type: get_text(5)?,
+        event_version: get_i64(6)?,
+        payload: get_text(7)?,
+        metadata: get_text(8)?,
+        recorded_at,
+        aggregate_type,
+        aggregate_id,
+        sequence,
+    })
+}
+
+/// A page size as an SQL integer.
+fn limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+impl EventStore for SqliteStore {
+    async fn append(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        expected_version: u64,
+        events: &[NewEvent],
+    ) -> Result<Vec<u64>, AppendError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        let request = writer::Request::Append(
+            writer::Append {
+                aggregate_type: aggregate_type.to_owned(),
+                aggregate_id: aggregate_id.to_owned(),
+                expected_version: to_i64(expected_version, "expected version")?,
+                events: events.to_vec(),
+            },
+            reply,
+        );
+        let stopped = || StoreError::Backend("the SQLite writer task has stopped".into());
+        self.inner
+            .writer
+            .send(request)
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn read_stream(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: u64,
+        max: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let query = sqlx::query(&self.inner.statements.select_stream)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .bind(to_i64(after, "sequence")?)
+            .bind(limit(max));
+        self.fetch_events(query).await
+    }
+
+    async fn read_all(&self, after: u64, max: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let query = sqlx::query(&self.inner.statements.select_log)
+            .bind(to_i64(after, "position")?)
+            .bind(limit(max));
+        self.fetch_events(query).await
+    }
+
+    async fn load_snapshot(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let row = sqlx::query(&self.inner.statements.select_snapshot)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .fetch_optional(&self.inner.readers)
+            .await
+            .map_err(StoreError::backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let version: i64 = row.try_get(0).map_err(StoreError::backend)?;
+        let fingerprint: i64 = row.try_get(1).map_err(StoreError::backend)?;
+        Ok(Some(Snapshot {
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            version: u64::try_from(version).map_err(|_| {
+                StoreError::Corrupt(format!(
+                    "snapshot of {aggregate_type} `{aggregate_id}` has version {version}"
+                ))
+            })?,
+            fingerprint: i64_to_u64(fingerprint),
+            state: row.try_get(2).map_err(StoreError::backend)?,
+        }))
+    }
+
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        // Through the writer too: SQLite has one writer per file. The snapshot joins the next
+        // group commit; it costs one upsert in it.
+        let (reply, answer) = oneshot::channel();
+        let request = writer::Request::Snapshot(snapshot.clone(), reply);
+        let stopped = || StoreError::Backend("the SQLite writer task has stopped".into());
+        self.inner
+            .writer
+            .send(request)
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}

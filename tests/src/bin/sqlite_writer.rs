@@ -1,0 +1,81 @@
+//! The child process of the SQLite crash and multi-process tests.
+//!
+//! - `sqlite_writer crash <file>`: appends whole batches of 3 events to 4 streams in a loop,
+//!   printing `committed <stream> <version>` after each append returned, until killed.
+//! - `sqlite_writer contend <file> <commands>`: adds 1 to the counter `shared` that many times
+//!   through a repository that retries conflicts, then exits.
+
+use std::io::Write;
+
+use cqrs_runtime::doc_support::{Counter, CounterCommand};
+use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
+use cqrs_runtime::{EventStore, Metadata, NewEvent, Repository, RetryPolicy};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (mode, path) = match &args[..] {
+        [_, mode, path, ..] => (mode.as_str(), path.as_str()),
+        _ => {
+            eprintln!("usage: sqlite_writer crash|contend <file> [commands]");
+            std::process::exit(2);
+        }
+    };
+    let store = SqliteStore::open(SqliteConfig::new(path))
+        .await
+        .expect("open the store");
+    match mode {
+        "crash" => crash(store).await,
+        "contend" => {
+            let commands: u64 = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(50);
+            contend(store, commands).await;
+        }
+        other => {
+            eprintln!("unknown mode {other}");
+            std::process::exit(2);
+        }
+    }
+}
+
+async fn crash(store: SqliteStore) {
+    let streams = ["s0", "s1", "s2", "s3"];
+    let mut versions = Vec::new();
+    for stream in streams {
+        let events = store
+            .read_stream("crash", stream, 0, usize::MAX)
+            .await
+            .unwrap();
+        versions.push(events.len() as u64);
+    }
+    let mut stdout = std::io::stdout();
+    for round in 0u64.. {
+        let k = (round % 4) as usize;
+        let batch_id = uuid::Uuid::now_v7();
+        let events: Vec<NewEvent> = (0..3)
+            .map(|index| NewEvent {
+                event_id: uuid::Uuid::now_v7(),
+                event_type: "Part",
+                event_version: 1,
+                payload: serde_json::json!({ "batch": batch_id, "index": index }).to_string(),
+                metadata: Metadata::default(),
+                recorded_at: chrono::Utc::now(),
+            })
+            .collect();
+        store
+            .append("crash", streams[k], versions[k], &events)
+            .await
+            .expect("append");
+        versions[k] += 3;
+        writeln!(stdout, "committed {} {}", streams[k], versions[k]).unwrap();
+        stdout.flush().unwrap();
+    }
+}
+
+async fn contend(store: SqliteStore, commands: u64) {
+    let repo = Repository::<Counter, _>::new(store).retry(RetryPolicy::attempts(1_000));
+    for _ in 0..commands {
+        repo.execute(&"shared".to_owned(), CounterCommand::Add(1))
+            .await
+            .expect("a retried add always lands");
+    }
+}

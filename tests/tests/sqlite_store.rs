@@ -1,0 +1,223 @@
+//! The SQLite store: the conformance suite on real files in both durability modes, persistence,
+//! configuration errors, snapshots that no longer fit, and corrupt rows.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bank::{Account, Deposit, OpenAccount};
+use cqrs_runtime::doc_support::{Counter, CounterCommand};
+use cqrs_runtime::sqlite::{Durability, SqliteConfig, SqliteStore};
+use cqrs_runtime::{EventStore, Repository, Snapshot, StoreError};
+
+async fn conformance_in(durability: Durability) {
+    let dir = tempfile::tempdir().unwrap();
+    let n = AtomicUsize::new(0);
+    cqrs_runtime::testing::conformance(|| {
+        let path = dir
+            .path()
+            .join(format!("store-{}.db", n.fetch_add(1, Ordering::Relaxed)));
+        async move {
+            SqliteStore::open(SqliteConfig::new(path).durability(durability))
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_sqlite_store_conforms() {
+    conformance_in(Durability::Full).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relaxed_sqlite_store_conforms() {
+    conformance_in(Durability::Relaxed).await;
+}
+
+#[tokio::test]
+async fn events_survive_closing_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bank.db");
+    let id = "acc-1".to_owned();
+    {
+        let repo = Repository::<Account, _>::new(
+            SqliteStore::open(SqliteConfig::new(&path)).await.unwrap(),
+        );
+        repo.execute(
+            &id,
+            OpenAccount {
+                owner: "ada".into(),
+                currency: "EUR".into(),
+            },
+        )
+        .await
+        .unwrap();
+        repo.execute(&id, Deposit { cents: 700 }).await.unwrap();
+    }
+    let repo =
+        Repository::<Account, _>::new(SqliteStore::open(SqliteConfig::new(&path)).await.unwrap());
+    let account = repo.load(&id).await.unwrap();
+    assert_eq!((account.version(), account.state().balance), (2, 700));
+}
+
+#[tokio::test]
+async fn bad_configuration_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (SqliteConfig::new(""), "not a file name"),
+        (SqliteConfig::new(":memory:"), "not a file"),
+        (SqliteConfig::new(dir.path()), "is a directory"),
+        (
+            SqliteConfig::new(dir.path().join("missing/x.db")),
+            "does not exist",
+        ),
+        (
+            SqliteConfig::new(dir.path().join("x.db")).table_prefix("x; DROP TABLE y; --"),
+            "table prefix",
+        ),
+        (
+            SqliteConfig::new(dir.path().join("x.db")).table_prefix("bad\"name"),
+            "table prefix",
+        ),
+    ];
+    for (config, expected) in cases {
+        let error = SqliteStore::open(config.clone()).await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::Config(_)),
+            "{config:?}: {error:?}"
+        );
+        assert!(error.to_string().contains(expected), "{config:?}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn table_prefixes_keep_stores_apart_in_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let a = SqliteStore::open(SqliteConfig::new(&path).table_prefix("a_"))
+        .await
+        .unwrap();
+    let b = SqliteStore::open(SqliteConfig::new(&path).table_prefix("b_"))
+        .await
+        .unwrap();
+    a.append("t", "1", 0, &[cqrs_runtime::testing::new_event(1)])
+        .await
+        .unwrap();
+    assert_eq!(a.read_all(0, 10).await.unwrap().len(), 1);
+    assert!(b.read_all(0, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_snapshot_of_another_shape_or_that_does_not_decode_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(SqliteConfig::new(dir.path().join("s.db")))
+        .await
+        .unwrap();
+    let repo = Repository::<Counter, _>::new(store.clone());
+    let id = "c".to_owned();
+    for n in 1..=5 {
+        repo.execute(&id, CounterCommand::Add(n)).await.unwrap();
+    }
+    // The counter snapshots every 4 events; forge a snapshot at version 5 with a lie in it.
+    let forged = |fingerprint: u64, state: &str| Snapshot {
+        aggregate_type: "counter".into(),
+        aggregate_id: "c".into(),
+        version: 5,
+        fingerprint,
+        state: state.into(),
+    };
+    store
+        .save_snapshot(&forged(999, r#"{"total":1000}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.load(&id).await.unwrap().state().total,
+        15,
+        "wrong fingerprint: replayed"
+    );
+    store
+        .save_snapshot(&forged(1, r#"{"total":"many"}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.load(&id).await.unwrap().state().total,
+        15,
+        "undecodable: replayed"
+    );
+    store
+        .save_snapshot(&forged(1, r#"{"total":15}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.load(&id).await.unwrap().version(),
+        5,
+        "a good one is used"
+    );
+}
+
+/// Rows damaged behind the store's back are errors naming the row, never panics or skips.
+#[tokio::test]
+async fn corrupt_rows_are_errors_naming_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let store = SqliteStore::open(SqliteConfig::new(&path)).await.unwrap();
+    let repo = Repository::<Counter, _>::new(store.clone());
+    repo.execute(&"c".to_owned(), CounterCommand::Add(1))
+        .await
+        .unwrap();
+    repo.execute(&"c".to_owned(), CounterCommand::Add(2))
+        .await
+        .unwrap();
+
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let damage = [
+        (
+            "UPDATE cqrs_events SET payload = '{oops' WHERE sequence = 2",
+            "sequence 2",
+        ),
+        (
+            "UPDATE cqrs_events SET payload = '2', event_type = 'Multiplied' WHERE sequence = 2",
+            "unknown event type `Multiplied`",
+        ),
+        (
+            "UPDATE cqrs_events SET event_type = 'Added', event_version = 7 WHERE sequence = 2",
+            "version 7",
+        ),
+        (
+            "UPDATE cqrs_events SET event_version = 1, metadata = 'not json' WHERE sequence = 2",
+            "metadata",
+        ),
+    ];
+    for (sql, expected) in damage {
+        sqlx::query(sql).execute(&raw).await.unwrap();
+        let error = repo.load(&"c".to_owned()).await.unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("counter `c`"), "{sql}: {message}");
+        assert!(message.contains(expected), "{sql}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_release_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    drop(SqliteStore::open(SqliteConfig::new(&path)).await.unwrap());
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO cqrs_schema_migrations (version, applied_at) VALUES (99, 0)")
+        .execute(&raw)
+        .await
+        .unwrap();
+    let error = SqliteStore::open(SqliteConfig::new(&path))
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("version 99, newer than this code"),
+        "{error}"
+    );
+}
