@@ -78,8 +78,13 @@ impl EventRow {
             .ok_or_else(|| corrupt("sequence below 1".into()))?;
         let event_version = u32::try_from(self.event_version)
             .map_err(|_| corrupt(format!("event version {} out of range", self.event_version)))?;
-        let metadata: Metadata = serde_json::from_str(&self.metadata)
-            .map_err(|e| corrupt(format!("metadata is not valid: {e}")))?;
+        // Most events carry no metadata: skip the parser for the empty object.
+        let metadata: Metadata = if self.metadata == "{}" {
+            Metadata::default()
+        } else {
+            serde_json::from_str(&self.metadata)
+                .map_err(|e| corrupt(format!("metadata is not valid: {e}")))?
+        };
         Ok(StoredEvent {
             aggregate_type: self.aggregate_type,
             aggregate_id: self.aggregate_id,

@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Row};
 use tokio::sync::{mpsc, oneshot};
@@ -242,51 +241,91 @@ impl SqliteStore {
         &self.inner.readers
     }
 
+    /// Runs a query of `select_stream.sql` or `select_log.sql`: one row, the page as a JSON
+    /// array. A stream's rows do not repeat their aggregate type and id (`stream` gives them);
+    /// the log's rows carry them.
     async fn fetch_events<'q>(
         &self,
         query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+        stream: Option<(&str, &str)>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = query
-            .fetch_all(&self.inner.readers)
+        let row = query
+            .fetch_one(&self.inner.readers)
             .await
             .map_err(StoreError::backend)?;
-        rows.iter()
-            .map(|row| decode_row(row)?.into_stored())
+        let page: &str = row.try_get(0).map_err(StoreError::backend)?;
+        let rows: Vec<PageRow> = serde_json::from_str(page)
+            .map_err(|e| StoreError::Corrupt(format!("a page of events did not read back: {e}")))?;
+        rows.into_iter()
+            .map(|row| row.into_event_row(stream)?.into_stored())
             .collect()
+    }
+}
+
+/// One event of a page: position, sequence, hex event id, type, version, payload, metadata,
+/// timestamp, and (in the global log) aggregate type and id.
+#[derive(serde::Deserialize)]
+struct PageRow(
+    i64,
+    i64,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    i64,
+    #[serde(default)] Option<String>,
+    #[serde(default)] Option<String>,
+);
+
+impl PageRow {
+    fn into_event_row(self, stream: Option<(&str, &str)>) -> Result<EventRow, StoreError> {
+        let PageRow(
+            position,
+            sequence,
+            id,
+            event_type,
+            event_version,
+            payload,
+            metadata,
+            micros,
+            t,
+            i,
+        ) = self;
+        let (aggregate_type, aggregate_id) = match (stream, t, i) {
+            (Some((t, i)), _, _) => (t.to_owned(), i.to_owned()),
+            (None, Some(t), Some(i)) => (t, i),
+            (None, _, _) => {
+                return Err(StoreError::Corrupt(format!(
+                    "the event at position {position} has no aggregate type or id"
+                )));
+            }
+        };
+        let corrupt = |what: &str| {
+            StoreError::Corrupt(format!(
+                "{aggregate_type} `{aggregate_id}` sequence {sequence} (position {position}): {what}"
+            ))
+        };
+        let event_id = Uuid::try_parse(&id).map_err(|_| corrupt("event id is not 16 bytes"))?;
+        let recorded_at = DateTime::<Utc>::from_timestamp_micros(micros)
+            .ok_or_else(|| corrupt("timestamp out of range"))?;
+        Ok(EventRow {
+            position,
+            sequence,
+            event_id,
+            event_type,
+            event_version,
+            payload,
+            metadata,
+            recorded_at,
+            aggregate_type,
+            aggregate_id,
+        })
     }
 }
 
 fn open_error(path: &Path, error: sqlx::Error) -> StoreError {
     StoreError::Backend(format!("cannot open SQLite store {path:?}: {error}").into())
-}
-
-fn decode_row(row: &SqliteRow) -> Result<EventRow, StoreError> {
-    let get_i64 = |i: usize| row.try_get::<i64, _>(i).map_err(StoreError::backend);
-    let get_text = |i: usize| row.try_get::<String, _>(i).map_err(StoreError::backend);
-    let position = get_i64(0)?;
-    let (aggregate_type, aggregate_id, sequence) = (get_text(1)?, get_text(2)?, get_i64(3)?);
-    let corrupt = |what: &str| {
-        StoreError::Corrupt(format!(
-            "{aggregate_type} `{aggregate_id}` sequence {sequence} (position {position}): {what}"
-        ))
-    };
-    let id_bytes: Vec<u8> = row.try_get(4).map_err(StoreError::backend)?;
-    let event_id = Uuid::from_slice(&id_bytes).map_err(|_| corrupt("event id is not 16 bytes"))?;
-    let micros = get_i64(9)?;
-    let recorded_at = DateTime::<Utc>::from_timestamp_micros(micros)
-        .ok_or_else(|| corrupt("timestamp out of range"))?;
-    Ok(EventRow {
-        position,
-        event_id,
-        event_type: get_text(5)?,
-        event_version: get_i64(6)?,
-        payload: get_text(7)?,
-        metadata: get_text(8)?,
-        recorded_at,
-        aggregate_type,
-        aggregate_id,
-        sequence,
-    })
 }
 
 /// A page size as an SQL integer.
@@ -336,14 +375,15 @@ impl EventStore for SqliteStore {
             .bind(aggregate_id)
             .bind(to_i64(after, "sequence")?)
             .bind(limit(max));
-        self.fetch_events(query).await
+        self.fetch_events(query, Some((aggregate_type, aggregate_id)))
+            .await
     }
 
     async fn read_all(&self, after: u64, max: usize) -> Result<Vec<StoredEvent>, StoreError> {
         let query = sqlx::query(&self.inner.statements.select_log)
             .bind(to_i64(after, "position")?)
             .bind(limit(max));
-        self.fetch_events(query).await
+        self.fetch_events(query, None).await
     }
 
     async fn load_snapshot(

@@ -149,7 +149,7 @@ impl<S: EventStore> EventStore for Arc<S> {
 }
 
 /// How many rows one page of a streamed read holds.
-pub const PAGE_SIZE: usize = 512;
+pub const PAGE_SIZE: usize = 2048;
 
 /// Streaming reads over any [`EventStore`]: pages are fetched as the stream is polled, so
 /// memory does not grow with the length of what is read.

@@ -221,3 +221,95 @@ async fn a_database_from_a_newer_release_is_refused() {
         "{error}"
     );
 }
+
+/// A failing insert inside a group commit fails alone: the appends batched with it commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failing_append_does_not_fail_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(SqliteConfig::new(dir.path().join("b.db")))
+        .await
+        .unwrap();
+    let taken = cqrs_runtime::testing::new_event(0);
+    store
+        .append("t", "first", 0, std::slice::from_ref(&taken))
+        .await
+        .unwrap();
+    // Sent together, these queue up behind each other and share commits; one reuses an id.
+    let appends = (0..32).map(|i| {
+        let store = store.clone();
+        let mut event = cqrs_runtime::testing::new_event(i);
+        if i == 7 {
+            event.event_id = taken.event_id;
+        }
+        async move { (i, store.append("t", &format!("s{i}"), 0, &[event]).await) }
+    });
+    for (i, result) in futures::future::join_all(appends).await {
+        if i == 7 {
+            assert!(
+                matches!(result, Err(cqrs_runtime::AppendError::Store(_))),
+                "{result:?}"
+            );
+        } else {
+            result.unwrap_or_else(|e| panic!("append {i} failed with its batch: {e}"));
+        }
+    }
+    assert_eq!(store.read_all(0, 100).await.unwrap().len(), 32);
+}
+
+/// One batch holding chained appends to one stream, a stale append, other streams and an
+/// append larger than one grouped insert: each gets exactly its own outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_batch_gets_each_append_its_own_outcome() {
+    use cqrs_runtime::testing::new_event;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(SqliteConfig::new(dir.path().join("m.db")))
+        .await
+        .unwrap();
+    let requests: Vec<(&str, u64, usize)> = vec![
+        ("chain", 0, 2),
+        ("chain", 2, 1),
+        ("stale", 5, 1),
+        ("big", 0, 300),
+        ("chain", 3, 4),
+        ("other", 0, 1),
+        ("chain", 3, 1), // stale: `chain` is at 7 by now
+    ];
+    // `join_all` polls in order, so the appends enter the writer's queue in this order.
+    let results = futures::future::join_all(requests.iter().map(|&(stream, expected, n)| {
+        let store = store.clone();
+        let events: Vec<_> = (0..n as u64).map(new_event).collect();
+        async move { store.append("t", stream, expected, &events).await }
+    }))
+    .await;
+    let ok: Vec<bool> = results.iter().map(Result::is_ok).collect();
+    assert_eq!(
+        ok,
+        [true, true, false, true, true, true, false],
+        "{results:?}"
+    );
+    match &results[2] {
+        Err(cqrs_runtime::AppendError::Conflict(c)) => assert_eq!((c.expected, c.actual), (5, 0)),
+        other => panic!("{other:?}"),
+    }
+    match &results[6] {
+        Err(cqrs_runtime::AppendError::Conflict(c)) => assert_eq!((c.expected, c.actual), (3, 7)),
+        other => panic!("{other:?}"),
+    }
+    let big = results[3].as_ref().unwrap();
+    assert_eq!(big.len(), 300);
+    assert!(
+        big.windows(2).all(|w| w[0] < w[1]),
+        "positions in event order"
+    );
+    let chain = store.read_stream("t", "chain", 0, 100).await.unwrap();
+    assert_eq!(
+        chain.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        (1..=7).collect::<Vec<_>>()
+    );
+    let positions = results[0].as_ref().unwrap();
+    assert_eq!(
+        chain[..2].iter().map(|e| e.position).collect::<Vec<_>>(),
+        *positions,
+        "returned positions match the stored rows"
+    );
+}

@@ -13,8 +13,12 @@ use crate::error::{AppendError, Conflict, StoreError};
 use crate::sql::{encode_metadata, to_i64, u64_to_i64};
 use crate::store::{NewEvent, Snapshot};
 
-/// Rows per multi-row `INSERT`: 10 parameters each stays far below SQLite's parameter limit.
+/// Rows per multi-row `INSERT` of one append: 6 parameters each.
 const ROWS_PER_INSERT: usize = 64;
+
+/// Rows per grouped `INSERT` of several appends: 10 parameters each stays far below SQLite's
+/// limit of 32,766.
+const ROWS_PER_GROUP: usize = 256;
 
 /// One command's events, to append at an expected version.
 #[derive(Debug)]
@@ -90,66 +94,244 @@ fn answer(request: Request, outcome: Outcome) {
 
 /// Runs a batch in one transaction. `Err` means nothing of the batch was committed; otherwise
 /// each request has its own outcome (a conflict leaves the others committed).
+///
+/// The fast path inserts the appends of a batch with as few statements as it can (see
+/// [`insert_group`]) and no savepoint. If an insert fails (a duplicate event id, a full disk),
+/// the transaction is rolled back and the batch runs again with a savepoint per append, so that
+/// only the failing one fails.
 async fn commit(
     conn: &mut SqliteConnection,
     statements: &Statements,
     batch: &[Request],
 ) -> Result<Vec<Outcome>, StoreError> {
+    match run_batch(conn, statements, batch, false).await? {
+        Some(outcomes) => Ok(outcomes),
+        None => Ok(run_batch(conn, statements, batch, true)
+            .await?
+            .unwrap_or_default()),
+    }
+}
+
+/// `Ok(None)`: an insert failed without savepoints, and the transaction was rolled back.
+async fn run_batch(
+    conn: &mut SqliteConnection,
+    statements: &Statements,
+    batch: &[Request],
+    savepoints: bool,
+) -> Result<Option<Vec<Outcome>>, StoreError> {
     let mut tx = conn
         .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(StoreError::backend)?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for request in batch {
-        let outcome = match request {
-            Request::Append(append, _) => append_one(&mut tx, statements, append).await,
-            Request::Snapshot(snapshot, _) => snapshot_one(&mut tx, statements, snapshot).await,
-        };
-        outcomes.push(outcome);
+    let mut outcomes: Vec<Option<Outcome>> = batch.iter().map(|_| None).collect();
+    if savepoints {
+        for (i, request) in batch.iter().enumerate() {
+            if let Request::Append(append, _) = request {
+                outcomes[i] = Some(append_isolated(&mut tx, statements, append).await);
+            }
+        }
+    } else {
+        for group in groups(batch) {
+            match insert_group(&mut tx, statements, batch, &group).await {
+                Ok(results) => {
+                    for (i, outcome) in group.into_iter().zip(results) {
+                        outcomes[i] = Some(outcome);
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "an insert failed in a group commit; retrying the batch with savepoints");
+                    tx.rollback().await.map_err(StoreError::backend)?;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    for (i, request) in batch.iter().enumerate() {
+        if let Request::Snapshot(snapshot, _) = request {
+            outcomes[i] = Some(snapshot_one(&mut tx, statements, snapshot).await);
+        }
     }
     tx.commit().await.map_err(StoreError::backend)?;
+    Ok(Some(
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::Snapshot))
+            .collect(),
+    ))
+}
+
+/// Splits a batch's appends into groups that one statement can insert: at most one append per
+/// stream (a later append of the same stream must see the earlier one's rows, so it goes in a
+/// later group), and at most [`ROWS_PER_GROUP`] rows. Groups keep the batch's order.
+fn groups(batch: &[Request]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut streams = std::collections::HashSet::new();
+    let mut rows = 0;
+    for (i, request) in batch.iter().enumerate() {
+        let Request::Append(append, _) = request else {
+            continue;
+        };
+        let key = (append.aggregate_type.as_str(), append.aggregate_id.as_str());
+        let fits = rows + append.events.len() <= ROWS_PER_GROUP && !streams.contains(&key);
+        if groups.is_empty() || !fits {
+            groups.push(Vec::new());
+            streams.clear();
+            rows = 0;
+        }
+        streams.insert(key);
+        rows += append.events.len();
+        if let Some(group) = groups.last_mut() {
+            group.push(i);
+        }
+    }
+    groups
+}
+
+/// Inserts a group of appends (one per stream) in one statement: each row carries its stream's
+/// expected version, and goes in only if the stream is at it. SQLite evaluates the whole
+/// `SELECT` before inserting (it reads the target table), so every row is checked against the
+/// state before the statement: an append's rows go in all together or not at all. An append
+/// too large for one statement goes alone through [`append_one`].
+async fn insert_group(
+    conn: &mut SqliteConnection,
+    statements: &Statements,
+    batch: &[Request],
+    group: &[usize],
+) -> Result<Vec<Outcome>, StoreError> {
+    let appends: Vec<&Append> = group
+        .iter()
+        .filter_map(|&i| match &batch[i] {
+            Request::Append(append, _) => Some(append),
+            Request::Snapshot(..) => None,
+        })
+        .collect();
+    if let [append] = appends[..] {
+        if append.events.len() > ROWS_PER_GROUP {
+            return Ok(vec![append_one(conn, statements, append).await?]);
+        }
+    }
+    let rows: usize = appends.iter().map(|a| a.events.len()).sum();
+    let sql = group_insert_sql(&statements.events_table, rows);
+    let mut query = sqlx::query(&sql);
+    for append in &appends {
+        for (offset, event) in append.events.iter().enumerate() {
+            query = query
+                .bind(&append.aggregate_type)
+                .bind(&append.aggregate_id)
+                .bind(append.expected_version)
+                .bind(offset as i64 + 1)
+                .bind(event.event_id.as_bytes().as_slice())
+                .bind(event.event_type)
+                .bind(i64::from(event.event_version))
+                .bind(&event.payload)
+                .bind(encode_metadata(&event.metadata))
+                .bind(event.recorded_at.timestamp_micros());
+        }
+    }
+    let returned = query
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(StoreError::backend)?;
+    let mut inserted: std::collections::HashMap<(String, String), Vec<(i64, i64)>> =
+        std::collections::HashMap::new();
+    for row in &returned {
+        let key = (
+            row.try_get(0).map_err(StoreError::backend)?,
+            row.try_get(1).map_err(StoreError::backend)?,
+        );
+        let value = (
+            row.try_get(2).map_err(StoreError::backend)?,
+            row.try_get(3).map_err(StoreError::backend)?,
+        );
+        inserted.entry(key).or_default().push(value);
+    }
+    let mut outcomes = Vec::with_capacity(appends.len());
+    for append in appends {
+        let key = (append.aggregate_type.clone(), append.aggregate_id.clone());
+        match inserted.remove(&key) {
+            Some(rows) => outcomes.push(Outcome::Appended(positions(
+                append,
+                append.events.len(),
+                rows,
+            )?)),
+            None => outcomes.push(conflict(conn, statements, append).await?),
+        }
+    }
     Ok(outcomes)
 }
 
-/// Checks the stream's version, then inserts under a savepoint so that a failure undoes only
-/// this append. SQLite's write lock is held: nobody can append between the check and the insert.
-async fn append_one(
+/// The positions of `expected` inserted rows of an append, in event order; anything but all of
+/// them is refused.
+fn positions(
+    append: &Append,
+    expected: usize,
+    mut rows: Vec<(i64, i64)>,
+) -> Result<Vec<u64>, StoreError> {
+    if rows.len() != expected {
+        // Never seen: it would mean SQLite checked rows against a state that included earlier
+        // rows of the same statement. Failing here rolls the whole batch back.
+        return Err(StoreError::Corrupt(format!(
+            "SQLite inserted {} of {} events of {} `{}`; the append was rolled back",
+            rows.len(),
+            expected,
+            append.aggregate_type,
+            append.aggregate_id
+        )));
+    }
+    // RETURNING does not promise an order: put the positions in sequence order.
+    rows.sort_unstable();
+    Ok(rows
+        .into_iter()
+        .map(|(_, position)| position.unsigned_abs())
+        .collect())
+}
+
+/// `INSERT ... SELECT ... FROM (VALUES ...)` of `rows` rows of 10 parameters each: aggregate
+/// type, id, expected version, offset in the append (from 1), then the event's columns.
+fn group_insert_sql(table: &str, rows: usize) -> String {
+    let mut values = String::with_capacity(rows * 64);
+    for row in 0..rows {
+        let p = row * 10;
+        if row > 0 {
+            values.push_str(", ");
+        }
+        values.push('(');
+        for column in 1..=10 {
+            if column > 1 {
+                values.push_str(", ");
+            }
+            values.push_str(&format!("?{}", p + column));
+        }
+        values.push(')');
+    }
+    format!(
+        "INSERT INTO {table} (aggregate_type, aggregate_id, sequence, event_id, event_type, \
+         event_version, payload, metadata, recorded_at) \
+         SELECT v.column1, v.column2, v.column3 + v.column4, v.column5, v.column6, v.column7, \
+                v.column8, v.column9, v.column10 \
+         FROM (VALUES {values}) AS v \
+         WHERE (SELECT COALESCE(MAX(e.sequence), 0) FROM {table} AS e \
+                WHERE e.aggregate_type = v.column1 AND e.aggregate_id = v.column2) = v.column3 \
+         RETURNING aggregate_type, aggregate_id, sequence, position"
+    )
+}
+
+/// One append under its own savepoint: a failure undoes only this append.
+async fn append_isolated(
     conn: &mut SqliteConnection,
     statements: &Statements,
     append: &Append,
 ) -> Outcome {
-    let actual: i64 = match sqlx::query(&statements.select_version)
-        .bind(&append.aggregate_type)
-        .bind(&append.aggregate_id)
-        .fetch_one(&mut *conn)
-        .await
-        .and_then(|row| row.try_get(0))
-    {
-        Ok(version) => version,
-        Err(error) => return Outcome::Failed(StoreError::backend(error).into()),
-    };
-    if actual != append.expected_version {
-        return Outcome::Failed(
-            Conflict {
-                aggregate_type: append.aggregate_type.clone(),
-                aggregate_id: append.aggregate_id.clone(),
-                expected: append.expected_version.unsigned_abs(),
-                actual: actual.unsigned_abs(),
-            }
-            .into(),
-        );
-    }
     let mut savepoint = match conn.begin().await {
         Ok(savepoint) => savepoint,
         Err(error) => return Outcome::Failed(StoreError::backend(error).into()),
     };
-    match insert(&mut savepoint, statements, append).await {
-        Ok(positions) => match savepoint.commit().await {
-            Ok(()) => Outcome::Appended(positions),
+    match append_one(&mut savepoint, statements, append).await {
+        Ok(outcome) => match savepoint.commit().await {
+            Ok(()) => outcome,
             Err(error) => Outcome::Failed(StoreError::backend(error).into()),
         },
         Err(error) => {
-            // Dropping the savepoint rolls it back; say so explicitly to surface its error.
             if let Err(rollback) = savepoint.rollback().await {
                 tracing::warn!(%rollback, "rolling back a failed append");
             }
@@ -158,22 +340,24 @@ async fn append_one(
     }
 }
 
-/// Multi-row inserts returning the positions, in event order.
-async fn insert(
+/// Inserts the events only if the stream is at the expected version, in one statement per
+/// chunk: SQLite's write lock is held, so nobody can append between the check and the insert.
+/// `Ok(Failed(Conflict))` when the stream moved on; `Err` when the database refused the insert.
+async fn append_one(
     conn: &mut SqliteConnection,
     statements: &Statements,
     append: &Append,
-) -> Result<Vec<u64>, StoreError> {
+) -> Result<Outcome, StoreError> {
     let mut positions = Vec::with_capacity(append.events.len());
     for (chunk_index, chunk) in append.events.chunks(ROWS_PER_INSERT).enumerate() {
+        let expected = append.expected_version + (chunk_index * ROWS_PER_INSERT) as i64;
         let sql = insert_sql(&statements.events_table, chunk.len());
-        let mut query = sqlx::query(&sql);
-        let first = append.expected_version + (chunk_index * ROWS_PER_INSERT) as i64 + 1;
-        for (offset, event) in chunk.iter().enumerate() {
+        let mut query = sqlx::query(&sql)
+            .bind(&append.aggregate_type)
+            .bind(&append.aggregate_id)
+            .bind(expected);
+        for event in chunk {
             query = query
-                .bind(&append.aggregate_type)
-                .bind(&append.aggregate_id)
-                .bind(first + offset as i64)
                 .bind(event.event_id.as_bytes().as_slice())
                 .bind(event.event_type)
                 .bind(i64::from(event.event_version))
@@ -185,41 +369,73 @@ async fn insert(
             .fetch_all(&mut *conn)
             .await
             .map_err(StoreError::backend)?;
-        for row in rows {
-            let position: i64 = row.try_get(0).map_err(StoreError::backend)?;
-            positions.push(position.unsigned_abs());
+        if rows.is_empty() {
+            // Only the first chunk can find the stream moved: the lock is held.
+            return conflict(conn, statements, append).await;
         }
+        let inserted = rows
+            .iter()
+            .map(|row| Ok((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?)))
+            .collect::<Result<Vec<(i64, i64)>, sqlx::Error>>()
+            .map_err(StoreError::backend)?;
+        positions.extend(self::positions(append, chunk.len(), inserted)?);
     }
-    Ok(positions)
+    Ok(Outcome::Appended(positions))
 }
 
-/// `INSERT ... VALUES (...), (...) RETURNING position` for `rows` events. SQLite returns the
-/// rows of a multi-row insert in insertion order.
-fn insert_sql(table: &str, rows: usize) -> String {
-    let mut sql = format!(
-        "INSERT INTO {table} (aggregate_type, aggregate_id, sequence, event_id, event_type, \
-         event_version, payload, metadata, recorded_at) VALUES "
-    );
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
+/// The conflict, with the version the stream is actually at.
+async fn conflict(
+    conn: &mut SqliteConnection,
+    statements: &Statements,
+    append: &Append,
+) -> Result<Outcome, StoreError> {
+    let actual: i64 = sqlx::query(&statements.select_version)
+        .bind(&append.aggregate_type)
+        .bind(&append.aggregate_id)
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(StoreError::backend)?;
+    Ok(Outcome::Failed(
+        Conflict {
+            aggregate_type: append.aggregate_type.clone(),
+            aggregate_id: append.aggregate_id.clone(),
+            expected: append.expected_version.unsigned_abs(),
+            actual: actual.unsigned_abs(),
         }
-        let p = row * 9;
-        sql.push_str(&format!(
-            "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+        .into(),
+    ))
+}
+
+/// A conditional multi-row insert: the rows go in only if the stream's last sequence is `?3`.
+/// Parameters: `?1` aggregate type, `?2` id, `?3` expected version, then 6 per event.
+fn insert_sql(table: &str, rows: usize) -> String {
+    let mut values = String::new();
+    for row in 0..rows {
+        let p = 4 + row * 6;
+        if row > 0 {
+            values.push_str(", ");
+        }
+        values.push_str(&format!(
+            "({}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+            row + 1,
+            p,
             p + 1,
             p + 2,
             p + 3,
             p + 4,
-            p + 5,
-            p + 6,
-            p + 7,
-            p + 8,
-            p + 9
+            p + 5
         ));
     }
-    sql.push_str(" RETURNING position");
-    sql
+    format!(
+        "INSERT INTO {table} (aggregate_type, aggregate_id, sequence, event_id, event_type, \
+         event_version, payload, metadata, recorded_at) \
+         SELECT ?1, ?2, ?3 + column1, column2, column3, column4, column5, column6, column7 \
+         FROM (VALUES {values}) \
+         WHERE (SELECT COALESCE(MAX(sequence), 0) FROM {table} \
+                WHERE aggregate_type = ?1 AND aggregate_id = ?2) = ?3 \
+         RETURNING sequence, position"
+    )
 }
 
 async fn snapshot_one(

@@ -1,0 +1,177 @@
+//! What the benchmarks share: a minimal aggregate with and without snapshots, event makers, and
+//! the raw-driver baseline that does an append's transaction directly through sqlx.
+
+use std::convert::Infallible;
+
+use cqrs_runtime::{Aggregate, Command, Event, Metadata, NewEvent, handlers};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+/// Add to a tally.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, Command)]
+pub struct Add {
+    /// How much.
+    pub n: i64,
+}
+
+/// A tally grew.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Event)]
+pub struct Added {
+    /// How much.
+    pub n: i64,
+}
+
+/// A tally replayed from every event.
+#[derive(Debug, Default, Serialize, Deserialize, Aggregate)]
+#[aggregate(command = Add, event = Added)]
+pub struct Tally {
+    /// The sum.
+    pub total: i64,
+}
+
+/// The same tally, snapshotted every 1,000 events.
+#[derive(Debug, Default, Serialize, Deserialize, Aggregate)]
+#[aggregate(rename = "tally", command = Add, event = Added, snapshot_every = 1000)]
+pub struct SnapshottedTally {
+    /// The sum.
+    pub total: i64,
+}
+
+#[handlers]
+impl Tally {
+    fn add(&self, cmd: Add) -> Result<Added, Infallible> {
+        Ok(Added { n: cmd.n })
+    }
+    fn added(&mut self, event: &Added) {
+        self.total += event.n;
+    }
+}
+
+#[handlers]
+impl SnapshottedTally {
+    fn add(&self, cmd: Add) -> Result<Added, Infallible> {
+        Ok(Added { n: cmd.n })
+    }
+    fn added(&mut self, event: &Added) {
+        self.total += event.n;
+    }
+}
+
+/// `count` serialized `Added` events.
+pub fn new_events(count: usize) -> Vec<NewEvent> {
+    (0..count)
+        .map(|i| NewEvent {
+            event_id: uuid::Uuid::now_v7(),
+            event_type: "Added",
+            event_version: 1,
+            payload: format!(r#"{{"n":{i}}}"#),
+            metadata: Metadata::default(),
+            recorded_at: chrono::Utc::now(),
+        })
+        .collect()
+}
+
+/// The raw baseline: the same schema and transactions as the store, straight through sqlx,
+/// with one connection per writer and no group commit.
+#[derive(Debug, Clone)]
+pub struct RawSqlite {
+    pool: SqlitePool,
+}
+
+impl RawSqlite {
+    /// A pool of `writers` connections on a new file, with the store's pragmas.
+    pub async fn open(path: &std::path::Path, writers: u32, durable: bool) -> Self {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if durable {
+                sqlx::sqlite::SqliteSynchronous::Full
+            } else {
+                sqlx::sqlite::SqliteSynchronous::Normal
+            })
+            .busy_timeout(std::time::Duration::from_secs(60));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(writers)
+            .connect_with(options)
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS events (position INTEGER PRIMARY KEY AUTOINCREMENT, \
+             aggregate_type TEXT NOT NULL, aggregate_id TEXT NOT NULL, sequence INTEGER NOT NULL, \
+             event_id BLOB NOT NULL UNIQUE, event_type TEXT NOT NULL, event_version INTEGER NOT NULL, \
+             payload TEXT NOT NULL, metadata TEXT NOT NULL, recorded_at INTEGER NOT NULL, \
+             UNIQUE (aggregate_type, aggregate_id, sequence))",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        RawSqlite { pool }
+    }
+
+    /// One append: check the version and insert the events in one immediate transaction.
+    pub async fn append(&self, stream: &str, expected: i64, events: &[NewEvent]) {
+        let mut conn = self.pool.acquire().await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let (actual,): (i64,) = sqlx::query_as(
+            "SELECT COALESCE(MAX(sequence), 0) FROM events WHERE aggregate_type = 'tally' AND aggregate_id = ?1",
+        )
+        .bind(stream)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(
+            actual, expected,
+            "the raw baseline writes each stream from one task"
+        );
+        let mut sql = String::from(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_id, event_type, \
+             event_version, payload, metadata, recorded_at) VALUES ",
+        );
+        for i in 0..events.len() {
+            let p = i * 9;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7,
+                p + 8,
+                p + 9
+            ));
+        }
+        sql.push_str(" RETURNING position");
+        let mut query = sqlx::query(&sql);
+        for (i, event) in events.iter().enumerate() {
+            query = query
+                .bind("tally")
+                .bind(stream)
+                .bind(expected + i as i64 + 1)
+                .bind(event.event_id.as_bytes().as_slice())
+                .bind(event.event_type)
+                .bind(i64::from(event.event_version))
+                .bind(&event.payload)
+                .bind("{}")
+                .bind(event.recorded_at.timestamp_micros());
+        }
+        query.fetch_all(&mut *conn).await.unwrap();
+        sqlx::query("COMMIT").execute(&mut *conn).await.unwrap();
+    }
+}
+
+/// The process's peak resident memory so far, in KiB (Linux `VmHWM`).
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
