@@ -12,7 +12,10 @@ use cqrs_runtime::{EventStore, Repository};
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let events: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+    let events: u64 = args
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let path = args
         .next()
@@ -60,7 +63,10 @@ async fn write(path: &std::path::Path, events: u64) {
     let mut version = 0;
     while version < events {
         let n = BATCH.min(events - version) as usize;
-        store.append("tally", "long", version, &new_events(n)).await.unwrap();
+        store
+            .append("tally", "long", version, &new_events(n))
+            .await
+            .unwrap();
         version += n as u64;
     }
 }
