@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::aggregate::{Aggregate, AggregateRoot};
 use crate::command::CommandContext;
-use crate::event::{DomainEvent, EventEnvelope, Metadata};
+use crate::event::{DomainEvent, EventEnvelope, LogPosition, Metadata};
 
 /// Given events, when a command, then expect events or an error.
 ///
@@ -145,7 +145,7 @@ fn envelopes<A: Aggregate>(
                 aggregate_type: A::TYPE.to_owned(),
                 aggregate_id: root.id.to_string(),
                 sequence,
-                position: sequence,
+                position: LogPosition::serial(sequence),
                 event_id: Uuid::now_v7(),
                 event_type: event.event_type().to_owned(),
                 event_version: event.event_version(),

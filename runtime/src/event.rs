@@ -106,6 +106,50 @@ impl Metadata {
     }
 }
 
+/// A place in a store's global log: readers follow the log in `LogPosition` order and resume
+/// after the last position they processed (their checkpoint).
+///
+/// `event` numbers every event of the store, increasing, not necessarily contiguous.
+/// `transaction` orders the writes: in stores whose commits happen one at a time (SQLite, the
+/// in-memory store) it equals `event`; in PostgreSQL it is the id of the transaction that wrote
+/// the event, because there the log is read in transaction order, up to the oldest transaction
+/// still running, so that an event whose transaction commits late is never skipped.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct LogPosition {
+    /// Orders the transactions that wrote events.
+    pub transaction: u64,
+    /// Numbers the events of the store.
+    pub event: u64,
+}
+
+impl LogPosition {
+    /// The position before the first event.
+    pub const START: LogPosition = LogPosition {
+        transaction: 0,
+        event: 0,
+    };
+
+    /// A position in a store whose commits are serialized, where both parts are equal.
+    pub const fn serial(event: u64) -> Self {
+        LogPosition {
+            transaction: event,
+            event,
+        }
+    }
+}
+
+impl std::fmt::Display for LogPosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.transaction == self.event {
+            write!(f, "{}", self.event)
+        } else {
+            write!(f, "{}/{}", self.transaction, self.event)
+        }
+    }
+}
+
 /// One recorded event with everything known about it.
 ///
 /// `E` is the decoded event for aggregates and projections, and the raw JSON payload
@@ -118,8 +162,8 @@ pub struct EventEnvelope<E> {
     pub aggregate_id: String,
     /// Position in the aggregate's own stream: 1, 2, 3, ...
     pub sequence: u64,
-    /// Position in the store's global log; increasing, not necessarily contiguous.
-    pub position: u64,
+    /// Position in the store's global log.
+    pub position: LogPosition,
     /// Unique id of this event (UUID v7: time-ordered).
     pub event_id: Uuid,
     /// The type name the event was stored under (an alias, if written by older code).

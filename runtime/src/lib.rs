@@ -45,7 +45,9 @@ pub use crate::aggregate::{Aggregate, AggregateId, AggregateRoot, Snapshots};
 pub use crate::aggregate_test::{AggregateTest, Outcome};
 pub use crate::command::{ApplyEvent, CommandContext, HandleCommand, IntoEvents};
 pub use crate::error::{AppendError, BoxError, CommandError, Conflict, StoreError};
-pub use crate::event::{DecodeError, DomainEvent, EventEnvelope, Metadata, StoredEvent};
+pub use crate::event::{
+    DecodeError, DomainEvent, EventEnvelope, LogPosition, Metadata, StoredEvent,
+};
 pub use crate::memory::InMemoryStore;
 pub use crate::repository::{Committed, Repository, RetryPolicy};
 pub use crate::store::{EventStore, EventStoreExt, NewEvent, PAGE_SIZE, Snapshot};

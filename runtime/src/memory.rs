@@ -6,17 +6,17 @@ use std::future::{Future, ready};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::error::{AppendError, Conflict, StoreError};
-use crate::event::StoredEvent;
+use crate::event::{LogPosition, StoredEvent};
 use crate::store::{EventStore, NewEvent, Snapshot};
 
 /// An event store that keeps everything in memory. Cloning shares the same store.
 ///
 /// ```
-/// use cqrs_runtime::{EventStore, InMemoryStore};
+/// use cqrs_runtime::{EventStore, InMemoryStore, LogPosition};
 ///
 /// # futures::executor::block_on(async {
 /// let store = InMemoryStore::new();
-/// assert!(store.read_all(0, 10).await.unwrap().is_empty());
+/// assert!(store.read_all(LogPosition::START, 10).await.unwrap().is_empty());
 /// # });
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -68,7 +68,7 @@ impl Inner {
         aggregate_id: &str,
         expected_version: u64,
         events: &[NewEvent],
-    ) -> Result<Vec<u64>, AppendError> {
+    ) -> Result<Vec<LogPosition>, AppendError> {
         let stream = self
             .streams
             .entry(aggregate_type.to_owned())
@@ -89,12 +89,12 @@ impl Inner {
         for (offset, event) in events.iter().enumerate() {
             let index = self.log.len();
             stream.push(index);
-            positions.push(index as u64 + 1);
+            positions.push(LogPosition::serial(index as u64 + 1));
             self.log.push(StoredEvent {
                 aggregate_type: aggregate_type.to_owned(),
                 aggregate_id: aggregate_id.to_owned(),
                 sequence: expected_version + offset as u64 + 1,
-                position: index as u64 + 1,
+                position: LogPosition::serial(index as u64 + 1),
                 event_id: event.event_id,
                 event_type: event.event_type.to_owned(),
                 event_version: event.event_version,
@@ -130,8 +130,8 @@ impl Inner {
             .collect()
     }
 
-    fn read_all(&self, after: u64, limit: usize) -> Vec<StoredEvent> {
-        let start = usize::try_from(after)
+    fn read_all(&self, after: LogPosition, limit: usize) -> Vec<StoredEvent> {
+        let start = usize::try_from(after.event)
             .unwrap_or(usize::MAX)
             .min(self.log.len());
         self.log[start..].iter().take(limit).cloned().collect()
@@ -145,7 +145,7 @@ impl EventStore for InMemoryStore {
         aggregate_id: &str,
         expected_version: u64,
         events: &[NewEvent],
-    ) -> impl Future<Output = Result<Vec<u64>, AppendError>> + Send {
+    ) -> impl Future<Output = Result<Vec<LogPosition>, AppendError>> + Send {
         ready(
             self.write(|inner| {
                 inner.append(aggregate_type, aggregate_id, expected_version, events)
@@ -167,7 +167,7 @@ impl EventStore for InMemoryStore {
 
     fn read_all(
         &self,
-        after: u64,
+        after: LogPosition,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send {
         ready(Ok(self.read(|inner| inner.read_all(after, limit))))

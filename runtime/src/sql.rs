@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::event::{Metadata, StoredEvent};
+use crate::event::{LogPosition, Metadata, StoredEvent};
 
 /// The store's tables, named from a validated prefix.
 #[derive(Debug, Clone)]
@@ -49,6 +49,8 @@ impl Tables {
 
 /// A row of the events table as the database returned it, before any check.
 pub(crate) struct EventRow {
+    /// The transaction that wrote the row, where the store records one (PostgreSQL).
+    pub transaction: Option<i64>,
     pub position: i64,
     pub aggregate_type: String,
     pub aggregate_id: String,
@@ -70,8 +72,16 @@ impl EventRow {
                 self.aggregate_type, self.aggregate_id, self.sequence, self.position
             ))
         };
-        let position = u64::try_from(self.position)
+        let event = u64::try_from(self.position)
             .map_err(|_| corrupt(format!("negative position {}", self.position)))?;
+        let position = match self.transaction {
+            None => LogPosition::serial(event),
+            Some(t) => LogPosition {
+                transaction: u64::try_from(t)
+                    .map_err(|_| corrupt(format!("negative transaction id {t}")))?,
+                event,
+            },
+        };
         let sequence = u64::try_from(self.sequence)
             .ok()
             .filter(|s| *s > 0)

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::error::{AppendError, StoreError};
-use crate::event::StoredEvent;
+use crate::event::{LogPosition, StoredEvent};
 use crate::sql::{EventRow, Tables, i64_to_u64, to_i64};
 use crate::store::{EventStore, NewEvent, Snapshot};
 
@@ -310,6 +310,7 @@ impl PageRow {
         let recorded_at = DateTime::<Utc>::from_timestamp_micros(micros)
             .ok_or_else(|| corrupt("timestamp out of range"))?;
         Ok(EventRow {
+            transaction: None,
             position,
             sequence,
             event_id,
@@ -340,7 +341,7 @@ impl EventStore for SqliteStore {
         aggregate_id: &str,
         expected_version: u64,
         events: &[NewEvent],
-    ) -> Result<Vec<u64>, AppendError> {
+    ) -> Result<Vec<LogPosition>, AppendError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -379,9 +380,13 @@ impl EventStore for SqliteStore {
             .await
     }
 
-    async fn read_all(&self, after: u64, max: usize) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn read_all(
+        &self,
+        after: LogPosition,
+        max: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let query = sqlx::query(&self.inner.statements.select_log)
-            .bind(to_i64(after, "position")?)
+            .bind(to_i64(after.event, "position")?)
             .bind(limit(max));
         self.fetch_events(query, None).await
     }

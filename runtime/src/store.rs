@@ -18,7 +18,7 @@ use futures::{Stream, StreamExt};
 use uuid::Uuid;
 
 use crate::error::{AppendError, StoreError};
-use crate::event::{Metadata, StoredEvent};
+use crate::event::{LogPosition, Metadata, StoredEvent};
 
 /// An event about to be appended, already serialized.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +59,7 @@ pub struct Snapshot {
 /// backend or a tool.
 pub trait EventStore: Send + Sync + 'static {
     /// Appends `events` to a stream, all or nothing, if its last sequence is
-    /// `expected_version` (0 for a new stream). Returns each event's global position.
+    /// `expected_version` (0 for a new stream). Returns each event's position in the log.
     ///
     /// Fails with [`AppendError::Conflict`] if the stream moved on.
     fn append(
@@ -68,7 +68,7 @@ pub trait EventStore: Send + Sync + 'static {
         aggregate_id: &str,
         expected_version: u64,
         events: &[NewEvent],
-    ) -> impl Future<Output = Result<Vec<u64>, AppendError>> + Send;
+    ) -> impl Future<Output = Result<Vec<LogPosition>, AppendError>> + Send;
 
     /// Up to `limit` events of a stream with a sequence greater than `after`, in order.
     fn read_stream(
@@ -79,13 +79,14 @@ pub trait EventStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
 
-    /// Up to `limit` events of the global log with a position greater than `after`, in order.
+    /// Up to `limit` events of the global log after position `after`, in position order.
     ///
-    /// An event not returned now (not yet committed) must never be skipped later: a backend
-    /// whose positions can commit out of order returns only up to the first uncommitted one.
+    /// An event not returned now (not yet committed) must never be skipped later: it must come
+    /// after every position returned before it was committed. A backend whose writes can
+    /// commit out of order returns events only up to the oldest write still in flight.
     fn read_all(
         &self,
-        after: u64,
+        after: LogPosition,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
 
@@ -110,7 +111,7 @@ impl<S: EventStore> EventStore for Arc<S> {
         aggregate_id: &str,
         expected_version: u64,
         events: &[NewEvent],
-    ) -> impl Future<Output = Result<Vec<u64>, AppendError>> + Send {
+    ) -> impl Future<Output = Result<Vec<LogPosition>, AppendError>> + Send {
         (**self).append(aggregate_type, aggregate_id, expected_version, events)
     }
 
@@ -126,7 +127,7 @@ impl<S: EventStore> EventStore for Arc<S> {
 
     fn read_all(
         &self,
-        after: u64,
+        after: LogPosition,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send {
         (**self).read_all(after, limit)
@@ -171,8 +172,8 @@ pub trait EventStoreExt: EventStore {
         .boxed()
     }
 
-    /// The global log from a position (exclusive), in order, up to what is committed now.
-    fn log_events(&self, after: u64) -> BoxStream<'_, Result<StoredEvent, StoreError>>
+    /// The global log after a position, in order, up to what can be read now.
+    fn log_events(&self, after: LogPosition) -> BoxStream<'_, Result<StoredEvent, StoreError>>
     where
         Self: Sized,
     {
@@ -185,27 +186,29 @@ pub trait EventStoreExt: EventStore {
 impl<S: EventStore> EventStoreExt for S {}
 
 /// A paged read, before saying which field of an event is the cursor.
-struct Paged<F> {
-    after: u64,
+struct Paged<C, F> {
+    after: C,
     fetch: F,
 }
 
-fn paged<F, Fut>(after: u64, fetch: F) -> Paged<F>
+fn paged<C, F, Fut>(after: C, fetch: F) -> Paged<C, F>
 where
-    F: Fn(u64) -> Fut + Send,
+    C: Copy + Send,
+    F: Fn(C) -> Fut + Send,
     Fut: Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send,
 {
     Paged { after, fetch }
 }
 
-impl<F, Fut> Paged<F>
+impl<C, F, Fut> Paged<C, F>
 where
-    F: Fn(u64) -> Fut + Send,
+    C: Copy + Send,
+    F: Fn(C) -> Fut + Send,
     Fut: Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send,
 {
     fn map_cursor(
         self,
-        cursor: fn(&StoredEvent) -> u64,
+        cursor: fn(&StoredEvent) -> C,
     ) -> impl Stream<Item = Result<StoredEvent, StoreError>> + Send {
         // State: the cursor, and whether the last page was full (more may follow).
         futures::stream::unfold(

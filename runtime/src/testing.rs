@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::doc_support::{Counter, CounterCommand};
 use crate::error::AppendError;
-use crate::event::{Metadata, StoredEvent};
+use crate::event::{LogPosition, Metadata, StoredEvent};
 use crate::repository::{Repository, RetryPolicy};
 use crate::store::{EventStore, EventStoreExt, NewEvent, PAGE_SIZE, Snapshot};
 
@@ -156,7 +156,7 @@ pub async fn append_is_atomic<S: EventStore>(store: &S) {
         2,
         "atomic: a rejected append writes none of its events"
     );
-    let log = store.read_all(0, 100).await.unwrap();
+    let log = store.read_all(LogPosition::START, 100).await.unwrap();
     assert_eq!(
         log.len(),
         2,
@@ -285,7 +285,7 @@ pub async fn global_log_in_position_order<S: EventStore>(store: &S) {
             *version += 2;
         }
     }
-    let log = store.read_all(0, 1000).await.unwrap();
+    let log = store.read_all(LogPosition::START, 1000).await.unwrap();
     let ids: Vec<Uuid> = log.iter().map(|e| e.event_id).collect();
     assert_eq!(ids, expected_ids, "log: every event once, in commit order");
     assert!(
@@ -302,7 +302,11 @@ pub async fn global_log_in_position_order<S: EventStore>(store: &S) {
         "log: nothing after the last position"
     );
     use futures::TryStreamExt;
-    let streamed: Vec<StoredEvent> = store.log_events(0).try_collect().await.unwrap();
+    let streamed: Vec<StoredEvent> = store
+        .log_events(LogPosition::START)
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(
         streamed.len(),
         log.len(),

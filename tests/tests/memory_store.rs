@@ -16,7 +16,7 @@ impl cqrs_runtime::EventStore for NoConcurrencyCheck {
         aggregate_id: &str,
         _expected_version: u64,
         events: &[cqrs_runtime::NewEvent],
-    ) -> Result<Vec<u64>, cqrs_runtime::AppendError> {
+    ) -> Result<Vec<cqrs_runtime::LogPosition>, cqrs_runtime::AppendError> {
         let current = self
             .0
             .read_stream(aggregate_type, aggregate_id, 0, usize::MAX)
@@ -42,7 +42,7 @@ impl cqrs_runtime::EventStore for NoConcurrencyCheck {
 
     fn read_all(
         &self,
-        after: u64,
+        after: cqrs_runtime::LogPosition,
         limit: usize,
     ) -> impl std::future::Future<
         Output = Result<Vec<cqrs_runtime::StoredEvent>, cqrs_runtime::StoreError>,

@@ -103,8 +103,19 @@ async fn table_prefixes_keep_stores_apart_in_one_file() {
     a.append("t", "1", 0, &[cqrs_runtime::testing::new_event(1)])
         .await
         .unwrap();
-    assert_eq!(a.read_all(0, 10).await.unwrap().len(), 1);
-    assert!(b.read_all(0, 10).await.unwrap().is_empty());
+    assert_eq!(
+        a.read_all(cqrs_runtime::LogPosition::START, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        b.read_all(cqrs_runtime::LogPosition::START, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -253,7 +264,14 @@ async fn one_failing_append_does_not_fail_its_batch() {
             result.unwrap_or_else(|e| panic!("append {i} failed with its batch: {e}"));
         }
     }
-    assert_eq!(store.read_all(0, 100).await.unwrap().len(), 32);
+    assert_eq!(
+        store
+            .read_all(cqrs_runtime::LogPosition::START, 100)
+            .await
+            .unwrap()
+            .len(),
+        32
+    );
 }
 
 /// One batch holding chained appends to one stream, a stale append, other streams and an

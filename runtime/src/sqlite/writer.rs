@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Statements;
 use crate::error::{AppendError, Conflict, StoreError};
+use crate::event::LogPosition;
 use crate::sql::{encode_metadata, to_i64, u64_to_i64};
 use crate::store::{NewEvent, Snapshot};
 
@@ -31,13 +32,16 @@ pub(super) struct Append {
 
 #[derive(Debug)]
 pub(super) enum Request {
-    Append(Append, oneshot::Sender<Result<Vec<u64>, AppendError>>),
+    Append(
+        Append,
+        oneshot::Sender<Result<Vec<LogPosition>, AppendError>>,
+    ),
     Snapshot(Snapshot, oneshot::Sender<Result<(), StoreError>>),
 }
 
 /// What one request of a batch came to, before the commit decides.
 enum Outcome {
-    Appended(Vec<u64>),
+    Appended(Vec<LogPosition>),
     Snapshot,
     Failed(AppendError),
 }
@@ -266,7 +270,7 @@ fn positions(
     append: &Append,
     expected: usize,
     mut rows: Vec<(i64, i64)>,
-) -> Result<Vec<u64>, StoreError> {
+) -> Result<Vec<LogPosition>, StoreError> {
     if rows.len() != expected {
         // Never seen: it would mean SQLite checked rows against a state that included earlier
         // rows of the same statement. Failing here rolls the whole batch back.
@@ -282,7 +286,7 @@ fn positions(
     rows.sort_unstable();
     Ok(rows
         .into_iter()
-        .map(|(_, position)| position.unsigned_abs())
+        .map(|(_, position)| LogPosition::serial(position.unsigned_abs()))
         .collect())
 }
 
