@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, every test (unit, integration, compile-fail, doc) and
-# the docs build. Runs on a machine with only the Rust toolchain; starts whatever the tests need
-# and stops it on exit.
+# the docs build. Runs on a machine with only the Rust toolchain; starts what the tests need (a
+# throwaway PostgreSQL, installed when missing) and stops it on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,10 @@ cargo fmt --all --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "PostgreSQL for the tests"
+# Starts a throwaway server and exports DATABASE_URL; stopped by a trap on exit.
+source scripts/postgres.sh
 
 step "cargo test"
 cargo test --workspace --all-features

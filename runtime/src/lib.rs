@@ -24,10 +24,12 @@ mod error;
 mod event;
 mod memory;
 mod repository;
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 mod store;
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod schema;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -15,22 +15,46 @@ pub(crate) struct Tables {
     pub migrations: String,
 }
 
+/// Accepts only ASCII letters (lowercase ones if `lowercase`), digits and underscores, starting
+/// with a letter or an underscore, at most `max` bytes (`empty_ok` for a prefix). Configuration
+/// goes into SQL as identifiers, so anything else is refused rather than quoted.
+pub(crate) fn check_identifier(
+    value: &str,
+    what: &str,
+    lowercase: bool,
+    empty_ok: bool,
+    max: usize,
+) -> Result<(), StoreError> {
+    let letter = |c: char| {
+        c == '_'
+            || if lowercase {
+                c.is_ascii_lowercase()
+            } else {
+                c.is_ascii_alphabetic()
+            }
+    };
+    let valid = (empty_ok || !value.is_empty())
+        && value.len() <= max
+        && value.chars().next().is_none_or(letter)
+        && value.chars().all(|c| letter(c) || c.is_ascii_digit());
+    if valid {
+        return Ok(());
+    }
+    let letters = if lowercase {
+        "lowercase ASCII letters"
+    } else {
+        "ASCII letters"
+    };
+    Err(StoreError::Config(format!(
+        "{what} {value:?} is not allowed; use up to {max} {letters}, digits and underscores, starting with a letter or an underscore, e.g. \"cqrs_\""
+    )))
+}
+
 impl Tables {
     /// Table names from a prefix of ASCII letters, digits and underscores, starting with a letter
     /// or an underscore (or empty). Anything else could change the meaning of the SQL.
     pub fn with_prefix(prefix: &str) -> Result<Self, StoreError> {
-        let valid_start = prefix
-            .chars()
-            .next()
-            .is_none_or(|c| c.is_ascii_alphabetic() || c == '_');
-        let valid_rest = prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid_start || !valid_rest || prefix.len() > 40 {
-            return Err(StoreError::Config(format!(
-                "table prefix {prefix:?} is not allowed; use up to 40 ASCII letters, digits and underscores, starting with a letter or an underscore, e.g. \"cqrs_\""
-            )));
-        }
+        check_identifier(prefix, "table prefix", false, true, 40)?;
         Ok(Tables {
             events: format!("{prefix}events"),
             snapshots: format!("{prefix}snapshots"),
