@@ -7,8 +7,11 @@
 //!   transaction still running (`pg_snapshot_xmin(pg_current_snapshot())`): an event whose
 //!   transaction commits after later ones is delivered when it commits, never skipped. Appends
 //!   take no lock shared by all streams; the cost is one `xid8` column and one index.
-//! - Every appending statement notifies `LISTEN`ers at commit; [`LogWaker`] waits for that, or
-//!   for a poll interval when the listening connection is down.
+//! - After its appends commit, each store instance notifies `LISTEN`ers from a background task,
+//!   coalescing notifications while one is in flight. Not in the append's own transaction:
+//!   PostgreSQL serializes the commits of notifying transactions on its notification queue,
+//!   which measured as a lock across all appends. [`LogWaker`] waits for a notification, or for
+//!   a poll interval (the fallback, which also covers an instance that died before notifying).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -182,12 +185,6 @@ impl Names {
                 format!("{prefix}events_stream_sequence"),
             ),
             ("{events_log}", format!("{prefix}events_log")),
-            (
-                "{notify_function}",
-                format!("{schema}.{prefix}events_notify"),
-            ),
-            ("{notify_trigger}", format!("{prefix}events_notify")),
-            ("{channel}", channel.clone()),
         ];
         Names {
             schema: schema.to_owned(),
@@ -244,6 +241,44 @@ struct Inner {
     pool: PgPool,
     names: Names,
     statements: Statements,
+    /// Wakes the notifier task after a commit.
+    appended: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Ends the notifier task (it holds only a weak interest: see `notifier`).
+        self.appended.notify_one();
+    }
+}
+
+/// At most one notification per this interval per store instance: followers re-read the log
+/// from their checkpoint on every wake, so one notification covers any number of commits, and
+/// a busy writer does not pay a notification per append.
+const NOTIFY_INTERVAL: Duration = Duration::from_millis(5);
+
+/// Sends one `pg_notify` per wake-up, then rests for [`NOTIFY_INTERVAL`]; wake-ups meanwhile
+/// fold into the next one. Stops when the store is dropped.
+async fn notifier(
+    pool: PgPool,
+    channel: String,
+    appended: Arc<tokio::sync::Notify>,
+    store: std::sync::Weak<Inner>,
+) {
+    loop {
+        appended.notified().await;
+        if store.strong_count() == 0 {
+            return;
+        }
+        if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(&channel)
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(%error, %channel, "cannot notify followers; they will poll");
+        }
+        tokio::time::sleep(NOTIFY_INTERVAL).await;
+    }
 }
 
 impl PostgresStore {
@@ -265,13 +300,20 @@ impl PostgresStore {
                     .into(),
                 )
             })?;
-        let store = PostgresStore {
-            inner: Arc::new(Inner {
-                statements: Statements::new(&names),
-                names,
-                pool,
-            }),
-        };
+        let appended = Arc::new(tokio::sync::Notify::new());
+        let inner = Arc::new(Inner {
+            statements: Statements::new(&names),
+            names,
+            pool,
+            appended: Arc::clone(&appended),
+        });
+        tokio::spawn(notifier(
+            inner.pool.clone(),
+            inner.names.channel.clone(),
+            appended,
+            Arc::downgrade(&inner),
+        ));
+        let store = PostgresStore { inner };
         if config.migrate {
             store.migrate().await?;
         }
@@ -513,6 +555,7 @@ impl EventStore for PostgresStore {
         }
         // RETURNING does not promise an order: put the positions in sequence order.
         positions.sort_unstable_by_key(|(sequence, _)| *sequence);
+        self.inner.appended.notify_one();
         Ok(positions.into_iter().map(|(_, p)| p).collect())
     }
 

@@ -19,17 +19,6 @@ CREATE TABLE {events} (
 
 CREATE INDEX {events_log} ON {events} (transaction_id, position);
 
--- Wakes followers of the log (LISTEN {channel}) once per committing statement that appended.
-CREATE FUNCTION {notify_function}() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('{channel}', '');
-    RETURN NULL;
-END;
-$$;
-
-CREATE TRIGGER {notify_trigger} AFTER INSERT ON {events}
-    FOR EACH STATEMENT EXECUTE FUNCTION {notify_function}();
-
 -- The newest snapshot per aggregate; a cache that may be dropped at any time. The state is
 -- kept as the exact text the aggregate's codec wrote (TEXT, not JSONB, which would reformat it).
 CREATE TABLE {snapshots} (
