@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::event::{LogPosition, Metadata, StoredEvent};
+use crate::store::Snapshot;
 
 /// The store's tables, named from a validated prefix.
 #[derive(Debug, Clone)]
@@ -132,6 +133,27 @@ impl EventRow {
             event: self.payload,
         })
     }
+}
+
+/// A snapshot from its stored columns; a negative version is a [`StoreError::Corrupt`].
+pub(crate) fn snapshot_from_columns(
+    aggregate_type: &str,
+    aggregate_id: &str,
+    version: i64,
+    fingerprint: i64,
+    state: String,
+) -> Result<Snapshot, StoreError> {
+    Ok(Snapshot {
+        aggregate_type: aggregate_type.to_owned(),
+        aggregate_id: aggregate_id.to_owned(),
+        version: u64::try_from(version).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "snapshot of {aggregate_type} `{aggregate_id}` has version {version}"
+            ))
+        })?,
+        fingerprint: i64_to_u64(fingerprint),
+        state,
+    })
 }
 
 /// Metadata as stored: a JSON object, `{}` when empty.

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::error::{AppendError, StoreError};
 use crate::event::{LogPosition, StoredEvent};
-use crate::sql::{EventRow, Tables, i64_to_u64, to_i64};
+use crate::sql::{EventRow, Tables, snapshot_from_columns, to_i64};
 use crate::store::{EventStore, NewEvent, Snapshot};
 
 mod migrations;
@@ -403,19 +403,9 @@ impl EventStore for SqliteStore {
             .await
             .map_err(StoreError::backend)?;
         let Some(row) = row else { return Ok(None) };
-        let version: i64 = row.try_get(0).map_err(StoreError::backend)?;
-        let fingerprint: i64 = row.try_get(1).map_err(StoreError::backend)?;
-        Ok(Some(Snapshot {
-            aggregate_type: aggregate_type.to_owned(),
-            aggregate_id: aggregate_id.to_owned(),
-            version: u64::try_from(version).map_err(|_| {
-                StoreError::Corrupt(format!(
-                    "snapshot of {aggregate_type} `{aggregate_id}` has version {version}"
-                ))
-            })?,
-            fingerprint: i64_to_u64(fingerprint),
-            state: row.try_get(2).map_err(StoreError::backend)?,
-        }))
+        let column = |i| row.try_get::<i64, _>(i).map_err(StoreError::backend);
+        let state = row.try_get(2).map_err(StoreError::backend)?;
+        snapshot_from_columns(aggregate_type, aggregate_id, column(0)?, column(1)?, state).map(Some)
     }
 
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {

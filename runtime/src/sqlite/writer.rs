@@ -219,17 +219,14 @@ async fn insert_group(
     let mut query = sqlx::query(&sql);
     for append in &appends {
         for (offset, event) in append.events.iter().enumerate() {
-            query = query
-                .bind(&append.aggregate_type)
-                .bind(&append.aggregate_id)
-                .bind(append.expected_version)
-                .bind(offset as i64 + 1)
-                .bind(event.event_id.as_bytes().as_slice())
-                .bind(event.event_type)
-                .bind(i64::from(event.event_version))
-                .bind(&event.payload)
-                .bind(encode_metadata(&event.metadata))
-                .bind(event.recorded_at.timestamp_micros());
+            query = bind_event(
+                query
+                    .bind(&append.aggregate_type)
+                    .bind(&append.aggregate_id)
+                    .bind(append.expected_version)
+                    .bind(offset as i64 + 1),
+                event,
+            );
         }
     }
     let returned = query
@@ -262,6 +259,19 @@ async fn insert_group(
         }
     }
     Ok(outcomes)
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds an event's own six columns, in the order of the insert statements' `VALUES`.
+fn bind_event<'q>(query: Query<'q>, event: &'q NewEvent) -> Query<'q> {
+    query
+        .bind(event.event_id.as_bytes().as_slice())
+        .bind(event.event_type)
+        .bind(i64::from(event.event_version))
+        .bind(&event.payload)
+        .bind(encode_metadata(&event.metadata))
+        .bind(event.recorded_at.timestamp_micros())
 }
 
 /// The positions of `expected` inserted rows of an append, in event order; anything but all of
@@ -361,13 +371,7 @@ async fn append_one(
             .bind(&append.aggregate_id)
             .bind(expected);
         for event in chunk {
-            query = query
-                .bind(event.event_id.as_bytes().as_slice())
-                .bind(event.event_type)
-                .bind(i64::from(event.event_version))
-                .bind(&event.payload)
-                .bind(encode_metadata(&event.metadata))
-                .bind(event.recorded_at.timestamp_micros());
+            query = bind_event(query, event);
         }
         let rows = query
             .fetch_all(&mut *conn)
