@@ -178,6 +178,20 @@ pub fn default_crate_path() -> Path {
     syn::parse_quote!(::cqrs_runtime)
 }
 
+/// A string value, with an error that shows the quoted form.
+pub fn parse_string(meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<LitStr> {
+    let value = meta.value()?;
+    if value.peek(LitStr) {
+        return value.parse();
+    }
+    let given: syn::Expr = value.parse()?;
+    let text = given.to_token_stream().to_string();
+    Err(syn::Error::new_spanned(
+        given,
+        format!("`{key}` takes a string: write `{key} = \"{text}\"`"),
+    ))
+}
+
 /// A positive integer such as a version or a snapshot interval.
 pub fn parse_positive(meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<(u32, LitInt)> {
     let lit: LitInt = meta.value()?.parse()?;
@@ -258,8 +272,10 @@ impl EventAttrs {
                     "crate" if container => {
                         crate_path.set(errors, &meta.path, parse_crate_path(meta)?)
                     }
-                    "rename" if per_event => rename.set(errors, &meta.path, meta.value()?.parse()?),
-                    "alias" if per_event => aliases.push(meta.value()?.parse()?),
+                    "rename" if per_event => {
+                        rename.set(errors, &meta.path, parse_string(meta, key)?)
+                    }
+                    "alias" if per_event => aliases.push(parse_string(meta, key)?),
                     "version" if per_event => {
                         version.set(errors, &meta.path, parse_positive(meta, "version")?)
                     }
@@ -436,7 +452,7 @@ impl AggregateAttrs {
             |key, meta, errors| {
                 let p = &meta.path;
                 match key {
-                    "rename" => rename.set(errors, p, meta.value()?.parse()?),
+                    "rename" => rename.set(errors, p, parse_string(meta, key)?),
                     "id" => id.set(errors, p, meta.value()?.parse()?),
                     "event" => event.set(errors, p, meta.value()?.parse()?),
                     "command" => command.set(errors, p, meta.value()?.parse()?),
@@ -505,7 +521,7 @@ impl CommandAttrs {
                     "crate" if container => {
                         crate_path.set(errors, &meta.path, parse_crate_path(meta)?)
                     }
-                    "rename" if named => rename.set(errors, &meta.path, meta.value()?.parse()?),
+                    "rename" if named => rename.set(errors, &meta.path, parse_string(meta, key)?),
                     _ => return Ok(false),
                 }
                 Ok(true)

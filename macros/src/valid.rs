@@ -203,7 +203,10 @@ pub fn check_aggregate(input: &AggregateInput<'_>, errors: &mut Errors) {
         );
     }
     if input.name.is_empty() {
-        errors.error(input.ident, "the aggregate type name cannot be empty");
+        match &input.attrs.rename {
+            Some(lit) => errors.error(lit, "the aggregate type name cannot be empty"),
+            None => errors.error(input.ident, "the aggregate type name cannot be empty"),
+        }
     }
 }
 

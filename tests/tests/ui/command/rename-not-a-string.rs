@@ -1,0 +1,13 @@
+use cqrs_runtime::Command;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Open {}
+
+#[derive(Command)]
+pub enum DoorCommand {
+    #[command(rename = Open)]
+    Open(Open),
+}
+fn main() {}

@@ -1,0 +1,15 @@
+use cqrs_runtime::Event;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Opened {}
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Closed {}
+
+#[derive(Event)]
+pub enum DoorEvent {
+    #[event(alias = Opened)]
+    Opened(Opened),
+}
+fn main() {}
