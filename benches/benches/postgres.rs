@@ -1,8 +1,8 @@
 //! PostgreSQL store benchmarks (needs `DATABASE_URL`; `source scripts/postgres.sh` starts a
 //! throwaway server): appends with 1, 8 and 32 concurrent writers, 1 and 10 events per command,
-//! against a raw-driver baseline doing the same inserts, and the same baseline plus the
-//! ordering method's transaction-id column and index (its cost, as a ratio); and loading an
-//! aggregate of 10,000 events.
+//! against a raw-driver baseline doing the same inserts, the same baseline with the store's
+//! expected-version check, and the same baseline plus the ordering method's transaction-id
+//! column and index (its cost, as a ratio); and loading an aggregate of 10,000 events.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,13 +55,23 @@ async fn raw_table(pool: &PgPool, name: &str, ordered: bool) {
 }
 
 async fn raw_insert(pool: &PgPool, table: &str, stream: &str, first: i64, events: &[NewEvent]) {
+    // `raw_checked` is the `raw` table, written with the store's expected-version check.
+    let (table, check) = match table {
+        "raw_checked" => (
+            "raw_events",
+            "WHERE (SELECT COALESCE(MAX(sequence), 0) FROM raw_events \
+             WHERE aggregate_type = 'tally' AND aggregate_id = $1) = $2",
+        ),
+        other => (other, ""),
+    };
     let sql = format!(
         "INSERT INTO {table} (aggregate_type, aggregate_id, sequence, event_id, event_type, \
          event_version, payload, metadata, recorded_at) \
          SELECT 'tally', $1, $2 + e.ord, e.event_id, e.event_type, e.event_version, e.payload::jsonb, \
          e.metadata::jsonb, e.recorded_at \
          FROM UNNEST($3::uuid[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::timestamptz[]) \
-         WITH ORDINALITY AS e(event_id, event_type, event_version, payload, metadata, recorded_at, ord)"
+         WITH ORDINALITY AS e(event_id, event_type, event_version, payload, metadata, recorded_at, ord) \
+         {check}"
     );
     sqlx::query(&sql)
         .bind(stream)
@@ -91,6 +101,7 @@ async fn raw_insert(pool: &PgPool, table: &str, stream: &str, first: i64, events
 enum Target {
     Store,
     Raw,
+    RawChecked,
     RawOrdered,
 }
 
@@ -128,6 +139,16 @@ async fn run(
                         Target::Raw => {
                             raw_insert(store.pool(), "raw_events", &stream, version as i64, &events)
                                 .await
+                        }
+                        Target::RawChecked => {
+                            raw_insert(
+                                store.pool(),
+                                "raw_checked",
+                                &stream,
+                                version as i64,
+                                &events,
+                            )
+                            .await
                         }
                         Target::RawOrdered => {
                             raw_insert(
@@ -176,6 +197,7 @@ fn appends(c: &mut Criterion) {
             for (name, target) in [
                 ("store", Target::Store),
                 ("raw", Target::Raw),
+                ("raw_checked", Target::RawChecked),
                 ("raw_ordered", Target::RawOrdered),
             ] {
                 group.bench_function(BenchmarkId::new(name, &id), |b| {
