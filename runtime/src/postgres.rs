@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::error::{AppendError, Conflict, StoreError};
 use crate::event::{LogPosition, StoredEvent};
 use crate::sql::{
-    EventRow, check_identifier, encode_metadata, snapshot_from_columns, to_i64, u64_to_i64,
+    EventRow, check_identifier, encode_metadata, snapshot_from_row, to_i64, u64_to_i64,
 };
 use crate::store::{EventStore, NewEvent, Snapshot};
 
@@ -604,10 +604,8 @@ impl EventStore for PostgresStore {
             .fetch_optional(&self.inner.pool)
             .await
             .map_err(StoreError::backend)?;
-        let Some(row) = row else { return Ok(None) };
-        let column = |i| row.try_get::<i64, _>(i).map_err(StoreError::backend);
-        let state = row.try_get(2).map_err(StoreError::backend)?;
-        snapshot_from_columns(aggregate_type, aggregate_id, column(0)?, column(1)?, state).map(Some)
+        row.map(|row| snapshot_from_row(aggregate_type, aggregate_id, &row))
+            .transpose()
     }
 
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {

@@ -135,14 +135,22 @@ impl EventRow {
     }
 }
 
-/// A snapshot from its stored columns; a negative version is a [`StoreError::Corrupt`].
-pub(crate) fn snapshot_from_columns(
+/// A snapshot from a row of `select_snapshot.sql` (version, fingerprint, state), in either
+/// database; a negative version is a [`StoreError::Corrupt`].
+pub(crate) fn snapshot_from_row<R>(
     aggregate_type: &str,
     aggregate_id: &str,
-    version: i64,
-    fingerprint: i64,
-    state: String,
-) -> Result<Snapshot, StoreError> {
+    row: &R,
+) -> Result<Snapshot, StoreError>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let version: i64 = row.try_get(0).map_err(StoreError::backend)?;
+    let fingerprint: i64 = row.try_get(1).map_err(StoreError::backend)?;
+    let state: String = row.try_get(2).map_err(StoreError::backend)?;
     Ok(Snapshot {
         aggregate_type: aggregate_type.to_owned(),
         aggregate_id: aggregate_id.to_owned(),

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::error::{AppendError, StoreError};
 use crate::event::{LogPosition, StoredEvent};
-use crate::sql::{EventRow, Tables, snapshot_from_columns, to_i64};
+use crate::sql::{EventRow, Tables, snapshot_from_row, to_i64};
 use crate::store::{EventStore, NewEvent, Snapshot};
 
 mod migrations;
@@ -402,10 +402,8 @@ impl EventStore for SqliteStore {
             .fetch_optional(&self.inner.readers)
             .await
             .map_err(StoreError::backend)?;
-        let Some(row) = row else { return Ok(None) };
-        let column = |i| row.try_get::<i64, _>(i).map_err(StoreError::backend);
-        let state = row.try_get(2).map_err(StoreError::backend)?;
-        snapshot_from_columns(aggregate_type, aggregate_id, column(0)?, column(1)?, state).map(Some)
+        row.map(|row| snapshot_from_row(aggregate_type, aggregate_id, &row))
+            .transpose()
     }
 
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
