@@ -25,7 +25,8 @@ use uuid::Uuid;
 use crate::error::{AppendError, Conflict, StoreError};
 use crate::event::{LogPosition, StoredEvent};
 use crate::sql::{
-    EventRow, check_identifier, encode_metadata, snapshot_from_row, to_i64, u64_to_i64,
+    EventRow, check_identifier, encode_metadata, snapshot_from_row, to_i64, tokio_handle,
+    u64_to_i64,
 };
 use crate::store::{EventStore, NewEvent, Snapshot};
 
@@ -286,6 +287,7 @@ async fn notifier(
 impl PostgresStore {
     /// Connects, and applies pending schema migrations unless configured not to.
     pub async fn connect(config: PostgresConfig) -> Result<Self, StoreError> {
+        let runtime = tokio_handle("PostgreSQL")?;
         let names = config.names()?;
         let options = config.connect_options()?;
         let pool = PgPoolOptions::new()
@@ -309,7 +311,7 @@ impl PostgresStore {
             pool,
             appended: Arc::clone(&appended),
         });
-        tokio::spawn(notifier(
+        runtime.spawn(notifier(
             inner.pool.clone(),
             inner.names.channel.clone(),
             appended,

@@ -135,6 +135,16 @@ impl EventRow {
     }
 }
 
+/// The tokio runtime the store's background task runs on; outside one, a clear error instead
+/// of tokio's panic.
+pub(crate) fn tokio_handle(store: &str) -> Result<tokio::runtime::Handle, StoreError> {
+    tokio::runtime::Handle::try_current().map_err(|_| {
+        StoreError::Config(format!(
+            "the {store} store runs a background task and must be opened inside a tokio runtime, e.g. from `#[tokio::main]`"
+        ))
+    })
+}
+
 /// A snapshot from a row of `select_snapshot.sql` (version, fingerprint, state), in either
 /// database; a negative version is a [`StoreError::Corrupt`].
 pub(crate) fn snapshot_from_row<R>(

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::error::{AppendError, StoreError};
 use crate::event::{LogPosition, StoredEvent};
-use crate::sql::{EventRow, Tables, snapshot_from_row, to_i64};
+use crate::sql::{EventRow, Tables, snapshot_from_row, to_i64, tokio_handle};
 use crate::store::{EventStore, NewEvent, Snapshot};
 
 mod migrations;
@@ -200,6 +200,7 @@ struct Inner {
 impl SqliteStore {
     /// Opens (creating if needed) the store, applying pending schema migrations.
     pub async fn open(config: SqliteConfig) -> Result<Self, StoreError> {
+        let runtime = tokio_handle("SQLite")?;
         let tables = config.validate()?;
         let options = config.connect_options();
         let mut write = options
@@ -215,7 +216,7 @@ impl SqliteStore {
             .map_err(|e| open_error(&config.path, e))?;
         let statements = Arc::new(Statements::new(&tables));
         let (sender, receiver) = mpsc::channel(config.max_batch * 4);
-        tokio::spawn(writer::run(
+        runtime.spawn(writer::run(
             write,
             receiver,
             Arc::clone(&statements),

@@ -331,3 +331,15 @@ async fn a_mixed_batch_gets_each_append_its_own_outcome() {
         "returned positions match the stored rows"
     );
 }
+
+/// Opening outside a tokio runtime is an error that says what to do, not tokio's panic.
+#[test]
+fn opening_outside_a_tokio_runtime_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = SqliteStore::open(SqliteConfig::new(dir.path().join("x.db")));
+    let error = futures::executor::block_on(open).unwrap_err();
+    assert!(
+        error.to_string().contains("inside a tokio runtime"),
+        "{error}"
+    );
+}
