@@ -340,3 +340,51 @@ async fn instances_starting_together_migrate_once_and_newer_schemas_are_refused(
         "{error}"
     );
 }
+
+/// The listening connection dies: the follower is woken to re-read the log (a notification may
+/// have been lost), and the next wait listens again and is woken by the next commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_listening_connection_falls_back_and_recovers() {
+    let Some(url) = database_url() else { return };
+    let store = fresh_store(&url).await;
+    let mut waker = store.waker(Duration::from_secs(3600));
+    waker.listen().await.unwrap();
+    let channel = store.channel().to_owned();
+    let killed: Vec<(bool,)> =
+        sqlx::query_as("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1")
+            .bind(format!("LISTEN \"{channel}\""))
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        killed,
+        [(true,)],
+        "exactly the listener's connection was ended"
+    );
+    let woke = tokio::time::timeout(Duration::from_secs(60), waker.wait())
+        .await
+        .expect("a lost connection wakes the follower at once");
+    assert_eq!(woke, Wake::Polled);
+
+    // Keep committing until the waker reports: however long reconnecting takes, a commit comes
+    // after it (the waker polls hourly, so only a notification can wake it here).
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (writer, writing) = (store.clone(), Arc::clone(&done));
+    tokio::spawn(async move {
+        for version in 0..600u64 {
+            if writing.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            writer
+                .append("wake", "again", version, &[new_event(version)])
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let woke = tokio::time::timeout(Duration::from_secs(60), waker.wait())
+        .await
+        .expect("after reconnecting, commits notify again");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(woke, Wake::Notified);
+}
