@@ -83,7 +83,9 @@ pub trait EventStore: Send + Sync + 'static {
     ///
     /// An event not returned now (not yet committed) must never be skipped later: it must come
     /// after every position returned before it was committed. A backend whose writes can
-    /// commit out of order returns events only up to the oldest write still in flight.
+    /// commit out of order returns events only up to the oldest write still in flight, so an
+    /// event may become readable a moment after its append returned (in PostgreSQL, once every
+    /// older transaction on the server has finished).
     fn read_all(
         &self,
         after: LogPosition,

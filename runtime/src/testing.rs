@@ -56,6 +56,28 @@ pub fn new_event(n: u64) -> NewEvent {
     }
 }
 
+/// Reads the global log after `after` until it holds `expected` events (or more), for at most
+/// 30 s, and returns what it read.
+///
+/// An event becomes readable once its own transaction and every older one have finished: at
+/// once in stores that commit one writer at a time, a moment later in PostgreSQL while other
+/// transactions on the server are still running. Checks wait for that instead of racing it.
+pub async fn read_log_until<S: EventStore>(
+    store: &S,
+    after: LogPosition,
+    expected: usize,
+) -> Vec<StoredEvent> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        use futures::TryStreamExt;
+        let log: Vec<StoredEvent> = store.log_events(after).try_collect().await.unwrap();
+        if log.len() >= expected || std::time::Instant::now() >= deadline {
+            return log;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// Now, at the microsecond precision every store must keep.
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
@@ -296,7 +318,7 @@ pub async fn global_log_in_position_order<S: EventStore>(store: &S) {
             *version += 2;
         }
     }
-    let log = store.read_all(LogPosition::START, 1000).await.unwrap();
+    let log = read_log_until(store, LogPosition::START, expected_ids.len()).await;
     let ids: Vec<Uuid> = log.iter().map(|e| e.event_id).collect();
     assert_eq!(ids, expected_ids, "log: every event once, in commit order");
     assert!(
