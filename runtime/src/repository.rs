@@ -2,6 +2,7 @@
 //! resulting events with optimistic concurrency, and takes snapshots when they are due.
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::Utc;
 use uuid::Uuid;
@@ -77,10 +78,23 @@ where
 /// assert_eq!(repo.load(&"c-1".to_owned()).await.unwrap().state().total, 2);
 /// # });
 /// ```
+///
+/// Cloning is cheap when the store is (every store of this crate is a handle): clones share the
+/// store and the services.
 pub struct Repository<A: Aggregate, S> {
     store: S,
-    services: A::Services,
+    services: Arc<A::Services>,
     retry: RetryPolicy,
+}
+
+impl<A: Aggregate, S: Clone> Clone for Repository<A, S> {
+    fn clone(&self) -> Self {
+        Repository {
+            store: self.store.clone(),
+            services: Arc::clone(&self.services),
+            retry: self.retry,
+        }
+    }
 }
 
 impl<A: Aggregate, S: fmt::Debug> fmt::Debug for Repository<A, S> {
@@ -108,7 +122,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     pub fn with_services(store: S, services: A::Services) -> Self {
         Repository {
             store,
-            services,
+            services: Arc::new(services),
             retry: RetryPolicy::NONE,
         }
     }
@@ -249,7 +263,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         command: A::Command,
         metadata: &Metadata,
     ) -> Result<Committed<A>, CommandError<A::Error>> {
-        let cx = CommandContext::new(&root.id, root.version, &self.services, metadata);
+        let cx = CommandContext::new(&root.id, root.version, &*self.services, metadata);
         let events = root
             .state
             .handle(command, &cx)

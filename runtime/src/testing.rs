@@ -440,12 +440,11 @@ pub async fn repository_round_trip_with_snapshots<S: EventStore>(store: S) {
 pub async fn concurrent_writers_on_one_stream<S: EventStore>(store: S) {
     const WRITERS: u64 = 16;
     const COMMANDS: u64 = 8;
-    let repo = Arc::new(
-        Repository::<Counter, _>::new(store).retry(RetryPolicy::attempts(WRITERS as u32 * 8)),
-    );
+    let repo = Repository::<Counter, _>::new(Arc::new(store))
+        .retry(RetryPolicy::attempts(WRITERS as u32 * 8));
     let tasks: Vec<_> = (0..WRITERS)
         .map(|writer| {
-            let repo = Arc::clone(&repo);
+            let repo = repo.clone();
             tokio::spawn(async move {
                 for _ in 0..COMMANDS {
                     repo.execute(&"contended".to_owned(), CounterCommand::Add(writer + 1))
