@@ -69,6 +69,9 @@ impl Inner {
         expected_version: u64,
         events: &[NewEvent],
     ) -> Result<Vec<LogPosition>, AppendError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
         let stream = self
             .streams
             .entry(aggregate_type.to_owned())

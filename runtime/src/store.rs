@@ -61,7 +61,8 @@ pub trait EventStore: Send + Sync + 'static {
     /// Appends `events` to a stream, all or nothing, if its last sequence is
     /// `expected_version` (0 for a new stream). Returns each event's position in the log.
     ///
-    /// Fails with [`AppendError::Conflict`] if the stream moved on.
+    /// Fails with [`AppendError::Conflict`] if the stream moved on. Appending no events writes
+    /// nothing, checks nothing and returns no positions.
     fn append(
         &self,
         aggregate_type: &str,
