@@ -150,12 +150,43 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         let id_str = id.to_string();
         let mut root = AggregateRoot::new(id.clone());
         self.restore_snapshot(&id_str, &mut root).await?;
+        if let Some(root) = self.replay(&id_str, root).await? {
+            return Ok(root);
+        }
+        tracing::warn!(
+            aggregate_type = A::TYPE,
+            aggregate_id = %id_str,
+            "ignoring a snapshot whose version is not in the stream; replaying the stream"
+        );
+        let fresh = AggregateRoot::new(id.clone());
+        self.replay(&id_str, fresh).await?.ok_or_else(|| {
+            StoreError::Corrupt(format!("{} `{id_str}`: replay without a snapshot", A::TYPE))
+        })
+    }
+
+    /// Applies every event after the root's version. A root restored from a snapshot at version
+    /// V reads from V - 1, one event early: event V must be there, or the snapshot is ahead of
+    /// its stream and `None` is returned.
+    async fn replay(
+        &self,
+        id_str: &str,
+        mut root: AggregateRoot<A>,
+    ) -> Result<Option<AggregateRoot<A>>, StoreError> {
+        let mut check_snapshot = root.snapshot_version > 0;
         loop {
+            let after = root.version - u64::from(check_snapshot);
             let page = self
                 .store
-                .read_stream(A::TYPE, &id_str, root.version, PAGE_SIZE)
+                .read_stream(A::TYPE, id_str, after, PAGE_SIZE)
                 .await?;
             let full = page.len() == PAGE_SIZE;
+            let mut page = page.into_iter();
+            if check_snapshot {
+                check_snapshot = false;
+                if page.next().map(|e| e.sequence) != Some(root.version) {
+                    return Ok(None);
+                }
+            }
             for stored in page {
                 if stored.sequence != root.version + 1 {
                     return Err(StoreError::Corrupt(format!(
@@ -169,7 +200,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 root.apply(&stored.decode::<A::Event>()?);
             }
             if !full {
-                return Ok(root);
+                return Ok(Some(root));
             }
         }
     }
