@@ -238,3 +238,52 @@ fn generic_event_enums_work_for_each_instantiation() {
     assert_eq!(text, RegisterEvent::Set(Set { value: "x".into() }));
     assert_eq!(RegisterEvent::<u8>::describe_events().len(), 2);
 }
+
+// ------------------------------------------------------------------------------- hygiene
+
+/// Upcasters named like the generated code's locals still resolve to the user's functions.
+mod hygiene {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+    pub struct Measured {
+        pub millimetres: u64,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+    pub struct MeasuredV1 {
+        pub centimetres: u64,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+    pub struct MeasuredV2 {
+        pub metres: f64,
+    }
+
+    pub fn value(v1: MeasuredV1) -> MeasuredV2 {
+        MeasuredV2 {
+            metres: v1.centimetres as f64 / 100.0,
+        }
+    }
+
+    pub fn payload(v2: MeasuredV2) -> Measured {
+        Measured {
+            millimetres: (v2.metres * 1000.0).round() as u64,
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Event)]
+    pub enum ShelfEvent {
+        #[event(version = 3, upcast(
+            v1(ty = MeasuredV1, with = value),
+            v2(ty = MeasuredV2, with = payload),
+        ))]
+        Measured(Measured),
+    }
+
+    #[test]
+    fn upcasters_named_value_or_payload_are_the_users() {
+        let event = ShelfEvent::decode("Measured", 1, r#"{"centimetres":12}"#).unwrap();
+        assert_eq!(event, ShelfEvent::Measured(Measured { millimetres: 120 }));
+    }
+}

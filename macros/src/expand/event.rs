@@ -61,14 +61,14 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
             }
 
             fn decode(
-                event_type: &str,
-                version: u32,
-                payload: &str,
+                __event_type: &str,
+                __version: u32,
+                __payload: &str,
             ) -> ::core::result::Result<Self, #p::DecodeError> {
-                match event_type {
+                match __event_type {
                     #(#decode_arms)*
                     _ => ::core::result::Result::Err(
-                        #p::DecodeError::unknown_type(event_type, Self::EVENT_TYPES),
+                        #p::DecodeError::unknown_type(__event_type, Self::EVENT_TYPES),
                     ),
                 }
             }
@@ -123,16 +123,16 @@ fn decode_arm(def: &EventDef<'_>, p: &TokenStream) -> TokenStream {
     });
     let payload_ty = &def.payload;
     let direct = quote_spanned! {payload_ty.span()=>
-        #p::from_str::<#payload_ty>(event_type, version, payload)
+        #p::from_str::<#payload_ty>(__event_type, __version, __payload)
     };
     quote! {
         #name #(| #aliases)* => {
-            #p::DecodeError::check_version(event_type, version, #current)?;
-            let event = match version {
+            #p::DecodeError::check_version(__event_type, __version, #current)?;
+            let __event = match __version {
                 #(#older,)*
                 _ => #direct?,
             };
-            ::core::result::Result::Ok(#wrap(event))
+            ::core::result::Result::Ok(#wrap(__event))
         }
     }
 }
@@ -145,25 +145,25 @@ fn chain_from(def: &EventDef<'_>, from: u32, p: &TokenStream) -> TokenStream {
     let mut is_json = starts_json;
     if starts_json {
         steps.push(
-            quote!(let value: #p::serde_json::Value = #p::from_str(event_type, #from, payload)?;),
+            quote!(let __value: #p::serde_json::Value = #p::from_str(__event_type, #from, __payload)?;),
         );
     } else {
         let ty = def.type_of(from);
         steps.push(
-            quote_spanned!(ty.span()=> let value: #ty = #p::from_str(event_type, #from, payload)?;),
+            quote_spanned!(ty.span()=> let __value: #ty = #p::from_str(__event_type, #from, __payload)?;),
         );
     }
     for version in from..def.version {
         let hop = &def.hops[&version];
         let next = version + 1;
-        let value = format_ident!("value");
+        let value = format_ident!("__value");
         match &hop.kind {
             HopKind::From | HopKind::With(_) => {
                 let ty = def.type_of(version);
                 let next_ty = def.type_of(next);
                 if is_json {
                     steps.push(
-                        quote!(let #value: #ty = #p::from_value(event_type, #version, #value)?;),
+                        quote!(let #value: #ty = #p::from_value(__event_type, #version, #value)?;),
                     );
                 }
                 steps.push(match &hop.kind {
@@ -174,10 +174,10 @@ fn chain_from(def: &EventDef<'_>, from: u32, p: &TokenStream) -> TokenStream {
             }
             HopKind::Json(json) => {
                 if !is_json {
-                    steps.push(quote!(let #value = #p::to_value(event_type, #version, #value)?;));
+                    steps.push(quote!(let #value = #p::to_value(__event_type, #version, #value)?;));
                 }
                 steps.push(quote_spanned! {json.span()=>
-                    let #value = #p::json_hop(event_type, #version, #value, #json)?;
+                    let #value = #p::json_hop(__event_type, #version, #value, #json)?;
                 });
                 is_json = true;
             }
@@ -186,9 +186,11 @@ fn chain_from(def: &EventDef<'_>, from: u32, p: &TokenStream) -> TokenStream {
     let payload_ty = &def.payload;
     let current = def.version;
     if is_json {
-        steps.push(quote!(let value: #payload_ty = #p::from_value(event_type, #current, value)?;));
+        steps.push(
+            quote!(let __value: #payload_ty = #p::from_value(__event_type, #current, __value)?;),
+        );
     }
-    quote!(#(#steps)* value)
+    quote!(#(#steps)* __value)
 }
 
 fn from_hop(ty: Option<&Type>, next: Option<&Type>) -> TokenStream {
@@ -197,7 +199,7 @@ fn from_hop(ty: Option<&Type>, next: Option<&Type>) -> TokenStream {
     let span = ty.span();
     let next = respan(next.to_token_stream(), span);
     quote_spanned! {span=>
-        let value: #next = <#next as ::core::convert::From<#ty>>::from(value);
+        let __value: #next = <#next as ::core::convert::From<#ty>>::from(__value);
     }
 }
 
@@ -219,7 +221,7 @@ fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
 
 fn with_hop(with: &Path, next: Option<&Type>) -> TokenStream {
     quote_spanned! {with.span()=>
-        let value: #next = #with(value);
+        let __value: #next = #with(__value);
     }
 }
 
