@@ -432,8 +432,7 @@ impl PostgresStore {
         }
     }
 
-    async fn fetch_events(
-        &self,
+    fn decode_events(
         rows: Result<Vec<PgRow>, sqlx::Error>,
         stream: Option<(&str, &str)>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
@@ -577,8 +576,7 @@ impl EventStore for PostgresStore {
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.inner.pool)
             .await;
-        self.fetch_events(rows, Some((aggregate_type, aggregate_id)))
-            .await
+        Self::decode_events(rows, Some((aggregate_type, aggregate_id)))
     }
 
     async fn read_all(
@@ -592,7 +590,7 @@ impl EventStore for PostgresStore {
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.inner.pool)
             .await;
-        self.fetch_events(rows, None).await
+        Self::decode_events(rows, None)
     }
 
     async fn load_snapshot(

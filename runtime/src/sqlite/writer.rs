@@ -85,7 +85,11 @@ fn answer(request: Request, outcome: Outcome) {
             let _ = reply.send(Err(error));
         }
         (Request::Append(_, reply), Outcome::Snapshot) => {
-            let _ = reply.send(Ok(Vec::new()));
+            // Every append gets its own outcome; if one never did, say so rather than succeed.
+            let _ = reply.send(Err(StoreError::Backend(
+                "the SQLite writer lost track of an append; nothing is known to be written".into(),
+            )
+            .into()));
         }
         (Request::Snapshot(_, reply), Outcome::Failed(AppendError::Store(error))) => {
             let _ = reply.send(Err(error));
@@ -110,9 +114,12 @@ async fn commit(
 ) -> Result<Vec<Outcome>, StoreError> {
     match run_batch(conn, statements, batch, false).await? {
         Some(outcomes) => Ok(outcomes),
-        None => Ok(run_batch(conn, statements, batch, true)
+        // With savepoints a failing insert fails only its append, so the run never gives up.
+        None => run_batch(conn, statements, batch, true)
             .await?
-            .unwrap_or_default()),
+            .ok_or_else(|| {
+                StoreError::Backend("a batch failed even with a savepoint per append".into())
+            }),
     }
 }
 
@@ -159,7 +166,16 @@ async fn run_batch(
     Ok(Some(
         outcomes
             .into_iter()
-            .map(|o| o.unwrap_or(Outcome::Snapshot))
+            .map(|o| {
+                o.unwrap_or_else(|| {
+                    Outcome::Failed(
+                        StoreError::Backend(
+                            "the SQLite writer lost track of a request in a batch".into(),
+                        )
+                        .into(),
+                    )
+                })
+            })
             .collect(),
     ))
 }
