@@ -175,3 +175,132 @@ pub fn peak_rss_kib() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// A read model in memory: every tally's total, owned by the runner.
+#[derive(Debug, Clone, Default)]
+pub struct TallyTotals {
+    /// Total per tally id.
+    pub totals: std::collections::HashMap<String, i64>,
+    /// Events applied.
+    pub applied: u64,
+}
+
+#[cqrs_runtime::projection(aggregates(Tally), name = "tally-totals")]
+impl TallyTotals {
+    fn added(&mut self, event: &Added, envelope: &cqrs_runtime::StoredEvent) {
+        self.applied += 1;
+        match self.totals.get_mut(&envelope.aggregate_id) {
+            Some(total) => *total += event.n,
+            None => {
+                self.totals.insert(envelope.aggregate_id.clone(), event.n);
+            }
+        }
+    }
+
+    #[reset]
+    fn clear(&mut self) {
+        self.totals.clear();
+        self.applied = 0;
+    }
+}
+
+/// A read model in an SQLite table of the store's file: one upsert per event.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SqliteTallyTable;
+
+#[cqrs_runtime::projection(aggregates(Tally), name = "tally-table")]
+impl SqliteTallyTable {
+    #[reset]
+    async fn create(&mut self, conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+        use sqlx::Executor;
+        conn.execute(
+            "DROP TABLE IF EXISTS tally_totals; CREATE TABLE tally_totals (id TEXT PRIMARY KEY, total INTEGER NOT NULL)",
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn added(
+        &mut self,
+        event: &Added,
+        envelope: &cqrs_runtime::StoredEvent,
+        conn: &mut sqlx::SqliteConnection,
+    ) -> Result<(), sqlx::Error> {
+        use sqlx::Executor;
+        let query = sqlx::query(
+            "INSERT INTO tally_totals (id, total) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET total = total + excluded.total",
+        )
+        .bind(&envelope.aggregate_id)
+        .bind(event.n);
+        conn.execute(query).await?;
+        Ok(())
+    }
+}
+
+/// A read model in a PostgreSQL table (`<schema>.tally_totals`): one upsert per event.
+#[derive(Debug, Clone)]
+pub struct PgTallyTable {
+    /// The qualified table name.
+    pub table: String,
+}
+
+#[cqrs_runtime::projection(aggregates(Tally), name = "tally-table")]
+impl PgTallyTable {
+    #[reset]
+    async fn create(&mut self, conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+        use sqlx::Executor;
+        let sql = format!(
+            "DROP TABLE IF EXISTS {0}; CREATE TABLE {0} (id TEXT PRIMARY KEY, total BIGINT NOT NULL)",
+            self.table
+        );
+        conn.execute(sql.as_str()).await?;
+        Ok(())
+    }
+
+    async fn added(
+        &mut self,
+        event: &Added,
+        envelope: &cqrs_runtime::StoredEvent,
+        conn: &mut sqlx::PgConnection,
+    ) -> Result<(), sqlx::Error> {
+        use sqlx::Executor;
+        let sql = format!(
+            "INSERT INTO {} (id, total) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET total = {0}.total + excluded.total",
+            self.table
+        );
+        let query = sqlx::query(&sql).bind(&envelope.aggregate_id).bind(event.n);
+        conn.execute(query).await?;
+        Ok(())
+    }
+}
+
+/// Writes `events` `Added` events to the store as 1,000 tallies (`t-0` ... `t-999`), in
+/// appends of 100 events, unless the log already holds that many.
+pub async fn fill_tallies<S: cqrs_runtime::EventStore>(store: &S, events: u64) {
+    if store.count_events().await.unwrap() >= events {
+        return;
+    }
+    let streams = 1000u64;
+    let per_stream = events / streams;
+    let mut version = 0;
+    while version < per_stream {
+        let n = 100.min(per_stream - version);
+        let appends = (0..streams).map(|s| {
+            let batch = new_events(n as usize);
+            async move {
+                store
+                    .append("tally", &format!("t-{s}"), version, &batch)
+                    .await
+                    .unwrap();
+            }
+        });
+        // 16 appends at a time: the group commit (SQLite) and the pool (PostgreSQL) see
+        // concurrent writers.
+        let mut pending = appends.collect::<Vec<_>>();
+        while !pending.is_empty() {
+            let chunk: Vec<_> = pending.drain(..pending.len().min(16)).collect();
+            futures::future::join_all(chunk).await;
+        }
+        version += n;
+    }
+}

@@ -11,6 +11,10 @@ use syn::{Data, DeriveInput, Fields, Generics, Ident, LitInt, LitStr, Path, Type
 
 use crate::attr::{self, AggregateAttrs, CommandAttrs, Errors, EventAttrs, Hop};
 
+mod projection;
+
+pub use projection::{EventHandler, Extra, ProjectionInput};
+
 /// Rejects input kinds and generics the derives cannot support.
 fn check_item(input: &DeriveInput, derive: &str, errors: &mut Errors) {
     if let Data::Union(u) = &input.data {

@@ -533,3 +533,68 @@ impl CommandAttrs {
         }
     }
 }
+
+// ------------------------------------------------------------------------ #[projection(...)]
+
+/// The arguments of `#[projection(...)]` on an impl block.
+pub struct ProjectionAttrs {
+    pub aggregates: Option<(Vec<Type>, Path)>,
+    pub name: Option<LitStr>,
+    pub version: Option<(u32, LitInt)>,
+    pub crate_path: Option<Path>,
+}
+
+pub const PROJECTION_KEYS: &str = "`aggregates`, `name`, `version`, `crate`";
+
+impl ProjectionAttrs {
+    pub fn parse(args: TokenStream, errors: &mut Errors) -> Self {
+        let mut aggregates = Once::new("aggregates");
+        let mut name = Once::new("name");
+        let mut version = Once::new("version");
+        let mut crate_path = Once::new("crate");
+        let parser = syn::meta::parser(|meta| {
+            let written = path_str(&meta.path);
+            // A misspelled key close to a known one is reported, then read as that key, so
+            // that the one mistake is the one error.
+            let likely = closest(&written, PROJECTION_KEYS);
+            let key = match likely {
+                _ if PROJECTION_KEYS.contains(&format!("`{written}`")) => written.as_str(),
+                Some(likely) => {
+                    errors.error(
+                        &meta.path,
+                        format!("unknown key `{written}` in `#[projection(...)]`; did you mean `{likely}`?"),
+                    );
+                    likely
+                }
+                None => {
+                    errors.error(
+                        &meta.path,
+                        format!("unknown key `{written}` in `#[projection(...)]`; expected one of: {PROJECTION_KEYS}"),
+                    );
+                    return skip_value(&meta);
+                }
+            };
+            let p = &meta.path;
+            match key {
+                "aggregates" => {
+                    let content;
+                    syn::parenthesized!(content in meta.input);
+                    let types = content.parse_terminated(Type::parse, Token![,])?;
+                    aggregates.set(errors, p, (types.into_iter().collect(), p.clone()));
+                }
+                "name" => name.set(errors, p, parse_string(&meta, "name")?),
+                "version" => version.set(errors, p, parse_positive(&meta, "version")?),
+                _ => crate_path.set(errors, p, parse_crate_path(&meta)?),
+            }
+            Ok(())
+        });
+        let result = syn::parse::Parser::parse2(parser, args);
+        errors.ok(result);
+        ProjectionAttrs {
+            aggregates: aggregates.take(),
+            name: name.take(),
+            version: version.take(),
+            crate_path: crate_path.take(),
+        }
+    }
+}

@@ -4,3 +4,4 @@ pub mod aggregate;
 pub mod command;
 pub mod event;
 pub mod handlers;
+pub mod projection;

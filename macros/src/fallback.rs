@@ -120,3 +120,40 @@ pub fn aggregate(input: &AggregateInput<'_>) -> TokenStream {
         }
     }
 }
+
+/// A projection with a mistake still names its aggregates and gets stub impls, so that its
+/// runner and the imports of its aggregates raise no second error.
+pub fn projection(input: &crate::ast::ProjectionInput<'_>) -> TokenStream {
+    if !input.item.generics.params.is_empty() || input.item.trait_.is_some() {
+        return TokenStream::new();
+    }
+    let krate = &input.crate_path;
+    let p = quote!(#krate::__private);
+    let self_ty = &input.item.self_ty;
+    let aggregates = &input.aggregates;
+    quote! {
+        impl #p::Projection for #self_ty {
+            const NAME: &'static str = "";
+            const VERSION: u32 = 1;
+            const AGGREGATES: &'static [&'static str] = &[#(<#aggregates as #p::Aggregate>::TYPE),*];
+        }
+        impl<__C: ::core::marker::Send> #p::ProjectionHandlers<__C> for #self_ty {
+            const CAN_RESET: bool = false;
+            fn handle<'__a>(
+                &'__a mut self,
+                _: &'__a #p::StoredEvent,
+                _: &'__a mut __C,
+            ) -> impl ::core::future::Future<Output = ::core::result::Result<(), #p::BoxError>>
+                   + ::core::marker::Send + '__a {
+                async { ::core::unreachable!() }
+            }
+            fn reset<'__a>(
+                &'__a mut self,
+                _: &'__a mut __C,
+            ) -> impl ::core::future::Future<Output = ::core::result::Result<(), #p::BoxError>>
+                   + ::core::marker::Send + '__a {
+                async { ::core::unreachable!() }
+            }
+        }
+    }
+}

@@ -44,6 +44,14 @@ pub fn handlers(args: TokenStream, input: TokenStream) -> TokenStream {
     derive::handlers(args.into(), &item).into()
 }
 
+/// Turns an impl block's methods into the event handlers of a projection (a read model).
+/// See `cqrs_runtime::projection`.
+#[proc_macro_attribute]
+pub fn projection(args: TokenStream, input: TokenStream) -> TokenStream {
+    let item = parse_macro_input!(input as syn::ItemImpl);
+    derive::projection(args.into(), &item).into()
+}
+
 /// Glue between the entry points and the pipeline: each function runs parse, validate and
 /// expand, and falls back to a stub impl when there are errors.
 mod derive {
@@ -52,7 +60,7 @@ mod derive {
     use syn::DeriveInput;
 
     use super::Errors;
-    use crate::ast::{AggregateInput, CommandInput, EventInput, HandlersInput};
+    use crate::ast::{AggregateInput, CommandInput, EventInput, HandlersInput, ProjectionInput};
     use crate::{attr, expand, fallback, valid};
 
     fn wrap(tokens: TokenStream) -> TokenStream {
@@ -134,5 +142,21 @@ mod derive {
         let generated = wrap(expand::handlers::expand(&model));
         let errors = errors.into_compile_errors();
         quote!(#item #generated #errors)
+    }
+
+    pub fn projection(args: TokenStream, item: &syn::ItemImpl) -> TokenStream {
+        let mut errors = Errors::default();
+        let model = ProjectionInput::from_syn(args, item, &mut errors);
+        valid::check_projection(&model, &mut errors);
+        let cleaned = model.cleaned_item();
+        // With errors, the impl block is still emitted (so its methods do not turn into
+        // "unused" or "not found" errors), beside stub impls.
+        let generated = if errors.is_empty() {
+            wrap(expand::projection::expand(&model))
+        } else {
+            wrap(fallback::projection(&model))
+        };
+        let errors = errors.into_compile_errors();
+        quote!(#cleaned #generated #errors)
     }
 }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use proc_macro2::Span;
 use quote::ToTokens;
 
-use crate::ast::{AggregateInput, CommandInput, EventDef, EventInput, HandlersInput};
+use crate::ast::{
+    AggregateInput, CommandInput, EventDef, EventInput, HandlersInput, ProjectionInput,
+};
 use crate::attr::{Errors, HopKind};
 
 pub fn check_event(input: &EventInput<'_>, errors: &mut Errors) {
@@ -235,6 +237,51 @@ pub fn check_handlers(input: &HandlersInput<'_>, errors: &mut Errors) {
             );
         } else {
             events.insert(key, a.method);
+        }
+    }
+}
+
+pub fn check_projection(input: &ProjectionInput<'_>, errors: &mut Errors) {
+    check_one_handler_per_payload(input, errors);
+    check_one_connection_type(input, errors);
+}
+
+// Rule: one handler per event payload type; a second one would never run.
+fn check_one_handler_per_payload(input: &ProjectionInput<'_>, errors: &mut Errors) {
+    let mut seen = BTreeMap::new();
+    for handler in &input.handlers {
+        let key = handler.payload.to_token_stream().to_string();
+        if let Some(first) = seen.insert(key.clone(), handler.method) {
+            errors.error(
+                handler.payload,
+                format!(
+                    "a second handler for `{}`, `{}`; merge it into `{first}`",
+                    key.replace(' ', ""),
+                    handler.method
+                ),
+            );
+            seen.insert(key, first);
+        }
+    }
+}
+
+// Rule: every handler writes through the same connection type: the runner opens one kind of
+// transaction for the projection.
+fn check_one_connection_type(input: &ProjectionInput<'_>, errors: &mut Errors) {
+    let Some((first, rest)) = input.connections.split_first() else {
+        return;
+    };
+    let expected = first.to_token_stream().to_string();
+    for other in rest {
+        if other.to_token_stream().to_string() != expected {
+            errors.error(
+                other,
+                format!(
+                    "the handlers of one projection write through one connection type: `{}` here, `{}` before",
+                    other.to_token_stream().to_string().replace(' ', ""),
+                    expected.replace(' ', "")
+                ),
+            );
         }
     }
 }

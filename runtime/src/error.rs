@@ -68,6 +68,19 @@ pub enum StoreError {
     /// The backend failed: I/O, the database, the network.
     #[error("event store backend failed: {0}")]
     Backend(#[source] BoxError),
+    /// An inline projection failed on an appended event, so the append was rolled back.
+    #[error(
+        "inline projection `{projection}` failed on {event}, so the append was rolled back: {source}"
+    )]
+    Inline {
+        /// The projection's name and version.
+        projection: String,
+        /// The event it failed on.
+        event: String,
+        /// The handler's error.
+        #[source]
+        source: BoxError,
+    },
 }
 
 impl StoreError {

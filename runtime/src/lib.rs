@@ -30,6 +30,7 @@ mod store;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod projection;
 pub mod schema;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -51,8 +52,11 @@ pub use crate::event::{
     DecodeError, DomainEvent, EventEnvelope, LogPosition, Metadata, StoredEvent,
 };
 pub use crate::memory::InMemoryStore;
+pub use crate::projection::{
+    PoisonPolicy, Projection, ProjectionError, ProjectionHandlers, ProjectionTarget, Projector,
+};
 pub use crate::repository::{Committed, Repository, RetryPolicy};
-pub use crate::store::{EventStore, EventStoreExt, NewEvent, PAGE_SIZE, Snapshot};
+pub use crate::store::{EventStore, EventStoreExt, LogWatch, NewEvent, PAGE_SIZE, Snapshot, Wake};
 
 #[doc = include_str!("../docs/aggregate.md")]
 #[cfg(feature = "derive")]
@@ -66,14 +70,18 @@ pub use cqrs_macros::Event;
 #[doc = include_str!("../docs/handlers.md")]
 #[cfg(feature = "derive")]
 pub use cqrs_macros::handlers;
+#[doc = include_str!("../docs/projection.md")]
+#[cfg(feature = "derive")]
+pub use cqrs_macros::projection;
 
 /// The names most services need: `use cqrs_runtime::prelude::*;`.
 pub mod prelude {
     // `Aggregate` brings both the trait and, with `derive`, the derive macro.
     pub use crate::{
         Aggregate, AggregateRoot, AggregateTest, CommandContext, CommandError, DomainEvent,
-        EventEnvelope, EventStore, EventStoreExt, InMemoryStore, Metadata, Repository, RetryPolicy,
+        EventEnvelope, EventStore, EventStoreExt, InMemoryStore, Metadata, PoisonPolicy, Projector,
+        Repository, RetryPolicy, StoredEvent,
     };
     #[cfg(feature = "derive")]
-    pub use crate::{Command, Event, handlers};
+    pub use crate::{Command, Event, handlers, projection};
 }

@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 use std::future::{Future, ready};
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use crate::error::{AppendError, Conflict, StoreError};
 use crate::event::{LogPosition, StoredEvent};
-use crate::store::{EventStore, NewEvent, Snapshot};
+use crate::projection::InlineProjections;
+use crate::store::{EventStore, LogWatch, NewEvent, Snapshot};
 
 /// An event store that keeps everything in memory. Cloning shares the same store.
 ///
@@ -19,9 +21,20 @@ use crate::store::{EventStore, NewEvent, Snapshot};
 /// assert!(store.read_all(LogPosition::START, 10).await.unwrap().is_empty());
 /// # });
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct InMemoryStore {
     inner: Arc<RwLock<Inner>>,
+    /// Signalled after each append, for [`EventStore::watch`].
+    appended: Arc<tokio::sync::watch::Sender<()>>,
+}
+
+impl Default for InMemoryStore {
+    fn default() -> Self {
+        InMemoryStore {
+            inner: Arc::default(),
+            appended: Arc::new(tokio::sync::watch::Sender::new(())),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -32,12 +45,23 @@ struct Inner {
     streams: HashMap<String, HashMap<String, Vec<usize>>>,
     /// Per aggregate type, per id: the newest snapshot.
     snapshots: HashMap<String, HashMap<String, Snapshot>>,
+    /// Applied under the write lock, before an append's events join the log.
+    inline: std::sync::Mutex<InlineProjections<()>>,
 }
 
 impl InMemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         InMemoryStore::default()
+    }
+
+    /// An empty store whose appends also apply `inline` projections, before returning: their
+    /// read models are up to date as soon as a command returns. A failing inline handler fails
+    /// the append (nothing is stored). Handlers must not wait: they run under the store's lock.
+    pub fn with_inline(inline: InlineProjections<()>) -> Self {
+        let store = InMemoryStore::new();
+        store.write(|inner| inner.inline = std::sync::Mutex::new(inline));
+        store
     }
 
     /// How many events the store holds.
@@ -88,24 +112,30 @@ impl Inner {
             }
             .into());
         }
-        let mut positions = Vec::with_capacity(events.len());
-        for (offset, event) in events.iter().enumerate() {
-            let index = self.log.len();
-            stream.push(index);
-            positions.push(LogPosition::serial(index as u64 + 1));
-            self.log.push(StoredEvent {
+        let first = self.log.len();
+        let stored: Vec<StoredEvent> = events
+            .iter()
+            .enumerate()
+            .map(|(offset, event)| StoredEvent {
                 aggregate_type: aggregate_type.to_owned(),
                 aggregate_id: aggregate_id.to_owned(),
                 sequence: expected_version + offset as u64 + 1,
-                position: LogPosition::serial(index as u64 + 1),
+                position: LogPosition::serial((first + offset) as u64 + 1),
                 event_id: event.event_id,
                 event_type: event.event_type.to_owned(),
                 event_version: event.event_version,
                 recorded_at: event.recorded_at,
                 metadata: event.metadata.clone(),
                 event: event.payload.clone(),
-            });
-        }
+            })
+            .collect();
+        self.inline
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .apply_now(&stored, &mut ())?;
+        let positions = stored.iter().map(|e| e.position).collect();
+        stream.extend(first..first + stored.len());
+        self.log.extend(stored);
         Ok(positions)
     }
 
@@ -149,11 +179,12 @@ impl EventStore for InMemoryStore {
         expected_version: u64,
         events: &[NewEvent],
     ) -> impl Future<Output = Result<Vec<LogPosition>, AppendError>> + Send {
-        ready(
-            self.write(|inner| {
-                inner.append(aggregate_type, aggregate_id, expected_version, events)
-            }),
-        )
+        let result = self
+            .write(|inner| inner.append(aggregate_type, aggregate_id, expected_version, events));
+        if matches!(&result, Ok(positions) if !positions.is_empty()) {
+            self.appended.send_replace(());
+        }
+        ready(result)
     }
 
     fn read_stream(
@@ -212,5 +243,13 @@ impl EventStore for InMemoryStore {
             }
         });
         ready(Ok(()))
+    }
+
+    fn count_events(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        ready(Ok(self.len() as u64))
+    }
+
+    fn watch(&self, poll: Duration) -> LogWatch {
+        LogWatch::local(self.appended.subscribe(), poll)
     }
 }

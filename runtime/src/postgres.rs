@@ -19,25 +19,34 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, Row};
+use sqlx::{ConnectOptions, PgConnection, Row};
 use uuid::Uuid;
 
 use crate::error::{AppendError, Conflict, StoreError};
 use crate::event::{LogPosition, StoredEvent};
+use crate::projection::InlineProjections;
 use crate::sql::{
     EventRow, check_identifier, encode_metadata, snapshot_from_row, to_i64, tokio_handle,
     u64_to_i64,
 };
-use crate::store::{EventStore, NewEvent, Snapshot};
+pub use crate::store::Wake;
+use crate::store::{EventStore, LogWatch, NewEvent, Snapshot};
+
+mod projections;
+
+pub use projections::{PostgresLease, PostgresTarget};
 
 /// PostgreSQL's longest identifier, in bytes.
 const MAX_IDENTIFIER: usize = 63;
 
 /// Every migration, in order. Never edit a released one: add the next.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    include_str!("postgres/migrations/0001_events_and_snapshots.sql"),
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("postgres/migrations/0001_events_and_snapshots.sql"),
+    ),
+    (2, include_str!("postgres/migrations/0002_projections.sql")),
+];
 
 /// Where and how to connect a PostgreSQL store.
 ///
@@ -188,6 +197,18 @@ impl Names {
                 format!("{prefix}events_stream_sequence"),
             ),
             ("{events_log}", format!("{prefix}events_log")),
+            (
+                "{checkpoints}",
+                format!("{schema}.{prefix}projection_checkpoints"),
+            ),
+            (
+                "{dead_letters}",
+                format!("{schema}.{prefix}projection_dead_letters"),
+            ),
+            (
+                "{projection_versions}",
+                format!("{schema}.{prefix}projection_versions"),
+            ),
         ];
         Names {
             schema: schema.to_owned(),
@@ -246,6 +267,10 @@ struct Inner {
     statements: Statements,
     /// Wakes the notifier task after a commit.
     appended: Arc<tokio::sync::Notify>,
+    /// For connections outside the pool (projection leases).
+    options: PgConnectOptions,
+    /// Applied in each append's transaction; `None` when there are none.
+    inline: Option<tokio::sync::Mutex<InlineProjections<PgConnection>>>,
 }
 
 impl Drop for Inner {
@@ -287,13 +312,24 @@ async fn notifier(
 impl PostgresStore {
     /// Connects, and applies pending schema migrations unless configured not to.
     pub async fn connect(config: PostgresConfig) -> Result<Self, StoreError> {
+        PostgresStore::connect_with_inline(config, InlineProjections::new()).await
+    }
+
+    /// Connects with inline projections: each append applies them to its events in its own
+    /// transaction, so their tables are up to date when the append returns; a failing handler
+    /// fails the append. Appends with inline projections take turns through their handlers
+    /// (one `&mut` projection), so keep the handlers short. See [`InlineProjections`].
+    pub async fn connect_with_inline(
+        config: PostgresConfig,
+        inline: InlineProjections<PgConnection>,
+    ) -> Result<Self, StoreError> {
         let runtime = tokio_handle("PostgreSQL")?;
         let names = config.names()?;
         let options = config.connect_options()?;
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.connect_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| {
                 StoreError::Backend(
@@ -310,6 +346,8 @@ impl PostgresStore {
             names,
             pool,
             appended: Arc::clone(&appended),
+            options,
+            inline: (!inline.is_empty()).then(|| tokio::sync::Mutex::new(inline)),
         });
         runtime.spawn(notifier(
             inner.pool.clone(),
@@ -397,6 +435,16 @@ impl PostgresStore {
         &self.inner.names.snapshots
     }
 
+    /// A projection target in this store's database: read models, checkpoints and dead letters
+    /// share the events' database, so each event applies exactly once.
+    pub fn projection_target(&self) -> PostgresTarget {
+        PostgresTarget::new(
+            self.inner.pool.clone(),
+            self.inner.options.clone(),
+            &self.inner.names,
+        )
+    }
+
     /// A waker for followers of the log: woken by a notification, or after `poll` at the
     /// latest (the fallback, and the only path while the listening connection is down).
     pub fn waker(&self, poll: Duration) -> LogWaker {
@@ -469,6 +517,33 @@ fn decode_row(row: &PgRow, stream: Option<(&str, &str)>) -> Result<EventRow, Sto
     })
 }
 
+/// An append's events as the log holds them once committed, for inline projections.
+fn stored_events(
+    aggregate_type: &str,
+    aggregate_id: &str,
+    expected_version: u64,
+    events: &[NewEvent],
+    positions: &[LogPosition],
+) -> Vec<StoredEvent> {
+    events
+        .iter()
+        .zip(positions)
+        .enumerate()
+        .map(|(offset, (event, &position))| StoredEvent {
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            sequence: expected_version + offset as u64 + 1,
+            position,
+            event_id: event.event_id,
+            event_type: event.event_type.to_owned(),
+            event_version: event.event_version,
+            recorded_at: event.recorded_at,
+            metadata: event.metadata.clone(),
+            event: event.payload.clone(),
+        })
+        .collect()
+}
+
 impl EventStore for PostgresStore {
     async fn append(
         &self,
@@ -490,7 +565,7 @@ impl EventStore for PostgresStore {
                 ))
             })?);
         }
-        let rows = sqlx::query(&self.inner.statements.append)
+        let query = sqlx::query(&self.inner.statements.append)
             .bind(aggregate_type)
             .bind(aggregate_id)
             .bind(version)
@@ -514,9 +589,19 @@ impl EventStore for PostgresStore {
                     .iter()
                     .map(|e| e.recorded_at)
                     .collect::<Vec<DateTime<Utc>>>(),
-            )
-            .fetch_all(&self.inner.pool)
-            .await;
+            );
+        let mut inline_tx = None;
+        let rows = match &self.inner.inline {
+            None => query.fetch_all(&self.inner.pool).await,
+            Some(_) => match self.inner.pool.begin().await {
+                Ok(mut tx) => {
+                    let rows = query.fetch_all(&mut *tx).await;
+                    inline_tx = Some(tx);
+                    rows
+                }
+                Err(error) => Err(error),
+            },
+        };
         let rows = match rows {
             Ok(rows) => rows,
             Err(sqlx::Error::Database(db))
@@ -558,8 +643,21 @@ impl EventStore for PostgresStore {
         }
         // RETURNING does not promise an order: put the positions in sequence order.
         positions.sort_unstable_by_key(|(sequence, _)| *sequence);
+        let positions: Vec<LogPosition> = positions.into_iter().map(|(_, p)| p).collect();
+        if let (Some(inline), Some(mut tx)) = (&self.inner.inline, inline_tx) {
+            let stored = stored_events(
+                aggregate_type,
+                aggregate_id,
+                expected_version,
+                events,
+                &positions,
+            );
+            // Dropping the transaction on an error rolls the append back.
+            inline.lock().await.apply(&stored, &mut tx).await?;
+            tx.commit().await.map_err(StoreError::backend)?;
+        }
         self.inner.appended.notify_one();
-        Ok(positions.into_iter().map(|(_, p)| p).collect())
+        Ok(positions)
     }
 
     async fn read_stream(
@@ -620,15 +718,19 @@ impl EventStore for PostgresStore {
             .map_err(StoreError::backend)?;
         Ok(())
     }
-}
 
-/// Why a [`LogWaker`] returned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wake {
-    /// A writer's commit notified the channel.
-    Notified,
-    /// The poll interval passed without a notification (or the listener is down).
-    Polled,
+    async fn count_events(&self) -> Result<u64, StoreError> {
+        let sql = format!("SELECT COUNT(*) FROM {}", self.inner.names.events);
+        let count: i64 = sqlx::query_scalar(&sql)
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(count.unsigned_abs())
+    }
+
+    fn watch(&self, poll: Duration) -> LogWatch {
+        LogWatch::postgres(self.waker(poll), poll)
+    }
 }
 
 /// Waits until new events may be in the log: a `LISTEN` notification, or the poll interval.

@@ -118,3 +118,124 @@ impl<T: Serialize + DeserializeOwned> SnapshotState for T {}
 pub fn snapshots_json<A: SnapshotState>(every: u64, fingerprint: u64) -> Snapshots<A> {
     Snapshots::json(every, fingerprint)
 }
+
+// ------------------------------------------------------------------------------ projections
+
+pub use crate::event::StoredEvent;
+pub use crate::projection::{Projection, ProjectionHandlers};
+
+/// A payload type of an event type: implemented by `#[derive(Event)]` for each variant's
+/// payload (or for a standalone event struct itself).
+pub trait EventVariant<P>: DomainEvent {
+    /// Whether a stored type name (the current one or an alias) is this variant's.
+    fn is_stored_as(event_type: &str) -> bool;
+    /// The payload, if the decoded event is this variant.
+    fn into_variant(self) -> Option<P>;
+}
+
+/// Index of the aggregate whose events include a payload type, in a list `(A1, (A2, ()))`.
+/// Inferred by the compiler: exactly one aggregate of the list may have the payload.
+#[derive(Debug)]
+pub struct Here;
+/// See [`Here`].
+#[derive(Debug)]
+pub struct There<I>(std::marker::PhantomData<I>);
+
+/// The aggregates a projection follows, as a list, with the one that stores `P` found at `I`.
+#[diagnostic::on_unimplemented(
+    message = "`{P}` is not an event of any aggregate this projection follows",
+    label = "not an event of the aggregates in `#[projection(aggregates(...))]`",
+    note = "add the aggregate whose event enum has a `{P}` variant to `aggregates(...)`, or handle one of its payload types"
+)]
+pub trait Follows<P, I> {
+    /// Whether a stored event is a `P`: its aggregate type and stored type name.
+    fn routes(event: &StoredEvent) -> bool;
+    /// Decodes a stored `P` through its aggregate's upcasters.
+    fn decode(event: &StoredEvent) -> Result<P, DecodeError>;
+}
+
+impl<P, A, R> Follows<P, Here> for (A, R)
+where
+    A: Aggregate,
+    A::Event: EventVariant<P>,
+{
+    #[inline]
+    fn routes(event: &StoredEvent) -> bool {
+        event.aggregate_type == A::TYPE
+            && <A::Event as EventVariant<P>>::is_stored_as(&event.event_type)
+    }
+
+    #[inline]
+    fn decode(event: &StoredEvent) -> Result<P, DecodeError> {
+        let decoded = <A::Event as DomainEvent>::decode(
+            &event.event_type,
+            event.event_version,
+            &event.event,
+        )?;
+        decoded
+            .into_variant()
+            .ok_or_else(|| DecodeError::unknown_type(&event.event_type, A::Event::EVENT_TYPES))
+    }
+}
+
+impl<P, A, R, I> Follows<P, There<I>> for (A, R)
+where
+    R: Follows<P, I>,
+{
+    #[inline]
+    fn routes(event: &StoredEvent) -> bool {
+        R::routes(event)
+    }
+
+    #[inline]
+    fn decode(event: &StoredEvent) -> Result<P, DecodeError> {
+        R::decode(event)
+    }
+}
+
+/// Whether `event` is a `P` of one of the aggregates `L`.
+#[inline]
+pub fn routes<P, L: Follows<P, I>, I>(event: &StoredEvent) -> bool {
+    L::routes(event)
+}
+
+/// Decodes `event` as a `P` of one of the aggregates `L`.
+#[inline]
+pub fn decode_payload<P, L: Follows<P, I>, I>(
+    event: &StoredEvent,
+) -> Result<P, crate::error::BoxError> {
+    L::decode(event).map_err(Into::into)
+}
+
+/// What a projection handler may return: nothing, or a `Result` whose error converts into a
+/// boxed error.
+#[diagnostic::on_unimplemented(
+    message = "a projection handler returns `()` or `Result<(), E>`, not `{Self}`",
+    label = "this return type",
+    note = "`E` may be any error type, e.g. `sqlx::Error`, `std::io::Error` or `Box<dyn Error + Send + Sync>`"
+)]
+pub trait HandlerResult {
+    /// The outcome as the runner sees it.
+    fn into_outcome(self) -> Result<(), crate::error::BoxError>;
+}
+
+impl HandlerResult for () {
+    #[inline]
+    fn into_outcome(self) -> Result<(), crate::error::BoxError> {
+        Ok(())
+    }
+}
+
+impl<E: Into<crate::error::BoxError>> HandlerResult for Result<(), E> {
+    #[inline]
+    fn into_outcome(self) -> Result<(), crate::error::BoxError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// Converts what a projection handler returned.
+#[inline]
+pub fn handled<R: HandlerResult>(result: R) -> Result<(), crate::error::BoxError> {
+    result.into_outcome()
+}
+pub use crate::error::BoxError;

@@ -14,6 +14,10 @@ pub(crate) struct Tables {
     pub events: String,
     pub snapshots: String,
     pub migrations: String,
+    pub checkpoints: String,
+    pub dead_letters: String,
+    pub projection_versions: String,
+    pub leases: String,
 }
 
 /// Accepts only ASCII letters (lowercase ones if `lowercase`), digits and underscores, starting
@@ -60,16 +64,49 @@ impl Tables {
             events: format!("{prefix}events"),
             snapshots: format!("{prefix}snapshots"),
             migrations: format!("{prefix}schema_migrations"),
+            checkpoints: format!("{prefix}projection_checkpoints"),
+            dead_letters: format!("{prefix}projection_dead_letters"),
+            projection_versions: format!("{prefix}projection_versions"),
+            leases: format!("{prefix}projection_leases"),
         })
     }
 
-    /// Fills `{events}`, `{snapshots}` and `{migrations}` in an SQL template.
+    /// Fills the table placeholders (`{events}`, `{snapshots}`, `{checkpoints}`, ...) of an SQL
+    /// template.
     pub fn render(&self, template: &str) -> String {
         template
             .replace("{events}", &self.events)
             .replace("{snapshots}", &self.snapshots)
             .replace("{migrations}", &self.migrations)
+            .replace("{checkpoints}", &self.checkpoints)
+            .replace("{dead_letters}", &self.dead_letters)
+            .replace("{projection_versions}", &self.projection_versions)
+            .replace("{leases}", &self.leases)
     }
+}
+
+/// The statements of a file of named queries: each starts at a `-- name: <name>` line and runs
+/// to the next one. Every name in `names` must be there (checked by the stores' tests).
+pub(crate) fn named_queries<const N: usize>(
+    file: &str,
+    names: [&str; N],
+    render: impl Fn(&str) -> String,
+) -> [String; N] {
+    let mut found: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
+    let mut current: Option<(&str, String)> = None;
+    for line in file.lines() {
+        if let Some(name) = line.strip_prefix("-- name: ") {
+            found.extend(current.take());
+            current = Some((name.trim(), String::new()));
+        } else if let Some((_, sql)) = &mut current {
+            if !line.trim_start().starts_with("--") {
+                sql.push_str(line);
+                sql.push('\n');
+            }
+        }
+    }
+    found.extend(current);
+    names.map(|name| render(found.get(name).map_or("", |sql| sql.trim())))
 }
 
 /// A row of the events table as the database returned it, before any check.

@@ -18,17 +18,21 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Row};
+use sqlx::{ConnectOptions, Row, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::error::{AppendError, StoreError};
 use crate::event::{LogPosition, StoredEvent};
+use crate::projection::InlineProjections;
 use crate::sql::{EventRow, Tables, snapshot_from_row, to_i64, tokio_handle};
-use crate::store::{EventStore, NewEvent, Snapshot};
+use crate::store::{EventStore, LogWatch, NewEvent, Snapshot};
 
 mod migrations;
+mod projections;
 mod writer;
+
+pub use projections::{SqliteLease, SqliteTarget};
 
 /// How durable a returned append is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -195,11 +199,26 @@ struct Inner {
     writer: mpsc::Sender<writer::Request>,
     statements: Arc<Statements>,
     path: PathBuf,
+    /// Signalled by the writer after each commit that appended events.
+    appended: Arc<tokio::sync::watch::Sender<()>>,
+    /// For the projection target's own connections.
+    options: SqliteConnectOptions,
+    tables: Tables,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the store, applying pending schema migrations.
     pub async fn open(config: SqliteConfig) -> Result<Self, StoreError> {
+        SqliteStore::open_with_inline(config, InlineProjections::new()).await
+    }
+
+    /// Opens the store with inline projections: each append applies them to its events in its
+    /// own transaction, so their tables are up to date when the append returns; a failing
+    /// handler fails that append only. See [`InlineProjections`].
+    pub async fn open_with_inline(
+        config: SqliteConfig,
+        inline: InlineProjections<SqliteConnection>,
+    ) -> Result<Self, StoreError> {
         let runtime = tokio_handle("SQLite")?;
         let tables = config.validate()?;
         let options = config.connect_options();
@@ -211,16 +230,19 @@ impl SqliteStore {
         let readers = SqlitePoolOptions::new()
             .max_connections(config.readers)
             .min_connections(1)
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await
             .map_err(|e| open_error(&config.path, e))?;
         let statements = Arc::new(Statements::new(&tables));
         let (sender, receiver) = mpsc::channel(config.max_batch * 4);
+        let appended = Arc::new(tokio::sync::watch::Sender::new(()));
         runtime.spawn(writer::run(
             write,
             receiver,
             Arc::clone(&statements),
             config.max_batch,
+            Arc::clone(&appended),
+            inline,
         ));
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -228,6 +250,9 @@ impl SqliteStore {
                 writer: sender,
                 statements,
                 path: config.path,
+                appended,
+                options,
+                tables,
             }),
         })
     }
@@ -235,6 +260,12 @@ impl SqliteStore {
     /// The file the store is in.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// A projection target in this store's file: read models, checkpoints, dead letters and
+    /// leases share the events' database, so each event applies exactly once.
+    pub fn projection_target(&self) -> SqliteTarget {
+        SqliteTarget::new(self.inner.options.clone(), &self.inner.tables)
     }
 
     /// The pool serving reads, for read models kept in the same file.
@@ -419,5 +450,23 @@ impl EventStore for SqliteStore {
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    async fn count_events(&self) -> Result<u64, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM {}",
+            self.inner.statements.events_table
+        );
+        let count: i64 = sqlx::query_scalar(&sql)
+            .fetch_one(&self.inner.readers)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(count.unsigned_abs())
+    }
+
+    /// Woken by this store's commits; commits of other processes on the same file are seen at
+    /// the next poll.
+    fn watch(&self, poll: Duration) -> LogWatch {
+        LogWatch::local(self.inner.appended.subscribe(), poll)
     }
 }

@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
@@ -105,6 +106,16 @@ pub trait EventStore: Send + Sync + 'static {
         &self,
         snapshot: &Snapshot,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// How many events the log holds: the total a rebuild's progress is measured against.
+    fn count_events(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// A way to wait until the log may have grown: woken by this store's commits where the
+    /// backend can tell, and at least every `poll` in any case (commits of other processes,
+    /// lost notifications). The default only polls.
+    fn watch(&self, poll: Duration) -> LogWatch {
+        LogWatch::polling(poll)
+    }
 }
 
 impl<S: EventStore> EventStore for Arc<S> {
@@ -149,6 +160,108 @@ impl<S: EventStore> EventStore for Arc<S> {
         snapshot: &Snapshot,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).save_snapshot(snapshot)
+    }
+
+    fn count_events(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        (**self).count_events()
+    }
+
+    fn watch(&self, poll: Duration) -> LogWatch {
+        (**self).watch(poll)
+    }
+}
+
+/// Why a [`LogWatch`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// A commit was announced.
+    Notified,
+    /// The poll interval passed without an announcement (or the announcer is down).
+    Polled,
+}
+
+/// Waits until new events may be in the log (see [`EventStore::watch`]).
+///
+/// Wake-ups are hints, not data: a follower re-reads the log from its checkpoint after each
+/// one, so a missed announcement only delays it to the next poll.
+#[derive(Debug)]
+pub struct LogWatch {
+    source: WatchSource,
+    poll: Duration,
+}
+
+#[derive(Debug)]
+enum WatchSource {
+    Poll,
+    Local(tokio::sync::watch::Receiver<()>),
+    #[cfg(feature = "postgres")]
+    Postgres(Box<crate::postgres::LogWaker>),
+}
+
+impl LogWatch {
+    /// A watch that only waits for the poll interval.
+    pub fn polling(poll: Duration) -> Self {
+        LogWatch {
+            source: WatchSource::Poll,
+            poll,
+        }
+    }
+
+    /// A watch woken through a channel the store signals after each commit.
+    pub(crate) fn local(receiver: tokio::sync::watch::Receiver<()>, poll: Duration) -> Self {
+        LogWatch {
+            source: WatchSource::Local(receiver),
+            poll,
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    pub(crate) fn postgres(waker: crate::postgres::LogWaker, poll: Duration) -> Self {
+        LogWatch {
+            source: WatchSource::Postgres(Box::new(waker)),
+            poll,
+        }
+    }
+
+    /// The longest a [`wait`](Self::wait) lasts.
+    pub fn poll_interval(&self) -> Duration {
+        self.poll
+    }
+
+    /// Starts listening now, so that commits from here on wake the next [`wait`](Self::wait).
+    pub async fn listen(&mut self) -> Result<(), StoreError> {
+        match &mut self.source {
+            WatchSource::Poll => Ok(()),
+            WatchSource::Local(receiver) => {
+                receiver.mark_unchanged();
+                Ok(())
+            }
+            #[cfg(feature = "postgres")]
+            WatchSource::Postgres(waker) => waker.listen().await,
+        }
+    }
+
+    /// Waits for an announced commit, or for the poll interval at most.
+    pub async fn wait(&mut self) -> Wake {
+        match &mut self.source {
+            WatchSource::Poll => {
+                tokio::time::sleep(self.poll).await;
+                Wake::Polled
+            }
+            WatchSource::Local(receiver) => {
+                match tokio::time::timeout(self.poll, receiver.changed()).await {
+                    Ok(Ok(())) => Wake::Notified,
+                    // Timed out, or the store is gone (then polling finds nothing new).
+                    Ok(Err(_)) => {
+                        self.source = WatchSource::Poll;
+                        Wake::Polled
+                    }
+                    Err(_) => Wake::Polled,
+                }
+            }
+            #[cfg(feature = "postgres")]
+            WatchSource::Postgres(waker) => waker.wait().await,
+        }
     }
 }
 

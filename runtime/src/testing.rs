@@ -334,6 +334,11 @@ pub async fn global_log_in_position_order<S: EventStore>(store: &S) {
         store.read_all(last, 10).await.unwrap().is_empty(),
         "log: nothing after the last position"
     );
+    assert_eq!(
+        store.count_events().await.unwrap(),
+        expected_ids.len() as u64,
+        "count_events: every event of the log"
+    );
     use futures::TryStreamExt;
     let streamed: Vec<StoredEvent> = store
         .log_events(LogPosition::START)

@@ -50,6 +50,12 @@ impl cqrs_runtime::EventStore for NoConcurrencyCheck {
         self.0.read_all(after, limit)
     }
 
+    fn count_events(
+        &self,
+    ) -> impl std::future::Future<Output = Result<u64, cqrs_runtime::StoreError>> + Send {
+        self.0.count_events()
+    }
+
     fn load_snapshot(
         &self,
         aggregate_type: &str,

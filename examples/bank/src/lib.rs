@@ -8,6 +8,10 @@
 //!   function hop, and one that evolved through a raw JSON upcaster (`MoneyWithdrawn`);
 //! - snapshots every 50 events.
 
+mod projections;
+
+pub use projections::{AccountSummaries, AccountSummary, DailyTotal, DailyTotals};
+
 use cqrs_runtime::{Aggregate, Command, CommandContext, Event, EventEnvelope, handlers};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -3,15 +3,24 @@
 //! `bank [FILE]` (default `bank-demo.db` in the current directory) runs a few commands, prints
 //! the recorded events and the state, writes rows the way release 1 of the bank code stored
 //! them and reads them back through the upcast chain. Run it twice: the second run reloads the
-//! accounts from the file instead of creating them.
+//! accounts from the file instead of creating them. Then it brings the two read models up to
+//! date (account summaries in memory, daily totals in SQLite tables beside the events, whose
+//! checkpoint makes the second run apply only what is new) and follows the log live for one
+//! more command.
+//!
+//! `bank rebuild [FILE]` rebuilds the daily totals from the whole log, with a progress bar.
+
+use std::time::Duration;
 
 use bank::{
-    ACCOUNT_TYPE, Account, AccountCommand, AccountEvent, CloseAccount, Deposit, OpenAccount,
-    Withdraw,
+    ACCOUNT_TYPE, Account, AccountCommand, AccountEvent, AccountSummaries, CloseAccount,
+    DailyTotals, Deposit, OpenAccount, Withdraw,
 };
+use cqrs_runtime::projection::{MemoryTarget, ProjectionTarget};
 use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
 use cqrs_runtime::{
-    AggregateRoot, CommandError, EventStore, EventStoreExt, Metadata, NewEvent, Repository,
+    AggregateRoot, CommandError, EventStore, EventStoreExt, Metadata, NewEvent, Projection,
+    Projector, Repository,
 };
 use futures::TryStreamExt;
 
@@ -19,10 +28,13 @@ type Error = Box<dyn std::error::Error>;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "bank-demo.db".to_owned());
+    let mut args = std::env::args().skip(1).peekable();
+    let rebuilding = args.next_if(|a| a == "rebuild").is_some();
+    let path = args.next().unwrap_or_else(|| "bank-demo.db".to_owned());
     let store = SqliteStore::open(SqliteConfig::new(&path)).await?;
+    if rebuilding {
+        return rebuild(&store).await;
+    }
     let repo = Repository::<Account, _>::new(store.clone());
     println!("event store: {path} (SQLite)\n");
 
@@ -49,7 +61,109 @@ async fn main() -> Result<(), Error> {
     }
     show(&repo.load(&id).await?);
 
-    legacy_rows(&store, &repo).await
+    legacy_rows(&store, &repo).await?;
+    read_models(&store, &repo).await
+}
+
+/// Empties the daily totals and replays the whole log into them, with a progress bar.
+async fn rebuild(store: &SqliteStore) -> Result<(), Error> {
+    let bar = indicatif::ProgressBar::new(0).with_style(indicatif::ProgressStyle::with_template(
+        "rebuilding {msg} [{bar:40}] {pos}/{len} events ({per_sec}, {eta} left)",
+    )?);
+    bar.set_message(DailyTotals::NAME);
+    let target = store.projection_target();
+    let mut runner = Projector::new(store.clone(), target.clone(), DailyTotals).batch_size(1000);
+    let done = runner
+        .rebuild(|p| {
+            bar.set_length(p.total.max(p.read));
+            bar.set_position(p.read);
+        })
+        .await?;
+    bar.finish();
+    println!("rebuilt `{}` from {} events", DailyTotals::NAME, done.read);
+    for day in DailyTotals::query(target.pool()).await? {
+        println!(
+            "  {} {}: in {}, out {}",
+            day.day, day.currency, day.deposited, day.withdrawn
+        );
+    }
+    Ok(())
+}
+
+/// Brings both read models up to date, then follows the log live while one more command runs.
+async fn read_models(
+    store: &SqliteStore,
+    repo: &Repository<Account, SqliteStore>,
+) -> Result<(), Error> {
+    let target = store.projection_target();
+    let mut totals = Projector::new(store.clone(), target.clone(), DailyTotals);
+    let before = target.checkpoint(DailyTotals::id()).await?;
+    let caught_up = totals.catch_up().await?;
+    println!(
+        "== read model `{}`: read {} new event(s) from position {} to {}",
+        DailyTotals::NAME,
+        caught_up.read,
+        before.map_or(0, |p| p.event),
+        caught_up.checkpoint.event
+    );
+    for day in DailyTotals::query(target.pool()).await? {
+        println!(
+            "  {} {}: in {}.{:02}, out {}.{:02}",
+            day.day,
+            day.currency,
+            day.deposited / 100,
+            day.deposited % 100,
+            day.withdrawn / 100,
+            day.withdrawn % 100
+        );
+    }
+
+    let summaries = AccountSummaries::default();
+    let mut runner = Projector::new(store.clone(), MemoryTarget::new(), summaries.clone())
+        .poll_interval(Duration::from_millis(200));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let live = tokio::spawn(async move {
+        runner
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let id = "acc-live".to_owned();
+    let sequence = if repo.load(&id).await?.exists() {
+        repo.execute(&id, AccountCommand::from(Deposit { cents: 100 }))
+            .await?
+    } else {
+        let open = OpenAccount {
+            owner: "Linus".into(),
+            currency: "USD".into(),
+        };
+        repo.execute(&id, AccountCommand::from(open)).await?
+    }
+    .root
+    .version();
+    // The runner is woken by the commit; wait until its summary shows the event.
+    while summaries.get(&id).is_none_or(|s| s.version < sequence) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = stop.send(());
+    live.await??;
+    println!(
+        "\n== read model `{}` (in memory, live):",
+        AccountSummaries::NAME
+    );
+    for (id, s) in summaries.all() {
+        println!(
+            "  {id}: {} {} {}.{:02}, {} transaction(s){}",
+            s.owner,
+            s.currency,
+            s.balance / 100,
+            s.balance % 100,
+            s.transactions,
+            if s.closed { ", closed" } else { "" }
+        );
+    }
+    Ok(())
 }
 
 /// Runs one command and prints what it recorded, or why it was refused.

@@ -41,6 +41,7 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
 
     let dispatch = dispatch(input, &p);
     let conversions = conversions(input, &p);
+    let variants = variants(input, &p, &where_serde);
     let describe = describe(input, &p, where_clause);
 
     quote! {
@@ -75,8 +76,43 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
         }
         #dispatch
         #conversions
+        #variants
         #describe
     }
+}
+
+/// `EventVariant<Payload>` per payload type: the stored names of each, and taking it out of a
+/// decoded event, for routing to projection handlers.
+fn variants(input: &EventInput<'_>, p: &TokenStream, where_serde: &TokenStream) -> TokenStream {
+    let ident = input.ident;
+    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
+    let impls = input.events.iter().map(|d| {
+        let (ty, name, aliases) = (&d.payload, &d.name, d.aliases.iter());
+        let take = match d.variant {
+            Some(v) => quote! {
+                #[allow(unreachable_patterns)]
+                match self {
+                    Self::#v(payload) => ::core::option::Option::Some(payload),
+                    _ => ::core::option::Option::None,
+                }
+            },
+            None => quote!(::core::option::Option::Some(self)),
+        };
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics #p::EventVariant<#ty> for #ident #ty_generics #where_serde {
+                #[inline]
+                fn is_stored_as(event_type: &str) -> bool {
+                    ::core::matches!(event_type, #name #(| #aliases)*)
+                }
+                #[inline]
+                fn into_variant(self) -> ::core::option::Option<#ty> {
+                    #take
+                }
+            }
+        }
+    });
+    quote!(#(#impls)*)
 }
 
 /// `T: bounds` for every type parameter and every payload and version type, when the event type

@@ -7,7 +7,10 @@ use crate::error::StoreError;
 use crate::sql::Tables;
 
 /// Every migration, in order. Never edit a released one: add the next.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_events_and_snapshots.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_events_and_snapshots.sql")),
+    (2, include_str!("migrations/0002_projections.sql")),
+];
 
 /// Brings the schema to the newest version this code knows; refuses a newer database.
 pub(super) async fn apply(conn: &mut SqliteConnection, tables: &Tables) -> Result<(), StoreError> {

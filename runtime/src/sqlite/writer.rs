@@ -10,7 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Statements;
 use crate::error::{AppendError, Conflict, StoreError};
-use crate::event::LogPosition;
+use crate::event::{LogPosition, StoredEvent};
+use crate::projection::InlineProjections;
 use crate::sql::{encode_metadata, to_i64, u64_to_i64};
 use crate::store::{NewEvent, Snapshot};
 
@@ -51,11 +52,19 @@ pub(super) async fn run(
     mut queue: mpsc::Receiver<Request>,
     statements: Arc<Statements>,
     max_batch: usize,
+    appended: Arc<tokio::sync::watch::Sender<()>>,
+    mut inline: InlineProjections<SqliteConnection>,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
-        match commit(&mut conn, &statements, &batch).await {
+        match commit(&mut conn, &statements, &mut inline, &batch).await {
             Ok(outcomes) => {
+                let grew = outcomes
+                    .iter()
+                    .any(|o| matches!(o, Outcome::Appended(p) if !p.is_empty()));
+                if grew {
+                    appended.send_replace(());
+                }
                 for (request, outcome) in batch.drain(..).zip(outcomes) {
                     answer(request, outcome);
                 }
@@ -110,12 +119,13 @@ fn answer(request: Request, outcome: Outcome) {
 async fn commit(
     conn: &mut SqliteConnection,
     statements: &Statements,
+    inline: &mut InlineProjections<SqliteConnection>,
     batch: &[Request],
 ) -> Result<Vec<Outcome>, StoreError> {
-    match run_batch(conn, statements, batch, false).await? {
+    match run_batch(conn, statements, inline, batch, false).await? {
         Some(outcomes) => Ok(outcomes),
         // With savepoints a failing insert fails only its append, so the run never gives up.
-        None => run_batch(conn, statements, batch, true)
+        None => run_batch(conn, statements, inline, batch, true)
             .await?
             .ok_or_else(|| {
                 StoreError::Backend("a batch failed even with a savepoint per append".into())
@@ -127,6 +137,7 @@ async fn commit(
 async fn run_batch(
     conn: &mut SqliteConnection,
     statements: &Statements,
+    inline: &mut InlineProjections<SqliteConnection>,
     batch: &[Request],
     savepoints: bool,
 ) -> Result<Option<Vec<Outcome>>, StoreError> {
@@ -138,7 +149,7 @@ async fn run_batch(
     if savepoints {
         for (i, request) in batch.iter().enumerate() {
             if let Request::Append(append, _) = request {
-                outcomes[i] = Some(append_isolated(&mut tx, statements, append).await);
+                outcomes[i] = Some(append_isolated(&mut tx, statements, inline, append).await);
             }
         }
     } else {
@@ -151,6 +162,21 @@ async fn run_batch(
                 }
                 Err(error) => {
                     tracing::debug!(%error, "an insert failed in a group commit; retrying the batch with savepoints");
+                    tx.rollback().await.map_err(StoreError::backend)?;
+                    return Ok(None);
+                }
+            }
+        }
+        if !inline.is_empty() {
+            for (i, request) in batch.iter().enumerate() {
+                let (Request::Append(append, _), Some(Outcome::Appended(positions))) =
+                    (request, &outcomes[i])
+                else {
+                    continue;
+                };
+                let events = stored_events(append, positions);
+                if let Err(error) = inline.apply(&events, &mut tx).await {
+                    tracing::debug!(%error, "an inline projection failed in a group commit; retrying the batch with savepoints");
                     tx.rollback().await.map_err(StoreError::backend)?;
                     return Ok(None);
                 }
@@ -178,6 +204,28 @@ async fn run_batch(
             })
             .collect(),
     ))
+}
+
+/// An append's events as the log holds them once committed, for inline projections.
+fn stored_events(append: &Append, positions: &[LogPosition]) -> Vec<StoredEvent> {
+    append
+        .events
+        .iter()
+        .zip(positions)
+        .enumerate()
+        .map(|(offset, (event, &position))| StoredEvent {
+            aggregate_type: append.aggregate_type.clone(),
+            aggregate_id: append.aggregate_id.clone(),
+            sequence: append.expected_version.unsigned_abs() + offset as u64 + 1,
+            position,
+            event_id: event.event_id,
+            event_type: event.event_type.to_owned(),
+            event_version: event.event_version,
+            recorded_at: event.recorded_at,
+            metadata: event.metadata.clone(),
+            event: event.payload.clone(),
+        })
+        .collect()
 }
 
 /// Splits a batch's appends into groups that one statement can insert: at most one append per
@@ -350,13 +398,23 @@ fn group_insert_sql(table: &str, rows: usize) -> String {
 async fn append_isolated(
     conn: &mut SqliteConnection,
     statements: &Statements,
+    inline: &mut InlineProjections<SqliteConnection>,
     append: &Append,
 ) -> Outcome {
     let mut savepoint = match conn.begin().await {
         Ok(savepoint) => savepoint,
         Err(error) => return Outcome::Failed(StoreError::backend(error).into()),
     };
-    match append_one(&mut savepoint, statements, append).await {
+    let mut result = append_one(&mut savepoint, statements, append).await;
+    if let Ok(Outcome::Appended(positions)) = &result {
+        if !inline.is_empty() {
+            let events = stored_events(append, positions);
+            if let Err(error) = inline.apply(&events, &mut savepoint).await {
+                result = Err(error);
+            }
+        }
+    }
+    match result {
         Ok(outcome) => match savepoint.commit().await {
             Ok(()) => outcome,
             Err(error) => Outcome::Failed(StoreError::backend(error).into()),

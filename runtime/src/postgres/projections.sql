@@ -1,0 +1,50 @@
+-- name: select_checkpoint
+SELECT txn, position FROM {checkpoints} WHERE projection = $1 AND version = $2
+
+-- name: insert_checkpoint
+-- A projection's first checkpoint; none may exist yet (ignored means: another runner made it).
+INSERT INTO {checkpoints} (projection, version, txn, position)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (projection, version) DO NOTHING
+
+-- name: advance_checkpoint
+-- Moves a checkpoint only from where the runner read it: 0 rows means another runner moved it
+-- (under READ COMMITTED a concurrent mover is waited for and the condition checked again).
+UPDATE {checkpoints} SET txn = $3, position = $4, updated_at = now()
+WHERE projection = $1 AND version = $2 AND txn = $5 AND position = $6
+
+-- name: delete_checkpoint
+DELETE FROM {checkpoints} WHERE projection = $1 AND version = $2
+
+-- name: insert_dead_letter
+INSERT INTO {dead_letters} (projection, version, event_id, txn, position, aggregate_type,
+    aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at, error,
+    attempts, parked_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+ON CONFLICT (projection, version, event_id) DO UPDATE SET
+    error = excluded.error, attempts = excluded.attempts, parked_at = excluded.parked_at
+
+-- name: select_dead_letters
+SELECT txn, position, aggregate_type, aggregate_id, sequence, event_id, event_type,
+    event_version, payload, metadata, recorded_at, error, attempts, parked_at
+FROM {dead_letters} WHERE projection = $1 AND version = $2
+ORDER BY txn, position
+
+-- name: delete_dead_letter
+DELETE FROM {dead_letters} WHERE projection = $1 AND version = $2 AND event_id = $3
+
+-- name: activate
+-- A version becomes the active one of its name unless a newer one already is.
+INSERT INTO {projection_versions} (projection, version) VALUES ($1, $2)
+ON CONFLICT (projection) DO UPDATE SET version = excluded.version
+WHERE {projection_versions}.version < excluded.version
+
+-- name: select_active
+SELECT version FROM {projection_versions} WHERE projection = $1
+
+-- name: try_lock
+-- A session advisory lock per projection (name, version) of this schema and prefix.
+SELECT pg_try_advisory_lock(hashtextextended($1, 0))
+
+-- name: unlock
+SELECT pg_advisory_unlock(hashtextextended($1, 0))

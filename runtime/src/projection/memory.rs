@@ -1,0 +1,243 @@
+//! The memory target: checkpoints, dead letters, active versions and leases kept in the
+//! process, for read models kept in memory (which are rebuilt from position 0 when the
+//! process starts).
+
+use std::collections::HashMap;
+use std::future::{Future, ready};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::{Advance, CommitError, ParkedEvent, ProjectionId, ProjectionTarget};
+use crate::error::StoreError;
+use crate::event::LogPosition;
+
+/// A [`ProjectionTarget`] in memory. Cloning shares it; handlers get `()` as their connection.
+///
+/// Its transactions are atomic for the target's own data (checkpoint, dead letters, active
+/// version), but cannot undo what a handler changed in memory, so the runner never applies an
+/// event to a memory read model twice.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryTarget {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    checkpoints: HashMap<ProjectionId, LogPosition>,
+    parked: HashMap<ProjectionId, Vec<ParkedEvent>>,
+    active: HashMap<String, u32>,
+    leases: HashMap<ProjectionId, Uuid>,
+}
+
+/// A transaction of a [`MemoryTarget`]: its changes, applied at commit.
+#[derive(Debug, Default)]
+pub struct MemoryTransaction {
+    connection: (),
+    changes: Vec<Change>,
+}
+
+#[derive(Debug)]
+enum Change {
+    ClearCheckpoint(ProjectionId),
+    Park(ProjectionId, Box<ParkedEvent>),
+    Unpark(ProjectionId, Uuid),
+    Activate(ProjectionId),
+}
+
+/// The lease of a [`MemoryTarget`]: released when dropped.
+#[derive(Debug)]
+pub struct MemoryLease {
+    state: Arc<Mutex<State>>,
+    projection: ProjectionId,
+    owner: Uuid,
+}
+
+impl Drop for MemoryLease {
+    fn drop(&mut self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.leases.get(&self.projection) == Some(&self.owner) {
+            state.leases.remove(&self.projection);
+        }
+    }
+}
+
+impl MemoryTarget {
+    /// An empty target.
+    pub fn new() -> Self {
+        MemoryTarget::default()
+    }
+
+    // Every change checks first and writes after, so a poisoned lock holds consistent data.
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl ProjectionTarget for MemoryTarget {
+    type Connection = ();
+    type Transaction = MemoryTransaction;
+    type Lease = MemoryLease;
+    const ATOMIC: bool = false;
+
+    fn connection(tx: &mut MemoryTransaction) -> &mut () {
+        &mut tx.connection
+    }
+
+    fn begin(&self) -> impl Future<Output = Result<MemoryTransaction, StoreError>> + Send {
+        ready(Ok(MemoryTransaction::default()))
+    }
+
+    fn commit(
+        &self,
+        tx: MemoryTransaction,
+        advance: Option<Advance>,
+    ) -> impl Future<Output = Result<(), CommitError>> + Send {
+        ready(self.with(|state| {
+            // The checkpoint as this transaction sees it: cleared by it, or as stored.
+            if let Some(advance) = advance {
+                let cleared = tx
+                    .changes
+                    .iter()
+                    .any(|c| matches!(c, Change::ClearCheckpoint(id) if *id == advance.projection));
+                let current = if cleared {
+                    None
+                } else {
+                    state.checkpoints.get(&advance.projection).copied()
+                };
+                if current != advance.from {
+                    return Err(CommitError::Moved(advance.projection));
+                }
+            }
+            for change in tx.changes {
+                match change {
+                    Change::ClearCheckpoint(id) => {
+                        state.checkpoints.remove(&id);
+                    }
+                    Change::Park(id, parked) => state.parked.entry(id).or_default().push(*parked),
+                    Change::Unpark(id, event_id) => {
+                        if let Some(parked) = state.parked.get_mut(&id) {
+                            parked.retain(|p| p.event.event_id != event_id);
+                        }
+                    }
+                    Change::Activate(id) => {
+                        let active = state.active.entry(id.name.to_owned()).or_default();
+                        *active = (*active).max(id.version);
+                    }
+                }
+            }
+            if let Some(advance) = advance {
+                state.checkpoints.insert(advance.projection, advance.to);
+            }
+            Ok(())
+        }))
+    }
+
+    fn rollback(&self, _tx: MemoryTransaction) -> impl Future<Output = ()> + Send {
+        ready(())
+    }
+
+    fn checkpoint(
+        &self,
+        projection: ProjectionId,
+    ) -> impl Future<Output = Result<Option<LogPosition>, StoreError>> + Send {
+        ready(Ok(self.with(|s| s.checkpoints.get(&projection).copied())))
+    }
+
+    fn clear_checkpoint(
+        &self,
+        tx: &mut MemoryTransaction,
+        projection: ProjectionId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        tx.changes.push(Change::ClearCheckpoint(projection));
+        ready(Ok(()))
+    }
+
+    fn park(
+        &self,
+        tx: &mut MemoryTransaction,
+        projection: ProjectionId,
+        parked: &ParkedEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        tx.changes
+            .push(Change::Park(projection, Box::new(parked.clone())));
+        ready(Ok(()))
+    }
+
+    fn parked(
+        &self,
+        projection: ProjectionId,
+    ) -> impl Future<Output = Result<Vec<ParkedEvent>, StoreError>> + Send {
+        ready(Ok(self.with(|s| {
+            s.parked.get(&projection).cloned().unwrap_or_default()
+        })))
+    }
+
+    fn unpark(
+        &self,
+        tx: &mut MemoryTransaction,
+        projection: ProjectionId,
+        event_id: Uuid,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let found = self.with(|s| {
+            s.parked
+                .get(&projection)
+                .is_some_and(|p| p.iter().any(|p| p.event.event_id == event_id))
+        });
+        if found {
+            tx.changes.push(Change::Unpark(projection, event_id));
+        }
+        ready(Ok(found))
+    }
+
+    fn activate(
+        &self,
+        tx: &mut MemoryTransaction,
+        projection: ProjectionId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        tx.changes.push(Change::Activate(projection));
+        ready(Ok(()))
+    }
+
+    fn active_version(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<u32>, StoreError>> + Send {
+        ready(Ok(self.with(|s| s.active.get(name).copied())))
+    }
+
+    fn acquire(
+        &self,
+        projection: ProjectionId,
+        owner: Uuid,
+        _ttl: Duration,
+    ) -> impl Future<Output = Result<Option<MemoryLease>, StoreError>> + Send {
+        let taken = self.with(|s| match s.leases.get(&projection) {
+            Some(holder) if *holder != owner => false,
+            _ => {
+                s.leases.insert(projection, owner);
+                true
+            }
+        });
+        ready(Ok(taken.then(|| MemoryLease {
+            state: Arc::clone(&self.state),
+            projection,
+            owner,
+        })))
+    }
+
+    fn renew(
+        &self,
+        lease: &mut MemoryLease,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        ready(Ok(self.with(|s| {
+            s.leases.get(&lease.projection) == Some(&lease.owner)
+        })))
+    }
+
+    fn release(&self, lease: MemoryLease) -> impl Future<Output = ()> + Send {
+        drop(lease);
+        ready(())
+    }
+}

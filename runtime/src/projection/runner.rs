@@ -1,0 +1,592 @@
+//! The runner: follows the global log from a projection's checkpoint, in batches, through one
+//! target transaction per batch.
+
+use std::future::Future;
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use uuid::Uuid;
+
+use super::{
+    Advance, EventRef, ParkedEvent, PoisonPolicy, ProjectionError, ProjectionHandlers,
+    ProjectionId, ProjectionTarget,
+};
+use crate::error::BoxError;
+use crate::event::{LogPosition, StoredEvent};
+use crate::store::{EventStore, Wake};
+
+/// Runs one projection: catch-up from its checkpoint, then live (woken by the store's commits,
+/// polling as a fallback), a batch per transaction; rebuilds; dead letters.
+///
+/// Only one runner applies a projection's events at a time: a runner first takes the
+/// projection's lease from the target (a PostgreSQL advisory lock, a lease row in SQLite, a
+/// lock in the process for memory), and [`run`](Self::run) waits as a standby while another
+/// runner holds it. Even without the lease, a commit only moves the checkpoint from where the
+/// runner read it, so two runners can never both apply a batch.
+///
+/// ```
+/// use cqrs_runtime::projection::{MemoryTarget, Projector};
+/// use cqrs_runtime::doc_support::{Counted, Counter, CounterCommand};
+/// use cqrs_runtime::{InMemoryStore, Repository};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = InMemoryStore::new();
+/// let repo = Repository::<Counter, _>::new(store.clone());
+/// repo.execute(&"c-1".to_owned(), CounterCommand::Add(5)).await.unwrap();
+///
+/// let counted = Counted::default();
+/// let mut runner = Projector::new(store, MemoryTarget::new(), counted.clone());
+/// runner.catch_up().await.unwrap();
+/// assert_eq!(counted.total(), 5);
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct Projector<S, T: ProjectionTarget, P> {
+    store: S,
+    target: T,
+    projection: P,
+    batch_size: usize,
+    poll: Duration,
+    policy: PoisonPolicy,
+    lease_ttl: Duration,
+    owner: Uuid,
+    lease: Option<(T::Lease, Instant)>,
+}
+
+/// How far a catch-up went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUp {
+    /// Events read from the log (handled or skipped).
+    pub read: u64,
+    /// The checkpoint at the end.
+    pub checkpoint: LogPosition,
+}
+
+/// How far a rebuild is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Events read so far.
+    pub read: u64,
+    /// Events in the log when the rebuild started (more may come).
+    pub total: u64,
+    /// The checkpoint now.
+    pub checkpoint: LogPosition,
+}
+
+/// Why [`Projector::run`] returned without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The shutdown future completed.
+    Shutdown,
+    /// A newer version of the projection caught up and is active now.
+    Superseded {
+        /// The active version.
+        active: u32,
+    },
+}
+
+/// How a run of a slice of a batch ended.
+enum Slice {
+    Done,
+    /// The event at this index failed; everything before it is committed.
+    FailedAt(usize, BoxError),
+}
+
+impl<S, T, P> Projector<S, T, P>
+where
+    S: EventStore,
+    T: ProjectionTarget,
+    P: ProjectionHandlers<T::Connection>,
+{
+    /// A runner of `projection`, reading `store`'s log into `target`. Defaults: batches of
+    /// 500 events, a poll every second, [`PoisonPolicy::stop`], leases of 30 s.
+    pub fn new(store: S, target: T, projection: P) -> Self {
+        Projector {
+            store,
+            target,
+            projection,
+            batch_size: 500,
+            poll: Duration::from_secs(1),
+            policy: PoisonPolicy::stop(),
+            lease_ttl: Duration::from_secs(30),
+            owner: Uuid::now_v7(),
+            lease: None,
+        }
+    }
+
+    /// Events per read and per transaction (at least 1).
+    pub fn batch_size(mut self, events: usize) -> Self {
+        self.batch_size = events.max(1);
+        self
+    }
+
+    /// The longest a live runner waits before reading the log again without being woken.
+    pub fn poll_interval(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// What to do when a handler fails.
+    pub fn on_error(mut self, policy: PoisonPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// How long a lease lasts without renewal where the target's leases expire (SQLite): the
+    /// time a standby waits to take over from a runner that died.
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// The lease owner this runner identifies as (a new UUID by default). A runner restarted
+    /// with the same owner takes its own unexpired lease back at once, instead of waiting for
+    /// it to expire; never give two live runners the same owner.
+    pub fn owner(mut self, owner: Uuid) -> Self {
+        self.owner = owner;
+        self
+    }
+
+    /// The projection (to read an in-memory model, or its configuration).
+    pub fn projection(&self) -> &P {
+        &self.projection
+    }
+
+    /// The target.
+    pub fn target(&self) -> &T {
+        &self.target
+    }
+
+    /// The projection's name and version.
+    pub fn id(&self) -> ProjectionId {
+        P::id()
+    }
+
+    /// Applies everything the log holds now, then returns, giving up the lease. Fails with
+    /// [`ProjectionError::Fenced`] if another runner holds the projection.
+    pub async fn catch_up(&mut self) -> Result<CatchUp, ProjectionError> {
+        let result = self.catch_up_with(|_| {}).await;
+        self.release().await;
+        result
+    }
+
+    /// Follows the log until `shutdown` completes (checked between batches, so a batch is never
+    /// cut short) or a newer version takes over. Waits as a standby while another runner holds
+    /// the projection.
+    pub async fn run(
+        &mut self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<Stopped, ProjectionError> {
+        let mut shutdown = pin!(shutdown.fuse());
+        let mut watch = self.store.watch(self.poll);
+        loop {
+            if let Some(active) = self.superseded().await? {
+                self.release().await;
+                return Ok(Stopped::Superseded { active });
+            }
+            if !self.hold_lease().await? {
+                tracing::debug!(projection = %self.id(), "another runner holds the projection; standing by");
+                let standby = tokio::time::sleep(self.poll.min(self.lease_ttl / 3));
+                futures::select! {
+                    () = standby.fuse() => continue,
+                    () = shutdown.as_mut() => return Ok(Stopped::Shutdown),
+                }
+            }
+            if let Err(error) = watch.listen().await {
+                tracing::warn!(%error, projection = %self.id(), "cannot listen for commits; polling");
+            }
+            match self.follow(&mut watch, shutdown.as_mut()).await {
+                // Another runner took over (this lease expired): stand by again.
+                Err(ProjectionError::Fenced(id)) => {
+                    tracing::warn!(projection = %id, "lost the projection to another runner; standing by");
+                    self.lease = None;
+                }
+                Ok(stopped) => {
+                    self.release().await;
+                    return Ok(stopped);
+                }
+                Err(error) => {
+                    self.release().await;
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// Empties the read model (the `#[reset]` handler) and replays the whole log into it,
+    /// reporting progress after each batch to `progress` and as `tracing` events.
+    pub async fn rebuild(
+        &mut self,
+        progress: impl FnMut(Progress) + Send,
+    ) -> Result<CatchUp, ProjectionError> {
+        let result = self.rebuild_held(progress).await;
+        self.release().await;
+        result
+    }
+
+    async fn rebuild_held(
+        &mut self,
+        mut progress: impl FnMut(Progress) + Send,
+    ) -> Result<CatchUp, ProjectionError> {
+        if !P::CAN_RESET {
+            return Err(ProjectionError::NoReset(self.id()));
+        }
+        self.require_lease().await?;
+        let id = self.id();
+        let mut tx = self.target.begin().await?;
+        self.target.clear_checkpoint(&mut tx, id).await?;
+        if let Err(source) = self.projection.reset(T::connection(&mut tx)).await {
+            self.target.rollback(tx).await;
+            return Err(ProjectionError::Reset {
+                projection: id,
+                source,
+            });
+        }
+        // The checkpoint was cleared in this transaction: it starts again from none.
+        let advance = Advance {
+            projection: id,
+            from: None,
+            to: LogPosition::START,
+        };
+        self.target.commit(tx, Some(advance)).await?;
+        tracing::info!(projection = %id, "rebuild started from position 0");
+        let total = self.store.count_events().await?;
+        let result = self
+            .catch_up_with(|read| {
+                let checkpoint = read.checkpoint;
+                tracing::info!(projection = %id, read = read.read, total, "rebuilding");
+                progress(Progress {
+                    read: read.read,
+                    total,
+                    checkpoint,
+                });
+            })
+            .await?;
+        tracing::info!(projection = %id, read = result.read, "rebuild finished");
+        Ok(result)
+    }
+
+    /// The events parked in the dead-letter table, in log order.
+    pub async fn parked(&self) -> Result<Vec<ParkedEvent>, ProjectionError> {
+        Ok(self.target.parked(self.id()).await?)
+    }
+
+    /// Runs the handler of a parked event again (after a fix); on success the event leaves
+    /// the dead-letter table in the same transaction. The event applies after later events
+    /// did: handlers that depend on order should check the envelope's sequence.
+    pub async fn replay_parked(&mut self, event_id: Uuid) -> Result<(), ProjectionError> {
+        let result = self.replay_held(event_id).await;
+        self.release().await;
+        result
+    }
+
+    async fn replay_held(&mut self, event_id: Uuid) -> Result<(), ProjectionError> {
+        let id = self.id();
+        let parked = self.target.parked(id).await?;
+        let Some(parked) = parked.into_iter().find(|p| p.event.event_id == event_id) else {
+            return Err(ProjectionError::NotParked {
+                projection: id,
+                event_id,
+            });
+        };
+        self.require_lease().await?;
+        let mut tx = self.target.begin().await?;
+        let handled = self
+            .projection
+            .handle(&parked.event, T::connection(&mut tx))
+            .await;
+        if let Err(source) = handled {
+            self.target.rollback(tx).await;
+            return Err(ProjectionError::Handler {
+                projection: id,
+                event: EventRef::of(&parked.event),
+                attempts: 1,
+                source,
+            });
+        }
+        if !self.target.unpark(&mut tx, id, event_id).await? {
+            self.target.rollback(tx).await;
+            return Err(ProjectionError::NotParked {
+                projection: id,
+                event_id,
+            });
+        }
+        self.target.commit(tx, None).await?;
+        tracing::info!(projection = %id, %event_id, "replayed a parked event");
+        Ok(())
+    }
+
+    /// Gives up the lease, if held, so that a standby takes over at once.
+    pub async fn release(&mut self) {
+        if let Some((lease, _)) = self.lease.take() {
+            self.target.release(lease).await;
+        }
+    }
+
+    async fn catch_up_with(
+        &mut self,
+        mut progress: impl FnMut(CatchUp) + Send,
+    ) -> Result<CatchUp, ProjectionError> {
+        self.require_lease().await?;
+        let mut checkpoint = self.start().await?;
+        let mut read = 0;
+        loop {
+            let n = self.step(&mut checkpoint).await?;
+            read += n as u64;
+            progress(CatchUp { read, checkpoint });
+            if n < self.batch_size {
+                self.activate().await?;
+                return Ok(CatchUp { read, checkpoint });
+            }
+        }
+    }
+
+    /// Live following with the lease held: batches while there are events, waits between.
+    async fn follow(
+        &mut self,
+        watch: &mut crate::store::LogWatch,
+        mut shutdown: std::pin::Pin<&mut futures::future::Fuse<impl Future<Output = ()>>>,
+    ) -> Result<Stopped, ProjectionError> {
+        let mut checkpoint = self.start().await?;
+        let mut activated = false;
+        loop {
+            if shutdown.as_mut().now_or_never().is_some() {
+                return Ok(Stopped::Shutdown);
+            }
+            let n = self.step(&mut checkpoint).await?;
+            if n == self.batch_size {
+                continue;
+            }
+            if !activated {
+                self.activate().await?;
+                activated = true;
+                tracing::info!(projection = %self.id(), position = checkpoint.event, "caught up; following the log");
+            }
+            futures::select! {
+                wake = watch.wait().fuse() => {
+                    if wake == Wake::Polled {
+                        if let Some(active) = self.superseded().await? {
+                            return Ok(Stopped::Superseded { active });
+                        }
+                    }
+                }
+                () = shutdown.as_mut() => return Ok(Stopped::Shutdown),
+            }
+            if !self.hold_lease().await? {
+                return Err(ProjectionError::Fenced(self.id()));
+            }
+        }
+    }
+
+    /// The checkpoint to follow from. A projection that never ran is set up first: its
+    /// `#[reset]` handler runs in the transaction that creates its checkpoint.
+    async fn start(&mut self) -> Result<LogPosition, ProjectionError> {
+        let id = self.id();
+        if let Some(position) = self.target.checkpoint(id).await? {
+            return Ok(position);
+        }
+        let mut tx = self.target.begin().await?;
+        if P::CAN_RESET {
+            if let Err(source) = self.projection.reset(T::connection(&mut tx)).await {
+                self.target.rollback(tx).await;
+                return Err(ProjectionError::Reset {
+                    projection: id,
+                    source,
+                });
+            }
+        }
+        let advance = Advance {
+            projection: id,
+            from: None,
+            to: LogPosition::START,
+        };
+        self.target.commit(tx, Some(advance)).await?;
+        tracing::info!(projection = %id, "first run: starting from position 0");
+        Ok(LogPosition::START)
+    }
+
+    /// Reads one batch after `checkpoint` and applies it; returns how many events it read.
+    async fn step(&mut self, checkpoint: &mut LogPosition) -> Result<usize, ProjectionError> {
+        let batch = self.store.read_all(*checkpoint, self.batch_size).await?;
+        let mut start = 0;
+        while start < batch.len() {
+            match self.apply(&batch[start..], *checkpoint).await? {
+                Slice::Done => {
+                    *checkpoint = batch[batch.len() - 1].position;
+                    break;
+                }
+                Slice::FailedAt(k, error) => {
+                    if k > 0 {
+                        *checkpoint = batch[start + k - 1].position;
+                    }
+                    let event = &batch[start + k];
+                    self.poison(event, error, *checkpoint).await?;
+                    *checkpoint = event.position;
+                    start += k + 1;
+                }
+            }
+        }
+        Ok(batch.len())
+    }
+
+    /// Applies `events` in one transaction and commits the checkpoint after the last one. If
+    /// one fails, commits everything before it (re-running that prefix in a new transaction
+    /// where the target rolled the first one back) and says which.
+    async fn apply(
+        &mut self,
+        events: &[StoredEvent],
+        from: LogPosition,
+    ) -> Result<Slice, ProjectionError> {
+        let id = self.id();
+        let mut end = events.len();
+        let mut failure: Option<(usize, BoxError)> = None;
+        loop {
+            let mut tx = self.target.begin().await?;
+            let mut failed = None;
+            for (i, event) in events[..end].iter().enumerate() {
+                if !P::AGGREGATES.contains(&event.aggregate_type.as_str()) {
+                    continue;
+                }
+                if let Err(error) = self.projection.handle(event, T::connection(&mut tx)).await {
+                    failed = Some((i, error));
+                    break;
+                }
+            }
+            let commit_to = match failed {
+                Some((k, error)) if T::ATOMIC => {
+                    // Nothing of this transaction may stay: run the events before `k` again.
+                    self.target.rollback(tx).await;
+                    end = k;
+                    failure = Some((k, error));
+                    continue;
+                }
+                Some((k, error)) => {
+                    failure = Some((k, error));
+                    k
+                }
+                None => end,
+            };
+            if commit_to == 0 {
+                self.target.rollback(tx).await;
+            } else {
+                let advance = Advance {
+                    projection: id,
+                    from: Some(from),
+                    to: events[commit_to - 1].position,
+                };
+                self.target.commit(tx, Some(advance)).await?;
+            }
+            return Ok(match failure {
+                Some((k, error)) => Slice::FailedAt(k, error),
+                None => Slice::Done,
+            });
+        }
+    }
+
+    /// An event whose handler failed: retry, park or stop, as the policy says. On `Ok` the
+    /// event is applied or parked and the checkpoint is at it.
+    async fn poison(
+        &mut self,
+        event: &StoredEvent,
+        error: BoxError,
+        from: LogPosition,
+    ) -> Result<(), ProjectionError> {
+        let id = self.id();
+        let advance = Advance {
+            projection: id,
+            from: Some(from),
+            to: event.position,
+        };
+        let mut attempts = 1;
+        let mut last = error;
+        tracing::warn!(projection = %id, event = %EventRef::of(event), error = %last, "a projection handler failed");
+        for retry in 1..=self.policy.retries() {
+            tokio::time::sleep(self.policy.delay(retry)).await;
+            let mut tx = self.target.begin().await?;
+            attempts += 1;
+            match self.projection.handle(event, T::connection(&mut tx)).await {
+                Ok(()) => {
+                    self.target.commit(tx, Some(advance)).await?;
+                    tracing::info!(projection = %id, event = %EventRef::of(event), attempts, "a retried event applied");
+                    return Ok(());
+                }
+                Err(error) => {
+                    self.target.rollback(tx).await;
+                    tracing::warn!(projection = %id, event = %EventRef::of(event), attempts, %error, "a retried event failed again");
+                    last = error;
+                }
+            }
+        }
+        if !self.policy.parks() {
+            tracing::error!(projection = %id, event = %EventRef::of(event), attempts, error = %last, "projection stopped at an event it cannot apply");
+            return Err(ProjectionError::Handler {
+                projection: id,
+                event: EventRef::of(event),
+                attempts,
+                source: last,
+            });
+        }
+        let parked = ParkedEvent {
+            event: event.clone(),
+            error: last.to_string(),
+            attempts,
+            parked_at: chrono::Utc::now(),
+        };
+        let mut tx = self.target.begin().await?;
+        self.target.park(&mut tx, id, &parked).await?;
+        self.target.commit(tx, Some(advance)).await?;
+        tracing::warn!(projection = %id, event = %EventRef::of(event), attempts, error = %parked.error, "parked an event in the dead-letter table");
+        Ok(())
+    }
+
+    /// Marks this version active once it has caught up.
+    async fn activate(&mut self) -> Result<(), ProjectionError> {
+        let id = self.id();
+        let mut tx = self.target.begin().await?;
+        self.target.activate(&mut tx, id).await?;
+        self.target.commit(tx, None).await?;
+        Ok(())
+    }
+
+    /// The newer active version, if one took over.
+    async fn superseded(&mut self) -> Result<Option<u32>, ProjectionError> {
+        let active = self.target.active_version(P::NAME).await?;
+        Ok(active.filter(|&v| v > P::VERSION))
+    }
+
+    /// Takes or renews the lease; `false` if another runner holds it.
+    async fn hold_lease(&mut self) -> Result<bool, ProjectionError> {
+        if let Some((lease, renewed)) = &mut self.lease {
+            if renewed.elapsed() < self.lease_ttl / 3 {
+                return Ok(true);
+            }
+            if self.target.renew(lease).await? {
+                *renewed = Instant::now();
+                return Ok(true);
+            }
+            self.lease = None;
+            return Ok(false);
+        }
+        let lease = self
+            .target
+            .acquire(self.id(), self.owner, self.lease_ttl)
+            .await?;
+        Ok(match lease {
+            Some(lease) => {
+                tracing::info!(projection = %self.id(), owner = %self.owner, "holding the projection's lease");
+                self.lease = Some((lease, Instant::now()));
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn require_lease(&mut self) -> Result<(), ProjectionError> {
+        if self.hold_lease().await? {
+            Ok(())
+        } else {
+            Err(ProjectionError::Fenced(self.id()))
+        }
+    }
+}

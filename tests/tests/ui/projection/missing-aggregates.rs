@@ -1,0 +1,12 @@
+use bank::AccountOpened;
+use cqrs_runtime::projection;
+
+#[derive(Default)]
+pub struct Owners;
+
+#[projection]
+impl Owners {
+    fn opened(&mut self, _event: &AccountOpened) {}
+}
+
+fn main() {}

@@ -1,0 +1,15 @@
+use bank::{Account, AccountOpened};
+use cqrs_runtime::projection;
+
+#[derive(Default)]
+pub struct Owners;
+
+#[projection(aggregates(Account))]
+impl Owners {
+    fn opened(&mut self, _event: &AccountOpened) {}
+
+    #[reset]
+    fn clear(&mut self, _event: &AccountOpened) {}
+}
+
+fn main() {}
