@@ -1,14 +1,17 @@
-//! `cargo cqrs`: the project's command-line entry point.
-//!
-//! The subcommands (`new`, `add`, `schema export|check`) are not built yet; until they are, the
-//! binary says so instead of pretending to work.
+//! `cargo cqrs`: parse, run, exit with the command's status (1 for a failed check, 2 for an
+//! error).
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
 fn main() -> ExitCode {
-    eprintln!(
-        "cargo-cqrs {}: the `new`, `add` and `schema` subcommands are not available in this version yet",
-        env!("CARGO_PKG_VERSION")
-    );
-    ExitCode::from(2)
+    let cli = cargo_cqrs::Cargo::parse();
+    match cargo_cqrs::exec(cli, &mut std::io::stdout()) {
+        Ok(code) => code,
+        Err(error) => {
+            cargo_cqrs::report(&error, &mut std::io::stderr());
+            ExitCode::from(2)
+        }
+    }
 }

@@ -105,3 +105,10 @@ pub fn aggregates() -> Vec<AggregateSchema> {
 pub fn schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
     schemars::schema_for!(T).to_value()
 }
+
+/// [`aggregates`] as JSON: what `cargo cqrs schema export|check` reads from a crate, through a
+/// small program linked with it that prints this.
+pub fn aggregates_json() -> String {
+    // Serializing plain strings, numbers and JSON values cannot fail.
+    serde_json::to_string(&aggregates()).unwrap_or_else(|_| "[]".to_owned())
+}

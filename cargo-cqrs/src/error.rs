@@ -1,0 +1,86 @@
+//! Everything `cargo cqrs` can refuse, each with what is wrong, where, and how to fix it.
+
+use std::path::{Path, PathBuf};
+
+/// An error of a `cargo cqrs` command.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum Error {
+    /// `cargo metadata` failed.
+    #[error("cannot read the package's metadata: {0}")]
+    #[diagnostic(help(
+        "run it inside a Cargo package, or give `--manifest-path path/to/Cargo.toml`"
+    ))]
+    Metadata(String),
+    /// `-p` named no member.
+    #[error("no package `{name}` in this workspace")]
+    #[diagnostic(help("the members are: {}", members.join(", ")))]
+    NoSuchPackage { name: String, members: Vec<String> },
+    /// A virtual workspace without `-p`.
+    #[error("this is a workspace with several packages; which one?")]
+    #[diagnostic(help("choose one with `-p NAME`; the members are: {}", members.join(", ")))]
+    ChoosePackage { members: Vec<String> },
+    /// A binary-only package.
+    #[error(
+        "package `{package}` has no library target, so its aggregates cannot be linked into the schema reader"
+    )]
+    #[diagnostic(help(
+        "move the domain types into `src/lib.rs` (the generated services do) and keep `src/main.rs` thin"
+    ))]
+    NoLibrary { package: String },
+    /// A package that does not use the runtime.
+    #[error("package `{package}` does not depend on `cqrs-runtime`, so it has no aggregates")]
+    #[diagnostic(help("choose the package that defines the aggregates with `-p NAME`"))]
+    NoRuntime { package: String },
+    /// A package without any derived aggregate.
+    #[error("package `{package}` defines no aggregate (no `#[derive(Aggregate)]` was linked)")]
+    #[diagnostic(help(
+        "derive `Aggregate` on a state type in the library, or choose another package with `-p`"
+    ))]
+    NoAggregates { package: String },
+    /// The schema reader did not build or run.
+    #[error(
+        "cannot read the schemas of `{package}`: building or running the schema reader failed:\n{stderr}"
+    )]
+    #[diagnostic(help(
+        "the package must build: run `cargo build -p {package}` and fix what it reports"
+    ))]
+    HostFailed { package: String, stderr: String },
+    /// The schema reader printed something else than schemas.
+    #[error("the schema reader printed something unexpected: {0}")]
+    #[diagnostic(help(
+        "the package's `cqrs-runtime` may be older than this `cargo cqrs`; use matching versions"
+    ))]
+    HostOutput(String),
+    /// No export to check against.
+    #[error("there is no schema export in {}", dir.display())]
+    #[diagnostic(help(
+        "run `cargo cqrs schema export` first and commit the folder (or point `--dir` at it)"
+    ))]
+    NoExport { dir: PathBuf },
+    /// An export file is not what `schema export` writes.
+    #[error("{} is not a valid schema export: {why}", file.display())]
+    #[diagnostic(help(
+        "write it again with `cargo cqrs schema export` (from the commit whose schemas it should hold)"
+    ))]
+    BadExport { file: PathBuf, why: String },
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing to the terminal failed.
+    #[error("cannot write the output: {0}")]
+    Output(#[source] std::io::Error),
+}
+
+impl Error {
+    /// An I/O error at `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! `cargo cqrs`: the command line of cargo-cqrs. The binary is a thin `main.rs`; every
+//! subcommand is a module with its `Args` and `exec`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod error;
+pub mod schema;
+
+pub use error::Error;
+
+/// The `cargo` entry: cargo runs `cargo-cqrs cqrs <args>`.
+#[derive(Debug, Parser)]
+#[command(
+    bin_name = "cargo",
+    version,
+    about = "Event-sourced CQRS services from annotated Rust types"
+)]
+pub enum Cargo {
+    /// Scaffold, extend and check event-sourced CQRS services.
+    Cqrs(CqrsArgs),
+}
+
+/// `cargo cqrs ...`
+#[derive(Debug, clap::Args)]
+#[command(version, about, long_about = None)]
+pub struct CqrsArgs {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Export the crate's command and event schemas, or check them against the committed
+    /// export.
+    #[command(subcommand)]
+    Schema(schema::SchemaCommand),
+}
+
+/// Runs a parsed command line, writing its report to `out`.
+pub fn exec(cli: Cargo, out: &mut dyn Write) -> Result<ExitCode, Error> {
+    let Cargo::Cqrs(args) = cli;
+    match args.command {
+        Command::Schema(command) => schema::exec(command, out),
+    }
+}
+
+/// Prints an error with its help, the way `cargo` prints its own.
+pub fn report(error: &Error, err: &mut dyn Write) {
+    use miette::Diagnostic;
+    let _ = writeln!(err, "error: {error}");
+    if let Some(help) = error.help() {
+        let _ = writeln!(err, "  help: {help}");
+    }
+}

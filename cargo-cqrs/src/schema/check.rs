@@ -1,0 +1,308 @@
+//! `cargo cqrs schema check`: the crate's events and commands against the export committed in
+//! the repository. Stored events are never rewritten, so every event type and version the
+//! export recorded must still be readable, each with the shape it was stored in, and every
+//! older version must have an upcast path to the current one.
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::diff::diff;
+use super::export::INDEX;
+use super::model::{Aggregate, Command, Event, EventVersion, Upcast};
+use crate::error::Error;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Stored data or clients may break: the check fails.
+    Error,
+    /// Compatible, but the export is out of date.
+    Note,
+}
+
+/// One finding, naming the item, the change and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub level: Level,
+    /// The aggregate type.
+    pub aggregate: String,
+    /// "event `MoneyDeposited` v2", "command `Deposit`", ...
+    pub item: String,
+    /// What changed.
+    pub change: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+/// Reads the export in `dir` back into the model.
+pub fn read_export(dir: &Path) -> Result<Vec<Aggregate>, Error> {
+    let index_path = dir.join(INDEX);
+    let text = std::fs::read_to_string(&index_path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::NoExport {
+                dir: dir.to_path_buf(),
+            }
+        } else {
+            Error::io(&index_path, e)
+        }
+    })?;
+    let index: Value = serde_json::from_str(&text).map_err(|e| Error::BadExport {
+        file: index_path.clone(),
+        why: e.to_string(),
+    })?;
+    let bad = |why: &str| Error::BadExport {
+        file: index_path.clone(),
+        why: why.to_owned(),
+    };
+    let load = |file: &str| -> Result<Value, Error> {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::BadExport {
+            file: path,
+            why: e.to_string(),
+        })
+    };
+    let str_of = |v: &Value, key: &str| -> Result<String, Error> {
+        v.get(key)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| bad(&format!("an entry has no `{key}`")))
+    };
+    let mut aggregates = Vec::new();
+    for a in index["aggregates"]
+        .as_array()
+        .ok_or_else(|| bad("no `aggregates` list"))?
+    {
+        let mut commands = Vec::new();
+        for c in a["commands"].as_array().into_iter().flatten() {
+            commands.push(Command {
+                name: str_of(c, "name")?,
+                rust_type: str_of(c, "rust_type")?,
+                schema: load(&str_of(c, "schema")?)?,
+            });
+        }
+        let mut events = Vec::new();
+        for e in a["events"].as_array().into_iter().flatten() {
+            let mut versions = Vec::new();
+            for v in e["versions"].as_array().into_iter().flatten() {
+                let schema = match v.get("schema").and_then(Value::as_str) {
+                    Some(file) => Some(load(file)?),
+                    None => None,
+                };
+                versions.push(EventVersion {
+                    version: v["version"]
+                        .as_u64()
+                        .ok_or_else(|| bad("a version has no number"))?
+                        as u32,
+                    rust_type: v
+                        .get("rust_type")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    schema,
+                    upcast: serde_json::from_value(v["upcast"].clone())
+                        .map_err(|e| bad(&e.to_string()))?,
+                });
+            }
+            events.push(Event {
+                event_type: str_of(e, "event_type")?,
+                aliases: serde_json::from_value(e["aliases"].clone()).unwrap_or_default(),
+                version: e["version"]
+                    .as_u64()
+                    .ok_or_else(|| bad("an event has no version"))? as u32,
+                versions,
+            });
+        }
+        aggregates.push(Aggregate {
+            aggregate_type: str_of(a, "aggregate_type")?,
+            rust_type: str_of(a, "rust_type")?,
+            commands,
+            events,
+        });
+    }
+    Ok(aggregates)
+}
+
+/// Every finding, errors first, in a stable order.
+pub fn check(committed: &[Aggregate], current: &[Aggregate]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for old in committed {
+        let name = &old.aggregate_type;
+        let Some(new) = current.iter().find(|a| &a.aggregate_type == name) else {
+            findings.push(Finding {
+                level: Level::Error,
+                aggregate: name.clone(),
+                item: format!("aggregate `{name}`"),
+                change: "removed, but its stored events must stay readable".into(),
+                fix: format!(
+                    "keep the aggregate type name (a renamed Rust type keeps it with `#[aggregate(rename = \"{name}\")]`); if its events were deleted from every store, run `cargo cqrs schema export` to record that"
+                ),
+            });
+            continue;
+        };
+        for event in &old.events {
+            check_event(name, event, &new.events, &mut findings);
+        }
+        for command in &old.commands {
+            check_command(name, command, &new.commands, &mut findings);
+        }
+        notes_for_new(old, new, &mut findings);
+    }
+    for new in current {
+        if !committed
+            .iter()
+            .any(|a| a.aggregate_type == new.aggregate_type)
+        {
+            findings.push(note(
+                &new.aggregate_type,
+                format!("aggregate `{}`", new.aggregate_type),
+                "new",
+            ));
+        }
+    }
+    findings
+        .sort_by(|a, b| (a.level, &a.aggregate, &a.item).cmp(&(b.level, &b.aggregate, &b.item)));
+    findings
+}
+
+fn note(aggregate: &str, item: String, change: &str) -> Finding {
+    Finding {
+        level: Level::Note,
+        aggregate: aggregate.to_owned(),
+        item,
+        change: change.to_owned(),
+        fix: "run `cargo cqrs schema export` and commit the result".into(),
+    }
+}
+
+fn check_event(aggregate: &str, old: &Event, current: &[Event], out: &mut Vec<Finding>) {
+    let stored = &old.event_type;
+    let Some(new) = current
+        .iter()
+        .find(|e| &e.event_type == stored || e.aliases.contains(stored))
+    else {
+        out.push(Finding {
+            level: Level::Error,
+            aggregate: aggregate.to_owned(),
+            item: format!("event `{stored}`"),
+            change: "removed, but stored events may still hold it".into(),
+            fix: format!(
+                "keep the variant (events are never rewritten); to rename it, write `#[event(rename = \"NewName\", alias = \"{stored}\")]`"
+            ),
+        });
+        return;
+    };
+    let next = new.version + 1;
+    for version in &old.versions {
+        let v = version.version;
+        let item = format!("event `{stored}` v{v}");
+        let Some(now) = new.versions.iter().find(|n| n.version == v) else {
+            out.push(Finding {
+                level: Level::Error,
+                aggregate: aggregate.to_owned(),
+                item,
+                change: format!("version {v} is gone (the current version is {}), but stored events may hold it", new.version),
+                fix: format!("versions only grow: go back to version {} or later, and upcast every older version", old.version),
+            });
+            continue;
+        };
+        if let (Some(before), Some(after)) = (&version.schema, &now.schema) {
+            let changes = diff(before, after);
+            let breaking: Vec<&str> = changes
+                .iter()
+                .filter(|c| c.breaking)
+                .map(|c| c.what.as_str())
+                .collect();
+            if !breaking.is_empty() {
+                out.push(Finding {
+                    level: Level::Error,
+                    aggregate: aggregate.to_owned(),
+                    item: item.clone(),
+                    change: format!("stored shape changed: {}", breaking.join("; ")),
+                    fix: format!(
+                        "keep version {v}'s old shape as its own type, bump the event to `version = {next}` and add an upcaster from v{v}: `#[event(version = {next}, upcast(v{v} = OldShape, ...))]`"
+                    ),
+                });
+            } else if !changes.is_empty() {
+                let what: Vec<&str> = changes.iter().map(|c| c.what.as_str()).collect();
+                out.push(note(
+                    aggregate,
+                    item.clone(),
+                    &format!("compatible change: {}", what.join("; ")),
+                ));
+            }
+        }
+        if v < new.version && now.upcast == Upcast::Current {
+            out.push(Finding {
+                level: Level::Error,
+                aggregate: aggregate.to_owned(),
+                item,
+                change: format!("no upcast path from v{v} to v{}", new.version),
+                fix: format!("add an upcaster for v{v}: `#[event(version = {}, upcast(v{v} = OldShape, ...))]`", new.version),
+            });
+        }
+    }
+}
+
+fn check_command(aggregate: &str, old: &Command, current: &[Command], out: &mut Vec<Finding>) {
+    let item = format!("command `{}`", old.name);
+    let Some(new) = current.iter().find(|c| c.name == old.name) else {
+        out.push(Finding {
+            level: Level::Error,
+            aggregate: aggregate.to_owned(),
+            item,
+            change: "removed, but clients may still send it".into(),
+            fix: "keep accepting it (reject it with a domain error if it must stop), or version your API and re-export".into(),
+        });
+        return;
+    };
+    let changes = diff(&old.schema, &new.schema);
+    let breaking: Vec<&str> = changes
+        .iter()
+        .filter(|c| c.breaking)
+        .map(|c| c.what.as_str())
+        .collect();
+    if !breaking.is_empty() {
+        out.push(Finding {
+            level: Level::Error,
+            aggregate: aggregate.to_owned(),
+            item,
+            change: format!("breaking change for clients: {}", breaking.join("; ")),
+            fix: "add new fields as optional (`Option<T>` or `#[serde(default)]`) and keep the old ones, or add a new command".into(),
+        });
+    } else if !changes.is_empty() {
+        let what: Vec<&str> = changes.iter().map(|c| c.what.as_str()).collect();
+        out.push(note(
+            aggregate,
+            item,
+            &format!("compatible change: {}", what.join("; ")),
+        ));
+    }
+}
+
+/// Events, versions and commands the export does not record yet.
+fn notes_for_new(old: &Aggregate, new: &Aggregate, out: &mut Vec<Finding>) {
+    let name = &new.aggregate_type;
+    for event in &new.events {
+        match old
+            .events
+            .iter()
+            .find(|e| e.event_type == event.event_type || event.aliases.contains(&e.event_type))
+        {
+            None => out.push(note(name, format!("event `{}`", event.event_type), "new")),
+            Some(before) if before.version < event.version => out.push(note(
+                name,
+                format!("event `{}` v{}", event.event_type, event.version),
+                "new version",
+            )),
+            Some(_) => {}
+        }
+    }
+    for command in &new.commands {
+        if !old.commands.iter().any(|c| c.name == command.name) {
+            out.push(note(name, format!("command `{}`", command.name), "new"));
+        }
+    }
+}
