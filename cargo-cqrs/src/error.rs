@@ -70,6 +70,22 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An invalid crate name for `new`.
+    #[error("`{name}` cannot be a crate name: {why}")]
+    #[diagnostic(help("choose a name such as `order-service`: ASCII letters, digits, `-` and `_`, starting with a letter"))]
+    BadName { name: String, why: String },
+    /// `new` into a folder with files.
+    #[error("{} exists and is not empty", dir.display())]
+    #[diagnostic(help("choose another `--path`, or pass `--force` to write the service's files into it"))]
+    NotEmpty { dir: PathBuf },
+    /// `--runtime-path` without a crate.
+    #[error("there is no `cqrs-runtime` crate at {}", path.display())]
+    #[diagnostic(help("point `--runtime-path` at the `runtime/` folder of a cargo-cqrs checkout, or use `--runtime-version`"))]
+    NoRuntimeAt { path: PathBuf },
+    /// A template did not render (a bug of cargo-cqrs).
+    #[error("template {template} did not render: {why}")]
+    #[diagnostic(help("this is a bug in cargo-cqrs; please report it with the command you ran"))]
+    Template { template: String, why: String },
     /// Writing to the terminal failed.
     #[error("cannot write the output: {0}")]
     Output(#[source] std::io::Error),

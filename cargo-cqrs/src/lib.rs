@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod error;
+pub mod new;
 pub mod schema;
+mod templates;
 
 pub use error::Error;
 
@@ -34,6 +36,9 @@ pub struct CqrsArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a new service crate: an aggregate with versioned events, a projection, tests, an
+    /// HTTP API and configuration from the environment.
+    New(new::NewArgs),
     /// Export the crate's command and event schemas, or check them against the committed
     /// export.
     #[command(subcommand)]
@@ -44,6 +49,7 @@ pub enum Command {
 pub fn exec(cli: Cargo, out: &mut dyn Write) -> Result<ExitCode, Error> {
     let Cargo::Cqrs(args) = cli;
     match args.command {
+        Command::New(args) => new::exec(args, out),
         Command::Schema(command) => schema::exec(command, out),
     }
 }
