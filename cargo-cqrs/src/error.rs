@@ -72,20 +72,77 @@ pub enum Error {
     },
     /// An invalid crate name for `new`.
     #[error("`{name}` cannot be a crate name: {why}")]
-    #[diagnostic(help("choose a name such as `order-service`: ASCII letters, digits, `-` and `_`, starting with a letter"))]
+    #[diagnostic(help(
+        "choose a name such as `order-service`: ASCII letters, digits, `-` and `_`, starting with a letter"
+    ))]
     BadName { name: String, why: String },
     /// `new` into a folder with files.
     #[error("{} exists and is not empty", dir.display())]
-    #[diagnostic(help("choose another `--path`, or pass `--force` to write the service's files into it"))]
+    #[diagnostic(help(
+        "choose another `--path`, or pass `--force` to write the service's files into it"
+    ))]
     NotEmpty { dir: PathBuf },
     /// `--runtime-path` without a crate.
     #[error("there is no `cqrs-runtime` crate at {}", path.display())]
-    #[diagnostic(help("point `--runtime-path` at the `runtime/` folder of a cargo-cqrs checkout, or use `--runtime-version`"))]
+    #[diagnostic(help(
+        "point `--runtime-path` at the `runtime/` folder of a cargo-cqrs checkout, or use `--runtime-version`"
+    ))]
     NoRuntimeAt { path: PathBuf },
     /// A template did not render (a bug of cargo-cqrs).
     #[error("template {template} did not render: {why}")]
     #[diagnostic(help("this is a bug in cargo-cqrs; please report it with the command you ran"))]
     Template { template: String, why: String },
+    /// `add` outside a crate.
+    #[error("{} holds no Cargo package (no readable `Cargo.toml` with a `[package]` name)", dir.display())]
+    #[diagnostic(help("run `cargo cqrs add` in the crate's folder, or give `--path DIR`"))]
+    NotACrate { dir: PathBuf },
+    /// A type name `add` cannot use.
+    #[error("`{name}` cannot name a Rust type here")]
+    #[diagnostic(help(
+        "use UpperCamelCase ASCII letters and digits, e.g. `Project` or `TaskArchived`"
+    ))]
+    BadItemName { name: String },
+    /// A bad `name:type` field spec.
+    #[error("field `{spec}` is not valid: {why}")]
+    #[diagnostic(help(
+        "write fields as `name:type`, e.g. `title:String budget:i64 tags:Vec<String>`"
+    ))]
+    BadField { spec: String, why: String },
+    /// Fields given to `add projection`.
+    #[error("`add projection` takes no fields: a projection handles the aggregate's events")]
+    #[diagnostic(help("drop the fields, then shape the read model in the generated module"))]
+    FieldsNotTaken,
+    /// `add event|command|projection` without `--to`.
+    #[error("which aggregate? events, commands and projections belong to an aggregate's module")]
+    #[diagnostic(help("add `--to MODULE`; modules with an aggregate here: {}", if modules.is_empty() { "none (add one with `cargo cqrs add aggregate Name`)".to_owned() } else { modules.join(", ") }))]
+    WhichAggregate { modules: Vec<String> },
+    /// `--to` names no aggregate module.
+    #[error("there is no module `src/{module}.rs` here")]
+    #[diagnostic(help("modules with an aggregate here: {}", if modules.is_empty() { "none".to_owned() } else { modules.join(", ") }))]
+    NoSuchModule {
+        module: String,
+        modules: Vec<String>,
+    },
+    /// The module lacks what `add` injects into.
+    #[error("{} has no {missing}", file.display())]
+    #[diagnostic(help(
+        "`add` injects into a module laid out like the ones `cargo cqrs new` and `add aggregate` write"
+    ))]
+    NotAnAggregateModule { file: PathBuf, missing: String },
+    /// A module that does not parse.
+    #[error("{} does not parse as Rust: {why}", file.display())]
+    #[diagnostic(help(
+        "fix the syntax error first (`cargo check` shows it), then run `add` again"
+    ))]
+    Unparsable { file: PathBuf, why: String },
+    /// A closing brace shared with code.
+    #[error("{} line {line}: the closing brace shares its line with code, so `add` cannot insert before it", file.display())]
+    #[diagnostic(help("run `cargo fmt`, then `add` again"))]
+    NotFormatted { file: PathBuf, line: usize },
+    /// The item exists already.
+    #[error("{what} already exists in {}", file.display())]
+    #[diagnostic(help("nothing was written; choose another name"))]
+    AlreadyThere { what: String, file: PathBuf },
     /// Writing to the terminal failed.
     #[error("cannot write the output: {0}")]
     Output(#[source] std::io::Error),

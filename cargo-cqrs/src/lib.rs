@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod add;
 pub mod error;
 pub mod new;
 pub mod schema;
@@ -39,6 +40,9 @@ pub enum Command {
     /// Create a new service crate: an aggregate with versioned events, a projection, tests, an
     /// HTTP API and configuration from the environment.
     New(new::NewArgs),
+    /// Add an aggregate, event, command or projection to this crate, with its wiring and a
+    /// test.
+    Add(add::AddArgs),
     /// Export the crate's command and event schemas, or check them against the committed
     /// export.
     #[command(subcommand)]
@@ -50,8 +54,27 @@ pub fn exec(cli: Cargo, out: &mut dyn Write) -> Result<ExitCode, Error> {
     let Cargo::Cqrs(args) = cli;
     match args.command {
         Command::New(args) => new::exec(args, out),
+        Command::Add(args) => add::exec(args, out),
         Command::Schema(command) => schema::exec(command, out),
     }
+}
+
+/// Formats generated Rust files with `rustfmt` (`$RUSTFMT` if set), so that they read like
+/// the rest of the crate. Without rustfmt they stay as rendered, which compiles the same.
+pub(crate) fn format_rust(files: &[std::path::PathBuf]) {
+    let files: Vec<_> = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+        .collect();
+    if files.is_empty() {
+        return;
+    }
+    let rustfmt = std::env::var_os("RUSTFMT").unwrap_or_else(|| "rustfmt".into());
+    let _ = std::process::Command::new(rustfmt)
+        .args(["--edition", "2024"])
+        .args(files)
+        .stderr(std::process::Stdio::null())
+        .status();
 }
 
 /// Prints an error with its help, the way `cargo` prints its own.

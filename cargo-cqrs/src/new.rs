@@ -59,7 +59,10 @@ struct Context<'a> {
 /// Creates the crate.
 pub fn exec(args: NewArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
     check_name(&args.name)?;
-    let dir = args.path.clone().unwrap_or_else(|| PathBuf::from(&args.name));
+    let dir = args
+        .path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
     check_dir(&dir, args.force)?;
     let context = Context {
         name: &args.name,
@@ -76,12 +79,17 @@ pub fn exec(args: NewArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
     for template in Template::ALL {
         files.push((template.target(), template.render(&context)?));
     }
+    let mut written = Vec::new();
     for (target, content) in &files {
         let path = dir.join(target);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
         std::fs::write(&path, content).map_err(|e| Error::io(&path, e))?;
+        written.push(path);
+    }
+    crate::format_rust(&written);
+    for path in &written {
         writeln!(out, "added: {}", path.display()).map_err(Error::Output)?;
     }
     writeln!(
@@ -97,12 +105,68 @@ pub fn exec(args: NewArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
 
 /// Rust keywords and names that cannot be a crate's.
 const RESERVED: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
-    "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
-    "ref", "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use",
-    "where", "while", "abstract", "become", "box", "do", "final", "gen", "macro", "override",
-    "priv", "try", "typeof", "unsized", "virtual", "yield", "std", "core", "alloc", "test",
-    "proc_macro", "cqrs_runtime", "cqrs_macros", "axum", "tokio", "serde", "schemars",
+    "as",
+    "async",
+    "await",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "type",
+    "unsafe",
+    "use",
+    "where",
+    "while",
+    "abstract",
+    "become",
+    "box",
+    "do",
+    "final",
+    "gen",
+    "macro",
+    "override",
+    "priv",
+    "try",
+    "typeof",
+    "unsized",
+    "virtual",
+    "yield",
+    "std",
+    "core",
+    "alloc",
+    "test",
+    "proc_macro",
+    "cqrs_runtime",
+    "cqrs_macros",
+    "axum",
+    "tokio",
+    "serde",
+    "schemars",
 ];
 
 /// A crate name cargo accepts, that does not shadow a keyword or a crate the service uses.
@@ -114,17 +178,26 @@ pub fn check_name(name: &str) -> Result<(), Error> {
     let mut chars = name.chars();
     match chars.next() {
         None => return Err(bad("it is empty")),
-        Some(c) if !c.is_ascii_alphabetic() => return Err(bad("it must start with an ASCII letter")),
+        Some(c) if !c.is_ascii_alphabetic() => {
+            return Err(bad("it must start with an ASCII letter"));
+        }
         _ => {}
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
-        return Err(bad(&format!("`{c}` is not allowed; use ASCII letters, digits, `-` and `_`")));
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return Err(bad(&format!(
+            "`{c}` is not allowed; use ASCII letters, digits, `-` and `_`"
+        )));
     }
     if name.len() > 64 {
         return Err(bad("it is longer than 64 characters"));
     }
     if RESERVED.contains(&name.to_snake_case().as_str()) {
-        return Err(bad("it is a Rust keyword or the name of a crate the service depends on"));
+        return Err(bad(
+            "it is a Rust keyword or the name of a crate the service depends on",
+        ));
     }
     Ok(())
 }
@@ -194,7 +267,10 @@ mod tests {
             };
             for template in Template::ALL {
                 let text = template.render(&context).unwrap();
-                assert!(!text.contains("{{") && !text.contains("{%"), "{template:?} left a tag");
+                assert!(
+                    !text.contains("{{") && !text.contains("{%"),
+                    "{template:?} left a tag"
+                );
                 assert!(!text.is_empty(), "{template:?} is empty");
             }
             let main = Template::Main.render(&context).unwrap();

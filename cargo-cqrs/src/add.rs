@@ -1,0 +1,305 @@
+//! `cargo cqrs add aggregate|event|command|projection <Name> [field:type ...]`: writes the new
+//! item and its wiring (the `mod` line, the enum variant, the handler or applier, a test), and
+//! prints each file as `added:` or `injected:`. Everything is checked before anything is
+//! written: run twice, it refuses instead of duplicating.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use heck::ToSnakeCase;
+
+use crate::error::Error;
+
+mod rust;
+
+use rust::{Field, SourceFile};
+
+/// What to add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// A new aggregate in its own module, with a create command and event, and a test file.
+    Aggregate,
+    /// An event of an aggregate: its payload type, the variant, an applier and a test.
+    Event,
+    /// A command of an aggregate: its payload type, the variant, a handler and a test.
+    Command,
+    /// A projection of an aggregate's events in its own module, with a test file.
+    Projection,
+}
+
+/// `cargo cqrs add`
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// What to add.
+    #[arg(value_enum)]
+    pub kind: Kind,
+    /// Its name in UpperCamelCase, e.g. `Project`, `TaskArchived`, `Archive`, `OpenTasks`.
+    pub name: String,
+    /// Fields of the new type, as `name:type`; types: String, bool, i8 to i128, u8 to u128,
+    /// f32, f64, and `Vec<T>` or `Option<T>` of those.
+    #[arg(value_name = "FIELD:TYPE")]
+    pub fields: Vec<String>,
+    /// The aggregate's module (`src/<MODULE>.rs`) an event, command or projection belongs to.
+    #[arg(long, value_name = "MODULE")]
+    pub to: Option<String>,
+    /// The crate's folder (the one holding `Cargo.toml`).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub path: PathBuf,
+}
+
+/// A file to write: new, or an existing one with text injected.
+struct Change {
+    path: PathBuf,
+    content: String,
+    new: bool,
+}
+
+/// Runs `add`.
+pub fn exec(args: AddArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
+    let krate = CrateDir::open(&args.path)?;
+    let name = args.name.as_str();
+    if !rust::is_type_name(name) {
+        return Err(Error::BadItemName {
+            name: name.to_owned(),
+        });
+    }
+    let fields = args
+        .fields
+        .iter()
+        .map(|f| Field::parse(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let changes = match args.kind {
+        Kind::Aggregate => add_aggregate(&krate, name, &fields)?,
+        Kind::Event => add_event(&krate, &module(&krate, args.to.as_deref())?, name, &fields)?,
+        Kind::Command => add_command(&krate, &module(&krate, args.to.as_deref())?, name, &fields)?,
+        Kind::Projection => {
+            if !fields.is_empty() {
+                return Err(Error::FieldsNotTaken);
+            }
+            add_projection(&krate, &module(&krate, args.to.as_deref())?, name)?
+        }
+    };
+    for change in &changes {
+        if let Some(parent) = change.path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        std::fs::write(&change.path, &change.content).map_err(|e| Error::io(&change.path, e))?;
+    }
+    crate::format_rust(&changes.iter().map(|c| c.path.clone()).collect::<Vec<_>>());
+    for change in &changes {
+        let relative = change
+            .path
+            .strip_prefix(&krate.root)
+            .unwrap_or(&change.path);
+        let verb = if change.new { "added" } else { "injected" };
+        writeln!(out, "{verb}: {}", relative.display()).map_err(Error::Output)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The crate being extended.
+struct CrateDir {
+    root: PathBuf,
+    /// The crate's name as Rust code writes it.
+    ident: String,
+}
+
+impl CrateDir {
+    fn open(path: &Path) -> Result<Self, Error> {
+        let manifest = path.join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).map_err(|_| Error::NotACrate {
+            dir: path.to_path_buf(),
+        })?;
+        let name = text
+            .lines()
+            .skip_while(|l| l.trim() != "[package]")
+            .find_map(|l| {
+                let (key, value) = l.split_once('=')?;
+                (key.trim() == "name").then(|| value.trim().trim_matches('"').to_owned())
+            })
+            .ok_or_else(|| Error::NotACrate {
+                dir: path.to_path_buf(),
+            })?;
+        if !path.join("src/lib.rs").is_file() {
+            return Err(Error::NoLibrary { package: name });
+        }
+        Ok(CrateDir {
+            root: path.to_path_buf(),
+            ident: name.to_snake_case(),
+        })
+    }
+
+    fn src(&self, module: &str) -> PathBuf {
+        self.root.join("src").join(format!("{module}.rs"))
+    }
+
+    fn test(&self, module: &str) -> PathBuf {
+        self.root.join("tests").join(format!("{module}.rs"))
+    }
+
+    fn read(&self, path: &Path) -> Result<String, Error> {
+        std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+    }
+
+    /// `src/lib.rs` with `pub mod <module>;` added; refused if the module exists.
+    fn with_module(&self, module: &str) -> Result<Change, Error> {
+        let path = self.root.join("src/lib.rs");
+        let text = self.read(&path)?;
+        let declared = text.lines().any(|l| {
+            let l = l.trim();
+            l == format!("mod {module};") || l == format!("pub mod {module};")
+        });
+        if declared || self.src(module).exists() {
+            return Err(Error::AlreadyThere {
+                what: format!("module `{module}`"),
+                file: self.src(module),
+            });
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        let after = lines
+            .iter()
+            .rposition(|l| l.starts_with("pub mod ") || l.starts_with("mod "));
+        let mut result: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+        let line = format!("pub mod {module};");
+        match after {
+            Some(i) => result.insert(i + 1, line),
+            None => {
+                result.push(String::new());
+                result.push(line);
+            }
+        }
+        Ok(Change {
+            path,
+            content: result.join("\n") + "\n",
+            new: false,
+        })
+    }
+
+    fn new_file(&self, path: PathBuf, content: String) -> Result<Change, Error> {
+        if path.exists() {
+            return Err(Error::AlreadyThere {
+                what: format!("file {}", path.display()),
+                file: path,
+            });
+        }
+        Ok(Change {
+            path,
+            content,
+            new: true,
+        })
+    }
+}
+
+/// The module `--to` names, which must be an aggregate's file.
+fn module(krate: &CrateDir, to: Option<&str>) -> Result<String, Error> {
+    let candidates = || -> Vec<String> {
+        let mut found: Vec<String> = std::fs::read_dir(krate.root.join("src"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let path = e.path();
+                let text = std::fs::read_to_string(&path).ok()?;
+                (text.contains("Aggregate)]") || text.contains("Aggregate,"))
+                    .then(|| path.file_stem()?.to_str().map(str::to_owned))?
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let Some(to) = to else {
+        return Err(Error::WhichAggregate {
+            modules: candidates(),
+        });
+    };
+    if !rust::is_module_name(to) || !krate.src(to).is_file() {
+        return Err(Error::NoSuchModule {
+            module: to.to_owned(),
+            modules: candidates(),
+        });
+    }
+    Ok(to.to_owned())
+}
+
+fn add_aggregate(krate: &CrateDir, name: &str, fields: &[Field]) -> Result<Vec<Change>, Error> {
+    let module = name.to_snake_case();
+    let lib = krate.with_module(&module)?;
+    let source = rust::aggregate_module(name, fields);
+    let test = rust::aggregate_test(&krate.ident, &module, name, fields);
+    Ok(vec![
+        krate.new_file(krate.src(&module), source)?,
+        krate.new_file(krate.test(&module), test)?,
+        lib,
+    ])
+}
+
+fn add_event(
+    krate: &CrateDir,
+    module: &str,
+    name: &str,
+    fields: &[Field],
+) -> Result<Vec<Change>, Error> {
+    let path = krate.src(module);
+    let file = SourceFile::parse(&path, krate.read(&path)?)?;
+    let edited = file.add_event(&krate.ident, module, name, fields)?;
+    let mut changes = vec![Change {
+        path,
+        content: edited.source,
+        new: false,
+    }];
+    changes.extend(append_test(krate, module, &edited.test)?);
+    Ok(changes)
+}
+
+fn add_command(
+    krate: &CrateDir,
+    module: &str,
+    name: &str,
+    fields: &[Field],
+) -> Result<Vec<Change>, Error> {
+    let path = krate.src(module);
+    let file = SourceFile::parse(&path, krate.read(&path)?)?;
+    let edited = file.add_command(&krate.ident, module, name, fields)?;
+    let mut changes = vec![Change {
+        path,
+        content: edited.source,
+        new: false,
+    }];
+    changes.extend(append_test(krate, module, &edited.test)?);
+    Ok(changes)
+}
+
+fn add_projection(krate: &CrateDir, module: &str, name: &str) -> Result<Vec<Change>, Error> {
+    let path = krate.src(module);
+    let file = SourceFile::parse(&path, krate.read(&path)?)?;
+    let payloads = file.event_payloads()?;
+    let aggregate = file.aggregate_name()?;
+    let own = name.to_snake_case();
+    let lib = krate.with_module(&own)?;
+    let source = rust::projection_module(module, &aggregate, name, &payloads);
+    let test = rust::projection_test(&krate.ident, &own, name);
+    Ok(vec![
+        krate.new_file(krate.src(&own), source)?,
+        krate.new_file(krate.test(&own), test)?,
+        lib,
+    ])
+}
+
+/// A test appended to `tests/<module>.rs` (created if missing).
+fn append_test(krate: &CrateDir, module: &str, test: &str) -> Result<Option<Change>, Error> {
+    let path = krate.test(module);
+    let (mut content, new) = match std::fs::read_to_string(&path) {
+        Ok(text) => (text, false),
+        Err(_) => (String::new(), true),
+    };
+    if !content.is_empty() && !content.ends_with('\n') {
+        content.push('\n');
+    }
+    if !content.is_empty() {
+        content.push('\n');
+    }
+    content.push_str(test);
+    Ok(Some(Change { path, content, new }))
+}

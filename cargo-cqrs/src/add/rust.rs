@@ -1,0 +1,554 @@
+//! The Rust side of `add`: field specs, the generated items, and injecting into an aggregate's
+//! module, located with syn (line positions from `proc-macro2`'s span locations) so that the
+//! user's formatting and comments stay as they are.
+
+use std::path::{Path, PathBuf};
+
+use heck::{ToKebabCase, ToSnakeCase};
+use quote::ToTokens;
+use serde::Serialize;
+use syn::spanned::Spanned;
+
+use crate::error::Error;
+use crate::templates::render_str;
+
+/// The field types `add` accepts, inside `Vec<...>` and `Option<...>` too.
+const SCALARS: &[&str] = &[
+    "String", "bool", "i8", "i16", "i32", "i64", "i128", "u8", "u16", "u32", "u64", "u128", "f32",
+    "f64",
+];
+
+/// A field of a generated type: `name:type`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Field {
+    pub name: String,
+    pub ty: String,
+    /// A value of the type, for generated tests.
+    pub sample: String,
+    /// Whether the type is `Copy` (no `.clone()` needed).
+    pub copy: bool,
+}
+
+impl Field {
+    /// Parses `name:type`.
+    pub fn parse(spec: &str) -> Result<Self, Error> {
+        let bad = |why: &str| Error::BadField {
+            spec: spec.to_owned(),
+            why: why.to_owned(),
+        };
+        let (name, ty) = spec
+            .split_once(':')
+            .ok_or_else(|| bad("it has no `:`; write `name:type`, e.g. `title:String`"))?;
+        let (name, ty) = (name.trim(), ty.trim());
+        if !is_module_name(name) {
+            return Err(bad(
+                "the name must be a snake_case identifier that is not a Rust keyword",
+            ));
+        }
+        let sample = sample(ty).ok_or_else(|| {
+            bad(&format!(
+                "unknown type `{ty}`; use one of {}, or `Vec<T>` / `Option<T>` of those",
+                SCALARS.join(", ")
+            ))
+        })?;
+        let copy = !ty.contains("String") && !ty.starts_with("Vec<");
+        Ok(Field {
+            name: name.to_owned(),
+            ty: ty.to_owned(),
+            sample,
+            copy,
+        })
+    }
+}
+
+fn sample(ty: &str) -> Option<String> {
+    if let Some(inner) = ty.strip_prefix("Vec<").and_then(|t| t.strip_suffix('>')) {
+        return sample(inner).map(|_| "Vec::new()".to_owned());
+    }
+    if let Some(inner) = ty.strip_prefix("Option<").and_then(|t| t.strip_suffix('>')) {
+        return sample(inner).map(|_| "None".to_owned());
+    }
+    Some(match ty {
+        "String" => "\"x\".to_owned()".to_owned(),
+        "bool" => "true".to_owned(),
+        "f32" | "f64" => "1.5".to_owned(),
+        t if SCALARS.contains(&t) => "1".to_owned(),
+        _ => return None,
+    })
+}
+
+const KEYWORDS: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
+    "ref", "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use",
+    "where", "while", "abstract", "become", "box", "do", "final", "gen", "macro", "override",
+    "priv", "try", "typeof", "unsized", "virtual", "yield", "lib", "main",
+];
+
+/// A snake_case identifier that can name a module or a field.
+pub fn is_module_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !KEYWORDS.contains(&name)
+}
+
+/// An UpperCamelCase identifier that can name a type.
+pub fn is_type_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && name.chars().all(|c| c.is_ascii_alphanumeric())
+        && name != "Self"
+}
+
+fn render(name: &str, text: &str, context: &impl Serialize) -> String {
+    // The templates are tested (every one renders); a failure here is a bug, reported as one.
+    render_str(name, text, context).unwrap_or_else(|e| format!("// {e}\n"))
+}
+
+/// The module of a new aggregate.
+pub fn aggregate_module(name: &str, fields: &[Field]) -> String {
+    render(
+        "add/aggregate.rs.j2",
+        include_str!("../../../templates/add/aggregate.rs.j2"),
+        &serde_json::json!({ "name": name, "snake": name.to_snake_case().replace('_', " "), "fields": fields }),
+    )
+}
+
+/// The test file of a new aggregate.
+pub fn aggregate_test(crate_name: &str, module: &str, name: &str, fields: &[Field]) -> String {
+    render(
+        "add/aggregate_test.rs.j2",
+        include_str!("../../../templates/add/aggregate_test.rs.j2"),
+        &serde_json::json!({ "crate_name": crate_name, "module": module, "name": name, "fields": fields }),
+    )
+}
+
+/// A payload type of an event enum, and the method a projection handles it with.
+#[derive(Debug, Clone, Serialize)]
+pub struct Payload {
+    pub ty: String,
+    pub method: String,
+}
+
+/// The module of a new projection.
+pub fn projection_module(
+    module: &str,
+    aggregate: &str,
+    name: &str,
+    payloads: &[Payload],
+) -> String {
+    render(
+        "add/projection.rs.j2",
+        include_str!("../../../templates/add/projection.rs.j2"),
+        &serde_json::json!({ "module": module, "aggregate": aggregate, "name": name, "payloads": payloads }),
+    )
+}
+
+/// The test file of a new projection.
+pub fn projection_test(crate_name: &str, module: &str, name: &str) -> String {
+    render(
+        "add/projection_test.rs.j2",
+        include_str!("../../../templates/add/projection_test.rs.j2"),
+        &serde_json::json!({ "crate_name": crate_name, "module": module, "name": name, "kebab": name.to_kebab_case() }),
+    )
+}
+
+/// An aggregate's module, parsed.
+pub struct SourceFile {
+    path: PathBuf,
+    text: String,
+    file: syn::File,
+}
+
+/// The module's new text, and a test to append to its test file.
+pub struct Edited {
+    pub source: String,
+    pub test: String,
+}
+
+/// What `#[aggregate(...)]` names.
+struct AggregateItem<'a> {
+    state: &'a syn::ItemStruct,
+    event: Option<String>,
+    command: Option<String>,
+    error: Option<String>,
+}
+
+impl SourceFile {
+    /// Parses a module; a syntax error names the file.
+    pub fn parse(path: &Path, text: String) -> Result<Self, Error> {
+        let file = syn::parse_file(&text).map_err(|e| Error::Unparsable {
+            file: path.to_path_buf(),
+            why: format!("line {}: {e}", e.span().start().line),
+        })?;
+        Ok(SourceFile {
+            path: path.to_path_buf(),
+            text,
+            file,
+        })
+    }
+
+    fn not_found(&self, what: &str) -> Error {
+        Error::NotAnAggregateModule {
+            file: self.path.clone(),
+            missing: what.to_owned(),
+        }
+    }
+
+    fn aggregate(&self) -> Result<AggregateItem<'_>, Error> {
+        for item in &self.file.items {
+            let syn::Item::Struct(s) = item else { continue };
+            if !derives(&s.attrs, "Aggregate") {
+                continue;
+            }
+            let mut found = AggregateItem {
+                state: s,
+                event: None,
+                command: None,
+                error: None,
+            };
+            for attr in s.attrs.iter().filter(|a| a.path().is_ident("aggregate")) {
+                let _ = attr.parse_nested_meta(|meta| {
+                    let key = meta.path.get_ident().map(ToString::to_string);
+                    if meta.input.peek(syn::Token![=]) {
+                        let value: syn::Type = meta.value()?.parse()?;
+                        let value = Some(value.to_token_stream().to_string().replace(' ', ""));
+                        match key.as_deref() {
+                            Some("event") => found.event = value,
+                            Some("command") => found.command = value,
+                            Some("error") => found.error = value,
+                            _ => {}
+                        }
+                    } else if meta.input.peek(syn::token::Paren) {
+                        let _content;
+                        syn::parenthesized!(_content in meta.input);
+                    }
+                    Ok(())
+                });
+            }
+            return Ok(found);
+        }
+        Err(self.not_found("a struct with `#[derive(Aggregate)]`"))
+    }
+
+    /// The state type's name.
+    pub fn aggregate_name(&self) -> Result<String, Error> {
+        Ok(self.aggregate()?.state.ident.to_string())
+    }
+
+    fn find_enum(&self, name: Option<&str>, derive: &str) -> Result<&syn::ItemEnum, Error> {
+        self.file
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                syn::Item::Enum(e) => Some(e),
+                _ => None,
+            })
+            .find(|e| match name {
+                Some(name) => e.ident == name,
+                None => derives(&e.attrs, derive),
+            })
+            .ok_or_else(|| self.not_found(&format!("the enum with `#[derive({derive})]`")))
+    }
+
+    fn handlers_impl(&self, state: &syn::Ident) -> Result<&syn::ItemImpl, Error> {
+        self.file
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                syn::Item::Impl(imp) => Some(imp),
+                _ => None,
+            })
+            .find(|imp| {
+                imp.attrs.iter().any(|a| a.path().is_ident("handlers"))
+                    && matches!(&*imp.self_ty, syn::Type::Path(p) if p.path.is_ident(state))
+            })
+            .ok_or_else(|| self.not_found(&format!("the `#[handlers] impl {state}` block")))
+    }
+
+    /// The payload types of the event enum, with the method names a projection uses.
+    pub fn event_payloads(&self) -> Result<Vec<Payload>, Error> {
+        let aggregate = self.aggregate()?;
+        let events = self.find_enum(aggregate.event.as_deref(), "Event")?;
+        Ok(events
+            .variants
+            .iter()
+            .filter_map(|v| {
+                let syn::Fields::Unnamed(f) = &v.fields else {
+                    return None;
+                };
+                let ty = f
+                    .unnamed
+                    .first()?
+                    .ty
+                    .to_token_stream()
+                    .to_string()
+                    .replace(' ', "");
+                Some(Payload {
+                    method: v.ident.to_string().to_snake_case(),
+                    ty,
+                })
+            })
+            .collect())
+    }
+
+    fn type_exists(&self, name: &str) -> bool {
+        self.file.items.iter().any(|i| match i {
+            syn::Item::Struct(s) => s.ident == name,
+            syn::Item::Enum(e) => e.ident == name,
+            syn::Item::Type(t) => t.ident == name,
+            _ => false,
+        })
+    }
+
+    /// Adds an event: its payload struct before the event enum, the variant, and an applier.
+    pub fn add_event(
+        &self,
+        crate_name: &str,
+        module: &str,
+        name: &str,
+        fields: &[Field],
+    ) -> Result<Edited, Error> {
+        let aggregate = self.aggregate()?;
+        let state = &aggregate.state.ident;
+        let events = self.find_enum(aggregate.event.as_deref(), "Event")?;
+        let handlers = self.handlers_impl(state)?;
+        let variant = name
+            .strip_prefix(&state.to_string())
+            .filter(|rest| rest.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
+            .unwrap_or(name)
+            .to_owned();
+        let method = variant.to_snake_case();
+        self.refuse_duplicates(events, &variant, name, handlers, &method)?;
+        let payload = payload_struct(
+            name,
+            fields,
+            &format!("{variant}: what happened to a {state}."),
+        );
+        let inserts = vec![
+            (item_start(events), payload, false),
+            (
+                closing_line(events.brace_token.span.close()),
+                format!("    /// See [`{name}`].\n    {variant}({name}),\n"),
+                true,
+            ),
+            (
+                closing_line(handlers.brace_token.span.close()),
+                format!(
+                    "\n    fn {method}(&mut self, event: &{name}) {{\n        // Apply the event to the state.\n        let _ = event;\n    }}\n"
+                ),
+                true,
+            ),
+        ];
+        let source = self.insert(inserts)?;
+        let event_enum = &events.ident;
+        let values: Vec<String> = fields
+            .iter()
+            .map(|f| format!("{}: {}", f.name, f.sample))
+            .collect();
+        let test = format!(
+            "#[test]\nfn {method}_round_trips() {{\n    use cqrs_runtime::DomainEvent;\n    use {crate_name}::{module}::{{{event_enum}, {name}}};\n    let event = {event_enum}::{variant}({name} {{ {} }});\n    let stored = event.encode().unwrap();\n    let back = {event_enum}::decode(event.event_type(), event.event_version(), &stored).unwrap();\n    assert_eq!(back.event_type(), \"{variant}\");\n}}\n",
+            values.join(", ")
+        );
+        Ok(Edited { source, test })
+    }
+
+    /// Adds a command: its payload struct before the command enum, the variant, and a handler
+    /// that decides nothing yet (it records no event).
+    pub fn add_command(
+        &self,
+        crate_name: &str,
+        module: &str,
+        name: &str,
+        fields: &[Field],
+    ) -> Result<Edited, Error> {
+        let aggregate = self.aggregate()?;
+        let state = &aggregate.state.ident;
+        let commands = self.find_enum(aggregate.command.as_deref(), "Command")?;
+        let handlers = self.handlers_impl(state)?;
+        let method = name.to_snake_case();
+        self.refuse_duplicates(commands, name, name, handlers, &method)?;
+        let event = aggregate
+            .event
+            .clone()
+            .unwrap_or_else(|| "<Self as cqrs_runtime::Aggregate>::Event".to_owned());
+        let error = aggregate
+            .error
+            .clone()
+            .unwrap_or_else(|| "<Self as cqrs_runtime::Aggregate>::Error".to_owned());
+        let payload = payload_struct(name, fields, &format!("{name} a {state}."));
+        let inserts = vec![
+            (item_start(commands), payload, false),
+            (
+                closing_line(commands.brace_token.span.close()),
+                format!("    /// See [`{name}`].\n    {name}({name}),\n"),
+                true,
+            ),
+            (
+                closing_line(handlers.brace_token.span.close()),
+                format!(
+                    "\n    fn {method}(\n        &self,\n        cmd: {name},\n        cx: &cqrs_runtime::CommandContext<Self>,\n    ) -> Result<Vec<{event}>, {error}> {{\n        // Decide here: check `self` and `cx`, then return the events this command records.\n        let _ = (cmd, cx);\n        Ok(Vec::new())\n    }}\n"
+                ),
+                true,
+            ),
+        ];
+        let source = self.insert(inserts)?;
+        let values: Vec<String> = fields
+            .iter()
+            .map(|f| format!("{}: {}", f.name, f.sample))
+            .collect();
+        let test = format!(
+            "#[test]\nfn {method}_is_decided() {{\n    use {crate_name}::{module}::{{{state}, {name}}};\n    // Replace with the events `{name}` must record, given the events before it.\n    cqrs_runtime::AggregateTest::<{state}>::new()\n        .when({name} {{ {} }})\n        .then_expect_no_events();\n}}\n",
+            values.join(", ")
+        );
+        Ok(Edited { source, test })
+    }
+
+    fn refuse_duplicates(
+        &self,
+        enumeration: &syn::ItemEnum,
+        variant: &str,
+        payload: &str,
+        handlers: &syn::ItemImpl,
+        method: &str,
+    ) -> Result<(), Error> {
+        let there = |what: String| Error::AlreadyThere {
+            what,
+            file: self.path.clone(),
+        };
+        if enumeration.variants.iter().any(|v| v.ident == variant) {
+            return Err(there(format!("variant `{}::{variant}`", enumeration.ident)));
+        }
+        if self.type_exists(payload) {
+            return Err(there(format!("type `{payload}`")));
+        }
+        let has_method = handlers
+            .items
+            .iter()
+            .any(|i| matches!(i, syn::ImplItem::Fn(f) if f.sig.ident == method));
+        if has_method {
+            return Err(there(format!("method `{method}`")));
+        }
+        Ok(())
+    }
+
+    /// Inserts text before 1-based lines, bottom up so earlier positions stay valid. A closing
+    /// brace an insert goes before must be alone on its line (as rustfmt writes it).
+    fn insert(&self, mut inserts: Vec<(usize, String, bool)>) -> Result<String, Error> {
+        let mut lines: Vec<String> = self.text.lines().map(str::to_owned).collect();
+        inserts.sort_by_key(|(line, _, _)| std::cmp::Reverse(*line));
+        for (line, text, brace) in inserts {
+            let index = line.saturating_sub(1).min(lines.len());
+            if brace && lines.get(index).is_none_or(|l| l.trim() != "}") {
+                return Err(Error::NotFormatted {
+                    file: self.path.clone(),
+                    line,
+                });
+            }
+            let new_lines: Vec<String> = text
+                .trim_end_matches('\n')
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            lines.splice(index..index, new_lines);
+        }
+        Ok(lines.join("\n") + "\n")
+    }
+}
+
+/// The line a closing brace is on.
+fn closing_line(span: proc_macro2::Span) -> usize {
+    span.start().line
+}
+
+/// The first line of an item, its attributes and doc comments included.
+fn item_start(item: &syn::ItemEnum) -> usize {
+    item.attrs
+        .first()
+        .map(|a| a.span().start().line)
+        .unwrap_or_else(|| item.enum_token.span.start().line)
+}
+
+fn derives(attrs: &[syn::Attribute], name: &str) -> bool {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("derive"))
+        .any(|a| {
+            a.to_token_stream()
+                .to_string()
+                .split(|c: char| !c.is_alphanumeric())
+                .any(|word| word == name)
+        })
+}
+
+fn payload_struct(name: &str, fields: &[Field], doc: &str) -> String {
+    let mut text = format!(
+        "/// {doc}\n#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]\npub struct {name} {{\n"
+    );
+    for f in fields {
+        text.push_str(&format!("    pub {}: {},\n", f.name, f.ty));
+    }
+    text.push_str("}\n\n");
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields() -> Vec<Field> {
+        [
+            "name:String",
+            "budget:i64",
+            "tags:Vec<String>",
+            "lead:Option<u32>",
+        ]
+        .iter()
+        .map(|f| Field::parse(f).unwrap())
+        .collect()
+    }
+
+    /// Every template of `add` renders to Rust that parses, with and without fields.
+    #[test]
+    fn every_add_template_renders_to_rust() {
+        for fields in [fields(), Vec::new()] {
+            let rendered = [
+                aggregate_module("Project", &fields),
+                aggregate_test("shop", "project", "Project", &fields),
+            ];
+            for text in rendered {
+                assert!(!text.contains("{{") && !text.contains("{%"), "{text}");
+                syn::parse_file(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+            }
+        }
+        let payloads = vec![Payload {
+            ty: "TaskCreated".into(),
+            method: "created".into(),
+        }];
+        for text in [
+            projection_module("task", "Task", "OpenTasks", &payloads),
+            projection_test("shop", "open_tasks", "OpenTasks"),
+        ] {
+            assert!(!text.contains("{{") && !text.contains("{%"), "{text}");
+            syn::parse_file(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+        }
+    }
+
+    #[test]
+    fn fields_are_checked() {
+        let field = Field::parse("tags:Vec<String>").unwrap();
+        assert_eq!((field.sample.as_str(), field.copy), ("Vec::new()", false));
+        assert!(Field::parse("budget:i64").unwrap().copy);
+        for (bad, why) in [
+            ("budget", "has no `:`"),
+            ("Budget:i64", "snake_case identifier"),
+            ("type:i64", "snake_case identifier"),
+            ("budget:Money", "unknown type `Money`"),
+            ("tags:Vec<Money>", "unknown type `Vec<Money>`"),
+        ] {
+            let error = Field::parse(bad).unwrap_err().to_string();
+            assert!(error.contains(why), "{bad}: {error}");
+        }
+    }
+}

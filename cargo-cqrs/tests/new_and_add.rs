@@ -1,0 +1,236 @@
+//! End to end, as the README tells a user: `cargo cqrs new` with each store, the generated
+//! crate's tests, `cargo run` serving on 127.0.0.1 (SQLite), `add` of each kind followed by the
+//! tests again, `schema export` and `schema check`, an incompatible event change the check
+//! refuses and the version bump with an upcaster it accepts. Builds share `target/e2e`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cargo-cqrs");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    repo().join("target/e2e")
+}
+
+fn run(dir: &Path, program: &str, args: &[&str]) -> Output {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .output()
+        .unwrap();
+    println!(
+        "$ {program} {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn cqrs(dir: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["cqrs"];
+    all.extend(args);
+    run(dir, BIN, &all)
+}
+
+fn cargo(dir: &Path, args: &[&str]) -> Output {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(dir, &cargo, args)
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `cargo cqrs new <name> --store <store>` in `parent`, with the workspace's lock file.
+fn generate(parent: &Path, name: &str, store: &str) -> PathBuf {
+    let out = ok(&cqrs(parent, &["new", name, "--store", store]));
+    assert!(out.contains(&format!("added: {name}/src/task.rs")), "{out}");
+    assert!(out.contains(&format!("created `{name}`")), "{out}");
+    let dir = parent.join(name);
+    std::fs::copy(repo().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    dir
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} has no {from:?}", path.display());
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
+#[test]
+fn postgres_and_memory_services_build_and_pass_their_tests() {
+    let parent = tempfile::tempdir().unwrap();
+    for store in ["postgres", "memory"] {
+        let dir = generate(parent.path(), &format!("svc-{store}"), store);
+        let tests = ok(&cargo(&dir, &["test"]));
+        assert!(!tests.contains("FAILED"));
+        assert!(String::from_utf8_lossy(&cargo(&dir, &["test"]).stdout).contains("5 passed"));
+    }
+}
+
+/// Starts the service on a free port and sends one request.
+fn serve_once(dir: &Path) {
+    let binary = target_dir().join("debug/svc-sqlite");
+    let mut child = Command::new(binary)
+        .current_dir(dir)
+        .env("PORT", "0")
+        .env("DATABASE_PATH", dir.join("events.db"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the service printed its address")
+            .unwrap();
+        if let Some(address) = line.strip_prefix("listening on http://") {
+            break address.to_owned();
+        }
+    };
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    let body = r#"{"Create": {"title": "Ship it"}}"#;
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "POST /tasks/t-1/commands HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(r#""events":["Created"]"#), "{response}");
+}
+
+#[test]
+fn sqlite_service_runs_grows_and_keeps_its_events_readable() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = generate(parent.path(), "svc-sqlite", "sqlite");
+    assert!(ok(&cargo(&dir, &["test"])).contains("5 passed"));
+    ok(&cargo(&dir, &["build"]));
+    serve_once(&dir);
+
+    // Each kind of item, then the tests again.
+    let added = ok(&cqrs(
+        &dir,
+        &["add", "aggregate", "Project", "name:String", "budget:i64"],
+    ));
+    assert_eq!(
+        added,
+        "added: src/project.rs\nadded: tests/project.rs\ninjected: src/lib.rs\n"
+    );
+    let added = ok(&cqrs(
+        &dir,
+        &["add", "command", "Archive", "--to", "task", "reason:String"],
+    ));
+    assert_eq!(added, "injected: src/task.rs\ninjected: tests/task.rs\n");
+    ok(&cqrs(
+        &dir,
+        &[
+            "add",
+            "event",
+            "TaskArchived",
+            "--to",
+            "task",
+            "reason:String",
+        ],
+    ));
+    ok(&cqrs(
+        &dir,
+        &["add", "projection", "OpenTasks", "--to", "task"],
+    ));
+    let again = cqrs(&dir, &["add", "event", "TaskArchived", "--to", "task"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let tests = ok(&cargo(&dir, &["test"]));
+    assert!(!tests.contains("FAILED"), "{tests}");
+
+    // The schema gate.
+    ok(&cqrs(&dir, &["schema", "export"]));
+    assert!(ok(&cqrs(&dir, &["schema", "check"])).contains("0 error(s)"));
+    let task = dir.join("src/task.rs");
+    edit(
+        &task,
+        "pub struct TaskRenamed {\n    /// The new title.\n    pub title: String,\n}",
+        "pub struct TaskRenamed {\n    /// The new title.\n    pub title: String,\n    /// Who renamed it.\n    pub by: String,\n}",
+    );
+    edit(
+        &task,
+        "then_some(TaskRenamed { title: new })",
+        "then_some(TaskRenamed { title: new, by: String::new() })",
+    );
+    let refused = cqrs(&dir, &["schema", "check"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&refused.stdout);
+    assert!(
+        report.contains("error: event `Renamed` v1 of `task`: stored shape changed: required field `by` added without a default"),
+        "{report}"
+    );
+    edit(
+        &task,
+        "/// A task got another title.",
+        "/// Version 1 of `TaskRenamed`.\n#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]\npub struct TaskRenamedV1 {\n    pub title: String,\n}\n\nimpl From<TaskRenamedV1> for TaskRenamed {\n    fn from(v1: TaskRenamedV1) -> Self {\n        TaskRenamed { title: v1.title, by: String::new() }\n    }\n}\n\n/// A task got another title.",
+    );
+    edit(
+        &task,
+        "    /// The title changed.\n    Renamed(TaskRenamed),",
+        "    /// The title changed.\n    #[event(version = 2, upcast(v1 = TaskRenamedV1))]\n    Renamed(TaskRenamed),",
+    );
+    let accepted = ok(&cqrs(&dir, &["schema", "check"]));
+    assert!(accepted.contains("0 error(s)"), "{accepted}");
+    assert!(
+        accepted.contains("note: event `Renamed` v2 of `task`: new version"),
+        "{accepted}"
+    );
+}
+
+#[test]
+fn new_refuses_bad_names_and_non_empty_folders() {
+    let parent = tempfile::tempdir().unwrap();
+    let bad = cqrs(parent.path(), &["new", "fn"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("error: `fn` cannot be a crate name: it is a Rust keyword"),
+        "{err}"
+    );
+    assert!(
+        err.contains("help: choose a name such as `order-service`"),
+        "{err}"
+    );
+
+    std::fs::create_dir(parent.path().join("taken")).unwrap();
+    std::fs::write(parent.path().join("taken/notes.txt"), "mine").unwrap();
+    let busy = cqrs(parent.path(), &["new", "taken"]);
+    assert_eq!(busy.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&busy.stderr);
+    assert!(err.contains("exists and is not empty"), "{err}");
+    assert!(err.contains("pass `--force`"), "{err}");
+    assert!(
+        cqrs(parent.path(), &["new", "taken", "--force"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        std::fs::read_to_string(parent.path().join("taken/notes.txt")).unwrap(),
+        "mine"
+    );
+}
