@@ -32,6 +32,17 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Counts the items of a stream of results.
+async fn count<T, E: std::fmt::Debug>(
+    mut items: impl futures::Stream<Item = Result<T, E>> + Unpin,
+) -> u64 {
+    let mut n = 0;
+    while items.try_next().await.unwrap().is_some() {
+        n += 1;
+    }
+    n
+}
+
 /// Runs `pass` `iters` times and returns the total time, checking each pass saw every event.
 fn timed<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, events: u64, pass: F) -> Duration
 where
@@ -64,28 +75,18 @@ fn sqlite(c: &mut Criterion) {
     group.bench_function("raw_read", |b| {
         b.iter_custom(|iters| {
             timed(&rt, iters, EVENTS, || async {
-                let mut rows = sqlx::query(
+                count(sqlx::query(
                     "SELECT position, aggregate_type, aggregate_id, sequence, event_id, event_type, \
                      event_version, payload, metadata, recorded_at FROM cqrs_events ORDER BY position",
                 )
-                .fetch(store.read_pool());
-                let mut n = 0;
-                while rows.try_next().await.unwrap().is_some() {
-                    n += 1;
-                }
-                n
+                .fetch(store.read_pool())).await
             })
         })
     });
     group.bench_function("store_read", |b| {
         b.iter_custom(|iters| {
             timed(&rt, iters, EVENTS, || async {
-                let mut log = store.log_events(LogPosition::START);
-                let mut n = 0;
-                while log.try_next().await.unwrap().is_some() {
-                    n += 1;
-                }
-                n
+                count(store.log_events(LogPosition::START)).await
             })
         })
     });
@@ -144,24 +145,14 @@ fn postgres(c: &mut Criterion) {
                      ORDER BY transaction_id, position",
                     store.events_table()
                 );
-                let mut rows = sqlx::query(&sql).fetch(store.pool());
-                let mut n = 0;
-                while rows.try_next().await.unwrap().is_some() {
-                    n += 1;
-                }
-                n
+                count(sqlx::query(&sql).fetch(store.pool())).await
             })
         })
     });
     group.bench_function("store_read", |b| {
         b.iter_custom(|iters| {
             timed(&rt, iters, EVENTS, || async {
-                let mut log = store.log_events(LogPosition::START);
-                let mut n = 0;
-                while log.try_next().await.unwrap().is_some() {
-                    n += 1;
-                }
-                n
+                count(store.log_events(LogPosition::START)).await
             })
         })
     });
@@ -198,12 +189,7 @@ fn postgres(c: &mut Criterion) {
                      ORDER BY transaction_id, position",
                     small.events_table()
                 );
-                let mut rows = sqlx::query(&sql).fetch(small.pool());
-                let mut n = 0;
-                while rows.try_next().await.unwrap().is_some() {
-                    n += 1;
-                }
-                n
+                count(sqlx::query(&sql).fetch(small.pool())).await
             })
         })
     });

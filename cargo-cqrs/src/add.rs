@@ -241,16 +241,9 @@ fn add_event(
     name: &str,
     fields: &[Field],
 ) -> Result<Vec<Change>, Error> {
-    let path = krate.src(module);
-    let file = SourceFile::parse(&path, krate.read(&path)?)?;
-    let edited = file.add_event(&krate.ident, module, name, fields)?;
-    let mut changes = vec![Change {
-        path,
-        content: edited.source,
-        new: false,
-    }];
-    changes.extend(append_test(krate, module, &edited.test)?);
-    Ok(changes)
+    inject(krate, module, |file| {
+        file.add_event(&krate.ident, module, name, fields)
+    })
 }
 
 fn add_command(
@@ -259,9 +252,20 @@ fn add_command(
     name: &str,
     fields: &[Field],
 ) -> Result<Vec<Change>, Error> {
+    inject(krate, module, |file| {
+        file.add_command(&krate.ident, module, name, fields)
+    })
+}
+
+/// Edits an aggregate's module with `edit`, and appends the test it writes.
+fn inject(
+    krate: &CrateDir,
+    module: &str,
+    edit: impl FnOnce(&SourceFile) -> Result<rust::Edited, Error>,
+) -> Result<Vec<Change>, Error> {
     let path = krate.src(module);
     let file = SourceFile::parse(&path, krate.read(&path)?)?;
-    let edited = file.add_command(&krate.ident, module, name, fields)?;
+    let edited = edit(&file)?;
     let mut changes = vec![Change {
         path,
         content: edited.source,

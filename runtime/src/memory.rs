@@ -113,27 +113,20 @@ impl Inner {
             .into());
         }
         let first = self.log.len();
-        let stored: Vec<StoredEvent> = events
-            .iter()
-            .enumerate()
-            .map(|(offset, event)| StoredEvent {
-                aggregate_type: aggregate_type.to_owned(),
-                aggregate_id: aggregate_id.to_owned(),
-                sequence: expected_version + offset as u64 + 1,
-                position: LogPosition::serial((first + offset) as u64 + 1),
-                event_id: event.event_id,
-                event_type: event.event_type.to_owned(),
-                event_version: event.event_version,
-                recorded_at: event.recorded_at,
-                metadata: event.metadata.clone(),
-                event: event.payload.clone(),
-            })
+        let positions: Vec<LogPosition> = (first..first + events.len())
+            .map(|i| LogPosition::serial(i as u64 + 1))
             .collect();
+        let stored = NewEvent::stored(
+            events,
+            aggregate_type,
+            aggregate_id,
+            expected_version,
+            &positions,
+        );
         self.inline
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .apply_now(&stored, &mut ())?;
-        let positions = stored.iter().map(|e| e.position).collect();
         stream.extend(first..first + stored.len());
         self.log.extend(stored);
         Ok(positions)

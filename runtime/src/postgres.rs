@@ -517,33 +517,6 @@ fn decode_row(row: &PgRow, stream: Option<(&str, &str)>) -> Result<EventRow, Sto
     })
 }
 
-/// An append's events as the log holds them once committed, for inline projections.
-fn stored_events(
-    aggregate_type: &str,
-    aggregate_id: &str,
-    expected_version: u64,
-    events: &[NewEvent],
-    positions: &[LogPosition],
-) -> Vec<StoredEvent> {
-    events
-        .iter()
-        .zip(positions)
-        .enumerate()
-        .map(|(offset, (event, &position))| StoredEvent {
-            aggregate_type: aggregate_type.to_owned(),
-            aggregate_id: aggregate_id.to_owned(),
-            sequence: expected_version + offset as u64 + 1,
-            position,
-            event_id: event.event_id,
-            event_type: event.event_type.to_owned(),
-            event_version: event.event_version,
-            recorded_at: event.recorded_at,
-            metadata: event.metadata.clone(),
-            event: event.payload.clone(),
-        })
-        .collect()
-}
-
 impl EventStore for PostgresStore {
     async fn append(
         &self,
@@ -645,11 +618,11 @@ impl EventStore for PostgresStore {
         positions.sort_unstable_by_key(|(sequence, _)| *sequence);
         let positions: Vec<LogPosition> = positions.into_iter().map(|(_, p)| p).collect();
         if let (Some(inline), Some(mut tx)) = (&self.inner.inline, inline_tx) {
-            let stored = stored_events(
+            let stored = NewEvent::stored(
+                events,
                 aggregate_type,
                 aggregate_id,
                 expected_version,
-                events,
                 &positions,
             );
             // Dropping the transaction on an error rolls the append back.

@@ -38,6 +38,36 @@ pub struct NewEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+impl NewEvent {
+    /// The events of one append as the log holds them once committed at `positions`: for
+    /// inline projections, which run before the commit.
+    pub(crate) fn stored(
+        events: &[NewEvent],
+        aggregate_type: &str,
+        aggregate_id: &str,
+        expected_version: u64,
+        positions: &[LogPosition],
+    ) -> Vec<StoredEvent> {
+        events
+            .iter()
+            .zip(positions)
+            .enumerate()
+            .map(|(offset, (event, &position))| StoredEvent {
+                aggregate_type: aggregate_type.to_owned(),
+                aggregate_id: aggregate_id.to_owned(),
+                sequence: expected_version + offset as u64 + 1,
+                position,
+                event_id: event.event_id,
+                event_type: event.event_type.to_owned(),
+                event_version: event.event_version,
+                recorded_at: event.recorded_at,
+                metadata: event.metadata.clone(),
+                event: event.payload.clone(),
+            })
+            .collect()
+    }
+}
+
 /// A stored snapshot of an aggregate's state at a version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {

@@ -14,22 +14,7 @@ use cqrs_runtime::testing::new_event;
 use cqrs_runtime::{AppendError, EventStore, LogPosition, Repository, RetryPolicy, StoreError};
 
 fn database_url() -> Option<String> {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "DATABASE_URL is not set, and CI must run the PostgreSQL tests: run `bash scripts/test.sh`, which starts a server"
-        ),
-        _ => {
-            // Straight to the stderr handle: the test harness captures `eprintln!` of passing
-            // tests, and a skip must be seen.
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: the PostgreSQL tests need DATABASE_URL; `bash scripts/test.sh` starts a throwaway server and sets it"
-            );
-            None
-        }
-    }
+    cqrs_tests::database_url("PostgreSQL tests")
 }
 
 fn fresh_config(url: &str) -> PostgresConfig {

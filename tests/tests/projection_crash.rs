@@ -152,19 +152,8 @@ async fn sqlite_runner_killed_mid_batch_ends_as_a_rebuild() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_runner_killed_mid_batch_ends_as_a_rebuild() {
     use cqrs_runtime::postgres::{PostgresConfig, PostgresStore};
-    let url = match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("DATABASE_URL is not set, and CI must run the PostgreSQL tests")
-        }
-        _ => {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: the PostgreSQL crash test needs DATABASE_URL"
-            );
-            return;
-        }
+    let Some(url) = cqrs_tests::database_url("PostgreSQL crash test") else {
+        return;
     };
     let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
     let store = PostgresStore::connect(PostgresConfig::new(&url).schema(&schema))

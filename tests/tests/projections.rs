@@ -435,20 +435,7 @@ async fn sqlite_case()
 suite!(sqlite, sqlite_case());
 
 fn database_url() -> Option<String> {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "DATABASE_URL is not set, and CI must run the PostgreSQL tests: run `bash scripts/test.sh`, which starts a server"
-        ),
-        _ => {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: the PostgreSQL projection tests need DATABASE_URL; `bash scripts/test.sh` starts a throwaway server and sets it"
-            );
-            None
-        }
-    }
+    cqrs_tests::database_url("PostgreSQL projection tests")
 }
 
 async fn postgres_case() -> Option<

@@ -177,6 +177,13 @@ fn note(aggregate: &str, item: String, change: &str) -> Finding {
     }
 }
 
+/// The breaking changes' descriptions, and the compatible ones'.
+fn split(changes: Vec<super::diff::Change>) -> (Vec<String>, Vec<String>) {
+    let (breaking, compatible): (Vec<_>, Vec<_>) = changes.into_iter().partition(|c| c.breaking);
+    let what = |list: Vec<super::diff::Change>| list.into_iter().map(|c| c.what).collect();
+    (what(breaking), what(compatible))
+}
+
 fn check_event(aggregate: &str, old: &Event, current: &[Event], out: &mut Vec<Finding>) {
     let stored = &old.event_type;
     let Some(new) = current
@@ -209,12 +216,7 @@ fn check_event(aggregate: &str, old: &Event, current: &[Event], out: &mut Vec<Fi
             continue;
         };
         if let (Some(before), Some(after)) = (&version.schema, &now.schema) {
-            let changes = diff(before, after);
-            let breaking: Vec<&str> = changes
-                .iter()
-                .filter(|c| c.breaking)
-                .map(|c| c.what.as_str())
-                .collect();
+            let (breaking, compatible) = split(diff(before, after));
             if !breaking.is_empty() {
                 out.push(Finding {
                     level: Level::Error,
@@ -225,12 +227,11 @@ fn check_event(aggregate: &str, old: &Event, current: &[Event], out: &mut Vec<Fi
                         "keep version {v}'s old shape as its own type, bump the event to `version = {next}` and add an upcaster from v{v}: `#[event(version = {next}, upcast(v{v} = OldShape, ...))]`"
                     ),
                 });
-            } else if !changes.is_empty() {
-                let what: Vec<&str> = changes.iter().map(|c| c.what.as_str()).collect();
+            } else if !compatible.is_empty() {
                 out.push(note(
                     aggregate,
                     item.clone(),
-                    &format!("compatible change: {}", what.join("; ")),
+                    &format!("compatible change: {}", compatible.join("; ")),
                 ));
             }
         }
@@ -258,12 +259,7 @@ fn check_command(aggregate: &str, old: &Command, current: &[Command], out: &mut 
         });
         return;
     };
-    let changes = diff(&old.schema, &new.schema);
-    let breaking: Vec<&str> = changes
-        .iter()
-        .filter(|c| c.breaking)
-        .map(|c| c.what.as_str())
-        .collect();
+    let (breaking, compatible) = split(diff(&old.schema, &new.schema));
     if !breaking.is_empty() {
         out.push(Finding {
             level: Level::Error,
@@ -272,12 +268,11 @@ fn check_command(aggregate: &str, old: &Command, current: &[Command], out: &mut 
             change: format!("breaking change for clients: {}", breaking.join("; ")),
             fix: "add new fields as optional (`Option<T>` or `#[serde(default)]`) and keep the old ones, or add a new command".into(),
         });
-    } else if !changes.is_empty() {
-        let what: Vec<&str> = changes.iter().map(|c| c.what.as_str()).collect();
+    } else if !compatible.is_empty() {
         out.push(note(
             aggregate,
             item,
-            &format!("compatible change: {}", what.join("; ")),
+            &format!("compatible change: {}", compatible.join("; ")),
         ));
     }
 }

@@ -236,20 +236,8 @@ where
         let id = self.id();
         let mut tx = self.target.begin().await?;
         self.target.clear_checkpoint(&mut tx, id).await?;
-        if let Err(source) = self.projection.reset(T::connection(&mut tx)).await {
-            self.target.rollback(tx).await;
-            return Err(ProjectionError::Reset {
-                projection: id,
-                source,
-            });
-        }
         // The checkpoint was cleared in this transaction: it starts again from none.
-        let advance = Advance {
-            projection: id,
-            from: None,
-            to: LogPosition::START,
-        };
-        self.target.commit(tx, Some(advance)).await?;
+        self.reset_to_start(tx).await?;
         tracing::info!(projection = %id, "rebuild started from position 0");
         let total = self.store.count_events().await?;
         let result = self
@@ -386,7 +374,16 @@ where
         if let Some(position) = self.target.checkpoint(id).await? {
             return Ok(position);
         }
-        let mut tx = self.target.begin().await?;
+        let tx = self.target.begin().await?;
+        self.reset_to_start(tx).await?;
+        tracing::info!(projection = %id, "first run: starting from position 0");
+        Ok(LogPosition::START)
+    }
+
+    /// Runs the `#[reset]` handler (if any) in `tx` and commits the checkpoint at the start,
+    /// where there is none (or it was cleared in `tx`).
+    async fn reset_to_start(&mut self, mut tx: T::Transaction) -> Result<(), ProjectionError> {
+        let id = self.id();
         if P::CAN_RESET {
             if let Err(source) = self.projection.reset(T::connection(&mut tx)).await {
                 self.target.rollback(tx).await;
@@ -402,8 +399,7 @@ where
             to: LogPosition::START,
         };
         self.target.commit(tx, Some(advance)).await?;
-        tracing::info!(projection = %id, "first run: starting from position 0");
-        Ok(LogPosition::START)
+        Ok(())
     }
 
     /// Reads one batch after `checkpoint` and applies it; returns how many events it read.

@@ -208,24 +208,13 @@ async fn run_batch(
 
 /// An append's events as the log holds them once committed, for inline projections.
 fn stored_events(append: &Append, positions: &[LogPosition]) -> Vec<StoredEvent> {
-    append
-        .events
-        .iter()
-        .zip(positions)
-        .enumerate()
-        .map(|(offset, (event, &position))| StoredEvent {
-            aggregate_type: append.aggregate_type.clone(),
-            aggregate_id: append.aggregate_id.clone(),
-            sequence: append.expected_version.unsigned_abs() + offset as u64 + 1,
-            position,
-            event_id: event.event_id,
-            event_type: event.event_type.to_owned(),
-            event_version: event.event_version,
-            recorded_at: event.recorded_at,
-            metadata: event.metadata.clone(),
-            event: event.payload.clone(),
-        })
-        .collect()
+    NewEvent::stored(
+        &append.events,
+        &append.aggregate_type,
+        &append.aggregate_id,
+        append.expected_version.unsigned_abs(),
+        positions,
+    )
 }
 
 /// Splits a batch's appends into groups that one statement can insert: at most one append per
