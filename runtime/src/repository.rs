@@ -2,6 +2,7 @@
 //! resulting events with optimistic concurrency, and takes snapshots when they are due.
 
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -12,6 +13,10 @@ use crate::command::CommandContext;
 use crate::error::{CommandError, StoreError};
 use crate::event::{DomainEvent, EventEnvelope, Metadata};
 use crate::store::{EventStore, NewEvent, PAGE_SIZE, Snapshot};
+
+mod cache;
+
+use cache::Cache;
 
 /// What to do when an append finds that another writer got there first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +90,7 @@ pub struct Repository<A: Aggregate, S> {
     store: S,
     services: Arc<A::Services>,
     retry: RetryPolicy,
+    cache: Option<Arc<Cache<A>>>,
 }
 
 impl<A: Aggregate, S: Clone> Clone for Repository<A, S> {
@@ -93,6 +99,7 @@ impl<A: Aggregate, S: Clone> Clone for Repository<A, S> {
             store: self.store.clone(),
             services: Arc::clone(&self.services),
             retry: self.retry,
+            cache: self.cache.clone(),
         }
     }
 }
@@ -103,6 +110,7 @@ impl<A: Aggregate, S: fmt::Debug> fmt::Debug for Repository<A, S> {
             .field("aggregate", &A::TYPE)
             .field("store", &self.store)
             .field("retry", &self.retry)
+            .field("cached", &self.cache.as_ref().map_or(0, |c| c.len()))
             .finish_non_exhaustive()
     }
 }
@@ -124,7 +132,41 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             store,
             services: Arc::new(services),
             retry: RetryPolicy::NONE,
+            cache: None,
         }
+    }
+
+    /// Keeps the committed state of the `capacity` most recently used aggregates in memory, so
+    /// that a command on one of them reads nothing from the store: it decides on the cached
+    /// state and appends at its version. Clones of the repository share the cache.
+    ///
+    /// A cached state made stale by another writer (another process or machine) is never
+    /// trusted for an outcome: an append from it fails with a conflict, and a refusal or a
+    /// decision to record nothing is confirmed with one read of the stream's tail. Either way
+    /// the repository then reloads from the store and runs the command again, without counting
+    /// it against the [`RetryPolicy`]. Commands return what they would without the cache; the
+    /// reads are saved when they succeed.
+    ///
+    /// ```
+    /// use std::num::NonZeroUsize;
+    /// use cqrs_runtime::{InMemoryStore, Repository};
+    /// use cqrs_runtime::doc_support::{Counter, CounterCommand};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let repo = Repository::<Counter, _>::new(InMemoryStore::new())
+    ///     .cache(NonZeroUsize::new(10_000).unwrap());
+    /// repo.execute(&"c-1".to_owned(), CounterCommand::Add(2)).await.unwrap();
+    /// // Decided on the cached state: no load.
+    /// let done = repo.execute(&"c-1".to_owned(), CounterCommand::Add(3)).await.unwrap();
+    /// assert_eq!(done.root.state().total, 5);
+    /// # });
+    /// ```
+    pub fn cache(mut self, capacity: NonZeroUsize) -> Self
+    where
+        A: Clone,
+    {
+        self.cache = Some(Arc::new(Cache::new(capacity)));
+        self
     }
 
     /// Sets the retry policy for version conflicts.
@@ -268,21 +310,65 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         A::Command: Clone,
     {
         let command = command.into();
-        // Every run but the last gets a clone; the last one takes the command itself.
-        for attempt in 1..self.retry.max_attempts {
-            let root = self.load(id).await?;
-            match self
+        let id_str = id.to_string();
+        let mut attempt = 1;
+        loop {
+            // A cached root saves the load; a stale one shows as a conflict below.
+            let cached = self.cache.as_ref().and_then(|c| c.take(&id_str));
+            let from_cache = cached.is_some();
+            let root = match cached {
+                Some(root) => root,
+                None => self.load(id).await?,
+            };
+            let backup = self.cache.as_ref().map(|c| c.copy(&root));
+            let version = root.version;
+            let outcome = self
                 .decide_and_commit(root, command.clone(), &metadata)
-                .await
-            {
-                Err(CommandError::Conflict(conflict)) => {
-                    tracing::debug!(%conflict, attempt, "retrying a command after a conflict");
+                .await;
+            // An append proves the cached state was current (it was conditional on its
+            // version); a refusal or a decision to record nothing proves nothing, so it is
+            // confirmed against the store, and made again on a fresh load if the state was stale.
+            let unproven = matches!(&outcome, Err(CommandError::Rejected(_)))
+                || matches!(&outcome, Ok(c) if c.events.is_empty());
+            if from_cache && unproven && !self.is_current(&id_str, version).await? {
+                tracing::debug!("the cached aggregate was stale; reloading");
+                continue;
+            }
+            match outcome {
+                Ok(committed) => {
+                    if let Some(cache) = &self.cache {
+                        cache.put(&id_str, &committed.root);
+                    }
+                    return Ok(committed);
                 }
-                outcome => return outcome,
+                Err(CommandError::Conflict(conflict)) => {
+                    if from_cache {
+                        tracing::debug!(%conflict, "the cached aggregate was stale; reloading");
+                        continue;
+                    }
+                    if attempt >= self.retry.max_attempts {
+                        return Err(CommandError::Conflict(conflict));
+                    }
+                    tracing::debug!(%conflict, attempt, "retrying a command after a conflict");
+                    attempt += 1;
+                }
+                Err(error) => {
+                    // A refusal leaves the aggregate as it was: keep it cached.
+                    if let (Some(cache), Some(root), CommandError::Rejected(_)) =
+                        (&self.cache, backup, &error)
+                    {
+                        cache.put(&id_str, &root);
+                    }
+                    return Err(error);
+                }
             }
         }
-        let root = self.load(id).await?;
-        self.decide_and_commit(root, command, &metadata).await
+    }
+
+    /// Whether the stream is still at `version` (nothing was appended after it).
+    async fn is_current(&self, id_str: &str, version: u64) -> Result<bool, StoreError> {
+        let after = self.store.read_stream(A::TYPE, id_str, version, 1).await?;
+        Ok(after.is_empty())
     }
 
     /// Runs a command on an already loaded aggregate and commits its events.

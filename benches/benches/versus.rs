@@ -1,0 +1,409 @@
+//! Our runtime against cqrs-es (the most used Rust CQRS crate) and postgres-es, on the same
+//! bank domain, in the same run:
+//!
+//! - `versus_memory_commands`: open an account then deposits, on one aggregate and on 1,000;
+//!   our repository on the in-memory store against `CqrsFramework` on `MemStore`.
+//! - `versus_memory_load`: loading an aggregate of 1,000 and 10,000 events; ours replaying every
+//!   event, ours from a snapshot, cqrs-es (`MemStore` replays every event: it has no snapshots).
+//! - `versus_postgres_commands` (with `DATABASE_URL`): 1, 8 and 32 concurrent clients, each on
+//!   its own account, on one local server: ours against `postgres_cqrs`.
+//!
+//! The peer's domain is written by hand against its traits, as its documentation shows.
+
+use std::time::{Duration, Instant};
+
+use bank::{Account, AccountCommand, AccountEvent, Deposit, OpenAccount};
+use cqrs_runtime::{DomainEvent as _, EventStore, InMemoryStore, Metadata, NewEvent, Repository};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+/// The bank account written for cqrs-es 0.5.
+mod peer {
+    use cqrs_es::event_sink::EventSink;
+    use cqrs_es::{Aggregate, DomainEvent};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    pub struct Account {
+        opened: bool,
+        currency: String,
+        pub balance: i64,
+    }
+
+    #[derive(Debug, Clone)]
+    pub enum Command {
+        Open { owner: String, currency: String },
+        Deposit { cents: i64 },
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub enum Event {
+        Opened { owner: String, currency: String },
+        Deposited { cents: i64, currency: String },
+    }
+
+    impl DomainEvent for Event {
+        fn event_type(&self) -> String {
+            match self {
+                Event::Opened { .. } => "AccountOpened".to_owned(),
+                Event::Deposited { .. } => "Deposited".to_owned(),
+            }
+        }
+
+        fn event_version(&self) -> String {
+            "1.0".to_owned()
+        }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    pub enum Error {
+        #[error("account already open")]
+        AlreadyOpen,
+        #[error("account not open")]
+        NotOpen,
+        #[error("amount must be positive")]
+        InvalidAmount,
+    }
+
+    impl Aggregate for Account {
+        const TYPE: &'static str = "bank_account";
+        type Command = Command;
+        type Event = Event;
+        type Error = Error;
+        type Services = ();
+
+        async fn handle(
+            &mut self,
+            command: Command,
+            _services: &(),
+            sink: &EventSink<Self>,
+        ) -> Result<(), Error> {
+            let event = match command {
+                Command::Open { owner, currency } => {
+                    if self.opened {
+                        return Err(Error::AlreadyOpen);
+                    }
+                    Event::Opened { owner, currency }
+                }
+                Command::Deposit { cents } => {
+                    if !self.opened {
+                        return Err(Error::NotOpen);
+                    }
+                    if cents <= 0 {
+                        return Err(Error::InvalidAmount);
+                    }
+                    Event::Deposited {
+                        cents,
+                        currency: self.currency.clone(),
+                    }
+                }
+            };
+            sink.write(event, self).await;
+            Ok(())
+        }
+
+        fn apply(&mut self, event: Event) {
+            match event {
+                Event::Opened { currency, .. } => {
+                    self.opened = true;
+                    self.currency = currency;
+                }
+                Event::Deposited { cents, .. } => self.balance += cents,
+            }
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn open() -> AccountCommand {
+    OpenAccount {
+        owner: "Ada".into(),
+        currency: "EUR".into(),
+    }
+    .into()
+}
+
+fn peer_open() -> peer::Command {
+    peer::Command::Open {
+        owner: "Ada".into(),
+        currency: "EUR".into(),
+    }
+}
+
+/// Our repository, with the aggregate cache or without.
+fn repository<S: EventStore>(store: S, cached: bool) -> Repository<Account, S> {
+    let repo = Repository::<Account, _>::new(store);
+    if cached {
+        repo.cache(std::num::NonZeroUsize::new(10_000).unwrap())
+    } else {
+        repo
+    }
+}
+
+/// Opens `aggregates` accounts and deposits `deposits` times into each, with our repository.
+async fn ours<S: EventStore + Clone>(store: S, aggregates: usize, deposits: usize, cached: bool) {
+    let repo = repository(store, cached);
+    for a in 0..aggregates {
+        let id = format!("acc-{a}");
+        repo.execute(&id, open()).await.unwrap();
+        for d in 0..deposits {
+            repo.execute(
+                &id,
+                Deposit {
+                    cents: 1 + d as i64,
+                },
+            )
+            .await
+            .unwrap();
+        }
+    }
+}
+
+/// The same with cqrs-es.
+async fn theirs<ES: cqrs_es::EventStore<peer::Account>>(
+    cqrs: &cqrs_es::CqrsFramework<peer::Account, ES>,
+    aggregates: usize,
+    deposits: usize,
+    prefix: &str,
+) {
+    for a in 0..aggregates {
+        let id = format!("{prefix}acc-{a}");
+        cqrs.execute(&id, peer_open()).await.unwrap();
+        for d in 0..deposits {
+            let cents = 1 + d as i64;
+            cqrs.execute(&id, peer::Command::Deposit { cents })
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn memory_commands(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("versus_memory_commands");
+    group.sample_size(10);
+    for (aggregates, deposits) in [(1usize, 1000usize), (1000, 10)] {
+        let commands = (aggregates * (deposits + 1)) as u64;
+        group.throughput(Throughput::Elements(commands));
+        let label = format!("{aggregates}agg_{deposits}dep");
+        for (name, cached) in [("ours", false), ("ours_cached", true)] {
+            group.bench_function(BenchmarkId::new(name, &label), |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let start = Instant::now();
+                        for _ in 0..iters {
+                            ours(InMemoryStore::new(), aggregates, deposits, cached).await;
+                        }
+                        start.elapsed()
+                    })
+                })
+            });
+        }
+        group.bench_function(BenchmarkId::new("cqrs_es", &label), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let store = cqrs_es::mem_store::MemStore::<peer::Account>::default();
+                        let cqrs = cqrs_es::CqrsFramework::new(store, vec![], ());
+                        theirs(&cqrs, aggregates, deposits, "").await;
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+/// `events` stored events of one account (an opening, then deposits), as our store holds them.
+fn our_events(events: usize) -> Vec<NewEvent> {
+    (0..events)
+        .map(|i| {
+            let event: AccountEvent = if i == 0 {
+                bank::AccountOpened {
+                    owner: "Ada".into(),
+                    currency: "EUR".into(),
+                }
+                .into()
+            } else {
+                bank::MoneyDeposited {
+                    amount: bank::Money::eur(i as i64),
+                }
+                .into()
+            };
+            NewEvent {
+                event_id: uuid::Uuid::now_v7(),
+                event_type: event.event_type(),
+                event_version: event.event_version(),
+                payload: event.encode().unwrap(),
+                metadata: Metadata::default(),
+                recorded_at: chrono::Utc::now(),
+            }
+        })
+        .collect()
+}
+
+fn memory_load(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("versus_memory_load");
+    group.sample_size(20);
+    for events in [1000usize, 10_000] {
+        group.throughput(Throughput::Elements(events as u64));
+        // Ours without snapshots: the events appended directly, so none was taken.
+        let replay_store = InMemoryStore::new();
+        rt.block_on(replay_store.append(bank::ACCOUNT_TYPE, "acc", 0, &our_events(events)))
+            .unwrap();
+        let replay = Repository::<Account, _>::new(replay_store);
+        group.bench_function(BenchmarkId::new("ours_replay", events), |b| {
+            b.iter(|| rt.block_on(replay.load(&"acc".to_owned())).unwrap())
+        });
+        // Ours with snapshots: the same events through the repository (a snapshot every 50).
+        let snap_store = InMemoryStore::new();
+        rt.block_on(ours(snap_store.clone(), 1, events - 1, false));
+        let snapped = Repository::<Account, _>::new(snap_store);
+        assert_eq!(
+            rt.block_on(snapped.load(&"acc-0".to_owned()))
+                .unwrap()
+                .version(),
+            events as u64
+        );
+        group.bench_function(BenchmarkId::new("ours_snapshot", events), |b| {
+            b.iter(|| rt.block_on(snapped.load(&"acc-0".to_owned())).unwrap())
+        });
+        // cqrs-es: its store replays every event (MemStore has no snapshots).
+        let store = cqrs_es::mem_store::MemStore::<peer::Account>::default();
+        rt.block_on(async {
+            use cqrs_es::EventStore as _;
+            let context = store.load_aggregate("acc").await.unwrap();
+            let mut batch = vec![peer::Event::Opened {
+                owner: "Ada".into(),
+                currency: "EUR".into(),
+            }];
+            batch.extend((1..events).map(|i| peer::Event::Deposited {
+                cents: i as i64,
+                currency: "EUR".into(),
+            }));
+            store
+                .commit(batch, context, Default::default())
+                .await
+                .unwrap();
+        });
+        group.bench_function(BenchmarkId::new("cqrs_es", events), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    use cqrs_es::EventStore as _;
+                    store.load_aggregate("acc").await.unwrap()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+fn postgres_commands(c: &mut Criterion) {
+    let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+        eprintln!("versus_postgres skipped: set DATABASE_URL (source scripts/postgres.sh)");
+        return;
+    };
+    let rt = runtime();
+    let ours_store = rt
+        .block_on(cqrs_runtime::postgres::PostgresStore::connect(
+            cqrs_runtime::postgres::PostgresConfig::new(&url)
+                .schema("bench_versus")
+                .max_connections(40),
+        ))
+        .unwrap();
+    let pool = rt.block_on(async {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(40)
+            .connect(&url)
+            .await
+            .unwrap();
+        sqlx::raw_sql(include_str!("versus_postgres_es.sql"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool
+    });
+    let repo = postgres_es::PostgresEventRepository::new(pool)
+        .with_tables("bench_peer.events", "bench_peer.snapshots");
+    let store = cqrs_es::persist::PersistedEventStore::new_event_store(repo);
+    let peer = std::sync::Arc::new(cqrs_es::CqrsFramework::new(store, vec![], ()));
+
+    let mut group = c.benchmark_group("versus_postgres_commands");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    const DEPOSITS: usize = 20;
+    for clients in [1usize, 8, 32] {
+        let commands = (clients * (DEPOSITS + 1)) as u64;
+        group.throughput(Throughput::Elements(commands));
+        for (name, cached) in [("ours", false), ("ours_cached", true)] {
+            group.bench_function(BenchmarkId::new(name, clients), |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let start = Instant::now();
+                        for _ in 0..iters {
+                            let tasks: Vec<_> = (0..clients)
+                                .map(|_| {
+                                    let repo = repository(ours_store.clone(), cached);
+                                    tokio::spawn(async move {
+                                        let id = uuid::Uuid::now_v7().to_string();
+                                        repo.execute(&id, open()).await.unwrap();
+                                        for d in 0..DEPOSITS {
+                                            repo.execute(
+                                                &id,
+                                                Deposit {
+                                                    cents: 1 + d as i64,
+                                                },
+                                            )
+                                            .await
+                                            .unwrap();
+                                        }
+                                    })
+                                })
+                                .collect();
+                            for task in tasks {
+                                task.await.unwrap();
+                            }
+                        }
+                        start.elapsed()
+                    })
+                })
+            });
+        }
+        group.bench_function(BenchmarkId::new("postgres_es", clients), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let tasks: Vec<_> = (0..clients)
+                            .map(|_| {
+                                let peer = std::sync::Arc::clone(&peer);
+                                tokio::spawn(async move {
+                                    let prefix = uuid::Uuid::now_v7().to_string();
+                                    theirs(&peer, 1, DEPOSITS, &prefix).await;
+                                })
+                            })
+                            .collect();
+                        for task in tasks {
+                            task.await.unwrap();
+                        }
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, memory_commands, memory_load, postgres_commands);
+criterion_main!(benches);
