@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, every test (unit, integration, compile-fail, doc) and
-# the docs build. Runs on a machine with only the Rust toolchain; starts what the tests need (a
-# throwaway PostgreSQL, installed when missing) and stops it on exit.
+# The whole test suite: formatting, lints, every test (unit, integration, compile-fail, doc,
+# end-to-end runs of cargo cqrs), a build of the benchmarks and the docs build. Runs on a machine
+# with only the Rust toolchain; starts what the tests need (a throwaway PostgreSQL, installed
+# when missing) and stops it on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,9 @@ source scripts/postgres.sh
 
 step "cargo test"
 cargo test --workspace --all-features
+
+step "benchmarks build (they run with cargo bench, not here)"
+cargo build --workspace --all-features --benches --profile dev
 
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
