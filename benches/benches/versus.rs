@@ -405,5 +405,168 @@ fn postgres_commands(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, memory_commands, memory_load, postgres_commands);
+/// A read model for both sides: the total deposited per account.
+#[derive(Debug, Default, Clone)]
+struct PeerTotals {
+    totals: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
+    events: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl cqrs_es::Query<peer::Account> for PeerTotals {
+    async fn dispatch(&self, aggregate_id: &str, events: &[cqrs_es::EventEnvelope<peer::Account>]) {
+        let mut totals = self.totals.lock().unwrap();
+        for envelope in events {
+            self.events
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let peer::Event::Deposited { cents, .. } = &envelope.payload {
+                *totals.entry(aggregate_id.to_owned()).or_default() += cents;
+            }
+        }
+    }
+}
+
+/// Ours: the same read model as a projection.
+#[derive(Debug, Default)]
+struct OurTotals {
+    totals: std::collections::HashMap<String, i64>,
+    events: u64,
+}
+
+#[cqrs_runtime::projection(aggregates(Account), name = "versus-totals")]
+impl OurTotals {
+    fn opened(&mut self, _event: &bank::AccountOpened) {
+        self.events += 1;
+    }
+
+    fn deposited(&mut self, event: &bank::MoneyDeposited, envelope: &cqrs_runtime::StoredEvent) {
+        self.events += 1;
+        *self
+            .totals
+            .entry(envelope.aggregate_id.clone())
+            .or_default() += event.amount.cents;
+    }
+}
+
+/// Projection catch-up over the same 100,000 events (100 accounts of 1,000) on both sides:
+/// our `Projector` into memory against cqrs-es's `QueryReplay::replay_all`.
+fn postgres_catchup(c: &mut Criterion) {
+    const ACCOUNTS: usize = 100;
+    const PER_ACCOUNT: usize = 1000;
+    const EVENTS: u64 = (ACCOUNTS * PER_ACCOUNT) as u64;
+    let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+        return;
+    };
+    let rt = runtime();
+    let ours_store = rt
+        .block_on(cqrs_runtime::postgres::PostgresStore::connect(
+            cqrs_runtime::postgres::PostgresConfig::new(&url).schema("bench_versus_catchup"),
+        ))
+        .unwrap();
+    let pool = rt.block_on(async {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(8)
+            .connect(&url)
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            &include_str!("versus_postgres_es.sql").replace("bench_peer", "bench_peer_catchup"),
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool
+    });
+    rt.block_on(async {
+        if ours_store.count_events().await.unwrap() < EVENTS {
+            for a in 0..ACCOUNTS {
+                ours_store
+                    .append(
+                        bank::ACCOUNT_TYPE,
+                        &format!("acc-{a}"),
+                        0,
+                        &our_events(PER_ACCOUNT),
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+        let (peer_events,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM bench_peer_catchup.events")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if (peer_events as u64) < EVENTS {
+            let store = cqrs_es::persist::PersistedEventStore::<_, peer::Account>::new_event_store(
+                postgres_es::PostgresEventRepository::new(pool.clone())
+                    .with_tables("bench_peer_catchup.events", "bench_peer_catchup.snapshots"),
+            );
+            use cqrs_es::EventStore as _;
+            for a in 0..ACCOUNTS {
+                let id = format!("acc-{a}");
+                let context = store.load_aggregate(&id).await.unwrap();
+                let mut batch = vec![peer::Event::Opened {
+                    owner: "Ada".into(),
+                    currency: "EUR".into(),
+                }];
+                batch.extend((1..PER_ACCOUNT).map(|i| peer::Event::Deposited {
+                    cents: i as i64,
+                    currency: "EUR".into(),
+                }));
+                store
+                    .commit(batch, context, Default::default())
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    let mut group = c.benchmark_group("versus_postgres_catchup");
+    group
+        .sample_size(10)
+        .throughput(Throughput::Elements(EVENTS));
+    group.bench_function("ours", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let mut runner = cqrs_runtime::Projector::new(
+                        ours_store.clone(),
+                        cqrs_runtime::projection::MemoryTarget::new(),
+                        OurTotals::default(),
+                    )
+                    .batch_size(2048);
+                    runner.catch_up().await.unwrap();
+                    assert_eq!(runner.projection().events, EVENTS);
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("cqrs_es", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let repo = postgres_es::PostgresEventRepository::new(pool.clone())
+                        .with_tables("bench_peer_catchup.events", "bench_peer_catchup.snapshots");
+                    let query = PeerTotals::default();
+                    let replay = cqrs_es::persist::QueryReplay::new(repo, query.clone());
+                    replay.replay_all().await.unwrap();
+                    let applied = query.events.load(std::sync::atomic::Ordering::Relaxed);
+                    assert_eq!(applied, EVENTS);
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    memory_commands,
+    memory_load,
+    postgres_commands,
+    postgres_catchup
+);
 criterion_main!(benches);

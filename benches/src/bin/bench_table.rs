@@ -1,0 +1,128 @@
+//! Prints the comparison table of `scripts/bench-versus.sh` from criterion's results
+//! (`target/criterion/<group>/<bench>/new/estimates.json`): medians and the peer-over-ours
+//! ratio, measured in the same run. A missing result prints as "not run".
+
+use std::path::{Path, PathBuf};
+
+/// One row: what is compared, our benchmark id, the peer's (or the ceiling's) benchmark id.
+const ROWS: &[(&str, &str, &str)] = &[
+    (
+        "memory: open + 1,000 deposits, one account",
+        "versus_memory_commands/ours/1agg_1000dep",
+        "versus_memory_commands/cqrs_es/1agg_1000dep",
+    ),
+    (
+        "same, with the aggregate cache",
+        "versus_memory_commands/ours_cached/1agg_1000dep",
+        "versus_memory_commands/cqrs_es/1agg_1000dep",
+    ),
+    (
+        "memory: 1,000 accounts, open + 10 deposits each",
+        "versus_memory_commands/ours/1000agg_10dep",
+        "versus_memory_commands/cqrs_es/1000agg_10dep",
+    ),
+    (
+        "same, with the aggregate cache",
+        "versus_memory_commands/ours_cached/1000agg_10dep",
+        "versus_memory_commands/cqrs_es/1000agg_10dep",
+    ),
+    (
+        "PostgreSQL: 1 client, open + 20 deposits",
+        "versus_postgres_commands/ours/1",
+        "versus_postgres_commands/postgres_es/1",
+    ),
+    (
+        "same, with the aggregate cache",
+        "versus_postgres_commands/ours_cached/1",
+        "versus_postgres_commands/postgres_es/1",
+    ),
+    (
+        "PostgreSQL: 8 clients",
+        "versus_postgres_commands/ours/8",
+        "versus_postgres_commands/postgres_es/8",
+    ),
+    (
+        "same, with the aggregate cache",
+        "versus_postgres_commands/ours_cached/8",
+        "versus_postgres_commands/postgres_es/8",
+    ),
+    (
+        "PostgreSQL: 32 clients",
+        "versus_postgres_commands/ours/32",
+        "versus_postgres_commands/postgres_es/32",
+    ),
+    (
+        "same, with the aggregate cache",
+        "versus_postgres_commands/ours_cached/32",
+        "versus_postgres_commands/postgres_es/32",
+    ),
+    (
+        "load 1,000 events (memory), replay",
+        "versus_memory_load/ours_replay/1000",
+        "versus_memory_load/cqrs_es/1000",
+    ),
+    (
+        "load 1,000 events (memory), our snapshot",
+        "versus_memory_load/ours_snapshot/1000",
+        "versus_memory_load/cqrs_es/1000",
+    ),
+    (
+        "load 10,000 events (memory), replay",
+        "versus_memory_load/ours_replay/10000",
+        "versus_memory_load/cqrs_es/10000",
+    ),
+    (
+        "load 10,000 events (memory), our snapshot",
+        "versus_memory_load/ours_snapshot/10000",
+        "versus_memory_load/cqrs_es/10000",
+    ),
+    (
+        "projection catch-up, 100,000 events (PostgreSQL) vs `QueryReplay`",
+        "versus_postgres_catchup/ours",
+        "versus_postgres_catchup/cqrs_es",
+    ),
+    (
+        "decode, current version vs plain serde_json (the ceiling)",
+        "decode/derived_current_version",
+        "decode/serde_json_current_type",
+    ),
+    (
+        "decode, v1 through two upcast hops vs plain serde_json of the current type",
+        "decode/derived_v1_two_hops",
+        "decode/serde_json_current_type",
+    ),
+];
+
+fn median_ns(root: &Path, id: &str) -> Option<f64> {
+    let path = root.join(id).join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
+fn show(ns: f64) -> String {
+    match ns {
+        n if n >= 1e9 => format!("{:.2} s", n / 1e9),
+        n if n >= 1e6 => format!("{:.2} ms", n / 1e6),
+        n if n >= 1e3 => format!("{:.2} µs", n / 1e3),
+        n => format!("{n:.1} ns"),
+    }
+}
+
+fn main() {
+    let root = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/criterion"));
+    println!("| comparison | ours (median) | peer or ceiling (median) | peer / ours |");
+    println!("| --- | --- | --- | --- |");
+    for (label, ours, peer) in ROWS {
+        let (a, b) = (median_ns(&root, ours), median_ns(&root, peer));
+        let cell = |v: Option<f64>| v.map_or_else(|| "not run".to_owned(), show);
+        let ratio = match (a, b) {
+            (Some(a), Some(b)) if a > 0.0 => format!("{:.2}x", b / a),
+            _ => "—".to_owned(),
+        };
+        println!("| {label} | {} | {} | {ratio} |", cell(a), cell(b));
+    }
+}
