@@ -2,13 +2,40 @@
 # The comparison against cqrs-es and postgres-es (issue 8), in one run on this machine: starts a
 # throwaway PostgreSQL, runs `benches/versus.rs` and `benches/decode.rs`, and writes the table of
 # medians and ratios into BENCHMARKS.md between its `versus-table` markers, with the machine,
-# the versions and the command. About 6 minutes on 2 cores once built.
+# the versions and the command. About 8 minutes on 2 cores once built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source scripts/postgres.sh
 cargo bench -p cqrs-benches --bench versus -- --noplot
 cargo bench -p cqrs-benches --bench decode -- --noplot
+
+# Compile time: the generated 10-aggregate domain with the macros and by hand. Dependencies are
+# built first; each measurement cleans only the domain crate, three times, median kept.
+gen=target/compile-bench
+cargo run --quiet --release -p cqrs-benches --bin gen_domain -- "$gen/src" "$PWD/runtime"
+ms() { date +%s%3N; }
+median() { sort -n | sed -n 2p; }
+{
+    echo "{"
+    first=1
+    for crate in macros hand; do
+        cp Cargo.lock "$gen/src/$crate/"
+        (cd "$gen/src/$crate" && CARGO_TARGET_DIR="$PWD/../../target" cargo build --quiet)
+        for mode in check build; do
+            runs=$(for _ in 1 2 3; do
+                (cd "$gen/src/$crate" && CARGO_TARGET_DIR="$PWD/../../target" cargo clean --quiet -p "domain-$crate")
+                start=$(ms)
+                (cd "$gen/src/$crate" && CARGO_TARGET_DIR="$PWD/../../target" cargo "$mode" --quiet)
+                echo $(( $(ms) - start ))
+            done | median)
+            [ $first = 1 ] || echo ","
+            first=0
+            echo "\"$crate/$mode\": $runs"
+        done
+    done
+    echo "}"
+} > "$gen/times.json"
 
 # (No trap here: postgres.sh's trap stops the server on exit.)
 table=target/versus-table.md

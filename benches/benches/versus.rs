@@ -5,8 +5,12 @@
 //!   our repository on the in-memory store against `CqrsFramework` on `MemStore`.
 //! - `versus_memory_load`: loading an aggregate of 1,000 and 10,000 events; ours replaying every
 //!   event, ours from a snapshot, cqrs-es (`MemStore` replays every event: it has no snapshots).
+//! - `versus_sqlite_commands`: 1, 8 and 32 clients on SQLite, ours against the same commands
+//!   written with the raw driver (no Rust CQRS crate has an SQLite store).
 //! - `versus_postgres_commands` (with `DATABASE_URL`): 1, 8 and 32 concurrent clients, each on
 //!   its own account, on one local server: ours against `postgres_cqrs`.
+//! - `versus_postgres_catchup` (with `DATABASE_URL`): projection catch-up over the same 100,000
+//!   events, our `Projector` against cqrs-es's `QueryReplay`.
 //!
 //! The peer's domain is written by hand against its traits, as its documentation shows.
 
@@ -405,6 +409,107 @@ fn postgres_commands(c: &mut Criterion) {
     group.finish();
 }
 
+/// SQLite has no peer among the Rust CQRS crates: ours against the same commands written with
+/// the raw driver (read the stream, decode it, decide, append at the version; durable commits),
+/// 1, 8 and 32 clients, each on its own account.
+fn sqlite_commands(c: &mut Criterion) {
+    const DEPOSITS: usize = 20;
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let ours_store = rt
+        .block_on(cqrs_runtime::sqlite::SqliteStore::open(
+            cqrs_runtime::sqlite::SqliteConfig::new(dir.path().join("ours.db")),
+        ))
+        .unwrap();
+    let raw = rt.block_on(cqrs_benches::RawSqlite::open(
+        &dir.path().join("raw.db"),
+        32,
+        true,
+    ));
+    let mut group = c.benchmark_group("versus_sqlite_commands");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    for clients in [1usize, 8, 32] {
+        group.throughput(Throughput::Elements((clients * (DEPOSITS + 1)) as u64));
+        group.bench_function(BenchmarkId::new("ours", clients), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let tasks: Vec<_> = (0..clients)
+                            .map(|_| {
+                                let repo = repository(ours_store.clone(), false);
+                                tokio::spawn(async move {
+                                    let id = uuid::Uuid::now_v7().to_string();
+                                    repo.execute(&id, open()).await.unwrap();
+                                    for d in 0..DEPOSITS {
+                                        repo.execute(
+                                            &id,
+                                            Deposit {
+                                                cents: 1 + d as i64,
+                                            },
+                                        )
+                                        .await
+                                        .unwrap();
+                                    }
+                                })
+                            })
+                            .collect();
+                        for task in tasks {
+                            task.await.unwrap();
+                        }
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        group.bench_function(BenchmarkId::new("raw_driver", clients), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let tasks: Vec<_> = (0..clients)
+                            .map(|_| {
+                                let raw = raw.clone();
+                                tokio::spawn(async move {
+                                    let id = uuid::Uuid::now_v7().to_string();
+                                    for d in 0..=DEPOSITS {
+                                        // Load and fold the stream, then append at its version.
+                                        let stored = raw.read(&id).await;
+                                        let mut balance = 0;
+                                        for payload in &stored {
+                                            if let Ok(e) =
+                                                serde_json::from_str::<bank::MoneyDeposited>(
+                                                    payload,
+                                                )
+                                            {
+                                                balance += e.amount.cents;
+                                            }
+                                        }
+                                        let event = if d == 0 {
+                                            &our_events(1)[..]
+                                        } else {
+                                            &our_events(2)[1..]
+                                        };
+                                        std::hint::black_box(balance);
+                                        raw.append(&id, stored.len() as i64, event).await;
+                                    }
+                                })
+                            })
+                            .collect();
+                        for task in tasks {
+                            task.await.unwrap();
+                        }
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
 /// A read model for both sides: the total deposited per account.
 #[derive(Debug, Default, Clone)]
 struct PeerTotals {
@@ -566,6 +671,7 @@ criterion_group!(
     benches,
     memory_commands,
     memory_load,
+    sqlite_commands,
     postgres_commands,
     postgres_catchup
 );

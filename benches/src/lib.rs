@@ -110,6 +110,18 @@ impl RawSqlite {
         RawSqlite { pool }
     }
 
+    /// A stream's payloads in sequence order, read straight through sqlx: the load of a
+    /// command handled with the raw driver.
+    pub async fn read(&self, stream: &str) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT payload FROM events WHERE aggregate_type = 'tally' AND aggregate_id = ?1 ORDER BY sequence",
+        )
+        .bind(stream)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+
     /// One append: check the version and insert the events in one immediate transaction.
     pub async fn append(&self, stream: &str, expected: i64, events: &[NewEvent]) {
         let mut conn = self.pool.acquire().await.unwrap();

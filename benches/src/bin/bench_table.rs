@@ -109,6 +109,11 @@ fn show(ns: f64) -> String {
     }
 }
 
+/// Compile times in milliseconds written by `scripts/bench-versus.sh`.
+fn compile_ms(times: &serde_json::Value, key: &str) -> Option<f64> {
+    times.get(key)?.as_f64()
+}
+
 fn main() {
     let root = std::env::args()
         .nth(1)
@@ -124,5 +129,30 @@ fn main() {
             _ => "—".to_owned(),
         };
         println!("| {label} | {} | {} | {ratio} |", cell(a), cell(b));
+    }
+    let times: serde_json::Value = std::fs::read_to_string("target/compile-bench/times.json")
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    for mode in ["check", "build"] {
+        let (ours, hand) = (
+            compile_ms(&times, &format!("macros/{mode}")),
+            compile_ms(&times, &format!("hand/{mode}")),
+        );
+        let cell = |v: Option<f64>| {
+            v.map_or_else(
+                || "not run".to_owned(),
+                |ms| format!("{:.2} s", ms / 1000.0),
+            )
+        };
+        let ratio = match (ours, hand) {
+            (Some(a), Some(b)) if a > 0.0 => format!("{:.2}x", b / a),
+            _ => "—".to_owned(),
+        };
+        println!(
+            "| `cargo {mode}` of a 10-aggregate, 50-event domain: macros vs by hand | {} | {} | {ratio} |",
+            cell(ours),
+            cell(hand)
+        );
     }
 }
