@@ -57,6 +57,21 @@ const ROWS: &[(&str, &str, &str)] = &[
         "versus_postgres_commands/postgres_es/32",
     ),
     (
+        "SQLite (durable): 1 client, open + 20 deposits, vs the raw driver",
+        "versus_sqlite_commands/ours/1",
+        "versus_sqlite_commands/raw_driver/1",
+    ),
+    (
+        "SQLite: 8 clients, vs the raw driver",
+        "versus_sqlite_commands/ours/8",
+        "versus_sqlite_commands/raw_driver/8",
+    ),
+    (
+        "SQLite: 32 clients, vs the raw driver",
+        "versus_sqlite_commands/ours/32",
+        "versus_sqlite_commands/raw_driver/32",
+    ),
+    (
         "load 1,000 events (memory), replay",
         "versus_memory_load/ours_replay/1000",
         "versus_memory_load/cqrs_es/1000",
