@@ -92,6 +92,12 @@ pub enum Error {
     #[error("template {template} did not render: {why}")]
     #[diagnostic(help("this is a bug in cargo-cqrs; please report it with the command you ran"))]
     Template { template: String, why: String },
+    /// `--out` or `--dir` outside the package.
+    #[error("`{flag} {}` leaves the package folder", path.display())]
+    #[diagnostic(help(
+        "give a folder inside the package, such as `schemas` (the default): the export is committed with the code it describes"
+    ))]
+    PathEscapes { flag: String, path: PathBuf },
     /// `add` outside a crate.
     #[error("{} holds no Cargo package (no readable `Cargo.toml` with a `[package]` name)", dir.display())]
     #[diagnostic(help("run `cargo cqrs add` in the crate's folder, or give `--path DIR`"))]

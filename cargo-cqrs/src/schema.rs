@@ -46,7 +46,7 @@ pub enum SchemaCommand {
 /// `cargo cqrs schema export`
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The folder to write, relative to the package (created if missing).
+    /// The folder to write, inside the package (created if missing).
     #[arg(long, value_name = "DIR", default_value = "schemas")]
     pub out: PathBuf,
     #[command(flatten)]
@@ -56,7 +56,7 @@ pub struct ExportArgs {
 /// `cargo cqrs schema check`
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The folder of the committed export, relative to the package.
+    /// The folder of the committed export, inside the package.
     #[arg(long, value_name = "DIR", default_value = "schemas")]
     pub dir: PathBuf,
     /// Print the findings as JSON, for tools.
@@ -74,7 +74,30 @@ pub fn exec(command: SchemaCommand, out: &mut dyn Write) -> Result<ExitCode, Err
     }
 }
 
+/// The export folder must stay inside the package, so that it is committed with the code it
+/// describes: a relative path without `..` climbing out of it.
+fn inside_package(path: &std::path::Path, flag: &str) -> Result<(), Error> {
+    use std::path::Component;
+    let mut depth = 0i32;
+    for component in path.components() {
+        match component {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => depth -= 1,
+            Component::RootDir | Component::Prefix(_) => depth = -1,
+        }
+        if depth < 0 {
+            return Err(Error::PathEscapes {
+                flag: flag.to_owned(),
+                path: path.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn export(args: ExportArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
+    inside_package(&args.out, "--out")?;
     let krate = host::locate(
         args.package.manifest_path.as_deref(),
         args.package.package.as_deref(),
@@ -106,6 +129,7 @@ fn export(args: ExportArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
 }
 
 fn check(args: CheckArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
+    inside_package(&args.dir, "--dir")?;
     let krate = host::locate(
         args.package.manifest_path.as_deref(),
         args.package.package.as_deref(),
