@@ -311,6 +311,48 @@ fn memory_load(c: &mut Criterion) {
     group.finish();
 }
 
+/// Deposits per client in the concurrent-client groups.
+const CLIENT_DEPOSITS: usize = 20;
+
+/// `iters` rounds of `clients` concurrent tasks made by `task`; the time they all took.
+fn concurrently<F, Fut>(
+    rt: &tokio::runtime::Runtime,
+    iters: u64,
+    clients: usize,
+    task: F,
+) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let tasks: Vec<_> = (0..clients).map(|_| tokio::spawn(task())).collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+        }
+        start.elapsed()
+    })
+}
+
+/// One client of ours: a new account, opened, then `CLIENT_DEPOSITS` deposits.
+async fn our_client<S: EventStore>(repo: Repository<Account, S>) {
+    let id = uuid::Uuid::now_v7().to_string();
+    repo.execute(&id, open()).await.unwrap();
+    for d in 0..CLIENT_DEPOSITS {
+        repo.execute(
+            &id,
+            Deposit {
+                cents: 1 + d as i64,
+            },
+        )
+        .await
+        .unwrap();
+    }
+}
+
 fn postgres_commands(c: &mut Criterion) {
     let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
         eprintln!("versus_postgres skipped: set DATABASE_URL (source scripts/postgres.sh)");
@@ -345,63 +387,26 @@ fn postgres_commands(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(5));
-    const DEPOSITS: usize = 20;
     for clients in [1usize, 8, 32] {
-        let commands = (clients * (DEPOSITS + 1)) as u64;
+        let commands = (clients * (CLIENT_DEPOSITS + 1)) as u64;
         group.throughput(Throughput::Elements(commands));
         for (name, cached) in [("ours", false), ("ours_cached", true)] {
             group.bench_function(BenchmarkId::new(name, clients), |b| {
                 b.iter_custom(|iters| {
-                    rt.block_on(async {
-                        let start = Instant::now();
-                        for _ in 0..iters {
-                            let tasks: Vec<_> = (0..clients)
-                                .map(|_| {
-                                    let repo = repository(ours_store.clone(), cached);
-                                    tokio::spawn(async move {
-                                        let id = uuid::Uuid::now_v7().to_string();
-                                        repo.execute(&id, open()).await.unwrap();
-                                        for d in 0..DEPOSITS {
-                                            repo.execute(
-                                                &id,
-                                                Deposit {
-                                                    cents: 1 + d as i64,
-                                                },
-                                            )
-                                            .await
-                                            .unwrap();
-                                        }
-                                    })
-                                })
-                                .collect();
-                            for task in tasks {
-                                task.await.unwrap();
-                            }
-                        }
-                        start.elapsed()
+                    concurrently(&rt, iters, clients, || {
+                        our_client(repository(ours_store.clone(), cached))
                     })
                 })
             });
         }
         group.bench_function(BenchmarkId::new("postgres_es", clients), |b| {
             b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let tasks: Vec<_> = (0..clients)
-                            .map(|_| {
-                                let peer = std::sync::Arc::clone(&peer);
-                                tokio::spawn(async move {
-                                    let prefix = uuid::Uuid::now_v7().to_string();
-                                    theirs(&peer, 1, DEPOSITS, &prefix).await;
-                                })
-                            })
-                            .collect();
-                        for task in tasks {
-                            task.await.unwrap();
-                        }
+                concurrently(&rt, iters, clients, || {
+                    let peer = std::sync::Arc::clone(&peer);
+                    async move {
+                        let prefix = uuid::Uuid::now_v7().to_string();
+                        theirs(&peer, 1, CLIENT_DEPOSITS, &prefix).await;
                     }
-                    start.elapsed()
                 })
             })
         });
@@ -413,7 +418,6 @@ fn postgres_commands(c: &mut Criterion) {
 /// the raw driver (read the stream, decode it, decide, append at the version; durable commits),
 /// 1, 8 and 32 clients, each on its own account.
 fn sqlite_commands(c: &mut Criterion) {
-    const DEPOSITS: usize = 20;
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     let ours_store = rt
@@ -431,78 +435,41 @@ fn sqlite_commands(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(5));
     for clients in [1usize, 8, 32] {
-        group.throughput(Throughput::Elements((clients * (DEPOSITS + 1)) as u64));
+        group.throughput(Throughput::Elements(
+            (clients * (CLIENT_DEPOSITS + 1)) as u64,
+        ));
         group.bench_function(BenchmarkId::new("ours", clients), |b| {
             b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let tasks: Vec<_> = (0..clients)
-                            .map(|_| {
-                                let repo = repository(ours_store.clone(), false);
-                                tokio::spawn(async move {
-                                    let id = uuid::Uuid::now_v7().to_string();
-                                    repo.execute(&id, open()).await.unwrap();
-                                    for d in 0..DEPOSITS {
-                                        repo.execute(
-                                            &id,
-                                            Deposit {
-                                                cents: 1 + d as i64,
-                                            },
-                                        )
-                                        .await
-                                        .unwrap();
-                                    }
-                                })
-                            })
-                            .collect();
-                        for task in tasks {
-                            task.await.unwrap();
-                        }
-                    }
-                    start.elapsed()
+                concurrently(&rt, iters, clients, || {
+                    our_client(repository(ours_store.clone(), false))
                 })
             })
         });
         group.bench_function(BenchmarkId::new("raw_driver", clients), |b| {
             b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let tasks: Vec<_> = (0..clients)
-                            .map(|_| {
-                                let raw = raw.clone();
-                                tokio::spawn(async move {
-                                    let id = uuid::Uuid::now_v7().to_string();
-                                    for d in 0..=DEPOSITS {
-                                        // Load and fold the stream, then append at its version.
-                                        let stored = raw.read(&id).await;
-                                        let mut balance = 0;
-                                        for payload in &stored {
-                                            if let Ok(e) =
-                                                serde_json::from_str::<bank::MoneyDeposited>(
-                                                    payload,
-                                                )
-                                            {
-                                                balance += e.amount.cents;
-                                            }
-                                        }
-                                        let event = if d == 0 {
-                                            &our_events(1)[..]
-                                        } else {
-                                            &our_events(2)[1..]
-                                        };
-                                        std::hint::black_box(balance);
-                                        raw.append(&id, stored.len() as i64, event).await;
-                                    }
+                concurrently(&rt, iters, clients, || {
+                    let raw = raw.clone();
+                    async move {
+                        let id = uuid::Uuid::now_v7().to_string();
+                        for d in 0..=CLIENT_DEPOSITS {
+                            // Load and fold the stream, then append at its version.
+                            let stored = raw.read(&id).await;
+                            let balance: i64 = stored
+                                .iter()
+                                .filter_map(|p| {
+                                    serde_json::from_str::<bank::MoneyDeposited>(p).ok()
                                 })
-                            })
-                            .collect();
-                        for task in tasks {
-                            task.await.unwrap();
+                                .map(|e| e.amount.cents)
+                                .sum();
+                            std::hint::black_box(balance);
+                            let event = if d == 0 {
+                                &our_events(1)[..]
+                            } else {
+                                &our_events(2)[1..]
+                            };
+                            raw.append(&id, stored.len() as i64, event).await;
                         }
                     }
-                    start.elapsed()
                 })
             })
         });
