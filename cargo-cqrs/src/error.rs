@@ -5,6 +5,12 @@ use std::path::{Path, PathBuf};
 /// An error of a `cargo cqrs` command.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
+    /// A `[package.metadata.cqrs.topics]` setting or a `strimzi` flag that cannot be used.
+    #[error("invalid topic setting `{key}`: {why}")]
+    #[diagnostic(help(
+        "per aggregate type, `[package.metadata.cqrs.topics.<type>]` in Cargo.toml takes partitions, replicas, retention (e.g. \"30d\") and topic"
+    ))]
+    BadTopicSetting { key: String, why: String },
     /// `cargo metadata` failed.
     #[error("cannot read the package's metadata: {0}")]
     #[diagnostic(help(

@@ -10,6 +10,7 @@ pub mod add;
 pub mod error;
 pub mod new;
 pub mod schema;
+pub mod strimzi;
 mod templates;
 
 pub use error::Error;
@@ -47,6 +48,10 @@ pub enum Command {
     /// export.
     #[command(subcommand)]
     Schema(schema::SchemaCommand),
+    /// Write Strimzi manifests: a `Kafka` cluster (KRaft, with its `KafkaNodePool`) and a
+    /// `KafkaTopic` per aggregate and per dead-letter topic, with partitions, replicas and
+    /// retention from `[package.metadata.cqrs.topics.<type>]` or the flags.
+    Strimzi(strimzi::StrimziArgs),
 }
 
 /// Runs a parsed command line, writing its report to `out`.
@@ -56,6 +61,7 @@ pub fn exec(cli: Cargo, out: &mut dyn Write) -> Result<ExitCode, Error> {
         Command::New(args) => new::exec(args, out),
         Command::Add(args) => add::exec(args, out),
         Command::Schema(command) => schema::exec(command, out),
+        Command::Strimzi(args) => strimzi::exec(args, out),
     }
 }
 

@@ -25,6 +25,16 @@ pub enum Store {
     Memory,
 }
 
+/// The broker the service publishes its events to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bus {
+    /// Kafka (`KAFKA_BROKERS`), through rdkafka.
+    Kafka,
+    /// NATS JetStream (`NATS_URL`).
+    Nats,
+}
+
 /// `cargo cqrs new`
 #[derive(Debug, Args)]
 pub struct NewArgs {
@@ -33,6 +43,9 @@ pub struct NewArgs {
     /// The event store the service uses.
     #[arg(long, value_enum, default_value = "sqlite")]
     pub store: Store,
+    /// Publish the events through a transactional outbox to this broker, and consume them.
+    #[arg(long, value_enum, value_name = "BROKER")]
+    pub bus: Option<Bus>,
     /// The folder to create (default: `./<NAME>`).
     #[arg(long, value_name = "DIR")]
     pub path: Option<PathBuf>,
@@ -53,6 +66,8 @@ struct Context<'a> {
     crate_name: String,
     store: Store,
     store_title: &'static str,
+    bus: Option<Bus>,
+    bus_title: &'static str,
     runtime: String,
 }
 
@@ -73,10 +88,21 @@ pub fn exec(args: NewArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
             Store::Postgres => "PostgreSQL",
             Store::Memory => "in-memory",
         },
+        bus: args.bus,
+        bus_title: match args.bus {
+            Some(Bus::Kafka) => "Kafka",
+            Some(Bus::Nats) => "NATS JetStream",
+            None => "",
+        },
         runtime: runtime_dependency(&args)?,
     };
+    let bus_templates = if args.bus.is_some() {
+        &Template::BUS[..]
+    } else {
+        &[]
+    };
     let mut files = Vec::new();
-    for template in Template::ALL {
+    for template in Template::ALL.iter().chain(bus_templates).copied() {
         files.push((template.target(), template.render(&context)?));
     }
     let mut written = Vec::new();
@@ -241,9 +267,19 @@ fn runtime_dependency(args: &NewArgs) -> Result<String, Error> {
             }
         }
     };
-    Ok(match args.store {
-        Store::Postgres => format!("{source}, features = [\"postgres\"]"),
-        Store::Sqlite | Store::Memory => source,
+    let mut features = Vec::new();
+    if args.store == Store::Postgres {
+        features.push("\"postgres\"");
+    }
+    match args.bus {
+        Some(Bus::Kafka) => features.push("\"kafka\""),
+        Some(Bus::Nats) => features.push("\"nats\""),
+        None => {}
+    }
+    Ok(if features.is_empty() {
+        source
+    } else {
+        format!("{source}, features = [{}]", features.join(", "))
     })
 }
 
@@ -256,16 +292,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_template_renders_for_every_store() {
-        for store in [Store::Sqlite, Store::Postgres, Store::Memory] {
+    fn every_template_renders_for_every_store_and_bus() {
+        let buses = [None, Some(Bus::Kafka), Some(Bus::Nats)];
+        for (store, bus) in [Store::Sqlite, Store::Postgres, Store::Memory]
+            .into_iter()
+            .flat_map(|s| buses.map(|b| (s, b)))
+        {
             let context = Context {
                 name: "my-shop",
                 crate_name: "my_shop".into(),
                 store,
                 store_title: "X",
+                bus,
+                bus_title: "B",
                 runtime: "path = \"/r\"".into(),
             };
-            for template in Template::ALL {
+            for template in Template::ALL.iter().chain(&Template::BUS) {
                 let text = template.render(&context).unwrap();
                 assert!(
                     !text.contains("{{") && !text.contains("{%"),
@@ -281,6 +323,19 @@ mod tests {
             };
             assert!(main.contains(expected), "{store:?}: {main}");
             assert!(main.contains("use my_shop::api"));
+            assert_eq!(
+                main.contains("Relay::new"),
+                bus.is_some(),
+                "{bus:?}: {main}"
+            );
+            if let Some(bus) = bus {
+                let module = Template::Bus.render(&context).unwrap();
+                let client = match bus {
+                    Bus::Kafka => "KafkaPublisher::new",
+                    Bus::Nats => "NatsPublisher::connect",
+                };
+                assert!(module.contains(client), "{bus:?}: {module}");
+            }
         }
     }
 

@@ -12,8 +12,8 @@ use crate::error::Error;
 mod check;
 mod diff;
 mod export;
-mod host;
-mod model;
+pub(crate) mod host;
+pub(crate) mod model;
 
 pub use check::{Finding, Level};
 

@@ -19,9 +19,13 @@ pub enum Template {
     Task,
     Projections,
     TaskTests,
+    Bus,
 }
 
 impl Template {
+    /// The templates of a service with an event bus (`--bus`), besides [`ALL`](Self::ALL).
+    pub const BUS: [Template; 1] = [Template::Bus];
+
     /// Every template of a new service.
     pub const ALL: [Template; 10] = [
         Template::CargoToml,
@@ -54,6 +58,7 @@ impl Template {
             Template::Task => t!("src/task.rs"),
             Template::Projections => t!("src/projections.rs"),
             Template::TaskTests => t!("tests/task.rs.j2"),
+            Template::Bus => t!("src/bus.rs.j2"),
         }
     }
 

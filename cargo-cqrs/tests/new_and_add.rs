@@ -56,9 +56,16 @@ fn ok(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// `cargo cqrs new <name> --store <store>` in `parent`, with the workspace's lock file.
+/// `cargo cqrs new <name> --store <store> [extra...]` in `parent`, with the workspace's lock
+/// file.
 fn generate(parent: &Path, name: &str, store: &str) -> PathBuf {
-    let out = ok(&cqrs(parent, &["new", name, "--store", store]));
+    generate_with(parent, name, &["--store", store])
+}
+
+fn generate_with(parent: &Path, name: &str, flags: &[&str]) -> PathBuf {
+    let mut args = vec!["new", name];
+    args.extend(flags);
+    let out = ok(&cqrs(parent, &args));
     assert!(out.contains(&format!("added: {name}/src/task.rs")), "{out}");
     assert!(out.contains(&format!("created `{name}`")), "{out}");
     let dir = parent.join(name);
@@ -80,6 +87,27 @@ fn postgres_and_memory_services_build_and_pass_their_tests() {
         let tests = ok(&cargo(&dir, &["test"]));
         assert!(!tests.contains("FAILED"));
         assert!(String::from_utf8_lossy(&cargo(&dir, &["test"]).stdout).contains("5 passed"));
+    }
+}
+
+#[test]
+fn services_with_a_bus_build_and_pass_their_tests() {
+    let parent = tempfile::tempdir().unwrap();
+    for (store, bus, feature) in [
+        ("sqlite", "kafka", "\"kafka\""),
+        ("memory", "nats", "\"nats\""),
+    ] {
+        let name = format!("svc-{bus}");
+        let dir = generate_with(parent.path(), &name, &["--store", store, "--bus", bus]);
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        assert!(manifest.contains(feature), "{manifest}");
+        let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
+        assert!(
+            main.contains("Relay::new") && main.contains("Subscriber::new"),
+            "{main}"
+        );
+        let tests = ok(&cargo(&dir, &["test"]));
+        assert!(!tests.contains("FAILED"));
     }
 }
 

@@ -330,3 +330,32 @@ fn the_bank_example_matches_its_committed_schemas() {
             .contains("schema check of `cqrs-example-bank` against schemas: 0 error(s), 0 note(s)")
     );
 }
+
+/// `cargo cqrs strimzi` on the bank: its aggregate's topic with the settings of
+/// `[package.metadata.cqrs.topics.bank_account]`, and the dead-letter topic beside it.
+#[test]
+fn strimzi_manifests_of_the_bank_use_its_topic_settings() {
+    let output = cqrs(
+        repo().as_path(),
+        &["strimzi", "-p", "cqrs-example-bank", "--namespace", "bank"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let yaml = stdout(&output);
+    assert!(yaml.contains("kind: Kafka\n"), "{yaml}");
+    assert!(yaml.contains("kind: KafkaNodePool\n"), "{yaml}");
+    let topic = yaml
+        .split("\n---\n")
+        .find(|doc| doc.contains("  name: bank-account\n"))
+        .expect("the bank-account KafkaTopic");
+    assert!(topic.contains("kind: KafkaTopic\n"), "{topic}");
+    assert!(topic.contains("  partitions: 12\n"), "{topic}");
+    assert!(
+        topic.contains("    retention.ms: \"2592000000\"\n"),
+        "{topic}"
+    );
+    assert!(topic.contains("  namespace: bank\n"), "{topic}");
+    assert!(
+        yaml.contains("  name: bank-account-dead-letter\n"),
+        "{yaml}"
+    );
+}

@@ -28,6 +28,7 @@ mod repository;
 mod sql;
 mod store;
 
+pub mod bus;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod projection;

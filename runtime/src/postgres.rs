@@ -46,6 +46,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("postgres/migrations/0001_events_and_snapshots.sql"),
     ),
     (2, include_str!("postgres/migrations/0002_projections.sql")),
+    (3, include_str!("postgres/migrations/0003_inbox.sql")),
 ];
 
 /// Where and how to connect a PostgreSQL store.
@@ -209,6 +210,7 @@ impl Names {
                 "{projection_versions}",
                 format!("{schema}.{prefix}projection_versions"),
             ),
+            ("{inbox}", format!("{schema}.{prefix}bus_inbox")),
         ];
         Names {
             schema: schema.to_owned(),

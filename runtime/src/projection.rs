@@ -29,6 +29,7 @@ use crate::error::{BoxError, StoreError};
 use crate::event::{LogPosition, StoredEvent};
 
 mod inline;
+pub(crate) mod lease;
 mod memory;
 mod runner;
 

@@ -18,6 +18,7 @@ pub(crate) struct Tables {
     pub dead_letters: String,
     pub projection_versions: String,
     pub leases: String,
+    pub inbox: String,
 }
 
 /// Accepts only ASCII letters (lowercase ones if `lowercase`), digits and underscores, starting
@@ -68,6 +69,7 @@ impl Tables {
             dead_letters: format!("{prefix}projection_dead_letters"),
             projection_versions: format!("{prefix}projection_versions"),
             leases: format!("{prefix}projection_leases"),
+            inbox: format!("{prefix}bus_inbox"),
         })
     }
 
@@ -82,6 +84,7 @@ impl Tables {
             .replace("{dead_letters}", &self.dead_letters)
             .replace("{projection_versions}", &self.projection_versions)
             .replace("{leases}", &self.leases)
+            .replace("{inbox}", &self.inbox)
     }
 }
 

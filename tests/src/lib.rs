@@ -5,6 +5,9 @@
 //! cents), so a test can see every event applied exactly once, in order per account. Its
 //! deposit handler fails on a chosen amount (the poison), as told by [`Switches`].
 
+pub mod brokers;
+pub mod bus;
+
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 

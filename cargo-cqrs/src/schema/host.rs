@@ -25,6 +25,8 @@ pub struct Crate {
     target_dir: PathBuf,
     /// The workspace's lock file, if any.
     lock_file: Option<PathBuf>,
+    /// `[package.metadata.cqrs]` of its manifest (`null` when absent).
+    pub settings: serde_json::Value,
 }
 
 #[derive(Debug)]
@@ -107,6 +109,7 @@ pub fn locate(manifest_path: Option<&Path>, package: Option<&str>) -> Result<Cra
         runtime,
         target_dir: metadata.target_directory.clone().into_std_path_buf(),
         lock_file: lock_file.is_file().then_some(lock_file),
+        settings: chosen.metadata.get("cqrs").cloned().unwrap_or_default(),
     })
 }
 

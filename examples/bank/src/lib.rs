@@ -9,6 +9,7 @@
 //! - snapshots every 50 events.
 
 mod projections;
+pub mod public;
 
 pub use projections::{AccountSummaries, AccountSummary, DailyTotal, DailyTotals};
 

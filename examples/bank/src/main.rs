@@ -9,6 +9,11 @@
 //! more command.
 //!
 //! `bank rebuild [FILE]` rebuilds the daily totals from the whole log, with a progress bar.
+//!
+//! `bank publish nats|kafka [FILE]` publishes the bank's public events to a broker through the
+//! transactional outbox and consumes them in a second service (see `bus_demo.rs`).
+
+mod bus_demo;
 
 use std::time::Duration;
 
@@ -30,10 +35,18 @@ type Error = Box<dyn std::error::Error>;
 async fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1).peekable();
     let rebuilding = args.next_if(|a| a == "rebuild").is_some();
+    let publishing = match args.next_if(|a| a == "publish") {
+        Some(_) => Some(args.next().ok_or("usage: bank publish nats|kafka [FILE]")?),
+        None => None,
+    };
     let path = args.next().unwrap_or_else(|| "bank-demo.db".to_owned());
     let store = SqliteStore::open(SqliteConfig::new(&path)).await?;
     if rebuilding {
         return rebuild(&store).await;
+    }
+    if let Some(broker) = publishing {
+        println!("event store: {path} (SQLite)");
+        return bus_demo::run(store, &broker).await;
     }
     let repo = Repository::<Account, _>::new(store.clone());
     println!("event store: {path} (SQLite)\n");

@@ -17,7 +17,7 @@ use crate::event::LogPosition;
 use crate::projection::{Advance, CommitError, ParkedEvent, ProjectionId, ProjectionTarget};
 use crate::sql::{EventRow, encode_metadata, named_queries, to_i64};
 
-const NAMES: [&str; 11] = [
+const NAMES: [&str; 12] = [
     "select_checkpoint",
     "insert_checkpoint",
     "advance_checkpoint",
@@ -29,10 +29,11 @@ const NAMES: [&str; 11] = [
     "select_active",
     "try_lock",
     "unlock",
+    "record_processed",
 ];
 
 #[derive(Debug)]
-struct Statements([String; 11]);
+struct Statements([String; 12]);
 
 impl Statements {
     fn get(&self, name: &str) -> &str {
@@ -345,6 +346,24 @@ fn parked_from_row(row: &PgRow) -> Result<ParkedEvent, StoreError> {
         attempts: get::<i32>(row, 12)?.unsigned_abs(),
         parked_at: get::<DateTime<Utc>>(row, 13)?,
     })
+}
+
+impl crate::bus::Inbox for PostgresTarget {
+    async fn record(
+        &self,
+        tx: &mut Self::Transaction,
+        consumer: &str,
+        event_id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(self.sql("record_processed"))
+            .bind(consumer)
+            .bind(event_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(StoreError::backend)?
+            .rows_affected();
+        Ok(inserted == 1)
+    }
 }
 
 #[cfg(test)]

@@ -48,3 +48,8 @@ SELECT pg_try_advisory_lock(hashtextextended($1, 0))
 
 -- name: unlock
 SELECT pg_advisory_unlock(hashtextextended($1, 0))
+
+-- name: record_processed
+-- 0 rows: the consumer processed this event before.
+INSERT INTO {inbox} (consumer, event_id) VALUES ($1, $2)
+ON CONFLICT (consumer, event_id) DO NOTHING

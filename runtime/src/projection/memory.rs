@@ -2,7 +2,7 @@
 //! process, for read models kept in memory (which are rebuilt from position 0 when the
 //! process starts).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::{Future, ready};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -29,6 +29,8 @@ struct State {
     parked: HashMap<ProjectionId, Vec<ParkedEvent>>,
     active: HashMap<String, u32>,
     leases: HashMap<ProjectionId, Uuid>,
+    /// Bus consumers' processed event ids.
+    processed: HashSet<(String, Uuid)>,
 }
 
 /// A transaction of a [`MemoryTarget`]: its changes, applied at commit.
@@ -44,6 +46,7 @@ enum Change {
     Park(ProjectionId, Box<ParkedEvent>),
     Unpark(ProjectionId, Uuid),
     Activate(ProjectionId),
+    Processed(String, Uuid),
 }
 
 /// The lease of a [`MemoryTarget`]: released when dropped.
@@ -124,6 +127,9 @@ impl ProjectionTarget for MemoryTarget {
                     Change::Activate(id) => {
                         let active = state.active.entry(id.name.to_owned()).or_default();
                         *active = (*active).max(id.version);
+                    }
+                    Change::Processed(consumer, event_id) => {
+                        state.processed.insert((consumer, event_id));
                     }
                 }
             }
@@ -239,5 +245,25 @@ impl ProjectionTarget for MemoryTarget {
     fn release(&self, lease: MemoryLease) -> impl Future<Output = ()> + Send {
         drop(lease);
         ready(())
+    }
+}
+
+impl crate::bus::Inbox for MemoryTarget {
+    fn record(
+        &self,
+        tx: &mut MemoryTransaction,
+        consumer: &str,
+        event_id: Uuid,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let key = (consumer.to_owned(), event_id);
+        let seen = self.with(|state| state.processed.contains(&key))
+            || tx
+                .changes
+                .iter()
+                .any(|c| matches!(c, Change::Processed(c, e) if *c == key.0 && *e == key.1));
+        if !seen {
+            tx.changes.push(Change::Processed(key.0, key.1));
+        }
+        ready(Ok(!seen))
     }
 }

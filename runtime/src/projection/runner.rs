@@ -3,11 +3,12 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::FutureExt;
 use uuid::Uuid;
 
+use super::lease::LeaseKeeper;
 use super::{
     Advance, EventRef, ParkedEvent, PoisonPolicy, ProjectionError, ProjectionHandlers,
     ProjectionId, ProjectionTarget,
@@ -49,9 +50,7 @@ pub struct Projector<S, T: ProjectionTarget, P> {
     batch_size: usize,
     poll: Duration,
     policy: PoisonPolicy,
-    lease_ttl: Duration,
-    owner: Uuid,
-    lease: Option<(T::Lease, Instant)>,
+    lease: LeaseKeeper<T::Lease>,
 }
 
 /// How far a catch-up went.
@@ -109,9 +108,7 @@ where
             batch_size: 500,
             poll: Duration::from_secs(1),
             policy: PoisonPolicy::stop(),
-            lease_ttl: Duration::from_secs(30),
-            owner: Uuid::now_v7(),
-            lease: None,
+            lease: LeaseKeeper::new(),
         }
     }
 
@@ -136,7 +133,7 @@ where
     /// How long a lease lasts without renewal where the target's leases expire (SQLite): the
     /// time a standby waits to take over from a runner that died.
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
-        self.lease_ttl = ttl;
+        self.lease.ttl = ttl;
         self
     }
 
@@ -144,7 +141,7 @@ where
     /// with the same owner takes its own unexpired lease back at once, instead of waiting for
     /// it to expire; never give two live runners the same owner.
     pub fn owner(mut self, owner: Uuid) -> Self {
-        self.owner = owner;
+        self.lease.owner = owner;
         self
     }
 
@@ -187,7 +184,7 @@ where
             }
             if !self.hold_lease().await? {
                 tracing::debug!(projection = %self.id(), "another runner holds the projection; standing by");
-                let standby = tokio::time::sleep(self.poll.min(self.lease_ttl / 3));
+                let standby = tokio::time::sleep(self.poll.min(self.lease.ttl / 3));
                 futures::select! {
                     () = standby.fuse() => continue,
                     () = shutdown.as_mut() => return Ok(Stopped::Shutdown),
@@ -200,7 +197,7 @@ where
                 // Another runner took over (this lease expired): stand by again.
                 Err(ProjectionError::Fenced(id)) => {
                     tracing::warn!(projection = %id, "lost the projection to another runner; standing by");
-                    self.lease = None;
+                    self.lease.lost();
                 }
                 Ok(stopped) => {
                     self.release().await;
@@ -307,9 +304,7 @@ where
 
     /// Gives up the lease, if held, so that a standby takes over at once.
     pub async fn release(&mut self) {
-        if let Some((lease, _)) = self.lease.take() {
-            self.target.release(lease).await;
-        }
+        self.lease.release(&self.target).await;
     }
 
     async fn catch_up_with(
@@ -553,29 +548,7 @@ where
 
     /// Takes or renews the lease; `false` if another runner holds it.
     async fn hold_lease(&mut self) -> Result<bool, ProjectionError> {
-        if let Some((lease, renewed)) = &mut self.lease {
-            if renewed.elapsed() < self.lease_ttl / 3 {
-                return Ok(true);
-            }
-            if self.target.renew(lease).await? {
-                *renewed = Instant::now();
-                return Ok(true);
-            }
-            self.lease = None;
-            return Ok(false);
-        }
-        let lease = self
-            .target
-            .acquire(self.id(), self.owner, self.lease_ttl)
-            .await?;
-        Ok(match lease {
-            Some(lease) => {
-                tracing::info!(projection = %self.id(), owner = %self.owner, "holding the projection's lease");
-                self.lease = Some((lease, Instant::now()));
-                true
-            }
-            None => false,
-        })
+        Ok(self.lease.hold(&self.target, P::id()).await?)
     }
 
     async fn require_lease(&mut self) -> Result<(), ProjectionError> {

@@ -10,6 +10,7 @@ use crate::sql::Tables;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_events_and_snapshots.sql")),
     (2, include_str!("migrations/0002_projections.sql")),
+    (3, include_str!("migrations/0003_inbox.sql")),
 ];
 
 /// Brings the schema to the newest version this code knows; refuses a newer database.

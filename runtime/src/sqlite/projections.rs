@@ -16,7 +16,7 @@ use crate::event::LogPosition;
 use crate::projection::{Advance, CommitError, ParkedEvent, ProjectionId, ProjectionTarget};
 use crate::sql::{EventRow, Tables, encode_metadata, named_queries, to_i64};
 
-const NAMES: [&str; 12] = [
+const NAMES: [&str; 13] = [
     "select_checkpoint",
     "insert_checkpoint",
     "advance_checkpoint",
@@ -29,10 +29,11 @@ const NAMES: [&str; 12] = [
     "acquire_lease",
     "renew_lease",
     "release_lease",
+    "record_processed",
 ];
 
 #[derive(Debug)]
-struct Statements([String; 12]);
+struct Statements([String; 13]);
 
 impl Statements {
     fn get(&self, name: &str) -> &str {
@@ -377,6 +378,25 @@ fn parked_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ParkedEvent, StoreEr
         attempts: u32::try_from(get(12)?).unwrap_or(u32::MAX),
         parked_at: micros_to_time(get(13)?)?,
     })
+}
+
+impl crate::bus::Inbox for SqliteTarget {
+    async fn record(
+        &self,
+        tx: &mut Self::Transaction,
+        consumer: &str,
+        event_id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(self.sql("record_processed"))
+            .bind(consumer)
+            .bind(event_id.as_bytes().as_slice())
+            .bind(Utc::now().timestamp_micros())
+            .execute(&mut **tx)
+            .await
+            .map_err(StoreError::backend)?
+            .rows_affected();
+        Ok(inserted == 1)
+    }
 }
 
 #[cfg(test)]

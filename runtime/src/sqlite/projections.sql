@@ -53,3 +53,8 @@ UPDATE {leases} SET expires_at = ?4 WHERE projection = ?1 AND version = ?2 AND o
 
 -- name: release_lease
 DELETE FROM {leases} WHERE projection = ?1 AND version = ?2 AND owner = ?3
+
+-- name: record_processed
+-- 0 rows: the consumer processed this event before.
+INSERT INTO {inbox} (consumer, event_id, processed_at) VALUES (?1, ?2, ?3)
+ON CONFLICT (consumer, event_id) DO NOTHING

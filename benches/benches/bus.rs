@@ -1,0 +1,370 @@
+//! The outbox relay against a raw producer sending the same messages, in the same run, on
+//! each broker (a tansu Kafka broker and a NATS server started by the bench from
+//! `TANSU_BIN` / `NATS_SERVER_BIN`, as `scripts/brokers.sh` installs them; or `KAFKA_BROKERS`
+//! / `NATS_URL`):
+//!
+//! - `raw_producer`: the 10,000 messages, built beforehand, sent by the broker's client as fast
+//!   as it takes them (rdkafka's idempotent producer with every delivery awaited; JetStream
+//!   publishes with every acknowledgement awaited, all in flight at once);
+//! - `relay`: a relay publishing the same 10,000 events (1,000 aggregates) from an SQLite store
+//!   from position 0: log reads, message building, publishing (NATS: in per-aggregate waves),
+//!   and the checkpoint commits in the store's file.
+//!
+//! After each group, the commit-to-consumer latency (p50, p99) on that broker: see [`latency`].
+//!
+//! A broker that is not configured skips its group, saying so.
+
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use cqrs_benches::fill_tallies;
+use cqrs_runtime::bus::kafka::{KafkaConfig, KafkaPublisher};
+use cqrs_runtime::bus::nats::{NatsConfig, NatsPublisher, subject};
+use cqrs_runtime::bus::{Message, MessageHandler, Outbox, Publisher, Relay, Subscriber};
+use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
+use cqrs_runtime::{EventStoreExt, LogPosition, Repository};
+use cqrs_tests::brokers::{Broker, Kind};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use futures::TryStreamExt;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+const EVENTS: u64 = 10_000;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// An outbox of the benches' tally aggregate onto `topic`.
+fn outbox(topic: &str) -> Outbox {
+    Outbox::new()
+        .domain_events::<cqrs_benches::Tally>()
+        .topic(topic)
+}
+
+fn bus(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let store = rt.block_on(async {
+        let store = SqliteStore::open(SqliteConfig::new(dir.path().join("events.db")))
+            .await
+            .unwrap();
+        fill_tallies(&store, EVENTS).await;
+        store
+    });
+    let messages: Vec<Message> = rt.block_on(async {
+        let log: Vec<_> = store
+            .log_events(LogPosition::START)
+            .try_collect()
+            .await
+            .unwrap();
+        log.iter()
+            .map(|e| outbox("t").message(e).unwrap().unwrap())
+            .collect()
+    });
+    assert_eq!(messages.len() as u64, EVENTS);
+
+    for kind in [Kind::Kafka, Kind::Nats] {
+        let Some(broker) = Broker::start(kind, "bus benchmarks") else {
+            continue;
+        };
+        let name = match kind {
+            Kind::Kafka => "kafka",
+            Kind::Nats => "nats",
+        };
+        let mut group = c.benchmark_group(format!("bus/{name}"));
+        group.throughput(Throughput::Elements(EVENTS));
+        group.sample_size(10);
+        group.measurement_time(Duration::from_secs(20));
+        let mut round = 0u64;
+
+        group.bench_function("raw_producer", |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        round += 1;
+                        let topic = format!("raw-{round}-{}", uuid::Uuid::now_v7().simple());
+                        total += raw(kind, broker.address(), &topic, &messages).await;
+                    }
+                    total
+                })
+            });
+        });
+
+        group.bench_function("relay", |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        round += 1;
+                        let topic = format!("relay-{round}-{}", uuid::Uuid::now_v7().simple());
+                        // The topic exists before the clock starts, as for the raw producer.
+                        prepare(kind, broker.address(), &topic).await;
+                        let publisher = publisher(kind, broker.address()).await;
+                        let relay_name: &'static str =
+                            Box::leak(format!("bench-{round}").into_boxed_str());
+                        let mut relay = Relay::new(
+                            store.clone(),
+                            store.projection_target(),
+                            outbox(&topic),
+                            publisher,
+                        )
+                        .name(relay_name);
+                        let start = Instant::now();
+                        let progress = relay.catch_up().await.unwrap();
+                        total += start.elapsed();
+                        assert_eq!(progress.published, EVENTS);
+                    }
+                    total
+                })
+            });
+        });
+        group.finish();
+        rt.block_on(latency(&broker, name));
+    }
+}
+
+/// Commit-to-consumer latency: 2,000 commands, one every 2 ms, each committing one event to a
+/// fresh SQLite store, with a live relay and a subscriber applying each message to a table in
+/// another SQLite database (inbox included). A message's latency is the time from its event's
+/// `recorded_at` (set as its command is handled, before the commit) to its handler. The
+/// percentiles go to stdout and to `target/criterion/bus-latency-<broker>.json`.
+async fn latency(broker: &Broker, name: &str) {
+    const COMMANDS: usize = 2_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(SqliteConfig::new(dir.path().join("events.db")))
+        .await
+        .unwrap();
+    let consumer = SqliteStore::open(SqliteConfig::new(dir.path().join("consumer.db")))
+        .await
+        .unwrap();
+    let target = consumer.projection_target();
+    sqlx::query("CREATE TABLE seen (id TEXT NOT NULL)")
+        .execute(target.pool())
+        .await
+        .unwrap();
+    let topic = format!("latency-{}", uuid::Uuid::now_v7().simple());
+    prepare(broker.kind(), broker.address(), &topic).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let relay = {
+        let mut relay = Relay::new(
+            store.clone(),
+            store.projection_target(),
+            outbox(&topic),
+            publisher(broker.kind(), broker.address()).await,
+        )
+        .poll_interval(Duration::from_millis(200));
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            relay
+                .run(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await
+                .unwrap()
+        })
+    };
+    let samples = Samples::default();
+    let subscriber = {
+        let source = cqrs_tests::bus::AnySource::connect(broker, &topic, "latency").await;
+        let mut subscriber = Subscriber::new("latency", source, target, samples.clone());
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            subscriber
+                .run(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await
+                .unwrap()
+        })
+    };
+    let repo = Repository::<cqrs_benches::Tally, _>::new(store.clone());
+    let mut tick = tokio::time::interval(Duration::from_millis(2));
+    for i in 0..COMMANDS {
+        tick.tick().await;
+        let id = format!("l-{}", i % 100);
+        repo.execute(&id, cqrs_benches::Add { n: 1 }).await.unwrap();
+    }
+    // The warm-up message of `prepare` arrives too.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while samples.len() < COMMANDS + 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(true);
+    relay.await.unwrap();
+    subscriber.await.unwrap();
+    let mut micros = samples.take();
+    micros.sort_unstable();
+    assert!(
+        micros.len() > COMMANDS,
+        "only {} messages arrived",
+        micros.len()
+    );
+    let at = |q: f64| micros[((micros.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
+    let (p50, p99) = (at(0.50), at(0.99));
+    println!(
+        "bus/{name}/latency: p50 {p50:.2} ms, p99 {p99:.2} ms over {} messages",
+        micros.len()
+    );
+    let json = serde_json::json!({ "broker": name, "p50_ms": p50, "p99_ms": p99, "messages": micros.len() });
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/criterion")
+        .join(format!("bus-latency-{name}.json"));
+    let _ = std::fs::create_dir_all(path.parent().unwrap());
+    std::fs::write(path, json.to_string()).unwrap();
+}
+
+/// Latencies in microseconds, shared by clones.
+#[derive(Clone, Default)]
+struct Samples(std::sync::Arc<std::sync::Mutex<Vec<i64>>>);
+
+impl Samples {
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    fn take(&self) -> Vec<i64> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl MessageHandler<sqlx::SqliteConnection> for Samples {
+    async fn handle(
+        &mut self,
+        message: &Message,
+        conn: &mut sqlx::SqliteConnection,
+    ) -> Result<(), cqrs_runtime::BoxError> {
+        use sqlx::Executor;
+        conn.execute(sqlx::query("INSERT INTO seen (id) VALUES (?1)").bind(&message.key))
+            .await?;
+        let latency = chrono::Utc::now() - message.recorded_at;
+        self.0
+            .lock()
+            .unwrap()
+            .push(latency.num_microseconds().unwrap_or(i64::MAX));
+        Ok(())
+    }
+}
+
+enum AnyPublisher {
+    Kafka(KafkaPublisher),
+    Nats(NatsPublisher),
+}
+
+impl Publisher for AnyPublisher {
+    async fn publish(&mut self, messages: &[Message]) -> Result<(), cqrs_runtime::bus::BusError> {
+        match self {
+            AnyPublisher::Kafka(p) => p.publish(messages).await,
+            AnyPublisher::Nats(p) => p.publish(messages).await,
+        }
+    }
+}
+
+fn kafka_config(address: &str) -> KafkaConfig {
+    KafkaConfig::new(address).create_topics(3, 1)
+}
+
+async fn publisher(kind: Kind, address: &str) -> AnyPublisher {
+    match kind {
+        Kind::Kafka => AnyPublisher::Kafka(KafkaPublisher::new(kafka_config(address)).unwrap()),
+        Kind::Nats => AnyPublisher::Nats(
+            NatsPublisher::connect(address, NatsConfig::new())
+                .await
+                .unwrap(),
+        ),
+    }
+}
+
+/// Creates `topic` (a Kafka topic of 3 partitions, or a JetStream stream) with one message.
+async fn prepare(kind: Kind, address: &str, topic: &str) {
+    let mut warm = sample();
+    warm.topic = topic.to_owned();
+    publisher(kind, address)
+        .await
+        .publish(&[warm])
+        .await
+        .unwrap();
+}
+
+fn sample() -> Message {
+    Message {
+        topic: String::new(),
+        key: "warm-up".into(),
+        event_id: uuid::Uuid::now_v7(),
+        event_type: "Added".into(),
+        event_version: 1,
+        aggregate_type: "tally".into(),
+        sequence: 1,
+        recorded_at: chrono::Utc::now(),
+        metadata: Default::default(),
+        payload: "{\"n\":1}".into(),
+    }
+}
+
+/// Sends `messages` to `topic` with the broker's own client, all in flight, every
+/// acknowledgement awaited; returns the time from the first send to the last acknowledgement.
+async fn raw(kind: Kind, address: &str, topic: &str, messages: &[Message]) -> Duration {
+    prepare(kind, address, topic).await;
+    match kind {
+        Kind::Kafka => {
+            let producer: FutureProducer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", address)
+                .set("enable.idempotence", "true")
+                .set("acks", "all")
+                .set("linger.ms", "2")
+                .create()
+                .unwrap();
+            let start = Instant::now();
+            let mut pending = Vec::with_capacity(messages.len());
+            for m in messages {
+                let headers = m.headers().iter().fold(
+                    rdkafka::message::OwnedHeaders::new(),
+                    |all, (key, value)| {
+                        all.insert(rdkafka::message::Header {
+                            key,
+                            value: Some(value.as_str()),
+                        })
+                    },
+                );
+                let record = FutureRecord::to(topic)
+                    .key(&m.key)
+                    .payload(&m.payload)
+                    .headers(headers);
+                pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
+            }
+            for delivery in pending {
+                delivery.await.unwrap().map_err(|(e, _)| e).unwrap();
+            }
+            start.elapsed()
+        }
+        Kind::Nats => {
+            let client = async_nats::connect(address).await.unwrap();
+            let js = async_nats::jetstream::new(client);
+            let start = Instant::now();
+            let mut acks = Vec::with_capacity(messages.len());
+            for m in messages {
+                let mut map = HeaderMap::new();
+                map.insert("Nats-Msg-Id", m.event_id.to_string().as_str());
+                for (name, value) in m.headers() {
+                    map.insert(name, value.as_str());
+                }
+                let ack = js
+                    .publish_with_headers(subject(topic, &m.key), map, m.payload.clone().into())
+                    .await
+                    .unwrap();
+                acks.push(ack);
+            }
+            for ack in acks {
+                ack.await.unwrap();
+            }
+            start.elapsed()
+        }
+    }
+}
+
+criterion_group!(benches, bus);
+criterion_main!(benches);

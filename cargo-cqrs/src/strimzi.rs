@@ -1,0 +1,440 @@
+//! `cargo cqrs strimzi`: Kubernetes manifests for the Strimzi operator: a `Kafka` cluster (in
+//! KRaft mode, with its `KafkaNodePool`) and one `KafkaTopic` per aggregate of the crate, named
+//! as the runtime's relay publishes (`cqrs_runtime::bus::default_topic`) with its dead-letter
+//! topic beside it.
+//!
+//! Per aggregate, `[package.metadata.cqrs.topics.<aggregate type>]` in the crate's Cargo.toml
+//! sets `topic`, `partitions`, `replicas` and `retention`; flags set the defaults.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use heck::ToKebabCase;
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::schema::{Package, host};
+
+/// `cargo cqrs strimzi`
+#[derive(Debug, Args)]
+pub struct StrimziArgs {
+    /// The `Kafka` resource's name, which every `KafkaTopic` names in its
+    /// `strimzi.io/cluster` label.
+    #[arg(long, value_name = "NAME", default_value = "events")]
+    pub cluster: String,
+    /// The namespace of every resource (default: none, so `kubectl -n` decides).
+    #[arg(long, value_name = "NAME")]
+    pub namespace: Option<String>,
+    /// Brokers (nodes of the pool, each controller and broker).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub brokers: u32,
+    /// Storage per node, a Kubernetes quantity.
+    #[arg(long, value_name = "SIZE", default_value = "100Gi")]
+    pub storage: String,
+    /// Partitions of a topic without its own setting.
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub partitions: u32,
+    /// Replicas of a topic without its own setting (at most `--brokers`).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub replicas: u32,
+    /// How long a topic without its own setting keeps messages: `<n>d`, `<n>h`, `<n>m`,
+    /// `<n>s`, `<n>ms`, or `forever`.
+    #[arg(long, value_name = "AGE", default_value = "7d")]
+    pub retention: String,
+    /// Only the `KafkaTopic` resources (for a cluster managed elsewhere).
+    #[arg(long)]
+    pub topics_only: bool,
+    /// Write to this file instead of the standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub package: Package,
+}
+
+/// One topic's settings, after the crate's metadata and the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Topic {
+    /// The aggregate type it carries.
+    pub aggregate_type: String,
+    /// The Kafka topic name (also the resource name).
+    pub name: String,
+    /// Partitions.
+    pub partitions: u32,
+    /// Replicas.
+    pub replicas: u32,
+    /// `retention.ms` (-1: forever).
+    pub retention_ms: i64,
+}
+
+/// Writes the manifests of the crate's aggregates.
+pub fn exec(args: StrimziArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
+    let krate = host::locate(
+        args.package.manifest_path.as_deref(),
+        args.package.package.as_deref(),
+    )?;
+    let aggregates = host::read(&krate)?;
+    let types: Vec<&str> = aggregates
+        .iter()
+        .map(|a| a.aggregate_type.as_str())
+        .collect();
+    let topics = topics(&types, &krate.settings, &args)?;
+    let yaml = manifests(&args, &topics)?;
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, &yaml).map_err(|e| Error::io(path, e))?;
+            writeln!(
+                out,
+                "wrote: {} ({} topic(s) for `{}`)",
+                path.display(),
+                topics.len(),
+                krate.package
+            )
+            .map_err(Error::Output)?;
+        }
+        None => out.write_all(yaml.as_bytes()).map_err(Error::Output)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The topics of `aggregate_types`: per type, the settings of `[package.metadata.cqrs.topics]`
+/// over the defaults of `args`. A setting for an unknown aggregate type, an unknown key or a
+/// bad value is an error naming it.
+pub fn topics(
+    aggregate_types: &[&str],
+    settings: &serde_json::Value,
+    args: &StrimziArgs,
+) -> Result<Vec<Topic>, Error> {
+    let bad = |key: String, why: String| Error::BadTopicSetting { key, why };
+    let configured = match settings.get("topics") {
+        None | Some(serde_json::Value::Null) => serde_json::Map::new(),
+        Some(serde_json::Value::Object(map)) => map.clone(),
+        Some(_) => {
+            return Err(bad(
+                "topics".into(),
+                "it must be a table of tables, one per aggregate type".into(),
+            ));
+        }
+    };
+    for name in configured.keys() {
+        if !aggregate_types.contains(&name.as_str()) {
+            return Err(bad(
+                format!("topics.{name}"),
+                format!(
+                    "the crate has no aggregate type `{name}`; its aggregate types are: {}",
+                    aggregate_types.join(", ")
+                ),
+            ));
+        }
+    }
+    let default_retention =
+        parse_retention(&args.retention).map_err(|why| bad("--retention".into(), why))?;
+    check_count("--partitions", args.partitions, 1, u32::MAX)?;
+    check_count("--replicas", args.replicas, 1, args.brokers.max(1))?;
+    check_name("--cluster", &args.cluster)?;
+    let mut topics = Vec::new();
+    for aggregate_type in aggregate_types {
+        let mut topic = Topic {
+            aggregate_type: (*aggregate_type).to_owned(),
+            name: aggregate_type.to_kebab_case(),
+            partitions: args.partitions,
+            replicas: args.replicas,
+            retention_ms: default_retention,
+        };
+        if let Some(own) = configured.get(*aggregate_type) {
+            let Some(own) = own.as_object() else {
+                return Err(bad(
+                    format!("topics.{aggregate_type}"),
+                    "it must be a table: partitions, replicas, retention, topic".into(),
+                ));
+            };
+            for (key, value) in own {
+                let at = format!("topics.{aggregate_type}.{key}");
+                let count = || {
+                    value
+                        .as_u64()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| bad(at.clone(), "expected a positive integer".into()))
+                };
+                match key.as_str() {
+                    "partitions" => topic.partitions = count()?,
+                    "replicas" => topic.replicas = count()?,
+                    "retention" => {
+                        let text = value.as_str().ok_or_else(|| {
+                            bad(at.clone(), "expected a string such as \"30d\"".into())
+                        })?;
+                        topic.retention_ms =
+                            parse_retention(text).map_err(|why| bad(at.clone(), why))?;
+                    }
+                    "topic" => {
+                        topic.name = value
+                            .as_str()
+                            .ok_or_else(|| bad(at.clone(), "expected a string".into()))?
+                            .to_owned();
+                    }
+                    other => {
+                        return Err(bad(
+                            at.clone(),
+                            format!(
+                                "unknown setting `{other}`; use partitions, replicas, retention or topic"
+                            ),
+                        ));
+                    }
+                }
+            }
+            check_count(
+                &format!("topics.{aggregate_type}.partitions"),
+                topic.partitions,
+                1,
+                u32::MAX,
+            )?;
+            check_count(
+                &format!("topics.{aggregate_type}.replicas"),
+                topic.replicas,
+                1,
+                args.brokers.max(1),
+            )?;
+        }
+        check_name(&format!("the topic of `{aggregate_type}`"), &topic.name)?;
+        topics.push(topic);
+    }
+    Ok(topics)
+}
+
+fn check_count(key: &str, value: u32, min: u32, max: u32) -> Result<(), Error> {
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    Err(Error::BadTopicSetting {
+        key: key.to_owned(),
+        why: format!(
+            "{value} is out of range: it must be from {min} to {max} (replicas cannot exceed the brokers)"
+        ),
+    })
+}
+
+/// A Kubernetes resource name (RFC 1123 subdomain): lowercase letters, digits, `-` and `.`,
+/// starting and ending with a letter or digit, at most 253 characters. Topic names are used
+/// as resource names, so they must be one too.
+fn check_name(what: &str, name: &str) -> Result<(), Error> {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && edge(name.chars().next())
+        && edge(name.chars().last())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    if valid {
+        return Ok(());
+    }
+    Err(Error::BadTopicSetting {
+        key: what.to_owned(),
+        why: format!(
+            "`{name}` is not a Kubernetes resource name: use lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit"
+        ),
+    })
+}
+
+/// `7d`, `12h`, `30m`, `45s`, `500ms` or `forever` as milliseconds (`forever`: -1).
+pub fn parse_retention(text: &str) -> Result<i64, String> {
+    if text == "forever" {
+        return Ok(-1);
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let factor: i64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a duration: use a number and d, h, m, s or ms (e.g. `7d`), or `forever`"
+            ));
+        }
+    };
+    number
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| format!("`{text}` is not a positive duration that fits in milliseconds"))
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    cluster: &'a str,
+    namespace: Option<&'a str>,
+    brokers: u32,
+    storage: &'a str,
+    min_insync: u32,
+    topics_only: bool,
+    topics: &'a [Topic],
+}
+
+const TEMPLATE: &str = include_str!("strimzi.yaml.j2");
+
+/// The YAML documents.
+pub fn manifests(args: &StrimziArgs, topics: &[Topic]) -> Result<String, Error> {
+    if let Some(namespace) = &args.namespace {
+        check_name("--namespace", namespace)?;
+    }
+    let context = Context {
+        cluster: &args.cluster,
+        namespace: args.namespace.as_deref(),
+        brokers: args.brokers,
+        storage: &args.storage,
+        // Writes with acks=all survive one broker down when there are 3 or more.
+        min_insync: if args.brokers >= 3 { 2 } else { 1 },
+        topics_only: args.topics_only,
+        topics,
+    };
+    let yaml = crate::templates::render_str("strimzi.yaml.j2", TEMPLATE, &context)?;
+    Ok(format!("{}\n", yaml.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: StrimziArgs,
+    }
+
+    fn args(extra: &[&str]) -> StrimziArgs {
+        let mut argv = vec!["strimzi"];
+        argv.extend(extra);
+        Cli::parse_from(argv).args
+    }
+
+    #[test]
+    fn retention_parses_units_and_refuses_the_rest() {
+        assert_eq!(parse_retention("7d"), Ok(604_800_000));
+        assert_eq!(parse_retention("12h"), Ok(43_200_000));
+        assert_eq!(parse_retention("500ms"), Ok(500));
+        assert_eq!(parse_retention("forever"), Ok(-1));
+        assert!(parse_retention("7").unwrap_err().contains("not a duration"));
+        assert!(parse_retention("0d").unwrap_err().contains("positive"));
+        assert!(parse_retention("week").is_err());
+    }
+
+    #[test]
+    fn per_aggregate_settings_override_the_defaults() {
+        let settings = serde_json::json!({
+            "topics": { "bank_account": { "partitions": 12, "retention": "30d", "replicas": 2 } }
+        });
+        let topics = topics(&["bank_account", "order"], &settings, &args(&[])).unwrap();
+        assert_eq!(
+            topics,
+            vec![
+                Topic {
+                    aggregate_type: "bank_account".into(),
+                    name: "bank-account".into(),
+                    partitions: 12,
+                    replicas: 2,
+                    retention_ms: 2_592_000_000,
+                },
+                Topic {
+                    aggregate_type: "order".into(),
+                    name: "order".into(),
+                    partitions: 6,
+                    replicas: 3,
+                    retention_ms: 604_800_000,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let cases = [
+            (
+                serde_json::json!({ "topics": { "acount": { "partitions": 3 } } }),
+                "topics.acount",
+                "no aggregate type `acount`",
+            ),
+            (
+                serde_json::json!({ "topics": { "order": { "partitons": 3 } } }),
+                "topics.order.partitons",
+                "unknown setting",
+            ),
+            (
+                serde_json::json!({ "topics": { "order": { "replicas": 5 } } }),
+                "topics.order.replicas",
+                "out of range",
+            ),
+            (
+                serde_json::json!({ "topics": { "order": { "topic": "Orders_V1" } } }),
+                "the topic of `order`",
+                "not a Kubernetes resource name",
+            ),
+        ];
+        for (settings, key, why) in cases {
+            let error = topics(&["order"], &settings, &args(&[])).unwrap_err();
+            let text = error.to_string();
+            assert!(text.contains(key) && text.contains(why), "{text}");
+        }
+    }
+
+    /// The fields each resource may have, from Strimzi's published CRDs (v1beta2):
+    /// `KafkaTopic.spec` has partitions (>= 1), replicas (1 to 32767), config and topicName.
+    #[test]
+    fn manifests_use_the_crd_fields() {
+        let topics = topics(
+            &["bank_account"],
+            &serde_json::Value::Null,
+            &args(&["--namespace", "bank"]),
+        )
+        .unwrap();
+        let yaml = manifests(&args(&["--namespace", "bank"]), &topics).unwrap();
+        let documents: Vec<&str> = yaml.split("\n---\n").collect();
+        assert_eq!(
+            documents.len(),
+            4,
+            "Kafka, KafkaNodePool, two KafkaTopics:\n{yaml}"
+        );
+        assert!(documents[0].contains("kind: Kafka\n"));
+        assert!(documents[0].contains("strimzi.io/kraft: enabled"));
+        assert!(documents[0].contains("strimzi.io/node-pools: enabled"));
+        assert!(documents[0].contains("auto.create.topics.enable: false"));
+        assert!(documents[1].contains("kind: KafkaNodePool\n"));
+        assert!(documents[1].contains("strimzi.io/cluster: events"));
+        for (doc, name) in documents[2..]
+            .iter()
+            .zip(["bank-account", "bank-account-dead-letter"])
+        {
+            assert!(doc.contains("apiVersion: kafka.strimzi.io/v1beta2\nkind: KafkaTopic\n"));
+            assert!(doc.contains(&format!("  name: {name}\n")), "{doc}");
+            assert!(doc.contains("  namespace: bank\n"));
+            assert!(doc.contains("    strimzi.io/cluster: events\n"));
+            let spec = doc.split("spec:\n").nth(1).unwrap();
+            let keys: Vec<&str> = spec
+                .lines()
+                .filter(|l| l.starts_with("  ") && !l.starts_with("    "))
+                .map(|l| l.trim().split(':').next().unwrap())
+                .collect();
+            assert_eq!(
+                keys,
+                ["topicName", "partitions", "replicas", "config"],
+                "{doc}"
+            );
+        }
+        assert!(documents[2].contains("retention.ms: \"604800000\""));
+    }
+
+    #[test]
+    fn topics_only_leaves_the_cluster_out() {
+        let topics = topics(&["order"], &serde_json::Value::Null, &args(&[])).unwrap();
+        let yaml = manifests(&args(&["--topics-only"]), &topics).unwrap();
+        assert!(!yaml.contains("kind: Kafka\n"));
+        assert_eq!(yaml.matches("kind: KafkaTopic").count(), 2);
+    }
+}

@@ -1,0 +1,397 @@
+//! The outbox relay: follows the global log from its own checkpoint and publishes what the
+//! [`Outbox`] selects, moving the checkpoint only after the broker acknowledged the batch.
+
+use std::future::Future;
+use std::pin::pin;
+use std::time::Duration;
+
+use futures::FutureExt;
+use uuid::Uuid;
+
+use super::{BusError, Message, Outbox, Publisher};
+use crate::error::StoreError;
+use crate::event::LogPosition;
+use crate::projection::lease::LeaseKeeper;
+use crate::projection::{Advance, CommitError, ProjectionId, ProjectionTarget};
+use crate::store::{EventStore, LogWatch};
+
+/// Publishes committed events to a broker: at least once, in order per aggregate, in batches,
+/// retrying with backoff while the broker is down.
+///
+/// The relay reads the store's global log, which holds only committed events and never skips
+/// one that committed late, so nothing is published that did not commit and nothing committed
+/// is left out. Its checkpoint lives in a [`ProjectionTarget`] (the store's own database for
+/// SQLite and PostgreSQL) under its name, and moves only after the broker acknowledged every
+/// message of a batch; after a crash the unacknowledged batch is published again, and the
+/// consumers' idempotency absorbs the duplicates. Like a projection runner, it takes its
+/// target's lease, so that one relay publishes while the others of a service stand by.
+///
+/// ```
+/// use cqrs_runtime::bus::memory::MemoryBroker;
+/// use cqrs_runtime::bus::{Outbox, Relay};
+/// use cqrs_runtime::doc_support::{Counter, CounterCommand};
+/// use cqrs_runtime::projection::MemoryTarget;
+/// use cqrs_runtime::{InMemoryStore, Repository};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = InMemoryStore::new();
+/// let repo = Repository::<Counter, _>::new(store.clone());
+/// repo.execute(&"c-1".to_owned(), CounterCommand::Add(5)).await.unwrap();
+///
+/// let broker = MemoryBroker::new();
+/// let outbox = Outbox::new().domain_events::<Counter>();
+/// let mut relay = Relay::new(store, MemoryTarget::new(), outbox, broker.publisher());
+/// let progress = relay.catch_up().await.unwrap();
+/// assert_eq!(progress.published, 1);
+/// assert_eq!(broker.messages("counter")[0].key, "c-1");
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct Relay<S, T: ProjectionTarget, P> {
+    store: S,
+    target: T,
+    outbox: Outbox,
+    publisher: P,
+    name: &'static str,
+    batch_size: usize,
+    poll: Duration,
+    backoff: Duration,
+    max_backoff: Duration,
+    lease: LeaseKeeper<T::Lease>,
+}
+
+/// How far a relay got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayProgress {
+    /// Events read from the log.
+    pub read: u64,
+    /// Messages published (acknowledged by the broker).
+    pub published: u64,
+    /// The checkpoint at the end.
+    pub checkpoint: LogPosition,
+}
+
+/// Why a relay stopped. Broker failures are not among them: those are retried.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// Another relay of the same name moved the checkpoint: this one stopped publishing.
+    #[error("outbox relay `{0}` is being run by another process; this one stopped publishing")]
+    Fenced(&'static str),
+    /// The store or the target failed, or an event could not be turned into a message (an
+    /// integration mapping's decode or encode). The checkpoint stays before that event.
+    #[error("outbox relay `{relay}` stopped: {source}")]
+    Store {
+        /// The relay's name.
+        relay: &'static str,
+        /// What failed.
+        #[source]
+        source: StoreError,
+    },
+    /// The broker configuration is wrong (not a passing failure).
+    #[error("outbox relay `{relay}` cannot publish: {source}")]
+    Bus {
+        /// The relay's name.
+        relay: &'static str,
+        /// What the broker client said.
+        #[source]
+        source: BusError,
+    },
+}
+
+impl<S, T, P> Relay<S, T, P>
+where
+    S: EventStore,
+    T: ProjectionTarget,
+    P: Publisher,
+{
+    /// A relay named `"outbox"` that publishes what `outbox` selects from `store`'s log
+    /// through `publisher`, with its checkpoint and lease in `target`. Defaults: batches of
+    /// 1,000 events, a poll every second, backoff from 100 ms doubling to 30 s, leases of 30 s.
+    pub fn new(store: S, target: T, outbox: Outbox, publisher: P) -> Self {
+        Relay {
+            store,
+            target,
+            outbox,
+            publisher,
+            name: "outbox",
+            batch_size: 1000,
+            poll: Duration::from_secs(1),
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(30),
+            lease: LeaseKeeper::new(),
+        }
+    }
+
+    /// The name its checkpoint and lease are stored under (`"outbox"` by default); give each
+    /// relay of a store its own name.
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// Events read and published per batch (at least 1).
+    pub fn batch_size(mut self, events: usize) -> Self {
+        self.batch_size = events.max(1);
+        self
+    }
+
+    /// The longest a live relay waits before reading the log again without being woken.
+    pub fn poll_interval(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// The wait after a failed publish, doubling after each further failure up to `max`.
+    pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.backoff = first;
+        self.max_backoff = max.max(first);
+        self
+    }
+
+    /// How long the lease lasts without renewal where the target's leases expire (SQLite).
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease.ttl = ttl;
+        self
+    }
+
+    /// The lease owner this relay identifies as (a new UUID by default); see
+    /// [`Projector::owner`](crate::Projector::owner).
+    pub fn owner(mut self, owner: Uuid) -> Self {
+        self.lease.owner = owner;
+        self
+    }
+
+    /// The publisher.
+    pub fn publisher(&self) -> &P {
+        &self.publisher
+    }
+
+    /// Where the relay's checkpoint is: the last event it published or passed over.
+    pub async fn checkpoint(&self) -> Result<LogPosition, RelayError> {
+        let checkpoint = self.target.checkpoint(self.id()).await;
+        Ok(checkpoint
+            .map_err(|e| self.store_error(e))?
+            .unwrap_or_default())
+    }
+
+    /// Publishes everything the log holds now, then returns, giving up the lease. Fails with
+    /// [`RelayError::Fenced`] if another relay of the same name runs.
+    pub async fn catch_up(&mut self) -> Result<RelayProgress, RelayError> {
+        let result = self.catch_up_held().await;
+        self.lease.release(&self.target).await;
+        result
+    }
+
+    async fn catch_up_held(&mut self) -> Result<RelayProgress, RelayError> {
+        if !self.hold_lease().await? {
+            return Err(RelayError::Fenced(self.name));
+        }
+        let mut progress = self.start().await?;
+        let mut never = pin!(futures::future::pending::<()>().fuse());
+        while self.step(&mut progress, never.as_mut()).await? == self.batch_size {}
+        Ok(progress)
+    }
+
+    /// Publishes until `shutdown` completes (checked between batches and during backoff, so an
+    /// acknowledged batch always moves the checkpoint). Stands by while another relay of the
+    /// same name runs.
+    pub async fn run(
+        &mut self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<RelayProgress, RelayError> {
+        let mut shutdown = pin!(shutdown.fuse());
+        let mut watch = self.store.watch(self.poll);
+        let mut total = RelayProgress::default();
+        loop {
+            if !self.hold_lease().await? {
+                tracing::debug!(relay = self.name, "another relay publishes; standing by");
+                let standby = tokio::time::sleep(self.poll.min(self.lease.ttl / 3));
+                futures::select! {
+                    () = standby.fuse() => continue,
+                    () = shutdown.as_mut() => return Ok(total),
+                }
+            }
+            if let Err(error) = watch.listen().await {
+                tracing::warn!(%error, relay = self.name, "cannot listen for commits; polling");
+            }
+            let result = self.follow(&mut watch, shutdown.as_mut(), &mut total).await;
+            match result {
+                Err(RelayError::Fenced(name)) => {
+                    tracing::warn!(
+                        relay = name,
+                        "lost the relay to another process; standing by"
+                    );
+                    self.lease.lost();
+                }
+                Ok(()) => {
+                    self.lease.release(&self.target).await;
+                    return Ok(total);
+                }
+                Err(error) => {
+                    self.lease.release(&self.target).await;
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    async fn follow(
+        &mut self,
+        watch: &mut LogWatch,
+        mut shutdown: std::pin::Pin<&mut futures::future::Fuse<impl Future<Output = ()>>>,
+        total: &mut RelayProgress,
+    ) -> Result<(), RelayError> {
+        let mut progress = self.start().await?;
+        loop {
+            if shutdown.as_mut().now_or_never().is_some() {
+                return Ok(());
+            }
+            let before = progress;
+            let read = self.step(&mut progress, shutdown.as_mut()).await?;
+            total.read += progress.read - before.read;
+            total.published += progress.published - before.published;
+            total.checkpoint = progress.checkpoint;
+            if read == self.batch_size {
+                continue;
+            }
+            futures::select! {
+                _ = watch.wait().fuse() => {}
+                () = shutdown.as_mut() => return Ok(()),
+            }
+            if !self.hold_lease().await? {
+                return Err(RelayError::Fenced(self.name));
+            }
+        }
+    }
+
+    /// The checkpoint to publish from; a relay that never ran starts at the log's start.
+    async fn start(&mut self) -> Result<RelayProgress, RelayError> {
+        let id = self.id();
+        let stored = self.target.checkpoint(id).await;
+        if let Some(checkpoint) = stored.map_err(|e| self.store_error(e))? {
+            return Ok(RelayProgress {
+                checkpoint,
+                ..RelayProgress::default()
+            });
+        }
+        self.commit(None, LogPosition::START).await?;
+        tracing::info!(relay = self.name, "first run: publishing from position 0");
+        Ok(RelayProgress::default())
+    }
+
+    /// Reads one batch after the checkpoint, publishes it (retrying until the broker takes
+    /// it, or until `shutdown`), and moves the checkpoint. Returns how many events it read;
+    /// on shutdown during backoff, 0 and the checkpoint stays.
+    async fn step(
+        &mut self,
+        progress: &mut RelayProgress,
+        mut shutdown: std::pin::Pin<&mut futures::future::Fuse<impl Future<Output = ()>>>,
+    ) -> Result<usize, RelayError> {
+        let batch = self
+            .store
+            .read_all(progress.checkpoint, self.batch_size)
+            .await;
+        let batch = batch.map_err(|e| self.store_error(e))?;
+        let Some(last) = batch.last() else {
+            return Ok(0);
+        };
+        let mut messages: Vec<Message> = Vec::with_capacity(batch.len());
+        for event in &batch {
+            let message = self
+                .outbox
+                .message(event)
+                .map_err(|e| self.store_error(e))?;
+            messages.extend(message);
+        }
+        if !messages.is_empty() && !self.publish(&messages, shutdown.as_mut()).await? {
+            return Ok(0);
+        }
+        self.commit(Some(progress.checkpoint), last.position)
+            .await?;
+        progress.read += batch.len() as u64;
+        progress.published += messages.len() as u64;
+        progress.checkpoint = last.position;
+        Ok(batch.len())
+    }
+
+    /// Publishes until acknowledged (`true`), or until `shutdown` completes (`false`).
+    async fn publish(
+        &mut self,
+        messages: &[Message],
+        mut shutdown: std::pin::Pin<&mut futures::future::Fuse<impl Future<Output = ()>>>,
+    ) -> Result<bool, RelayError> {
+        let mut delay = self.backoff;
+        let mut failures = 0u32;
+        loop {
+            match self.publisher.publish(messages).await {
+                Ok(()) => {
+                    if failures > 0 {
+                        tracing::info!(
+                            relay = self.name,
+                            failures,
+                            "the broker is back; published"
+                        );
+                    }
+                    return Ok(true);
+                }
+                Err(error @ BusError::Broker(_)) => {
+                    failures += 1;
+                    tracing::warn!(relay = self.name, %error, failures, retry_in = ?delay, "publishing failed; retrying");
+                }
+                Err(source) => {
+                    return Err(RelayError::Bus {
+                        relay: self.name,
+                        source,
+                    });
+                }
+            }
+            futures::select! {
+                () = tokio::time::sleep(delay).fuse() => {}
+                () = shutdown.as_mut() => return Ok(false),
+            }
+            delay = delay.saturating_mul(2).min(self.max_backoff);
+            // A long outage must not let the lease expire under a standby's feet.
+            if !self.hold_lease().await? {
+                return Err(RelayError::Fenced(self.name));
+            }
+        }
+    }
+
+    async fn commit(
+        &mut self,
+        from: Option<LogPosition>,
+        to: LogPosition,
+    ) -> Result<(), RelayError> {
+        let advance = Advance {
+            projection: self.id(),
+            from,
+            to,
+        };
+        let tx = self.target.begin().await.map_err(|e| self.store_error(e))?;
+        match self.target.commit(tx, Some(advance)).await {
+            Ok(()) => Ok(()),
+            Err(CommitError::Moved(_)) => Err(RelayError::Fenced(self.name)),
+            Err(CommitError::Store(e)) => Err(self.store_error(e)),
+        }
+    }
+
+    async fn hold_lease(&mut self) -> Result<bool, RelayError> {
+        let id = self.id();
+        let held = self.lease.hold(&self.target, id).await;
+        held.map_err(|e| self.store_error(e))
+    }
+
+    fn id(&self) -> ProjectionId {
+        ProjectionId {
+            name: self.name,
+            version: 1,
+        }
+    }
+
+    fn store_error(&self, source: StoreError) -> RelayError {
+        RelayError::Store {
+            relay: self.name,
+            source,
+        }
+    }
+}

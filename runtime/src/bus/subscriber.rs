@@ -1,0 +1,384 @@
+//! The consuming side: messages from a broker feed a handler, each in one target transaction
+//! that also records the event id, so that a redelivered message takes effect once.
+
+use std::future::Future;
+use std::pin::pin;
+use std::time::Duration;
+
+use futures::FutureExt;
+use uuid::Uuid;
+
+use super::{BusError, Message, Source};
+use crate::error::{BoxError, StoreError};
+use crate::projection::{CommitError, PoisonPolicy, ProjectionHandlers, ProjectionTarget};
+
+/// A [`ProjectionTarget`] that can record which messages a consumer processed, in the
+/// transaction that applies them. The SQLite and PostgreSQL targets keep a table of event ids
+/// per consumer; the memory target keeps them in the process.
+pub trait Inbox: ProjectionTarget {
+    /// Records, in `tx`, that `consumer` processed `event_id`; `false` if it already had
+    /// (the message is a duplicate, and `tx` must not apply it again).
+    fn record(
+        &self,
+        tx: &mut Self::Transaction,
+        consumer: &str,
+        event_id: Uuid,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// What a [`Subscriber`] feeds messages to: a read model update, or a command to run.
+///
+/// `C` is the target's connection: the open transaction that also records the message as
+/// processed, so writes through it take effect exactly once. Effects outside it (a command on
+/// another store, a call to a service) take effect at least once; make them idempotent with
+/// [`Message::event_id`], e.g. as the causation id of the events a command records.
+///
+/// ```
+/// use cqrs_runtime::bus::{Message, MessageHandler};
+/// use cqrs_runtime::BoxError;
+///
+/// struct Deposits(Vec<u64>);
+///
+/// #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+/// struct Deposited { amount: u64 }
+///
+/// #[derive(cqrs_runtime::Event)]
+/// enum Public {
+///     Deposited(Deposited),
+/// }
+///
+/// impl MessageHandler<()> for Deposits {
+///     async fn handle(&mut self, message: &Message, _: &mut ()) -> Result<(), BoxError> {
+///         match message.decode::<Public>()? {
+///             Public::Deposited(d) => self.0.push(d.amount),
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait MessageHandler<C>: Send + 'static {
+    /// Applies one message. An error rolls the transaction back; the message is tried again
+    /// as the subscriber's [`PoisonPolicy`] says, then dead-lettered (or stops the subscriber).
+    fn handle<'a>(
+        &'a mut self,
+        message: &'a Message,
+        conn: &'a mut C,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a;
+}
+
+/// Runs a projection (written with `#[projection]` for the producer's domain events) on
+/// messages: each message is handed to it as the stored event it was published from.
+/// Messages of aggregate types the projection does not follow are skipped.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectionHandler<P>(pub P);
+
+impl<C: Send, P: ProjectionHandlers<C>> MessageHandler<C> for ProjectionHandler<P> {
+    async fn handle(&mut self, message: &Message, conn: &mut C) -> Result<(), BoxError> {
+        if !P::AGGREGATES.contains(&message.aggregate_type.as_str()) {
+            return Ok(());
+        }
+        self.0.handle(&message.to_stored(), conn).await
+    }
+}
+
+/// A message given up on, as sent to the dead-letter topic or subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// The consumer that gave up.
+    pub consumer: String,
+    /// The last error, as displayed.
+    pub error: String,
+    /// How many times the handler ran (0: the message was malformed).
+    pub attempts: u32,
+}
+
+/// How many messages a subscriber handled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubscriberStats {
+    /// Applied and committed.
+    pub processed: u64,
+    /// Already processed before: acknowledged without applying.
+    pub duplicates: u64,
+    /// Sent to the dead-letter topic or subject.
+    pub dead_lettered: u64,
+}
+
+/// Why a subscriber stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SubscriberError {
+    /// A handler kept failing and the policy says stop (not park). The message is not
+    /// acknowledged, so it is delivered again when the subscriber restarts.
+    #[error(
+        "consumer `{consumer}` stopped at event {event_id} (`{event_type}` v{event_version} of {aggregate_type} `{aggregate_id}`) after {attempts} attempt(s): {source}"
+    )]
+    Handler {
+        /// The consumer.
+        consumer: String,
+        /// The event id.
+        event_id: Uuid,
+        /// The event type.
+        event_type: String,
+        /// The event version.
+        event_version: u32,
+        /// The source aggregate type.
+        aggregate_type: String,
+        /// The source aggregate id.
+        aggregate_id: String,
+        /// How many times the handler ran.
+        attempts: u32,
+        /// The last error.
+        #[source]
+        source: BoxError,
+    },
+    /// The read model's database failed; the message is not acknowledged.
+    #[error("consumer `{consumer}` stopped: {source}")]
+    Store {
+        /// The consumer.
+        consumer: String,
+        /// What failed.
+        #[source]
+        source: StoreError,
+    },
+    /// The broker configuration is wrong.
+    #[error("consumer `{consumer}` cannot receive: {source}")]
+    Bus {
+        /// The consumer.
+        consumer: String,
+        /// What the broker client said.
+        #[source]
+        source: BusError,
+    },
+}
+
+/// Feeds messages from a broker ([`Source`]) to a [`MessageHandler`], one target transaction
+/// per message that also records its event id ([`Inbox`]): a redelivered message is
+/// acknowledged and skipped, so each takes effect once. Messages are handled one at a time in
+/// the order the broker delivers them, which keeps each aggregate's order. A message whose
+/// handler keeps failing goes to the dead-letter topic or subject with its error, and the next
+/// one is handled ([`PoisonPolicy`]; by default three retries from 100 ms, then dead letter).
+#[derive(Debug)]
+pub struct Subscriber<Src, T, H> {
+    name: String,
+    source: Src,
+    target: T,
+    handler: H,
+    policy: PoisonPolicy,
+    backoff: Duration,
+    stats: SubscriberStats,
+}
+
+impl<Src, T, H> Subscriber<Src, T, H>
+where
+    Src: Source,
+    T: Inbox,
+    H: MessageHandler<T::Connection>,
+{
+    /// A subscriber named `name` (its processed ids are kept under it: keep it stable) that
+    /// feeds `handler` from `source`, in transactions of `target`.
+    pub fn new(name: impl Into<String>, source: Src, target: T, handler: H) -> Self {
+        Subscriber {
+            name: name.into(),
+            source,
+            target,
+            handler,
+            policy: PoisonPolicy::retry(3, Duration::from_millis(100)).then_park(),
+            backoff: Duration::from_millis(200),
+            stats: SubscriberStats::default(),
+        }
+    }
+
+    /// What to do with a message whose handler fails; [`PoisonPolicy::parks`] means the
+    /// dead-letter topic or subject.
+    pub fn on_error(mut self, policy: PoisonPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The handler (to read an in-memory model).
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The target.
+    pub fn target(&self) -> &T {
+        &self.target
+    }
+
+    /// What was handled so far.
+    pub fn stats(&self) -> SubscriberStats {
+        self.stats
+    }
+
+    /// Handles messages until `shutdown` completes (checked between messages).
+    pub async fn run(
+        &mut self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<SubscriberStats, SubscriberError> {
+        let mut shutdown = pin!(shutdown.fuse());
+        loop {
+            let next = futures::select! {
+                next = self.source.next().fuse() => next,
+                () = shutdown.as_mut() => return Ok(self.stats),
+            };
+            match next {
+                Ok((message, receipt)) => self.process(message, receipt).await?,
+                Err(BusError::Broker(error)) => {
+                    tracing::warn!(consumer = %self.name, %error, "receiving failed; retrying");
+                    tokio::time::sleep(self.backoff).await;
+                }
+                Err(source) => return Err(self.bus_error(source)),
+            }
+        }
+    }
+
+    /// Handles the next `count` messages, waiting for them; for tests and tools.
+    pub async fn process_next(&mut self, count: usize) -> Result<SubscriberStats, SubscriberError> {
+        let mut received = 0;
+        while received < count {
+            match self.source.next().await {
+                Ok((message, receipt)) => {
+                    received += 1;
+                    self.process(message, receipt).await?;
+                }
+                Err(BusError::Broker(error)) => {
+                    tracing::warn!(consumer = %self.name, %error, "receiving failed; retrying");
+                    tokio::time::sleep(self.backoff).await;
+                }
+                Err(source) => return Err(self.bus_error(source)),
+            }
+        }
+        Ok(self.stats)
+    }
+
+    async fn process(
+        &mut self,
+        message: Result<Message, BusError>,
+        receipt: Src::Receipt,
+    ) -> Result<(), SubscriberError> {
+        let message = match message {
+            Ok(message) => message,
+            Err(malformed) => {
+                tracing::warn!(consumer = %self.name, error = %malformed, "dead-lettering a malformed message");
+                let letter = DeadLetter {
+                    consumer: self.name.clone(),
+                    error: malformed.to_string(),
+                    attempts: 0,
+                };
+                return self.dead_letter(receipt, letter).await;
+            }
+        };
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let error = match self.apply(&message).await? {
+                Ok(true) => {
+                    self.stats.processed += 1;
+                    break;
+                }
+                Ok(false) => {
+                    tracing::debug!(consumer = %self.name, event_id = %message.event_id, "skipping a duplicate");
+                    self.stats.duplicates += 1;
+                    break;
+                }
+                Err(error) => error,
+            };
+            tracing::warn!(consumer = %self.name, event_id = %message.event_id, attempts, %error, "a message handler failed");
+            if attempts <= self.policy.retries() {
+                tokio::time::sleep(self.policy.delay(attempts)).await;
+                continue;
+            }
+            if !self.policy.parks() {
+                return Err(SubscriberError::Handler {
+                    consumer: self.name.clone(),
+                    event_id: message.event_id,
+                    event_type: message.event_type,
+                    event_version: message.event_version,
+                    aggregate_type: message.aggregate_type,
+                    aggregate_id: message.key,
+                    attempts,
+                    source: error,
+                });
+            }
+            let letter = DeadLetter {
+                consumer: self.name.clone(),
+                error: error.to_string(),
+                attempts,
+            };
+            return self.dead_letter(receipt, letter).await;
+        }
+        self.ack(receipt).await;
+        Ok(())
+    }
+
+    /// One attempt: `Ok(Ok(true))` applied, `Ok(Ok(false))` a duplicate, `Ok(Err(_))` the
+    /// handler failed (rolled back).
+    async fn apply(
+        &mut self,
+        message: &Message,
+    ) -> Result<Result<bool, BoxError>, SubscriberError> {
+        let mut tx = self.target.begin().await.map_err(|e| self.store_error(e))?;
+        let fresh = self
+            .target
+            .record(&mut tx, &self.name, message.event_id)
+            .await;
+        if !fresh.map_err(|e| self.store_error(e))? {
+            self.target.rollback(tx).await;
+            return Ok(Ok(false));
+        }
+        if let Err(error) = self.handler.handle(message, T::connection(&mut tx)).await {
+            self.target.rollback(tx).await;
+            return Ok(Err(error));
+        }
+        match self.target.commit(tx, None).await {
+            Ok(()) => Ok(Ok(true)),
+            Err(CommitError::Store(e)) => Err(self.store_error(e)),
+            // No checkpoint was asked to move.
+            Err(CommitError::Moved(id)) => Err(self.store_error(StoreError::Corrupt(format!(
+                "a commit without a checkpoint reported the checkpoint of `{id}` moved"
+            )))),
+        }
+    }
+
+    /// Sends to the dead-letter topic (retrying while the broker is down), then acknowledges.
+    async fn dead_letter(
+        &mut self,
+        receipt: Src::Receipt,
+        letter: DeadLetter,
+    ) -> Result<(), SubscriberError> {
+        loop {
+            match self.source.dead_letter(&receipt, &letter).await {
+                Ok(()) => break,
+                Err(BusError::Broker(error)) => {
+                    tracing::warn!(consumer = %self.name, %error, "dead-lettering failed; retrying");
+                    tokio::time::sleep(self.backoff).await;
+                }
+                Err(source) => return Err(self.bus_error(source)),
+            }
+        }
+        tracing::warn!(consumer = %self.name, error = %letter.error, "sent a message to the dead letters");
+        self.stats.dead_lettered += 1;
+        self.ack(receipt).await;
+        Ok(())
+    }
+
+    /// A lost acknowledgement only means a redelivery, which the inbox absorbs.
+    async fn ack(&mut self, receipt: Src::Receipt) {
+        if let Err(error) = self.source.ack(receipt).await {
+            tracing::warn!(consumer = %self.name, %error, "acknowledging failed; the message will be delivered again and skipped");
+        }
+    }
+
+    fn store_error(&self, source: StoreError) -> SubscriberError {
+        SubscriberError::Store {
+            consumer: self.name.clone(),
+            source,
+        }
+    }
+
+    fn bus_error(&self, source: BusError) -> SubscriberError {
+        SubscriberError::Bus {
+            consumer: self.name.clone(),
+            source,
+        }
+    }
+}
