@@ -66,7 +66,7 @@ impl AnySource {
     pub async fn connect(broker: &Broker, topic: &str, group: &str) -> AnySource {
         match broker.kind() {
             Kind::Kafka => AnySource::Kafka(
-                KafkaSource::new(&kafka_config(broker.address()), group, &[topic])
+                KafkaSource::new(&consumer_config(broker.address()), group, &[topic])
                     .await
                     .expect("a Kafka consumer"),
             ),
@@ -127,6 +127,13 @@ pub fn kafka_config(address: &str) -> KafkaConfig {
         .create_topics(3, 1)
         .set("message.timeout.ms", "120000")
         .set("socket.connection.setup.timeout.ms", "5000")
+}
+
+/// The tests' Kafka consumers: a fetch returns after 10 ms without data. tansu answers a fetch
+/// when its wait is over rather than when data arrives, so librdkafka's default wait (500 ms)
+/// would be every message's latency.
+pub fn consumer_config(address: &str) -> KafkaConfig {
+    kafka_config(address).set("fetch.wait.max.ms", "10")
 }
 
 /// The tests' NATS configuration: a message held by a stopped consumer comes back after 3 s.

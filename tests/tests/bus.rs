@@ -12,7 +12,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use bank::{Account, AccountCommand, OpenAccount};
-use cqrs_runtime::bus::{Outbox, ProjectionHandler, Relay, Subscriber};
+use cqrs_runtime::bus::{Message, Outbox, ProjectionHandler, Publisher, Relay, Subscriber};
 use cqrs_runtime::postgres::{PostgresConfig, PostgresStore};
 use cqrs_runtime::projection::ProjectionId;
 use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore, SqliteTarget};
@@ -286,56 +286,50 @@ where
     assert_eq!(stats.dead_lettered, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_to_kafka_with_16_writers() {
+/// [`delivers_everything`] from an SQLite store.
+async fn from_sqlite(kind: Kind, restart_broker: bool) {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(&dir).await;
     let target = store.projection_target();
-    delivers_everything(store, target, Kind::Kafka, false).await;
+    delivers_everything(store, target, kind, restart_broker).await;
+}
+
+/// [`delivers_everything`] from a PostgreSQL store (skipped without `DATABASE_URL`).
+async fn from_postgres(kind: Kind, restart_broker: bool) {
+    if let Some(store) = postgres_store().await {
+        let target = store.projection_target();
+        delivers_everything(store, target, kind, restart_broker).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_to_kafka_with_16_writers() {
+    from_sqlite(Kind::Kafka, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_to_nats_with_16_writers() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite_store(&dir).await;
-    let target = store.projection_target();
-    delivers_everything(store, target, Kind::Nats, false).await;
+    from_sqlite(Kind::Nats, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_to_kafka_with_16_writers() {
-    let Some(store) = postgres_store().await else {
-        return;
-    };
-    let target = store.projection_target();
-    delivers_everything(store, target, Kind::Kafka, false).await;
+    from_postgres(Kind::Kafka, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_to_nats_with_16_writers() {
-    let Some(store) = postgres_store().await else {
-        return;
-    };
-    let target = store.projection_target();
-    delivers_everything(store, target, Kind::Nats, false).await;
+    from_postgres(Kind::Nats, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kafka_broker_killed_and_restarted() {
-    let Some(store) = postgres_store().await else {
-        return;
-    };
-    let target = store.projection_target();
-    delivers_everything(store, target, Kind::Kafka, true).await;
+    from_postgres(Kind::Kafka, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nats_broker_killed_and_restarted() {
-    let Some(store) = postgres_store().await else {
-        return;
-    };
-    let target = store.projection_target();
-    delivers_everything(store, target, Kind::Nats, true).await;
+    from_postgres(Kind::Nats, true).await;
 }
 
 /// The relay runs in a child process that is SIGKILLed again and again while writers commit;
@@ -527,4 +521,36 @@ async fn kafka_poison_goes_to_the_dead_letters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nats_poison_goes_to_the_dead_letters() {
     poison_goes_to_the_dead_letters(Kind::Nats).await;
+}
+
+/// One batch of 6,000 aggregates' events is one wave of 6,000 publishes: above async-nats's
+/// own limit of acknowledgements in flight (5,000), which holds publishes back until older
+/// acknowledgements are awaited. The publisher's window keeps it moving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_publishes_a_batch_above_the_client_limit() {
+    let Some(broker) = Broker::start(Kind::Nats, "bus tests") else {
+        return;
+    };
+    let topic = topic(Kind::Nats);
+    let messages: Vec<Message> = (0..6_000)
+        .map(|i| Message {
+            topic: topic.clone(),
+            key: format!("a-{i}"),
+            event_id: Uuid::now_v7(),
+            event_type: "AccountOpened".into(),
+            event_version: 1,
+            aggregate_type: bank::ACCOUNT_TYPE.into(),
+            sequence: 1,
+            recorded_at: chrono::Utc::now(),
+            metadata: Default::default(),
+            payload: "{}".into(),
+        })
+        .collect();
+    let mut publisher = AnyPublisher::connect(Kind::Nats, broker.address()).await;
+    patiently(
+        "a batch of 6,000 to be acknowledged",
+        publisher.publish(&messages),
+    )
+    .await
+    .unwrap();
 }

@@ -5,20 +5,21 @@
 //! `<topic>.>`), and its subject is `<topic>.<aggregate id>`, with characters NATS reserves in
 //! subjects escaped ([`subject`]). `Nats-Msg-Id` is the event id, so that the server drops a
 //! duplicate published within the stream's duplicate window; the publisher awaits every
-//! acknowledgement. Within a batch, a message is published only once the previous message of
-//! the same aggregate was acknowledged (a batch goes out in waves, one message per aggregate
-//! per wave), so a reconnect can never store an aggregate's events out of order.
+//! acknowledgement. A message is published only once the previous message of the same
+//! aggregate was acknowledged (different aggregates' messages are in flight together, up to
+//! 1,024), so a reconnect can never store an aggregate's events out of order.
 //!
 //! Dead letters go to the stream `<topic>-dead-letter`, subject
 //! `<topic>-dead-letter.<aggregate id>`, with the original headers and payload plus the error
 //! headers.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 
 use super::{BusError, DeadLetter, Message, Publisher, Source, headers};
 
@@ -131,6 +132,9 @@ impl NatsConfig {
     }
 }
 
+/// Publishes in flight at most, below async-nats's own limit (5,000) that holds publishes back.
+const MAX_IN_FLIGHT: usize = 1024;
+
 /// Publishes to JetStream, awaiting each acknowledgement.
 #[derive(Debug)]
 pub struct NatsPublisher {
@@ -164,45 +168,64 @@ impl Publisher for NatsPublisher {
                 self.streams.insert(message.topic.clone());
             }
         }
-        // Each aggregate's messages, in order; a wave takes the next one of each.
-        let mut queues: Vec<std::collections::VecDeque<&Message>> = Vec::new();
+        // Each aggregate's messages, in order. An aggregate's next message goes out once its
+        // previous one was acknowledged; different aggregates' messages are in flight together,
+        // up to a window below the client's own limit (beyond it, the client holds publishes
+        // back until acknowledgements are awaited).
+        let mut queues: Vec<VecDeque<&Message>> = Vec::new();
         let mut index: HashMap<(&str, &str), usize> = HashMap::new();
         for message in messages {
             let slot = *index
                 .entry((message.topic.as_str(), message.key.as_str()))
                 .or_insert_with(|| {
-                    queues.push(Default::default());
+                    queues.push(VecDeque::new());
                     queues.len() - 1
                 });
             queues[slot].push_back(message);
         }
+        let mut ready: VecDeque<usize> = (0..queues.len()).collect();
+        let mut in_flight = FuturesUnordered::new();
         loop {
-            let wave: Vec<&Message> = queues.iter_mut().filter_map(|q| q.pop_front()).collect();
-            if wave.is_empty() {
-                return Ok(());
+            while in_flight.len() < MAX_IN_FLIGHT {
+                let Some(slot) = ready.pop_front() else { break };
+                let Some(message) = queues[slot].pop_front() else {
+                    continue;
+                };
+                let ack = self.send(message).await?;
+                in_flight.push(async move { ack.await.map(|_| slot) });
             }
-            let mut acks = Vec::with_capacity(wave.len());
-            for message in wave {
-                let mut map = HeaderMap::new();
-                map.insert("Nats-Msg-Id", message.event_id.to_string().as_str());
-                for (name, value) in message.headers() {
-                    map.insert(name, value.as_str());
+            match in_flight.next().await {
+                None => return Ok(()),
+                Some(acked) => {
+                    let slot = acked.map_err(BusError::broker)?;
+                    if !queues[slot].is_empty() {
+                        ready.push_back(slot);
+                    }
                 }
-                let ack = self
-                    .js
-                    .publish_with_headers(
-                        subject(&message.topic, &message.key),
-                        map,
-                        message.payload.clone().into(),
-                    )
-                    .await
-                    .map_err(BusError::broker)?;
-                acks.push(ack);
-            }
-            for ack in acks {
-                ack.await.map_err(BusError::broker)?;
             }
         }
+    }
+}
+
+impl NatsPublisher {
+    /// Publishes one message; the returned future resolves with the server's acknowledgement.
+    async fn send(
+        &self,
+        message: &Message,
+    ) -> Result<jetstream::context::PublishAckFuture, BusError> {
+        let mut map = HeaderMap::new();
+        map.insert("Nats-Msg-Id", message.event_id.to_string().as_str());
+        for (name, value) in message.headers() {
+            map.insert(name, value.as_str());
+        }
+        self.js
+            .publish_with_headers(
+                subject(&message.topic, &message.key),
+                map,
+                message.payload.clone().into(),
+            )
+            .await
+            .map_err(BusError::broker)
     }
 }
 
