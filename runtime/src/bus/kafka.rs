@@ -300,12 +300,14 @@ impl KafkaSource {
 
 impl Drop for KafkaSource {
     fn drop(&mut self) {
-        // Closing leaves the group (and flushes the pending commits); it waits for the broker,
-        // so it runs off the async worker threads.
+        // Closing leaves the group (and flushes the pending commits). It waits for the broker,
+        // as long as it takes when the broker is gone, so it runs on a thread of its own: not
+        // on an async worker, and not in the runtime's blocking pool, which a runtime's
+        // shutdown waits for.
         if let Some(consumer) = self.consumer.take() {
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => drop(runtime.spawn_blocking(move || drop(consumer))),
-                Err(_) => drop(consumer),
+            let closing = std::thread::Builder::new().name("kafka-close".into());
+            if let Err(error) = closing.spawn(move || drop(consumer)) {
+                tracing::warn!(%error, "cannot start a thread to close the Kafka consumer; closing it here");
             }
         }
     }
