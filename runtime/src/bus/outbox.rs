@@ -24,12 +24,19 @@ type Map = dyn Fn(&StoredEvent) -> Result<Option<Message>, StoreError> + Send + 
 /// assert_eq!(outbox.topics(), vec!["counter"]);
 ///
 /// // Or only what the public contract says, on a topic of its own.
-/// #[derive(cqrs_runtime::Event, serde::Serialize, serde::Deserialize)]
-/// enum CounterPublic {
-///     Added { by: u32 },
+/// #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+/// struct Grew {
+///     by: u64,
 /// }
+///
+/// #[derive(cqrs_runtime::Event)]
+/// enum CounterPublic {
+///     #[event(rename = "counter.Grew")]
+///     Grew(Grew),
+/// }
+///
 /// let outbox = Outbox::new().integration_events::<Counter, _>(|event| match event {
-///     CounterEvent::Added(by) => Some(CounterPublic::Added { by: *by }),
+///     CounterEvent::Added(by) => Some(CounterPublic::Grew(Grew { by: *by })),
 ///     _ => None,
 /// });
 /// let outbox = outbox.topic("counters.public");
