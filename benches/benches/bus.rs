@@ -19,25 +19,17 @@ use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
 use cqrs_benches::fill_tallies;
-use cqrs_runtime::bus::kafka::{KafkaConfig, KafkaPublisher};
-use cqrs_runtime::bus::nats::{NatsConfig, NatsPublisher, subject};
+use cqrs_runtime::bus::nats::subject;
 use cqrs_runtime::bus::{Message, MessageHandler, Outbox, Publisher, Relay, Subscriber};
 use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
 use cqrs_runtime::{EventStoreExt, LogPosition, Repository};
 use cqrs_tests::brokers::{Broker, Kind};
+use cqrs_tests::bus::AnyPublisher;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::TryStreamExt;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 const EVENTS: u64 = 10_000;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// An outbox of the benches' tally aggregate onto `topic`.
 fn outbox(topic: &str) -> Outbox {
@@ -47,7 +39,7 @@ fn outbox(topic: &str) -> Outbox {
 }
 
 fn bus(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = cqrs_benches::runtime();
     let dir = tempfile::tempdir().unwrap();
     let store = rt.block_on(async {
         let store = SqliteStore::open(SqliteConfig::new(dir.path().join("events.db")))
@@ -105,7 +97,7 @@ fn bus(c: &mut Criterion) {
                         let topic = format!("relay-{round}-{}", uuid::Uuid::now_v7().simple());
                         // The topic exists before the clock starts, as for the raw producer.
                         prepare(kind, broker.address(), &topic).await;
-                        let publisher = publisher(kind, broker.address()).await;
+                        let publisher = AnyPublisher::connect(kind, broker.address()).await;
                         let relay_name: &'static str =
                             Box::leak(format!("bench-{round}").into_boxed_str());
                         let mut relay = Relay::new(
@@ -160,7 +152,7 @@ async fn latency(broker: &Broker, name: &str) {
             store.clone(),
             store.projection_target(),
             outbox(&topic),
-            publisher(broker.kind(), broker.address()).await,
+            AnyPublisher::connect(broker.kind(), broker.address()).await,
         )
         .poll_interval(Duration::from_millis(200));
         let mut stopped = stopped.clone();
@@ -260,40 +252,11 @@ impl MessageHandler<sqlx::SqliteConnection> for Samples {
     }
 }
 
-enum AnyPublisher {
-    Kafka(KafkaPublisher),
-    Nats(NatsPublisher),
-}
-
-impl Publisher for AnyPublisher {
-    async fn publish(&mut self, messages: &[Message]) -> Result<(), cqrs_runtime::bus::BusError> {
-        match self {
-            AnyPublisher::Kafka(p) => p.publish(messages).await,
-            AnyPublisher::Nats(p) => p.publish(messages).await,
-        }
-    }
-}
-
-fn kafka_config(address: &str) -> KafkaConfig {
-    KafkaConfig::new(address).create_topics(3, 1)
-}
-
-async fn publisher(kind: Kind, address: &str) -> AnyPublisher {
-    match kind {
-        Kind::Kafka => AnyPublisher::Kafka(KafkaPublisher::new(kafka_config(address)).unwrap()),
-        Kind::Nats => AnyPublisher::Nats(
-            NatsPublisher::connect(address, NatsConfig::new())
-                .await
-                .unwrap(),
-        ),
-    }
-}
-
 /// Creates `topic` (a Kafka topic of 3 partitions, or a JetStream stream) with one message.
 async fn prepare(kind: Kind, address: &str, topic: &str) {
     let mut warm = sample();
     warm.topic = topic.to_owned();
-    publisher(kind, address)
+    AnyPublisher::connect(kind, address)
         .await
         .publish(&[warm])
         .await

@@ -13,14 +13,6 @@ use cqrs_runtime::{EventStore, NewEvent, Repository};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sqlx::PgPool;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn database_url() -> Option<String> {
     let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
     if url.is_none() {
@@ -174,7 +166,7 @@ async fn run(
 
 fn appends(c: &mut Criterion) {
     let Some(url) = database_url() else { return };
-    let rt = runtime();
+    let rt = cqrs_benches::runtime();
     let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
     let store = rt
         .block_on(PostgresStore::connect(
@@ -214,7 +206,7 @@ fn appends(c: &mut Criterion) {
 
 fn loads(c: &mut Criterion) {
     let Some(url) = database_url() else { return };
-    let rt = runtime();
+    let rt = cqrs_benches::runtime();
     let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
     let store = rt
         .block_on(PostgresStore::connect(

@@ -24,14 +24,6 @@ const EVENTS: u64 = 1_000_000;
 const PG_TABLE_EVENTS: u64 = 100_000;
 const BATCH: usize = 2048;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// Counts the items of a stream of results.
 async fn count<T, E: std::fmt::Debug>(
     mut items: impl futures::Stream<Item = Result<T, E>> + Unpin,
@@ -59,7 +51,7 @@ where
 }
 
 fn sqlite(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = cqrs_benches::runtime();
     let path = std::env::temp_dir().join("cqrs-bench-catchup-1m.db");
     let store = rt.block_on(async {
         let store = SqliteStore::open(SqliteConfig::new(&path).durability(Durability::Relaxed))
@@ -122,7 +114,7 @@ fn postgres(c: &mut Criterion) {
         );
         return;
     };
-    let rt = runtime();
+    let rt = cqrs_benches::runtime();
     let connect = |schema: &str| {
         let config = PostgresConfig::new(&url).schema(schema).max_connections(8);
         rt.block_on(PostgresStore::connect(config)).unwrap()

@@ -10,14 +10,6 @@ use cqrs_runtime::sqlite::{Durability, SqliteConfig, SqliteStore};
 use cqrs_runtime::{Aggregate, EventStore, Repository, Snapshot};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// Runs `appends` appends of `per_command` events, spread over `writers` tasks, each writing
 /// its own stream; returns the time taken.
 async fn run_ours(store: &SqliteStore, appends: u64, writers: u64, per_command: usize) -> Duration {
@@ -83,7 +75,7 @@ fn fresh_ids(events: &[cqrs_runtime::NewEvent]) -> Vec<cqrs_runtime::NewEvent> {
 }
 
 fn appends(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = cqrs_benches::runtime();
     let dir = tempfile::tempdir().unwrap();
     let mut group = c.benchmark_group("sqlite_append");
     group
@@ -133,7 +125,7 @@ fn appends(c: &mut Criterion) {
 }
 
 fn loads(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = cqrs_benches::runtime();
     let dir = tempfile::tempdir().unwrap();
     let store = rt
         .block_on(SqliteStore::open(

@@ -117,14 +117,6 @@ mod peer {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn open() -> AccountCommand {
     OpenAccount {
         owner: "Ada".into(),
@@ -189,7 +181,7 @@ async fn theirs<ES: cqrs_es::EventStore<peer::Account>>(
 }
 
 fn memory_commands(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = cqrs_benches::runtime();
     let mut group = c.benchmark_group("versus_memory_commands");
     group.sample_size(10);
     for (aggregates, deposits) in [(1usize, 1000usize), (1000, 10)] {
@@ -255,7 +247,7 @@ fn our_events(events: usize) -> Vec<NewEvent> {
 }
 
 fn memory_load(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = cqrs_benches::runtime();
     let mut group = c.benchmark_group("versus_memory_load");
     group.sample_size(20);
     for events in [1000usize, 10_000] {
@@ -358,7 +350,7 @@ fn postgres_commands(c: &mut Criterion) {
         eprintln!("versus_postgres skipped: set DATABASE_URL (source scripts/postgres.sh)");
         return;
     };
-    let rt = runtime();
+    let rt = cqrs_benches::runtime();
     let ours_store = rt
         .block_on(cqrs_runtime::postgres::PostgresStore::connect(
             cqrs_runtime::postgres::PostgresConfig::new(&url)
@@ -418,7 +410,7 @@ fn postgres_commands(c: &mut Criterion) {
 /// the raw driver (read the stream, decode it, decide, append at the version; durable commits),
 /// 1, 8 and 32 clients, each on its own account.
 fn sqlite_commands(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = cqrs_benches::runtime();
     let dir = tempfile::tempdir().unwrap();
     let ours_store = rt
         .block_on(cqrs_runtime::sqlite::SqliteStore::open(
@@ -529,7 +521,7 @@ fn postgres_catchup(c: &mut Criterion) {
     let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
         return;
     };
-    let rt = runtime();
+    let rt = cqrs_benches::runtime();
     let ours_store = rt
         .block_on(cqrs_runtime::postgres::PostgresStore::connect(
             cqrs_runtime::postgres::PostgresConfig::new(&url).schema("bench_versus_catchup"),

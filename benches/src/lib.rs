@@ -316,3 +316,12 @@ pub async fn fill_tallies<S: cqrs_runtime::EventStore>(store: &S, events: u64) {
         version += n;
     }
 }
+
+/// The benchmarks' runtime: two worker threads, like the machines they are measured on.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}

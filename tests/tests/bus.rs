@@ -332,16 +332,52 @@ async fn nats_broker_killed_and_restarted() {
     from_postgres(Kind::Nats, true).await;
 }
 
+/// What the relay, restart and poison tests share: a broker, an SQLite store with a topic of
+/// its own, and the consuming service.
+struct Rig {
+    broker: Broker,
+    dir: tempfile::TempDir,
+    store: SqliteStore,
+    topic: String,
+    consumer: Consumer,
+}
+
+impl Rig {
+    /// `None` when no broker is configured (outside CI).
+    async fn start(kind: Kind) -> Option<Rig> {
+        let broker = Broker::start(kind, "bus tests")?;
+        let dir = tempfile::tempdir().unwrap();
+        Some(Rig {
+            store: sqlite_store(&dir).await,
+            topic: topic(kind),
+            consumer: Consumer::new().await,
+            broker,
+            dir,
+        })
+    }
+
+    /// A relay of the store to the topic, in this process.
+    async fn spawn_relay(&self) -> (oneshot::Sender<()>, tokio::task::JoinHandle<u64>) {
+        let publisher = AnyPublisher::connect(self.broker.kind(), self.broker.address()).await;
+        let target = self.store.projection_target();
+        spawn_relay(self.store.clone(), target, publisher, &self.topic)
+    }
+}
+
 /// The relay runs in a child process that is SIGKILLed again and again while writers commit;
 /// restarted each time, it publishes what it had not got acknowledged.
 async fn relay_killed_mid_batch(kind: Kind) {
-    let Some(broker) = Broker::start(kind, "bus tests") else {
+    let Some(Rig {
+        broker,
+        dir,
+        store,
+        topic,
+        consumer,
+    }) = Rig::start(kind).await
+    else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite_store(&dir).await;
     let path = dir.path().join("events.db");
-    let topic = topic(kind);
     let owner = Uuid::now_v7().to_string();
     let spawn = || -> Child {
         Command::new(env!("CARGO_BIN_EXE_bus_relay"))
@@ -350,7 +386,6 @@ async fn relay_killed_mid_batch(kind: Kind) {
             .spawn()
             .expect("start the relay")
     };
-    let consumer = Consumer::new().await;
     let running = consumer
         .subscribe(&broker, &topic, SqliteLedger::default())
         .await;
@@ -408,31 +443,32 @@ async fn nats_relay_killed_mid_batch() {
 /// The consumer is stopped and started again three times mid-stream: it resumes where its
 /// group acknowledged, and what was applied but not acknowledged is skipped as a duplicate.
 async fn consumer_restarted(kind: Kind) {
-    let Some(broker) = Broker::start(kind, "bus tests") else {
+    let Some(rig) = Rig::start(kind).await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite_store(&dir).await;
-    let topic = topic(kind);
-    let publisher = AnyPublisher::connect(kind, broker.address()).await;
-    let (stop_relay, relay) =
-        spawn_relay(store.clone(), store.projection_target(), publisher, &topic);
-    let consumer = Consumer::new().await;
+    let (stop_relay, relay) = rig.spawn_relay().await;
+    let Rig {
+        broker,
+        store,
+        topic,
+        consumer,
+        ..
+    } = &rig;
     let mut totals = cqrs_runtime::bus::SubscriberStats::default();
     for round in 0..3 {
         let running = consumer
-            .subscribe(&broker, &topic, SqliteLedger::default())
+            .subscribe(broker, topic, SqliteLedger::default())
             .await;
-        write(&store, &format!("c{round}"), async || {}).await;
+        write(store, &format!("c{round}"), async || {}).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         let stats = running.stop().await;
         totals.processed += stats.processed;
         totals.duplicates += stats.duplicates;
     }
     let running = consumer
-        .subscribe(&broker, &topic, SqliteLedger::default())
+        .subscribe(broker, topic, SqliteLedger::default())
         .await;
-    let log = log(&store).await;
+    let log = log(store).await;
     consumer.assert_ledger(&expected_rows(&log)).await;
     let stats = running.stop().await;
     totals.processed += stats.processed;
@@ -454,21 +490,22 @@ async fn nats_consumer_restarted() {
 /// A deposit whose handler always fails goes to the dead letters with its error after the
 /// retries; everything after it is applied.
 async fn poison_goes_to_the_dead_letters(kind: Kind) {
-    let Some(broker) = Broker::start(kind, "bus tests") else {
+    let Some(rig) = Rig::start(kind).await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite_store(&dir).await;
-    let topic = topic(kind);
-    let publisher = AnyPublisher::connect(kind, broker.address()).await;
-    let (stop_relay, relay) =
-        spawn_relay(store.clone(), store.projection_target(), publisher, &topic);
-    let consumer = Consumer::new().await;
+    let (stop_relay, relay) = rig.spawn_relay().await;
+    let Rig {
+        broker,
+        store,
+        topic,
+        consumer,
+        ..
+    } = &rig;
     let ledger = SqliteLedger::default();
     // An amount no writer deposits, failing for good.
     let poison_cents = 100 + 31_000;
     ledger.switches.poison(poison_cents, u32::MAX);
-    let running = consumer.subscribe(&broker, &topic, ledger.clone()).await;
+    let running = consumer.subscribe(broker, topic, ledger.clone()).await;
 
     let repo = Repository::<Account, _>::new(store.clone());
     let open = OpenAccount {
@@ -486,9 +523,9 @@ async fn poison_goes_to_the_dead_letters(kind: Kind) {
         .await
         .unwrap();
     }
-    write(&store, "after", async || {}).await;
+    write(store, "after", async || {}).await;
 
-    let log = log(&store).await;
+    let log = log(store).await;
     let mut expected = expected_rows(&log);
     expected.retain(|(_, _, cents)| *cents != poison_cents);
     consumer.assert_ledger(&expected).await;
@@ -501,7 +538,7 @@ async fn poison_goes_to_the_dead_letters(kind: Kind) {
         .iter()
         .find(|e| e.aggregate_id == "p-1" && e.sequence == 3)
         .expect("the poison event in the log");
-    let mut dead = AnySource::connect(&broker, &format!("{topic}-dead-letter"), "inspect").await;
+    let mut dead = AnySource::connect(broker, &format!("{topic}-dead-letter"), "inspect").await;
     let (message, _) = tokio::time::timeout(PATIENCE, cqrs_runtime::bus::Source::next(&mut dead))
         .await
         .expect("a dead letter within the patience")

@@ -253,7 +253,9 @@ impl Publisher for KafkaPublisher {
 pub struct KafkaSource {
     /// Always `Some` until dropped.
     consumer: Option<StreamConsumer>,
-    producer: FutureProducer,
+    /// The dead letters' producer, made at the first dead letter.
+    producer: Option<FutureProducer>,
+    config: KafkaConfig,
     topics: Topics,
 }
 
@@ -284,7 +286,8 @@ impl KafkaSource {
         consumer.subscribe(topics).map_err(config_error)?;
         Ok(KafkaSource {
             consumer: Some(consumer),
-            producer: config.producer()?,
+            producer: None,
+            config: config.clone(),
             topics: known,
         })
     }
@@ -393,7 +396,11 @@ impl Source for KafkaSource {
         if let Some(payload) = receipt.payload() {
             record = record.payload(payload);
         }
-        match self.producer.send(record, Timeout::Never).await {
+        let producer = match &mut self.producer {
+            Some(producer) => producer,
+            empty => empty.insert(self.config.producer()?),
+        };
+        match producer.send(record, Timeout::Never).await {
             Ok(_) => Ok(()),
             Err((error, _)) => Err(BusError::broker(error)),
         }

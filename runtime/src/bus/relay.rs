@@ -186,7 +186,10 @@ where
         if !self.hold_lease().await? {
             return Err(RelayError::Fenced(self.name));
         }
-        let mut progress = self.start().await?;
+        let mut progress = RelayProgress {
+            checkpoint: self.start().await?,
+            ..RelayProgress::default()
+        };
         let mut never = pin!(futures::future::pending::<()>().fuse());
         while self.step(&mut progress, never.as_mut()).await? == self.batch_size {}
         Ok(progress)
@@ -241,16 +244,12 @@ where
         mut shutdown: std::pin::Pin<&mut futures::future::Fuse<impl Future<Output = ()>>>,
         total: &mut RelayProgress,
     ) -> Result<(), RelayError> {
-        let mut progress = self.start().await?;
+        total.checkpoint = self.start().await?;
         loop {
             if shutdown.as_mut().now_or_never().is_some() {
                 return Ok(());
             }
-            let before = progress;
-            let read = self.step(&mut progress, shutdown.as_mut()).await?;
-            total.read += progress.read - before.read;
-            total.published += progress.published - before.published;
-            total.checkpoint = progress.checkpoint;
+            let read = self.step(total, shutdown.as_mut()).await?;
             if read == self.batch_size {
                 continue;
             }
@@ -265,18 +264,14 @@ where
     }
 
     /// The checkpoint to publish from; a relay that never ran starts at the log's start.
-    async fn start(&mut self) -> Result<RelayProgress, RelayError> {
-        let id = self.id();
-        let stored = self.target.checkpoint(id).await;
+    async fn start(&mut self) -> Result<LogPosition, RelayError> {
+        let stored = self.target.checkpoint(self.id()).await;
         if let Some(checkpoint) = stored.map_err(|e| self.store_error(e))? {
-            return Ok(RelayProgress {
-                checkpoint,
-                ..RelayProgress::default()
-            });
+            return Ok(checkpoint);
         }
         self.commit(None, LogPosition::START).await?;
         tracing::info!(relay = self.name, "first run: publishing from position 0");
-        Ok(RelayProgress::default())
+        Ok(LogPosition::START)
     }
 
     /// Reads one batch after the checkpoint, publishes it (retrying until the broker takes

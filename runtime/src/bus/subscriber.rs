@@ -216,30 +216,30 @@ where
     ) -> Result<SubscriberStats, SubscriberError> {
         let mut shutdown = pin!(shutdown.fuse());
         loop {
-            let next = futures::select! {
-                next = self.source.next().fuse() => next,
+            let (message, receipt) = futures::select! {
+                next = self.receive().fuse() => next?,
                 () = shutdown.as_mut() => return Ok(self.stats),
             };
-            match next {
-                Ok((message, receipt)) => self.process(message, receipt).await?,
-                Err(BusError::Broker(error)) => {
-                    tracing::warn!(consumer = %self.name, %error, "receiving failed; retrying");
-                    tokio::time::sleep(self.backoff).await;
-                }
-                Err(source) => return Err(self.bus_error(source)),
-            }
+            self.process(message, receipt).await?;
         }
     }
 
     /// Handles the next `count` messages, waiting for them; for tests and tools.
     pub async fn process_next(&mut self, count: usize) -> Result<SubscriberStats, SubscriberError> {
-        let mut received = 0;
-        while received < count {
+        for _ in 0..count {
+            let (message, receipt) = self.receive().await?;
+            self.process(message, receipt).await?;
+        }
+        Ok(self.stats)
+    }
+
+    /// The next message, waiting out broker failures (the clients reconnect by themselves).
+    async fn receive(
+        &mut self,
+    ) -> Result<(Result<Message, BusError>, Src::Receipt), SubscriberError> {
+        loop {
             match self.source.next().await {
-                Ok((message, receipt)) => {
-                    received += 1;
-                    self.process(message, receipt).await?;
-                }
+                Ok(next) => return Ok(next),
                 Err(BusError::Broker(error)) => {
                     tracing::warn!(consumer = %self.name, %error, "receiving failed; retrying");
                     tokio::time::sleep(self.backoff).await;
@@ -247,7 +247,6 @@ where
                 Err(source) => return Err(self.bus_error(source)),
             }
         }
-        Ok(self.stats)
     }
 
     async fn process(
