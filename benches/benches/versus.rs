@@ -276,20 +276,7 @@ fn memory_load(c: &mut Criterion) {
         // cqrs-es: its store replays every event (MemStore has no snapshots).
         let store = cqrs_es::mem_store::MemStore::<peer::Account>::default();
         rt.block_on(async {
-            use cqrs_es::EventStore as _;
-            let context = store.load_aggregate("acc").await.unwrap();
-            let mut batch = vec![peer::Event::Opened {
-                owner: "Ada".into(),
-                currency: "EUR".into(),
-            }];
-            batch.extend((1..events).map(|i| peer::Event::Deposited {
-                cents: i as i64,
-                currency: "EUR".into(),
-            }));
-            store
-                .commit(batch, context, Default::default())
-                .await
-                .unwrap();
+            seed_peer(&store, "acc", events).await;
         });
         group.bench_function(BenchmarkId::new("cqrs_es", events), |b| {
             b.iter(|| {
@@ -565,22 +552,8 @@ fn postgres_catchup(c: &mut Criterion) {
                 postgres_es::PostgresEventRepository::new(pool.clone())
                     .with_tables("bench_peer_catchup.events", "bench_peer_catchup.snapshots"),
             );
-            use cqrs_es::EventStore as _;
             for a in 0..ACCOUNTS {
-                let id = format!("acc-{a}");
-                let context = store.load_aggregate(&id).await.unwrap();
-                let mut batch = vec![peer::Event::Opened {
-                    owner: "Ada".into(),
-                    currency: "EUR".into(),
-                }];
-                batch.extend((1..PER_ACCOUNT).map(|i| peer::Event::Deposited {
-                    cents: i as i64,
-                    currency: "EUR".into(),
-                }));
-                store
-                    .commit(batch, context, Default::default())
-                    .await
-                    .unwrap();
+                seed_peer(&store, &format!("acc-{a}"), PER_ACCOUNT).await;
             }
         }
     });
@@ -635,3 +608,20 @@ criterion_group!(
     postgres_catchup
 );
 criterion_main!(benches);
+
+/// Commits an opening and `events - 1` deposits to account `id` of a cqrs-es store.
+async fn seed_peer<S: cqrs_es::EventStore<peer::Account>>(store: &S, id: &str, events: usize) {
+    let context = store.load_aggregate(id).await.unwrap();
+    let mut batch = vec![peer::Event::Opened {
+        owner: "Ada".into(),
+        currency: "EUR".into(),
+    }];
+    batch.extend((1..events).map(|i| peer::Event::Deposited {
+        cents: i as i64,
+        currency: "EUR".into(),
+    }));
+    store
+        .commit(batch, context, Default::default())
+        .await
+        .unwrap();
+}
