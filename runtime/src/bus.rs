@@ -283,6 +283,15 @@ pub trait Source: Send + 'static {
         receipt: &Self::Receipt,
         letter: &DeadLetter,
     ) -> impl Future<Output = Result<(), BusError>> + Send;
+
+    /// Stops consuming and waits until the broker knows: a Kafka consumer commits what was
+    /// acknowledged and leaves its group, so that the partitions go to the other members at
+    /// once rather than when the broker gives up on this one. Dropping a source closes it too,
+    /// in the background; `close` is for a shutdown that should finish before its successor
+    /// starts. The default does nothing (a NATS durable consumer has nothing to leave).
+    fn close(&mut self) -> impl Future<Output = Result<(), BusError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// Why a broker operation failed.

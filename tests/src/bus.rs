@@ -119,6 +119,13 @@ impl Source for AnySource {
             _ => Err(BusError::Config("a receipt of another source".into())),
         }
     }
+
+    async fn close(&mut self) -> Result<(), BusError> {
+        match self {
+            AnySource::Kafka(s) => s.close().await,
+            AnySource::Nats(s) => s.close().await,
+        }
+    }
 }
 
 /// The tests' Kafka configuration: topics created on first use, 3 partitions, 1 replica.

@@ -66,7 +66,9 @@ impl Consumer {
             .collect()
     }
 
-    /// Runs a subscriber of `topic` in group `group` in the background.
+    /// Runs a subscriber of `topic` (consumer group `ledger`) in the background. Stopping it
+    /// closes its source, so that the next subscriber of the group joins after this one has
+    /// left: tansu 0.6 never finishes a rebalance whose leader left in the middle of it.
     async fn subscribe(&self, broker: &Broker, topic: &str, ledger: SqliteLedger) -> Running {
         let source = patiently("a consumer", AnySource::connect(broker, topic, "ledger")).await;
         let mut subscriber =
@@ -74,10 +76,11 @@ impl Consumer {
                 .on_error(PoisonPolicy::retry(2, Duration::from_millis(10)).then_park());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let stats = subscriber.run(async {
+            let stopped = async {
                 let _ = stopped.await;
-            });
-            stats.await.expect("the subscriber runs")
+            };
+            subscriber.run(stopped).await.expect("the subscriber runs");
+            subscriber.close().await.expect("the subscriber leaves")
         });
         Running {
             stop: Some(stop),

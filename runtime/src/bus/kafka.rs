@@ -26,6 +26,7 @@ use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders, OwnedMessage
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::oneshot;
 
 use super::{BusError, DeadLetter, Message, Publisher, Source, headers};
 
@@ -301,18 +302,32 @@ impl KafkaSource {
     }
 }
 
-impl Drop for KafkaSource {
-    fn drop(&mut self) {
-        // Closing leaves the group (and flushes the pending commits). It waits for the broker,
-        // as long as it takes when the broker is gone, so it runs on a thread of its own: not
-        // on an async worker, and not in the runtime's blocking pool, which a runtime's
-        // shutdown waits for.
-        if let Some(consumer) = self.consumer.take() {
-            let closing = std::thread::Builder::new().name("kafka-close".into());
-            if let Err(error) = closing.spawn(move || drop(consumer)) {
-                tracing::warn!(%error, "cannot start a thread to close the Kafka consumer; closing it here");
+impl KafkaSource {
+    /// Closes the consumer: it flushes the pending commits and leaves the group. That waits
+    /// for the broker, as long as it takes when the broker is gone, so it runs on a thread of
+    /// its own (not on an async worker, and not in the runtime's blocking pool, which a
+    /// runtime's shutdown waits for). The receiver hears when it is done.
+    fn close_in_background(&mut self) -> Option<oneshot::Receiver<()>> {
+        let consumer = self.consumer.take()?;
+        let (done, closed) = oneshot::channel();
+        let closing = std::thread::Builder::new().name("kafka-close".into());
+        let started = closing.spawn(move || {
+            drop(consumer);
+            let _ = done.send(());
+        });
+        match started {
+            Ok(_) => Some(closed),
+            Err(error) => {
+                tracing::warn!(%error, "cannot start a thread to close the Kafka consumer; closed it here");
+                None
             }
         }
+    }
+}
+
+impl Drop for KafkaSource {
+    fn drop(&mut self) {
+        self.close_in_background();
     }
 }
 
@@ -404,6 +419,14 @@ impl Source for KafkaSource {
             Ok(_) => Ok(()),
             Err((error, _)) => Err(BusError::broker(error)),
         }
+    }
+
+    async fn close(&mut self) -> Result<(), BusError> {
+        if let Some(closed) = self.close_in_background() {
+            // The thread drops the sender only once the consumer is closed (or if it panics).
+            let _ = closed.await;
+        }
+        Ok(())
     }
 }
 

@@ -224,6 +224,17 @@ where
         }
     }
 
+    /// Closes the source ([`Source::close`]): after a [`run`](Self::run) that ended on
+    /// `shutdown`, so that the next consumer of the group takes over without waiting for the
+    /// broker to give up on this one. Waits for the broker, as long as it takes: wrap it in a
+    /// timeout when the broker may be gone.
+    pub async fn close(mut self) -> Result<SubscriberStats, SubscriberError> {
+        match self.source.close().await {
+            Ok(()) => Ok(self.stats),
+            Err(source) => Err(self.bus_error(source)),
+        }
+    }
+
     /// Handles the next `count` messages, waiting for them; for tests and tools.
     pub async fn process_next(&mut self, count: usize) -> Result<SubscriberStats, SubscriberError> {
         for _ in 0..count {
