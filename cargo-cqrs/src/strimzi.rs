@@ -5,6 +5,10 @@
 //!
 //! Per aggregate, `[package.metadata.cqrs.topics.<aggregate type>]` in the crate's Cargo.toml
 //! sets `topic`, `partitions`, `replicas` and `retention`; flags set the defaults.
+//!
+//! The API is `kafka.strimzi.io/v1`, which Strimzi serves from 0.49 and alone from 0.52 / 1.0;
+//! `--api-version v1beta2` is for older operators. The tests check every document against the
+//! fields of Strimzi's CRDs (`crd.rs`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -46,11 +50,35 @@ pub struct StrimziArgs {
     /// Only the `KafkaTopic` resources (for a cluster managed elsewhere).
     #[arg(long)]
     pub topics_only: bool,
+    /// The Strimzi API: `v1` for Strimzi 0.49 and later (the only one from 0.52 / 1.0 on);
+    /// `v1beta2` for older operators, with the `strimzi.io/kraft` and
+    /// `strimzi.io/node-pools` annotations they need on the `Kafka`.
+    #[arg(long, value_name = "VERSION", value_enum, default_value_t = ApiVersion::V1)]
+    pub api_version: ApiVersion,
     /// Write to this file instead of the standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub package: Package,
+}
+
+/// The `kafka.strimzi.io` API version of the manifests. (The variants have no doc comments:
+/// clap would turn them into a long help.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApiVersion {
+    // `kafka.strimzi.io/v1`: Strimzi 0.49 and later.
+    V1,
+    // `kafka.strimzi.io/v1beta2`: before Strimzi 0.52.
+    V1beta2,
+}
+
+impl ApiVersion {
+    fn as_str(self) -> &'static str {
+        match self {
+            ApiVersion::V1 => "kafka.strimzi.io/v1",
+            ApiVersion::V1beta2 => "kafka.strimzi.io/v1beta2",
+        }
+    }
 }
 
 /// One topic's settings, after the crate's metadata and the defaults.
@@ -206,10 +234,35 @@ fn check_count(key: &str, value: u32, min: u32, max: u32) -> Result<(), Error> {
     if (min..=max).contains(&value) {
         return Ok(());
     }
+    let hint = if key.ends_with("replicas") {
+        " (replicas cannot exceed the brokers)"
+    } else {
+        ""
+    };
     Err(Error::BadTopicSetting {
         key: key.to_owned(),
+        why: format!("{value} is out of range: it must be from {min} to {max}{hint}"),
+    })
+}
+
+/// A Kubernetes quantity for a volume size: a positive number and a binary (`Ki` to `Ei`) or
+/// decimal (`k` to `E`) suffix, such as `100Gi`.
+fn check_quantity(what: &str, size: &str) -> Result<(), Error> {
+    let split = size
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(size.len());
+    let (number, unit) = size.split_at(split);
+    let positive = number.parse::<f64>().is_ok_and(|n| n > 0.0);
+    let units = [
+        "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "k", "M", "G", "T", "P", "E",
+    ];
+    if positive && units.contains(&unit) {
+        return Ok(());
+    }
+    Err(Error::BadTopicSetting {
+        key: what.to_owned(),
         why: format!(
-            "{value} is out of range: it must be from {min} to {max} (replicas cannot exceed the brokers)"
+            "`{size}` is not a Kubernetes quantity: use a number and Ki, Mi, Gi, Ti (or k, M, G, T), such as `100Gi`"
         ),
     })
 }
@@ -268,6 +321,9 @@ pub fn parse_retention(text: &str) -> Result<i64, String> {
 
 #[derive(Serialize)]
 struct Context<'a> {
+    api_version: &'static str,
+    /// The operator predates the `v1` API, when KRaft and node pools were opt-in.
+    opt_in_annotations: bool,
     cluster: &'a str,
     namespace: Option<&'a str>,
     brokers: u32,
@@ -284,7 +340,13 @@ pub fn manifests(args: &StrimziArgs, topics: &[Topic]) -> Result<String, Error> 
     if let Some(namespace) = &args.namespace {
         check_name("--namespace", namespace)?;
     }
+    if !args.topics_only {
+        check_count("--brokers", args.brokers, 1, u32::MAX)?;
+        check_quantity("--storage", &args.storage)?;
+    }
     let context = Context {
+        api_version: args.api_version.as_str(),
+        opt_in_annotations: args.api_version == ApiVersion::V1beta2,
         cluster: &args.cluster,
         namespace: args.namespace.as_deref(),
         brokers: args.brokers,
@@ -297,6 +359,9 @@ pub fn manifests(args: &StrimziArgs, topics: &[Topic]) -> Result<String, Error> 
     let yaml = crate::templates::render_str("strimzi.yaml.j2", TEMPLATE, &context)?;
     Ok(format!("{}\n", yaml.trim()))
 }
+
+#[cfg(test)]
+mod crd;
 
 #[cfg(test)]
 mod tests {
@@ -384,50 +449,156 @@ mod tests {
         }
     }
 
-    /// The fields each resource may have, from Strimzi's published CRDs (v1beta2):
-    /// `KafkaTopic.spec` has partitions (>= 1), replicas (1 to 32767), config and topicName.
+    /// The documents of `yaml`, parsed, each checked against its kind's CRD shape.
+    fn parse_and_check(yaml: &str) -> Vec<yaml_rust2::Yaml> {
+        let documents = yaml_rust2::YamlLoader::load_from_str(yaml)
+            .unwrap_or_else(|e| panic!("not YAML: {e}\n{yaml}"));
+        for document in &documents {
+            let kind = document["kind"].as_str().expect("a kind");
+            let shape = crd::resource(kind).unwrap_or_else(|| panic!("unexpected kind {kind}"));
+            let problems = crd::check(document, &shape, "");
+            assert!(problems.is_empty(), "{kind}: {problems:#?}\n{yaml}");
+        }
+        documents
+    }
+
+    /// Every document, for every shape of the command line, parses as YAML and fits the fields
+    /// of Strimzi's CRDs (`crd.rs`); the topics and the pool name their cluster.
     #[test]
-    fn manifests_use_the_crd_fields() {
-        let topics = topics(
-            &["bank_account"],
-            &serde_json::Value::Null,
-            &args(&["--namespace", "bank"]),
-        )
-        .unwrap();
-        let yaml = manifests(&args(&["--namespace", "bank"]), &topics).unwrap();
-        let documents: Vec<&str> = yaml.split("\n---\n").collect();
-        assert_eq!(
-            documents.len(),
-            4,
-            "Kafka, KafkaNodePool, two KafkaTopics:\n{yaml}"
-        );
-        assert!(documents[0].contains("kind: Kafka\n"));
-        assert!(documents[0].contains("strimzi.io/kraft: enabled"));
-        assert!(documents[0].contains("strimzi.io/node-pools: enabled"));
-        assert!(documents[0].contains("auto.create.topics.enable: false"));
-        assert!(documents[1].contains("kind: KafkaNodePool\n"));
-        assert!(documents[1].contains("strimzi.io/cluster: events"));
-        for (doc, name) in documents[2..]
-            .iter()
-            .zip(["bank-account", "bank-account-dead-letter"])
-        {
-            assert!(doc.contains("apiVersion: kafka.strimzi.io/v1beta2\nkind: KafkaTopic\n"));
-            assert!(doc.contains(&format!("  name: {name}\n")), "{doc}");
-            assert!(doc.contains("  namespace: bank\n"));
-            assert!(doc.contains("    strimzi.io/cluster: events\n"));
-            let spec = doc.split("spec:\n").nth(1).unwrap();
-            let keys: Vec<&str> = spec
-                .lines()
-                .filter(|l| l.starts_with("  ") && !l.starts_with("    "))
-                .map(|l| l.trim().split(':').next().unwrap())
+    fn manifests_fit_the_crds() {
+        let command_lines: [&[&str]; 5] = [
+            &[],
+            &["--namespace", "bank", "--cluster", "payments"],
+            &["--brokers", "1", "--replicas", "1", "--storage", "20Gi"],
+            &["--api-version", "v1beta2"],
+            &["--topics-only"],
+        ];
+        for extra in command_lines {
+            let args = args(extra);
+            let topics =
+                topics(&["bank_account", "order"], &serde_json::Value::Null, &args).unwrap();
+            let yaml = manifests(&args, &topics).unwrap();
+            let documents = parse_and_check(&yaml);
+            let kinds: Vec<&str> = documents
+                .iter()
+                .map(|d| d["kind"].as_str().unwrap())
+                .collect();
+            let topics_expected = ["KafkaTopic"; 4];
+            if args.topics_only {
+                assert_eq!(kinds, topics_expected, "{extra:?}");
+            } else {
+                assert_eq!(kinds[..2], ["Kafka", "KafkaNodePool"], "{extra:?}");
+                assert_eq!(kinds[2..], topics_expected, "{extra:?}");
+            }
+            let version = match args.api_version {
+                ApiVersion::V1 => "kafka.strimzi.io/v1",
+                ApiVersion::V1beta2 => "kafka.strimzi.io/v1beta2",
+            };
+            for document in &documents {
+                assert_eq!(document["apiVersion"].as_str(), Some(version), "{extra:?}");
+                let labels = &document["metadata"]["labels"];
+                if document["kind"].as_str() != Some("Kafka") {
+                    assert_eq!(
+                        labels["strimzi.io/cluster"].as_str(),
+                        Some(args.cluster.as_str())
+                    );
+                }
+            }
+            let names: Vec<&str> = documents[documents.len() - 4..]
+                .iter()
+                .map(|d| d["spec"]["topicName"].as_str().unwrap())
                 .collect();
             assert_eq!(
-                keys,
-                ["topicName", "partitions", "replicas", "config"],
-                "{doc}"
+                names,
+                [
+                    "bank-account",
+                    "bank-account-dead-letter",
+                    "order",
+                    "order-dead-letter"
+                ]
             );
         }
-        assert!(documents[2].contains("retention.ms: \"604800000\""));
+    }
+
+    #[test]
+    fn only_the_older_api_carries_the_opt_in_annotations() {
+        let topics = topics(&["order"], &serde_json::Value::Null, &args(&[])).unwrap();
+        let v1 = manifests(&args(&[]), &topics).unwrap();
+        let kafka = &parse_and_check(&v1)[0];
+        assert!(kafka["metadata"]["annotations"].is_badvalue(), "{v1}");
+        let older = manifests(&args(&["--api-version", "v1beta2"]), &topics).unwrap();
+        let kafka = &parse_and_check(&older)[0];
+        let annotations = &kafka["metadata"]["annotations"];
+        assert_eq!(annotations["strimzi.io/kraft"].as_str(), Some("enabled"));
+        assert_eq!(
+            annotations["strimzi.io/node-pools"].as_str(),
+            Some("enabled")
+        );
+    }
+
+    /// The check is not a formality: misspelt keys, values out of the CRD's ranges and missing
+    /// required fields are each reported at their path.
+    #[test]
+    fn the_crd_check_names_what_does_not_fit() {
+        let yaml = "\
+apiVersion: kafka.strimzi.io/v1
+kind: KafkaTopic
+metadata:
+  name: Orders
+spec:
+  partition: 3
+  replicas: 0
+---
+apiVersion: kafka.strimzi.io/v1
+kind: Kafka
+metadata:
+  name: events
+spec:
+  kafka:
+    listeners:
+      - name: plaintext-listener
+        port: 80
+        type: internal
+";
+        let documents = yaml_rust2::YamlLoader::load_from_str(yaml).unwrap();
+        let problems: Vec<String> = documents
+            .iter()
+            .flat_map(|d| crd::check(d, &crd::resource(d["kind"].as_str().unwrap()).unwrap(), ""))
+            .collect();
+        let expected = [
+            "metadata.name: expected a Kubernetes resource name",
+            "spec.partition: not a field of the CRD",
+            "spec.replicas: expected an integer from 1 to 32767",
+            "spec.kafka.listeners[0].name: expected ^[a-z0-9]{1,11}$",
+            "spec.kafka.listeners[0].port: expected an integer from 9092 to 65535",
+            "spec.kafka.listeners[0]: `tls` is required",
+        ];
+        assert_eq!(problems.len(), expected.len(), "{problems:#?}");
+        for (problem, start) in problems.iter().zip(expected) {
+            assert!(problem.starts_with(start), "{problem} (expected {start})");
+        }
+    }
+
+    #[test]
+    fn bad_cluster_settings_are_named() {
+        let topics = topics(&["order"], &serde_json::Value::Null, &args(&[])).unwrap();
+        for (extra, key, why) in [
+            (
+                &["--storage", "100GB"][..],
+                "--storage",
+                "not a Kubernetes quantity",
+            ),
+            (
+                &["--storage", "0Gi"][..],
+                "--storage",
+                "not a Kubernetes quantity",
+            ),
+            (&["--brokers", "0"][..], "--brokers", "out of range"),
+        ] {
+            let error = manifests(&args(extra), &topics).unwrap_err().to_string();
+            assert!(error.contains(key) && error.contains(why), "{error}");
+        }
+        assert!(manifests(&args(&["--storage", "1.5Ti"]), &topics).is_ok());
     }
 
     #[test]

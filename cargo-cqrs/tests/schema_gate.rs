@@ -341,7 +341,10 @@ fn strimzi_manifests_of_the_bank_use_its_topic_settings() {
     );
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let yaml = stdout(&output);
-    assert!(yaml.contains("kind: Kafka\n"), "{yaml}");
+    assert!(
+        yaml.contains("apiVersion: kafka.strimzi.io/v1\nkind: Kafka\n"),
+        "{yaml}"
+    );
     assert!(yaml.contains("kind: KafkaNodePool\n"), "{yaml}");
     let topic = yaml
         .split("\n---\n")
