@@ -1,11 +1,15 @@
 //! End to end, as the README tells a user: `cargo cqrs new` with each store, the generated
 //! crate's tests, `cargo run` serving on 127.0.0.1 (SQLite), `add` of each kind followed by the
 //! tests again, `schema export` and `schema check`, an incompatible event change the check
-//! refuses and the version bump with an upcaster it accepts. Builds share `target/e2e`.
+//! refuses and the version bump with an upcaster it accepts; services with a bus run against a
+//! NATS server and a tansu Kafka broker (`cqrs_tests::brokers`). Builds share `target/e2e`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use cqrs_tests::brokers::{Broker, Kind};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cargo-cqrs");
 
@@ -90,60 +94,126 @@ fn postgres_and_memory_services_build_and_pass_their_tests() {
     }
 }
 
+/// A service with a bus, as generated: its tests pass, and run against a real broker it
+/// publishes a command's event through the outbox and consumes it back (`GET /activity`), then
+/// stops on Ctrl-C, saying what it consumed.
 #[test]
-fn services_with_a_bus_build_and_pass_their_tests() {
+fn services_with_a_bus_publish_and_consume_their_events() {
     let parent = tempfile::tempdir().unwrap();
-    for (store, bus, feature) in [
-        ("sqlite", "kafka", "\"kafka\""),
-        ("memory", "nats", "\"nats\""),
+    for (store, kind, feature) in [
+        ("sqlite", Kind::Kafka, "\"kafka\""),
+        ("memory", Kind::Nats, "\"nats\""),
     ] {
+        let (bus, url_var) = match kind {
+            Kind::Kafka => ("kafka", "KAFKA_BROKERS"),
+            Kind::Nats => ("nats", "NATS_URL"),
+        };
         let name = format!("svc-{bus}");
         let dir = generate_with(parent.path(), &name, &["--store", store, "--bus", bus]);
         let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
         assert!(manifest.contains(feature), "{manifest}");
-        let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
-        assert!(
-            main.contains("Relay::new") && main.contains("Subscriber::new"),
-            "{main}"
-        );
         let tests = ok(&cargo(&dir, &["test"]));
         assert!(!tests.contains("FAILED"));
+        ok(&cargo(&dir, &["build"]));
+        let Some(broker) = Broker::start(kind, "generated services with a bus") else {
+            continue;
+        };
+        let service = Service::start(&dir, &name, &[(url_var, broker.address())]);
+        let created = service.request("POST", "/tasks/t-1/commands", CREATE);
+        assert!(created.starts_with("HTTP/1.1 200"), "{created}");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut activity = service.request("GET", "/activity", "");
+        while !activity.ends_with(r#"{"Created":1}"#) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+            activity = service.request("GET", "/activity", "");
+        }
+        assert!(
+            activity.ends_with(r#"{"Created":1}"#),
+            "{name}: the event did not come back from {bus}: {activity}"
+        );
+        let said = service.interrupt();
+        assert!(
+            said.contains("consumed from the bus: SubscriberStats { processed: 1, duplicates: 0,"),
+            "{name}: {said}"
+        );
     }
 }
 
-/// Starts the service on a free port and sends one request.
-fn serve_once(dir: &Path) {
-    let binary = target_dir().join("debug/svc-sqlite");
-    let mut child = Command::new(binary)
-        .current_dir(dir)
-        .env("PORT", "0")
-        .env("DATABASE_PATH", dir.join("events.db"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the service printed its address")
+const CREATE: &str = r#"{"Create": {"title": "Ship it"}}"#;
+
+/// A generated service's binary, running on a free port.
+struct Service {
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    address: String,
+}
+
+impl Service {
+    /// Starts `target/e2e/debug/<name>` in `dir` and waits for its address.
+    fn start(dir: &Path, name: &str, env: &[(&str, &str)]) -> Service {
+        let mut child = Command::new(target_dir().join("debug").join(name))
+            .current_dir(dir)
+            .env("PORT", "0")
+            .env("DATABASE_PATH", dir.join("events.db"))
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .spawn()
             .unwrap();
-        if let Some(address) = line.strip_prefix("listening on http://") {
-            break address.to_owned();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let address = loop {
+            let line = lines
+                .next()
+                .expect("the service printed its address")
+                .unwrap();
+            if let Some(address) = line.strip_prefix("listening on http://") {
+                break address.to_owned();
+            }
+        };
+        assert!(address.starts_with("127.0.0.1:"), "{address}");
+        Service {
+            child,
+            lines,
+            address,
         }
-    };
-    assert!(address.starts_with("127.0.0.1:"), "{address}");
-    let body = r#"{"Create": {"title": "Ship it"}}"#;
-    let mut stream = std::net::TcpStream::connect(&address).unwrap();
-    write!(
-        stream,
-        "POST /tasks/t-1/commands HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    }
+
+    /// One HTTP/1.1 request; the whole response.
+    fn request(&self, method: &str, path: &str, body: &str) -> String {
+        let mut stream = std::net::TcpStream::connect(&self.address).unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+
+    /// Ctrl-C (SIGINT), then what the service printed until it exited, which must be cleanly.
+    fn interrupt(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -INT {pid}");
+        let said: Vec<String> = self.lines.by_ref().map(Result::unwrap).collect();
+        let status = self.child.wait().unwrap();
+        let said = said.join("\n");
+        assert!(status.success(), "{status}: {said}");
+        said
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+/// Starts the SQLite service on a free port and sends one command.
+fn serve_once(dir: &Path) {
+    let service = Service::start(dir, "svc-sqlite", &[]);
+    let response = service.request("POST", "/tasks/t-1/commands", CREATE);
+    service.kill();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains(r#""events":["Created"]"#), "{response}");
 }
