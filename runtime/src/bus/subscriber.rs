@@ -3,8 +3,9 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use uuid::Uuid;
 
@@ -24,6 +25,16 @@ pub trait Inbox: ProjectionTarget {
         consumer: &str,
         event_id: Uuid,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Forgets the event ids `consumer` processed before `before`, and says how many. A message
+    /// delivered again after its id is forgotten is applied again, so keep the ids longer than
+    /// the broker may redeliver: a Kafka topic's retention, a JetStream stream's maximum age,
+    /// or as far back as a consumer group may ever be reset.
+    fn prune(
+        &self,
+        consumer: &str,
+        before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// What a [`Subscriber`] feeds messages to: a read model update, or a command to run.
@@ -165,6 +176,9 @@ pub struct Subscriber<Src, T, H> {
     policy: PoisonPolicy,
     backoff: Duration,
     stats: SubscriberStats,
+    /// How long processed ids are kept (`None`: forever), and when they were last pruned.
+    keep_ids: Option<Duration>,
+    pruned_at: Option<Instant>,
 }
 
 impl<Src, T, H> Subscriber<Src, T, H>
@@ -184,7 +198,18 @@ where
             policy: PoisonPolicy::retry(3, Duration::from_millis(100)).then_park(),
             backoff: Duration::from_millis(200),
             stats: SubscriberStats::default(),
+            keep_ids: None,
+            pruned_at: None,
         }
+    }
+
+    /// Forgets processed event ids once they are `keep` old ([`Inbox::prune`]): when
+    /// [`run`](Self::run) starts, then between messages once per `keep` (at least hourly).
+    /// Without it the inbox keeps every id. A message delivered again after its id is
+    /// forgotten is applied again: keep them longer than the broker may redeliver.
+    pub fn keep_processed_ids(mut self, keep: Duration) -> Self {
+        self.keep_ids = Some(keep);
+        self
     }
 
     /// What to do with a message whose handler fails; [`PoisonPolicy::parks`] means the
@@ -216,6 +241,7 @@ where
     ) -> Result<SubscriberStats, SubscriberError> {
         let mut shutdown = pin!(shutdown.fuse());
         loop {
+            self.prune_when_due().await;
             let (message, receipt) = futures::select! {
                 next = self.receive().fuse() => next?,
                 () = shutdown.as_mut() => return Ok(self.stats),
@@ -369,6 +395,38 @@ where
         self.stats.dead_lettered += 1;
         self.ack(receipt).await;
         Ok(())
+    }
+
+    /// Prunes the inbox if [`keep_processed_ids`](Self::keep_processed_ids) asks and it is
+    /// time. A failure is logged and tried again at the next interval: the ids stay, so nothing
+    /// is applied twice.
+    async fn prune_when_due(&mut self) {
+        const AT_LEAST_EVERY: Duration = Duration::from_secs(3600);
+        let Some(keep) = self.keep_ids else {
+            return;
+        };
+        if self
+            .pruned_at
+            .is_some_and(|at| at.elapsed() < keep.min(AT_LEAST_EVERY))
+        {
+            return;
+        }
+        self.pruned_at = Some(Instant::now());
+        let Some(before) = chrono::TimeDelta::from_std(keep)
+            .ok()
+            .and_then(|keep| Utc::now().checked_sub_signed(keep))
+        else {
+            return;
+        };
+        match self.target.prune(&self.name, before).await {
+            Ok(0) => {}
+            Ok(pruned) => {
+                tracing::info!(consumer = %self.name, pruned, %before, "forgot processed event ids");
+            }
+            Err(error) => {
+                tracing::warn!(consumer = %self.name, %error, "pruning the inbox failed; the ids stay");
+            }
+        }
     }
 
     /// A lost acknowledgement only means a redelivery, which the inbox absorbs.

@@ -17,7 +17,7 @@ use crate::event::LogPosition;
 use crate::projection::{Advance, CommitError, ParkedEvent, ProjectionId, ProjectionTarget};
 use crate::sql::{EventRow, encode_metadata, named_queries, to_i64};
 
-const NAMES: [&str; 12] = [
+const NAMES: [&str; 13] = [
     "select_checkpoint",
     "insert_checkpoint",
     "advance_checkpoint",
@@ -30,10 +30,11 @@ const NAMES: [&str; 12] = [
     "try_lock",
     "unlock",
     "record_processed",
+    "prune_processed",
 ];
 
 #[derive(Debug)]
-struct Statements([String; 12]);
+struct Statements([String; 13]);
 
 impl Statements {
     fn get(&self, name: &str) -> &str {
@@ -363,6 +364,17 @@ impl crate::bus::Inbox for PostgresTarget {
             .map_err(StoreError::backend)?
             .rows_affected();
         Ok(inserted == 1)
+    }
+
+    async fn prune(&self, consumer: &str, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let deleted = sqlx::query(self.sql("prune_processed"))
+            .bind(consumer)
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::backend)?
+            .rows_affected();
+        Ok(deleted)
     }
 }
 

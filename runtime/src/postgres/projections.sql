@@ -53,3 +53,6 @@ SELECT pg_advisory_unlock(hashtextextended($1, 0))
 -- 0 rows: the consumer processed this event before.
 INSERT INTO {inbox} (consumer, event_id) VALUES ($1, $2)
 ON CONFLICT (consumer, event_id) DO NOTHING
+
+-- name: prune_processed
+DELETE FROM {inbox} WHERE consumer = $1 AND processed_at < $2

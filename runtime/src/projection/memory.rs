@@ -2,11 +2,12 @@
 //! process, for read models kept in memory (which are rebuilt from position 0 when the
 //! process starts).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::{Future, ready};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Advance, CommitError, ParkedEvent, ProjectionId, ProjectionTarget};
@@ -29,8 +30,8 @@ struct State {
     parked: HashMap<ProjectionId, Vec<ParkedEvent>>,
     active: HashMap<String, u32>,
     leases: HashMap<ProjectionId, Uuid>,
-    /// Bus consumers' processed event ids.
-    processed: HashSet<(String, Uuid)>,
+    /// Bus consumers' processed event ids, with when they were processed.
+    processed: HashMap<(String, Uuid), DateTime<Utc>>,
 }
 
 /// A transaction of a [`MemoryTarget`]: its changes, applied at commit.
@@ -129,7 +130,7 @@ impl ProjectionTarget for MemoryTarget {
                         *active = (*active).max(id.version);
                     }
                     Change::Processed(consumer, event_id) => {
-                        state.processed.insert((consumer, event_id));
+                        state.processed.insert((consumer, event_id), Utc::now());
                     }
                 }
             }
@@ -256,7 +257,7 @@ impl crate::bus::Inbox for MemoryTarget {
         event_id: Uuid,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         let key = (consumer.to_owned(), event_id);
-        let seen = self.with(|state| state.processed.contains(&key))
+        let seen = self.with(|state| state.processed.contains_key(&key))
             || tx
                 .changes
                 .iter()
@@ -265,5 +266,20 @@ impl crate::bus::Inbox for MemoryTarget {
             tx.changes.push(Change::Processed(key.0, key.1));
         }
         ready(Ok(!seen))
+    }
+
+    fn prune(
+        &self,
+        consumer: &str,
+        before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        let pruned = self.with(|state| {
+            let before_len = state.processed.len();
+            state
+                .processed
+                .retain(|(c, _), at| c != consumer || *at >= before);
+            (before_len - state.processed.len()) as u64
+        });
+        ready(Ok(pruned))
     }
 }

@@ -16,7 +16,7 @@ use crate::event::LogPosition;
 use crate::projection::{Advance, CommitError, ParkedEvent, ProjectionId, ProjectionTarget};
 use crate::sql::{EventRow, Tables, encode_metadata, named_queries, to_i64};
 
-const NAMES: [&str; 13] = [
+const NAMES: [&str; 14] = [
     "select_checkpoint",
     "insert_checkpoint",
     "advance_checkpoint",
@@ -30,10 +30,11 @@ const NAMES: [&str; 13] = [
     "renew_lease",
     "release_lease",
     "record_processed",
+    "prune_processed",
 ];
 
 #[derive(Debug)]
-struct Statements([String; 13]);
+struct Statements([String; 14]);
 
 impl Statements {
     fn get(&self, name: &str) -> &str {
@@ -396,6 +397,17 @@ impl crate::bus::Inbox for SqliteTarget {
             .map_err(StoreError::backend)?
             .rows_affected();
         Ok(inserted == 1)
+    }
+
+    async fn prune(&self, consumer: &str, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let deleted = sqlx::query(self.sql("prune_processed"))
+            .bind(consumer)
+            .bind(before.timestamp_micros())
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::backend)?
+            .rows_affected();
+        Ok(deleted)
     }
 }
 

@@ -58,3 +58,6 @@ DELETE FROM {leases} WHERE projection = ?1 AND version = ?2 AND owner = ?3
 -- 0 rows: the consumer processed this event before.
 INSERT INTO {inbox} (consumer, event_id, processed_at) VALUES (?1, ?2, ?3)
 ON CONFLICT (consumer, event_id) DO NOTHING
+
+-- name: prune_processed
+DELETE FROM {inbox} WHERE consumer = ?1 AND processed_at < ?2
