@@ -145,14 +145,16 @@ async fn latency(broker: &Broker, name: &str) {
         .await
         .unwrap();
     let topic = format!("latency-{}", uuid::Uuid::now_v7().simple());
-    prepare(broker.kind(), broker.address(), &topic).await;
+    // The relay publishes with the client that sent the warm-up message: connected, and (for
+    // Kafka) with its producer id and the topic's metadata, as in a service that runs.
+    let publisher = prepare(broker.kind(), broker.address(), &topic).await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let relay = {
         let mut relay = Relay::new(
             store.clone(),
             store.projection_target(),
             outbox(&topic),
-            AnyPublisher::connect(broker.kind(), broker.address()).await,
+            publisher,
         )
         .poll_interval(Duration::from_millis(200));
         let mut stopped = stopped.clone();
@@ -252,15 +254,14 @@ impl MessageHandler<sqlx::SqliteConnection> for Samples {
     }
 }
 
-/// Creates `topic` (a Kafka topic of 3 partitions, or a JetStream stream) with one message.
-async fn prepare(kind: Kind, address: &str, topic: &str) {
+/// Creates `topic` (a Kafka topic of 3 partitions, or a JetStream stream) with one message;
+/// returns the publisher that sent it, connected and with the topic's metadata.
+async fn prepare(kind: Kind, address: &str, topic: &str) -> AnyPublisher {
     let mut warm = sample();
     warm.topic = topic.to_owned();
-    AnyPublisher::connect(kind, address)
-        .await
-        .publish(&[warm])
-        .await
-        .unwrap();
+    let mut publisher = AnyPublisher::connect(kind, address).await;
+    publisher.publish(&[warm]).await.unwrap();
+    publisher
 }
 
 fn sample() -> Message {
