@@ -2,7 +2,7 @@
 //! topic. For tests and demos without a broker; it loses everything when the process exits.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
@@ -20,6 +20,7 @@ struct Inner {
     state: Mutex<State>,
     published: Notify,
     down: AtomicBool,
+    refused: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -57,6 +58,11 @@ impl MemoryBroker {
     /// Makes publishing fail (`true`) or work again (`false`), as a broker outage would.
     pub fn set_down(&self, down: bool) {
         self.inner.down.store(down, Ordering::SeqCst);
+    }
+
+    /// How many publish calls failed because the broker was down.
+    pub fn refused(&self) -> u64 {
+        self.inner.refused.load(Ordering::SeqCst)
     }
 
     /// The messages of a topic, in order.
@@ -98,6 +104,7 @@ pub struct MemoryPublisher {
 impl Publisher for MemoryPublisher {
     async fn publish(&mut self, messages: &[Message]) -> Result<(), BusError> {
         if self.broker.inner.down.load(Ordering::SeqCst) {
+            self.broker.inner.refused.fetch_add(1, Ordering::SeqCst);
             return Err(BusError::broker("the memory broker is down"));
         }
         for message in messages {
