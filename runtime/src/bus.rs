@@ -262,6 +262,10 @@ pub trait Publisher: Send + 'static {
     ) -> impl Future<Output = Result<(), BusError>> + Send;
 }
 
+/// A delivered message, or why it is not one (a message without a relay's headers), with the
+/// receipt that acknowledges it.
+pub type Delivery<R> = (Result<Message, BusError>, R);
+
 /// A received message and how to acknowledge it.
 pub trait Source: Send + 'static {
     /// What acknowledges one delivered message.
@@ -269,9 +273,16 @@ pub trait Source: Send + 'static {
 
     /// Waits for the next message. A message that is not a relay's (missing headers) comes
     /// back as `Ok((Err(malformed), receipt))`, so that it can be dead-lettered.
-    fn next(
+    fn next(&mut self) -> impl Future<Output = Result<Delivery<Self::Receipt>, BusError>> + Send;
+
+    /// The next message if one is already here, without waiting: what lets a [`Subscriber`]
+    /// with [`batch`](Subscriber::batch) apply several messages in one transaction. The
+    /// default has none ready, so that every message is a batch of its own.
+    fn try_next(
         &mut self,
-    ) -> impl Future<Output = Result<(Result<Message, BusError>, Self::Receipt), BusError>> + Send;
+    ) -> impl Future<Output = Result<Option<Delivery<Self::Receipt>>, BusError>> + Send {
+        async { Ok(None) }
+    }
 
     /// Acknowledges a message: it is not delivered to this consumer again.
     fn ack(&mut self, receipt: Self::Receipt) -> impl Future<Output = Result<(), BusError>> + Send;

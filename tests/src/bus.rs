@@ -100,6 +100,21 @@ impl Source for AnySource {
         })
     }
 
+    async fn try_next(
+        &mut self,
+    ) -> Result<Option<(Result<Message, BusError>, AnyReceipt)>, BusError> {
+        Ok(match self {
+            AnySource::Kafka(s) => s
+                .try_next()
+                .await?
+                .map(|(message, receipt)| (message, AnyReceipt::Kafka(receipt))),
+            AnySource::Nats(s) => s
+                .try_next()
+                .await?
+                .map(|(message, receipt)| (message, AnyReceipt::Nats(Box::new(receipt)))),
+        })
+    }
+
     async fn ack(&mut self, receipt: AnyReceipt) -> Result<(), BusError> {
         match (self, receipt) {
             (AnySource::Kafka(s), AnyReceipt::Kafka(r)) => s.ack(r).await,

@@ -66,13 +66,21 @@ impl Consumer {
             .collect()
     }
 
-    /// Runs a subscriber of `topic` (consumer group `ledger`) in the background. Stopping it
+    /// Runs a subscriber of `topic` (consumer group `ledger`, up to `batch` messages per
+    /// transaction) in the background. Stopping it
     /// closes its source, so that the next subscriber of the group joins after this one has
     /// left: tansu 0.6 never finishes a rebalance whose leader left in the middle of it.
-    async fn subscribe(&self, broker: &Broker, topic: &str, ledger: SqliteLedger) -> Running {
+    async fn subscribe(
+        &self,
+        broker: &Broker,
+        topic: &str,
+        ledger: SqliteLedger,
+        batch: usize,
+    ) -> Running {
         let source = patiently("a consumer", AnySource::connect(broker, topic, "ledger")).await;
         let mut subscriber =
             Subscriber::new("ledger", source, self.target(), ProjectionHandler(ledger))
+                .batch(batch)
                 .on_error(PoisonPolicy::retry(2, Duration::from_millis(10)).then_park());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -252,8 +260,9 @@ where
     let publisher = AnyPublisher::connect(kind, broker.address()).await;
     let (stop_relay, relay) = spawn_relay(store.clone(), target, publisher, &topic);
     let consumer = Consumer::new().await;
+    // Batches of up to 32 (Kafka delivers what it fetched; NATS holds one message at a time).
     let running = consumer
-        .subscribe(&broker, &topic, SqliteLedger::default())
+        .subscribe(&broker, &topic, SqliteLedger::default(), 32)
         .await;
 
     write(&store, "a", async || {
@@ -390,7 +399,7 @@ async fn relay_killed_mid_batch(kind: Kind) {
             .expect("start the relay")
     };
     let running = consumer
-        .subscribe(&broker, &topic, SqliteLedger::default())
+        .subscribe(&broker, &topic, SqliteLedger::default(), 1)
         .await;
 
     let mut child = spawn();
@@ -460,7 +469,7 @@ async fn consumer_restarted(kind: Kind) {
     let mut totals = cqrs_runtime::bus::SubscriberStats::default();
     for round in 0..3 {
         let running = consumer
-            .subscribe(broker, topic, SqliteLedger::default())
+            .subscribe(broker, topic, SqliteLedger::default(), 32)
             .await;
         write(store, &format!("c{round}"), async || {}).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -469,7 +478,7 @@ async fn consumer_restarted(kind: Kind) {
         totals.duplicates += stats.duplicates;
     }
     let running = consumer
-        .subscribe(broker, topic, SqliteLedger::default())
+        .subscribe(broker, topic, SqliteLedger::default(), 32)
         .await;
     let log = log(store).await;
     consumer.assert_ledger(&expected_rows(&log)).await;
@@ -508,7 +517,7 @@ async fn poison_goes_to_the_dead_letters(kind: Kind) {
     // An amount no writer deposits, failing for good.
     let poison_cents = 100 + 31_000;
     ledger.switches.poison(poison_cents, u32::MAX);
-    let running = consumer.subscribe(broker, topic, ledger.clone()).await;
+    let running = consumer.subscribe(broker, topic, ledger.clone(), 1).await;
 
     let repo = Repository::<Account, _>::new(store.clone());
     let open = OpenAccount {

@@ -17,6 +17,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
 
+use futures::FutureExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -336,26 +337,19 @@ impl Source for KafkaSource {
 
     async fn next(&mut self) -> Result<(Result<Message, BusError>, OwnedMessage), BusError> {
         let received = self.consumer()?.recv().await.map_err(BusError::broker)?;
-        let owned = received.detach();
-        let found: Vec<(String, String)> = owned
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .filter_map(|h| {
-                        let value = std::str::from_utf8(h.value?).ok()?;
-                        Some((h.key.to_owned(), value.to_owned()))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let lookup = |name: &str| {
-            found
-                .iter()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.as_str())
-        };
-        let message = Message::from_headers(owned.topic(), lookup, owned.payload().unwrap_or(b""));
-        Ok((message, owned))
+        Ok(delivered(received.detach()))
+    }
+
+    async fn try_next(
+        &mut self,
+    ) -> Result<Option<(Result<Message, BusError>, OwnedMessage)>, BusError> {
+        // `recv` polls librdkafka's queue without blocking and only then waits; a message
+        // already fetched is returned at the first poll, and nothing is taken otherwise.
+        match self.consumer()?.recv().now_or_never() {
+            Some(Ok(received)) => Ok(Some(delivered(received.detach()))),
+            Some(Err(error)) => Err(BusError::broker(error)),
+            None => Ok(None),
+        }
     }
 
     async fn ack(&mut self, receipt: OwnedMessage) -> Result<(), BusError> {
@@ -428,6 +422,29 @@ impl Source for KafkaSource {
         }
         Ok(())
     }
+}
+
+/// A received record as a [`Message`] (or why it is not one) with its receipt.
+fn delivered(owned: OwnedMessage) -> (Result<Message, BusError>, OwnedMessage) {
+    let found: Vec<(String, String)> = owned
+        .headers()
+        .map(|h| {
+            h.iter()
+                .filter_map(|h| {
+                    let value = std::str::from_utf8(h.value?).ok()?;
+                    Some((h.key.to_owned(), value.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let lookup = |name: &str| {
+        found
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    };
+    let message = Message::from_headers(owned.topic(), lookup, owned.payload().unwrap_or(b""));
+    (message, owned)
 }
 
 fn record_headers<K: AsRef<str>>(pairs: Vec<(K, String)>) -> OwnedHeaders {

@@ -133,39 +133,56 @@ pub struct MemoryReceipt {
     message: Message,
 }
 
+impl MemorySource {
+    /// The next undelivered message of the first topic that has one.
+    fn ready(&mut self) -> Option<(Message, MemoryReceipt)> {
+        let state = self.broker.lock();
+        for topic in &self.topics {
+            let committed = state
+                .offsets
+                .get(&(self.group.clone(), topic.clone()))
+                .copied()
+                .unwrap_or(0);
+            let next = self
+                .delivered
+                .get(topic)
+                .copied()
+                .unwrap_or(0)
+                .max(committed);
+            if let Some(message) = state.topics.get(topic).and_then(|m| m.get(next)) {
+                self.delivered.insert(topic.clone(), next + 1);
+                let receipt = MemoryReceipt {
+                    topic: topic.clone(),
+                    index: next,
+                    message: message.clone(),
+                };
+                return Some((message.clone(), receipt));
+            }
+        }
+        None
+    }
+}
+
 impl Source for MemorySource {
     type Receipt = MemoryReceipt;
 
     async fn next(&mut self) -> Result<(Result<Message, BusError>, MemoryReceipt), BusError> {
+        let broker = self.broker.clone();
         loop {
-            let published = self.broker.inner.published.notified();
-            {
-                let state = self.broker.lock();
-                for topic in &self.topics {
-                    let committed = state
-                        .offsets
-                        .get(&(self.group.clone(), topic.clone()))
-                        .copied()
-                        .unwrap_or(0);
-                    let next = self
-                        .delivered
-                        .get(topic)
-                        .copied()
-                        .unwrap_or(0)
-                        .max(committed);
-                    if let Some(message) = state.topics.get(topic).and_then(|m| m.get(next)) {
-                        self.delivered.insert(topic.clone(), next + 1);
-                        let receipt = MemoryReceipt {
-                            topic: topic.clone(),
-                            index: next,
-                            message: message.clone(),
-                        };
-                        return Ok((Ok(message.clone()), receipt));
-                    }
-                }
+            let published = broker.inner.published.notified();
+            if let Some((message, receipt)) = self.ready() {
+                return Ok((Ok(message), receipt));
             }
             published.await;
         }
+    }
+
+    async fn try_next(
+        &mut self,
+    ) -> Result<Option<(Result<Message, BusError>, MemoryReceipt)>, BusError> {
+        Ok(self
+            .ready()
+            .map(|(message, receipt)| (Ok(message), receipt)))
     }
 
     async fn ack(&mut self, receipt: MemoryReceipt) -> Result<(), BusError> {

@@ -112,6 +112,9 @@ pub struct SubscriberStats {
     pub duplicates: u64,
     /// Sent to the dead-letter topic or subject.
     pub dead_lettered: u64,
+    /// Target transactions committed with processed messages: fewer than `processed` when
+    /// messages are applied in batches ([`Subscriber::batch`]).
+    pub transactions: u64,
 }
 
 /// Why a subscriber stopped.
@@ -179,6 +182,8 @@ pub struct Subscriber<Src, T, H> {
     /// How long processed ids are kept (`None`: forever), and when they were last pruned.
     keep_ids: Option<Duration>,
     pruned_at: Option<Instant>,
+    /// The most messages applied in one transaction.
+    batch: usize,
 }
 
 impl<Src, T, H> Subscriber<Src, T, H>
@@ -200,7 +205,25 @@ where
             stats: SubscriberStats::default(),
             keep_ids: None,
             pruned_at: None,
+            batch: 1,
         }
+    }
+
+    /// Applies up to `max` messages in one target transaction: the first one the source
+    /// delivers, and those already received behind it ([`Source::try_next`]; the Kafka and
+    /// in-memory sources have them, a NATS consumer holds one message at a time). They are
+    /// acknowledged in order once the transaction commits. Fewer commits make a consumer that
+    /// is behind catch up faster.
+    ///
+    /// If a handler fails, the transaction rolls back and the batch is handled again one
+    /// message at a time, with the retries and the dead letters of [`on_error`](Self::on_error).
+    /// The messages before the failing one then run a second time. That is exact for effects
+    /// made through the transaction's connection, but a handler that also keeps state in
+    /// `self` (a counter in memory) would count them twice: give such handlers batches of 1,
+    /// the default.
+    pub fn batch(mut self, max: usize) -> Self {
+        self.batch = max.max(1);
+        self
     }
 
     /// Forgets processed event ids once they are `keep` old ([`Inbox::prune`]): when
@@ -242,11 +265,21 @@ where
         let mut shutdown = pin!(shutdown.fuse());
         loop {
             self.prune_when_due().await;
-            let (message, receipt) = futures::select! {
+            let first = futures::select! {
                 next = self.receive().fuse() => next?,
                 () = shutdown.as_mut() => return Ok(self.stats),
             };
-            self.process(message, receipt).await?;
+            let mut batch = vec![first];
+            while batch.len() < self.batch {
+                match self.source.try_next().await {
+                    Ok(Some(next)) => batch.push(next),
+                    Ok(None) => break,
+                    // Handled below as it is; the next receive waits the failure out.
+                    Err(BusError::Broker(_)) => break,
+                    Err(source) => return Err(self.bus_error(source)),
+                }
+            }
+            self.process_batch(batch).await?;
         }
     }
 
@@ -286,6 +319,38 @@ where
         }
     }
 
+    /// Applies a batch in one transaction, or one message at a time when it holds a
+    /// malformed message or a handler fails.
+    async fn process_batch(
+        &mut self,
+        batch: Vec<(Result<Message, BusError>, Src::Receipt)>,
+    ) -> Result<(), SubscriberError> {
+        if batch.len() > 1 && batch.iter().all(|(message, _)| message.is_ok()) {
+            let messages: Vec<&Message> =
+                batch.iter().filter_map(|(m, _)| m.as_ref().ok()).collect();
+            match self.apply(&messages).await? {
+                Ok(fresh) => {
+                    for ((_, receipt), fresh) in batch.into_iter().zip(fresh) {
+                        if fresh {
+                            self.stats.processed += 1;
+                        } else {
+                            self.stats.duplicates += 1;
+                        }
+                        self.ack(receipt).await;
+                    }
+                    return Ok(());
+                }
+                Err(error) => {
+                    tracing::warn!(consumer = %self.name, %error, "a handler failed in a batch; handling its messages one at a time");
+                }
+            }
+        }
+        for (message, receipt) in batch {
+            self.process(message, receipt).await?;
+        }
+        Ok(())
+    }
+
     async fn process(
         &mut self,
         message: Result<Message, BusError>,
@@ -306,13 +371,12 @@ where
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let error = match self.apply(&message).await? {
+            let error = match self.apply(&[&message]).await?.map(|fresh| fresh[0]) {
                 Ok(true) => {
                     self.stats.processed += 1;
                     break;
                 }
                 Ok(false) => {
-                    tracing::debug!(consumer = %self.name, event_id = %message.event_id, "skipping a duplicate");
                     self.stats.duplicates += 1;
                     break;
                 }
@@ -346,27 +410,46 @@ where
         Ok(())
     }
 
-    /// One attempt: `Ok(Ok(true))` applied, `Ok(Ok(false))` a duplicate, `Ok(Err(_))` the
-    /// handler failed (rolled back).
+    /// Applies `messages` in one transaction that records each event id: a message whose id
+    /// is already recorded is skipped (`false` in the result). Commits unless all were
+    /// duplicates; a handler's error rolls everything back.
     async fn apply(
         &mut self,
-        message: &Message,
-    ) -> Result<Result<bool, BoxError>, SubscriberError> {
+        messages: &[&Message],
+    ) -> Result<Result<Vec<bool>, BoxError>, SubscriberError> {
         let mut tx = self.target.begin().await.map_err(|e| self.store_error(e))?;
-        let fresh = self
-            .target
-            .record(&mut tx, &self.name, message.event_id)
-            .await;
-        if !fresh.map_err(|e| self.store_error(e))? {
-            self.target.rollback(tx).await;
-            return Ok(Ok(false));
+        let mut fresh = Vec::with_capacity(messages.len());
+        for message in messages {
+            let recorded = self
+                .target
+                .record(&mut tx, &self.name, message.event_id)
+                .await;
+            let new = match recorded {
+                Ok(new) => new,
+                Err(error) => {
+                    self.target.rollback(tx).await;
+                    return Err(self.store_error(error));
+                }
+            };
+            if new {
+                if let Err(error) = self.handler.handle(message, T::connection(&mut tx)).await {
+                    self.target.rollback(tx).await;
+                    return Ok(Err(error));
+                }
+            } else {
+                tracing::debug!(consumer = %self.name, event_id = %message.event_id, "skipping a duplicate");
+            }
+            fresh.push(new);
         }
-        if let Err(error) = self.handler.handle(message, T::connection(&mut tx)).await {
+        if !fresh.contains(&true) {
             self.target.rollback(tx).await;
-            return Ok(Err(error));
+            return Ok(Ok(fresh));
         }
         match self.target.commit(tx, None).await {
-            Ok(()) => Ok(Ok(true)),
+            Ok(()) => {
+                self.stats.transactions += 1;
+                Ok(Ok(fresh))
+            }
             Err(CommitError::Store(e)) => Err(self.store_error(e)),
             // No checkpoint was asked to move.
             Err(CommitError::Moved(id)) => Err(self.store_error(StoreError::Corrupt(format!(
