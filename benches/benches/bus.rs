@@ -29,6 +29,7 @@ use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
 use cqrs_runtime::{EventStoreExt, LogPosition, Repository};
 use cqrs_tests::brokers::{Broker, Kind};
 use cqrs_tests::bus::AnyPublisher;
+use cqrs_tests::eventually;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::TryStreamExt;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -217,10 +218,11 @@ async fn latency(broker: &Broker, name: &str) {
         })
     };
     // The clock starts once the consumer receives the warm-up message: it has joined.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while samples.len() == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let patience = Duration::from_secs(120);
+    eventually(patience, Duration::from_millis(20), async || {
+        samples.len() > 0
+    })
+    .await;
     assert_eq!(samples.take().len(), 1, "the warm-up message");
     let repo = Repository::<cqrs_benches::Tally, _>::new(store.clone());
     let mut tick = tokio::time::interval(Duration::from_millis(2));
@@ -229,10 +231,10 @@ async fn latency(broker: &Broker, name: &str) {
         let id = format!("l-{}", i % 100);
         repo.execute(&id, cqrs_benches::Add { n: 1 }).await.unwrap();
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while samples.len() < COMMANDS && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(patience, Duration::from_millis(50), async || {
+        samples.len() >= COMMANDS
+    })
+    .await;
     let _ = stop.send(true);
     relay.await.unwrap();
     subscriber.await.unwrap();
@@ -271,6 +273,7 @@ async fn consume(broker: &Broker, topic: &str, batch: usize) -> Duration {
     let deadline = start + Duration::from_secs(300);
     subscriber
         .run(async {
+            // A plain loop: `eventually`'s borrowing closure would not be `Send` here.
             while samples.len() <= CONSUMED && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cqrs_runtime::bus::kafka::{KafkaConfig, KafkaPublisher, KafkaSource};
 use cqrs_runtime::bus::nats::{NatsConfig, NatsPublisher, NatsSource};
-use cqrs_runtime::bus::{BusError, DeadLetter, Message, Publisher, Source};
+use cqrs_runtime::bus::{BusError, DeadLetter, Delivery, Message, Publisher, Source};
 
 use crate::brokers::{Broker, Kind};
 
@@ -87,7 +87,7 @@ impl AnySource {
 impl Source for AnySource {
     type Receipt = AnyReceipt;
 
-    async fn next(&mut self) -> Result<(Result<Message, BusError>, AnyReceipt), BusError> {
+    async fn next(&mut self) -> Result<Delivery<AnyReceipt>, BusError> {
         Ok(match self {
             AnySource::Kafka(s) => {
                 let (message, receipt) = s.next().await?;
@@ -100,9 +100,7 @@ impl Source for AnySource {
         })
     }
 
-    async fn try_next(
-        &mut self,
-    ) -> Result<Option<(Result<Message, BusError>, AnyReceipt)>, BusError> {
+    async fn try_next(&mut self) -> Result<Option<Delivery<AnyReceipt>>, BusError> {
         Ok(match self {
             AnySource::Kafka(s) => s
                 .try_next()

@@ -346,3 +346,23 @@ pub fn database_url(tests: &str) -> Option<String> {
         }
     }
 }
+
+/// Checks `done` every `every` until it holds or `patience` runs out, and says whether it held.
+/// The callers then assert on what they waited for, so that a timeout fails with their message
+/// (the waiting is never the assertion).
+pub async fn eventually(
+    patience: std::time::Duration,
+    every: std::time::Duration,
+    mut done: impl AsyncFnMut() -> bool,
+) -> bool {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        if done().await {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(every).await;
+    }
+}

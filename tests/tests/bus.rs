@@ -9,7 +9,7 @@
 //! row), and applied each account's events in sequence order.
 
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bank::{Account, AccountCommand, OpenAccount};
 use cqrs_runtime::bus::{Message, Outbox, ProjectionHandler, Publisher, Relay, Subscriber};
@@ -21,7 +21,7 @@ use cqrs_runtime::{
 };
 use cqrs_tests::brokers::{Broker, Kind};
 use cqrs_tests::bus::{AnyPublisher, AnySource, PATIENCE};
-use cqrs_tests::{Row, SqliteLedger, expected_rows};
+use cqrs_tests::{Row, SqliteLedger, eventually, expected_rows};
 use futures::StreamExt;
 use futures::future::join_all;
 use sqlx::Row as _;
@@ -99,12 +99,12 @@ impl Consumer {
     /// Waits until the ledger holds `expected` rows, then checks them: each exactly once, and
     /// each account's in sequence order.
     async fn assert_ledger(&self, expected: &[Row]) {
-        let deadline = Instant::now() + PATIENCE;
-        let mut applied = self.applied().await;
-        while applied.len() < expected.len() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            applied = self.applied().await;
-        }
+        let every = Duration::from_millis(100);
+        eventually(PATIENCE, every, async || {
+            self.applied().await.len() >= expected.len()
+        })
+        .await;
+        let applied = self.applied().await;
         assert_in_order(&applied);
         let mut sorted = applied.clone();
         sorted.sort();

@@ -3,19 +3,21 @@
 //! the other stands by, taking over when the first stops. Each time, every event of the log is
 //! published exactly once, in log order.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bank::{Account, AccountCommand, Deposit, OpenAccount};
 use cqrs_runtime::bus::memory::MemoryBroker;
 use cqrs_runtime::bus::{Outbox, Relay, RelayProgress};
 use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
 use cqrs_runtime::{EventStoreExt, LogPosition, ProjectionTarget, Repository};
+use cqrs_tests::eventually;
 use futures::StreamExt;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 const TOPIC: &str = "accounts";
 const PATIENCE: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(10);
 
 async fn store(dir: &tempfile::TempDir) -> SqliteStore {
     SqliteStore::open(SqliteConfig::new(dir.path().join("events.db")))
@@ -54,10 +56,10 @@ async fn log_ids(store: &SqliteStore) -> Vec<Uuid> {
 /// the log's events, each once, in log order.
 async fn assert_published(broker: &MemoryBroker, store: &SqliteStore) {
     let expected = log_ids(store).await;
-    let deadline = Instant::now() + PATIENCE;
-    while broker.messages(TOPIC).len() < expected.len() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(PATIENCE, POLL, async || {
+        broker.messages(TOPIC).len() >= expected.len()
+    })
+    .await;
     let published: Vec<Uuid> = broker.messages(TOPIC).iter().map(|m| m.event_id).collect();
     assert_eq!(published, expected, "the log, each event once, in order");
 }
@@ -110,10 +112,7 @@ async fn a_relay_waits_out_a_broker_outage() {
     let (stop, task) = spawn(relay(&store, &broker));
     write(&store, "during", 5).await;
     // Three refusals: the relay has met the outage and backed off twice.
-    let deadline = Instant::now() + PATIENCE;
-    while broker.refused() < 3 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(PATIENCE, POLL, async || broker.refused() >= 3).await;
     assert!(
         broker.refused() >= 3,
         "the relay tried while the broker was down"

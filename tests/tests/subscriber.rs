@@ -93,6 +93,7 @@ async fn consume(
     let broker = broker.clone();
     subscriber
         .run(async move {
+            // A plain loop: `eventually`'s borrowing closure would not be `Send` here.
             let deadline = std::time::Instant::now() + Duration::from_secs(60);
             loop {
                 let count: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger")

@@ -29,7 +29,7 @@ use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::oneshot;
 
-use super::{BusError, DeadLetter, Message, Publisher, Source, headers};
+use super::{BusError, DeadLetter, Delivery, Message, Publisher, Source, headers};
 
 /// Where the brokers are and how topics are made: shared by [`KafkaPublisher`] and
 /// [`KafkaSource`].
@@ -335,14 +335,12 @@ impl Drop for KafkaSource {
 impl Source for KafkaSource {
     type Receipt = OwnedMessage;
 
-    async fn next(&mut self) -> Result<(Result<Message, BusError>, OwnedMessage), BusError> {
+    async fn next(&mut self) -> Result<Delivery<OwnedMessage>, BusError> {
         let received = self.consumer()?.recv().await.map_err(BusError::broker)?;
         Ok(delivered(received.detach()))
     }
 
-    async fn try_next(
-        &mut self,
-    ) -> Result<Option<(Result<Message, BusError>, OwnedMessage)>, BusError> {
+    async fn try_next(&mut self) -> Result<Option<Delivery<OwnedMessage>>, BusError> {
         // `recv` polls librdkafka's queue without blocking and only then waits; a message
         // already fetched is returned at the first poll, and nothing is taken otherwise.
         match self.consumer()?.recv().now_or_never() {
@@ -425,7 +423,7 @@ impl Source for KafkaSource {
 }
 
 /// A received record as a [`Message`] (or why it is not one) with its receipt.
-fn delivered(owned: OwnedMessage) -> (Result<Message, BusError>, OwnedMessage) {
+fn delivered(owned: OwnedMessage) -> Delivery<OwnedMessage> {
     let found: Vec<(String, String)> = owned
         .headers()
         .map(|h| {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
 
-use super::{BusError, DeadLetter, Message, Publisher, Source};
+use super::{BusError, DeadLetter, Delivery, Message, Publisher, Source};
 
 /// An in-process broker. Cloning shares it.
 #[derive(Debug, Clone, Default)]
@@ -166,7 +166,7 @@ impl MemorySource {
 impl Source for MemorySource {
     type Receipt = MemoryReceipt;
 
-    async fn next(&mut self) -> Result<(Result<Message, BusError>, MemoryReceipt), BusError> {
+    async fn next(&mut self) -> Result<Delivery<MemoryReceipt>, BusError> {
         let broker = self.broker.clone();
         loop {
             let published = broker.inner.published.notified();
@@ -177,9 +177,7 @@ impl Source for MemorySource {
         }
     }
 
-    async fn try_next(
-        &mut self,
-    ) -> Result<Option<(Result<Message, BusError>, MemoryReceipt)>, BusError> {
+    async fn try_next(&mut self) -> Result<Option<Delivery<MemoryReceipt>>, BusError> {
         Ok(self
             .ready()
             .map(|(message, receipt)| (Ok(message), receipt)))

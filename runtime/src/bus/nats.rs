@@ -21,7 +21,7 @@ use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
-use super::{BusError, DeadLetter, Message, Publisher, Source, headers};
+use super::{BusError, DeadLetter, Delivery, Message, Publisher, Source, headers};
 
 /// The subject of an aggregate's messages: `<topic>.<escaped aggregate id>`. Bytes NATS gives
 /// a meaning in subjects (`.`, `*`, `>`, whitespace, and `%` itself) are written as `%XX`.
@@ -294,7 +294,7 @@ impl NatsSource {
 impl Source for NatsSource {
     type Receipt = jetstream::Message;
 
-    async fn next(&mut self) -> Result<(Result<Message, BusError>, jetstream::Message), BusError> {
+    async fn next(&mut self) -> Result<Delivery<jetstream::Message>, BusError> {
         let received = match self.messages.next().await {
             Some(received) => received.map_err(BusError::broker)?,
             None => return Err(BusError::broker("the NATS consumer's message stream ended")),

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use uuid::Uuid;
 
-use super::{BusError, Message, Source};
+use super::{BusError, Delivery, Message, Source};
 use crate::error::{BoxError, StoreError};
 use crate::projection::{CommitError, PoisonPolicy, ProjectionHandlers, ProjectionTarget};
 
@@ -304,9 +304,7 @@ where
     }
 
     /// The next message, waiting out broker failures (the clients reconnect by themselves).
-    async fn receive(
-        &mut self,
-    ) -> Result<(Result<Message, BusError>, Src::Receipt), SubscriberError> {
+    async fn receive(&mut self) -> Result<Delivery<Src::Receipt>, SubscriberError> {
         loop {
             match self.source.next().await {
                 Ok(next) => return Ok(next),
@@ -323,7 +321,7 @@ where
     /// malformed message or a handler fails.
     async fn process_batch(
         &mut self,
-        batch: Vec<(Result<Message, BusError>, Src::Receipt)>,
+        batch: Vec<Delivery<Src::Receipt>>,
     ) -> Result<(), SubscriberError> {
         if batch.len() > 1 && batch.iter().all(|(message, _)| message.is_ok()) {
             let messages: Vec<&Message> =
