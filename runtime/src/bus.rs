@@ -30,8 +30,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::error::BoxError;
-use crate::event::{DecodeError, DomainEvent, LogPosition, Metadata, StoredEvent};
+use crate::contract::error::BoxError;
+use crate::contract::event::{DecodeError, DomainEvent, LogPosition, Metadata, StoredEvent};
 
 mod outbox;
 mod relay;
@@ -45,11 +45,12 @@ pub mod memory;
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;
 
+/// Moved beside the other target traits; re-exported here where it was first declared.
+pub use crate::projection::Inbox;
 pub use outbox::Outbox;
 pub use relay::{Relay, RelayError, RelayProgress};
 pub use subscriber::{
-    DeadLetter, Inbox, MessageHandler, ProjectionHandler, Subscriber, SubscriberError,
-    SubscriberStats,
+    DeadLetter, MessageHandler, ProjectionHandler, Subscriber, SubscriberError, SubscriberStats,
 };
 
 /// The header names a message carries (Kafka record headers, NATS message headers).

@@ -17,47 +17,47 @@
 // Lets the derives' `::cqrs_runtime::...` paths resolve inside this crate's own tests.
 extern crate self as cqrs_runtime;
 
-mod aggregate;
-mod aggregate_test;
-mod command;
-mod error;
-mod event;
-mod memory;
+mod contract;
+mod kits;
 mod repository;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod sql;
-mod store;
+mod stores;
 
 pub mod bus;
-#[cfg(feature = "postgres")]
-pub mod postgres;
 pub mod projection;
-pub mod schema;
-#[cfg(feature = "sqlite")]
-pub mod sqlite;
+
+pub use crate::contract::schema;
 #[cfg(feature = "testing")]
-pub mod testing;
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub use crate::kits::testing;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use crate::stores::postgres;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use crate::stores::sqlite;
 
 #[doc(hidden)]
-pub mod doc_support;
+pub use crate::kits::doc_support;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use crate::aggregate::{Aggregate, AggregateId, AggregateRoot, Snapshots};
-pub use crate::aggregate_test::{AggregateTest, Outcome};
-pub use crate::command::{ApplyEvent, CommandContext, HandleCommand, IntoEvents};
-pub use crate::error::{AppendError, BoxError, CommandError, Conflict, StoreError};
-pub use crate::event::{
+pub use crate::contract::aggregate::{Aggregate, AggregateId, AggregateRoot, Snapshots};
+pub use crate::contract::command::{ApplyEvent, CommandContext, HandleCommand, IntoEvents};
+pub use crate::contract::error::{AppendError, BoxError, CommandError, Conflict, StoreError};
+pub use crate::contract::event::{
     DecodeError, DomainEvent, EventEnvelope, LogPosition, Metadata, StoredEvent,
 };
-pub use crate::memory::InMemoryStore;
+pub use crate::contract::store::{
+    EventStore, EventStoreExt, LogWatch, NewEvent, PAGE_SIZE, Snapshot, Wake,
+};
+pub use crate::kits::aggregate_test::{AggregateTest, Outcome};
 pub use crate::projection::{
     PoisonPolicy, Projection, ProjectionError, ProjectionHandlers, ProjectionTarget, Projector,
 };
 pub use crate::repository::{Committed, Repository, RetryPolicy};
-pub use crate::store::{EventStore, EventStoreExt, LogWatch, NewEvent, PAGE_SIZE, Snapshot, Wake};
+pub use crate::stores::memory::InMemoryStore;
 
 #[doc = include_str!("../docs/aggregate.md")]
 #[cfg(feature = "derive")]

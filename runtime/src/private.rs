@@ -9,10 +9,10 @@ pub use serde::Serialize;
 pub use serde::de::DeserializeOwned;
 pub use serde_json;
 
-pub use crate::aggregate::{Aggregate, Snapshots};
-pub use crate::command::{ApplyEvent, CommandContext, HandleCommand, IntoEvents};
-pub use crate::event::{DecodeError, DomainEvent, EventEnvelope};
-pub use crate::schema::{
+pub use crate::contract::aggregate::{Aggregate, Snapshots};
+pub use crate::contract::command::{ApplyEvent, CommandContext, HandleCommand, IntoEvents};
+pub use crate::contract::event::{DecodeError, DomainEvent, EventEnvelope};
+pub use crate::contract::schema::{
     AggregateSchema, CommandSchema, DescribeCommands, DescribeEvents, EventSchema,
     EventVersionSchema, Registration, Upcast, schema_of,
 };
@@ -121,7 +121,7 @@ pub fn snapshots_json<A: SnapshotState>(every: u64, fingerprint: u64) -> Snapsho
 
 // ------------------------------------------------------------------------------ projections
 
-pub use crate::event::StoredEvent;
+pub use crate::contract::event::StoredEvent;
 pub use crate::projection::{Projection, ProjectionHandlers};
 
 /// A payload type of an event type: implemented by `#[derive(Event)]` for each variant's
@@ -203,7 +203,7 @@ pub fn routes<P, L: Follows<P, I>, I>(event: &StoredEvent) -> bool {
 #[inline]
 pub fn decode_payload<P, L: Follows<P, I>, I>(
     event: &StoredEvent,
-) -> Result<P, crate::error::BoxError> {
+) -> Result<P, crate::contract::error::BoxError> {
     L::decode(event).map_err(Into::into)
 }
 
@@ -216,26 +216,26 @@ pub fn decode_payload<P, L: Follows<P, I>, I>(
 )]
 pub trait HandlerResult {
     /// The outcome as the runner sees it.
-    fn into_outcome(self) -> Result<(), crate::error::BoxError>;
+    fn into_outcome(self) -> Result<(), crate::contract::error::BoxError>;
 }
 
 impl HandlerResult for () {
     #[inline]
-    fn into_outcome(self) -> Result<(), crate::error::BoxError> {
+    fn into_outcome(self) -> Result<(), crate::contract::error::BoxError> {
         Ok(())
     }
 }
 
-impl<E: Into<crate::error::BoxError>> HandlerResult for Result<(), E> {
+impl<E: Into<crate::contract::error::BoxError>> HandlerResult for Result<(), E> {
     #[inline]
-    fn into_outcome(self) -> Result<(), crate::error::BoxError> {
+    fn into_outcome(self) -> Result<(), crate::contract::error::BoxError> {
         self.map_err(Into::into)
     }
 }
 
 /// Converts what a projection handler returned.
 #[inline]
-pub fn handled<R: HandlerResult>(result: R) -> Result<(), crate::error::BoxError> {
+pub fn handled<R: HandlerResult>(result: R) -> Result<(), crate::contract::error::BoxError> {
     result.into_outcome()
 }
-pub use crate::error::BoxError;
+pub use crate::contract::error::BoxError;

@@ -22,20 +22,25 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::error::{BoxError, StoreError};
-use crate::event::{LogPosition, StoredEvent};
+use crate::contract::error::{BoxError, StoreError};
+use crate::contract::event::{LogPosition, StoredEvent};
 
+pub(crate) mod follower;
 mod inline;
-pub(crate) mod lease;
+mod lease;
 mod memory;
 mod runner;
+mod target;
 
 pub use inline::{InlineProjection, InlineProjections};
 pub use memory::{MemoryLease, MemoryTarget};
 pub use runner::{CatchUp, Progress, Projector, Stopped};
+pub use target::{
+    Advance, Checkpoints, CommitError, DeadLetters, FollowerId, Inbox, Leases, ParkedEvent,
+    ProjectionTarget, Versions,
+};
 
 /// A read model's identity: what its checkpoint, lease and dead letters are stored under.
 ///
@@ -94,147 +99,6 @@ impl fmt::Display for ProjectionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} v{}", self.name, self.version)
     }
-}
-
-/// A checkpoint move, committed with the transaction that applied the events up to `to`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Advance {
-    /// Whose checkpoint.
-    pub projection: ProjectionId,
-    /// Where the runner read it (`None`: there was none). The commit fails if it moved.
-    pub from: Option<LogPosition>,
-    /// The position of the last event the transaction covers.
-    pub to: LogPosition,
-}
-
-/// An event parked in a projection's dead-letter table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ParkedEvent {
-    /// The event as stored.
-    pub event: StoredEvent,
-    /// The last error, as displayed.
-    pub error: String,
-    /// How many times the handler ran and failed.
-    pub attempts: u32,
-    /// When it was parked.
-    pub parked_at: DateTime<Utc>,
-}
-
-/// Where a projection's read model, checkpoint, dead letters and lease are kept.
-///
-/// The SQL targets ([`sqlite::SqliteTarget`](crate::sqlite::SqliteTarget),
-/// [`postgres::PostgresTarget`](crate::postgres::PostgresTarget)) open a database transaction
-/// per batch and hand its connection to the handlers; [`MemoryTarget`] keeps checkpoints in
-/// the process, for read models in memory.
-pub trait ProjectionTarget: Send + Sync + 'static {
-    /// What handlers get to write with (`()` for a memory target).
-    type Connection: Send;
-    /// An open transaction.
-    type Transaction: Send;
-    /// Proof of being the one runner of a projection.
-    type Lease: Send;
-    /// Whether rolling back a transaction also undoes what handlers wrote through it. True
-    /// for databases; a memory target cannot undo a handler's changes, so the runner never
-    /// re-applies an event to it.
-    const ATOMIC: bool;
-
-    /// The connection of an open transaction.
-    fn connection(tx: &mut Self::Transaction) -> &mut Self::Connection;
-
-    /// Opens a transaction.
-    fn begin(&self) -> impl Future<Output = Result<Self::Transaction, StoreError>> + Send;
-
-    /// Commits, moving a checkpoint in the same transaction if asked. Fails with
-    /// [`CommitError::Moved`] (committing nothing) if the checkpoint is no longer at
-    /// `advance.from`.
-    fn commit(
-        &self,
-        tx: Self::Transaction,
-        advance: Option<Advance>,
-    ) -> impl Future<Output = Result<(), CommitError>> + Send;
-
-    /// Abandons a transaction.
-    fn rollback(&self, tx: Self::Transaction) -> impl Future<Output = ()> + Send;
-
-    /// Where a projection's checkpoint is (`None`: it never ran, or was reset).
-    fn checkpoint(
-        &self,
-        projection: ProjectionId,
-    ) -> impl Future<Output = Result<Option<LogPosition>, StoreError>> + Send;
-
-    /// Removes the checkpoint, in `tx` (the start of a rebuild). Parked events stay.
-    fn clear_checkpoint(
-        &self,
-        tx: &mut Self::Transaction,
-        projection: ProjectionId,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Parks an event in the dead-letter table, in `tx`.
-    fn park(
-        &self,
-        tx: &mut Self::Transaction,
-        projection: ProjectionId,
-        parked: &ParkedEvent,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// The parked events of a projection, in log order.
-    fn parked(
-        &self,
-        projection: ProjectionId,
-    ) -> impl Future<Output = Result<Vec<ParkedEvent>, StoreError>> + Send;
-
-    /// Removes a parked event, in `tx`; `false` if it was not parked.
-    fn unpark(
-        &self,
-        tx: &mut Self::Transaction,
-        projection: ProjectionId,
-        event_id: Uuid,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// Makes `projection`'s version the active one of its name, in `tx`, unless a newer
-    /// version already is.
-    fn activate(
-        &self,
-        tx: &mut Self::Transaction,
-        projection: ProjectionId,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// The active version of a projection name: the one queries should read. `None` until a
-    /// version has caught up once.
-    fn active_version(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = Result<Option<u32>, StoreError>> + Send;
-
-    /// Tries to become the one runner of `projection`; `None` if another runner holds it.
-    /// A lease lasts until dropped, or (where the target needs one) until `ttl` passes
-    /// without a [`renew`](Self::renew).
-    fn acquire(
-        &self,
-        projection: ProjectionId,
-        owner: Uuid,
-        ttl: Duration,
-    ) -> impl Future<Output = Result<Option<Self::Lease>, StoreError>> + Send;
-
-    /// Keeps a lease; `false` if it was lost (expired and taken by another runner).
-    fn renew(
-        &self,
-        lease: &mut Self::Lease,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// Gives a lease up now, so that a standby runner takes over without waiting.
-    fn release(&self, lease: Self::Lease) -> impl Future<Output = ()> + Send;
-}
-
-/// Why a commit did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum CommitError {
-    /// The checkpoint moved since it was read: another runner applied these events.
-    #[error("the checkpoint of projection `{0}` moved: another runner is applying its events")]
-    Moved(ProjectionId),
-    /// The database failed; nothing was committed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// What the runner does with an event whose handler fails (or that does not decode).
@@ -422,7 +286,10 @@ pub enum ProjectionError {
 impl From<CommitError> for ProjectionError {
     fn from(error: CommitError) -> Self {
         match error {
-            CommitError::Moved(projection) => ProjectionError::Fenced(projection),
+            CommitError::Moved(follower) => {
+                let (name, version) = follower.key();
+                ProjectionError::Fenced(ProjectionId { name, version })
+            }
             CommitError::Store(error) => ProjectionError::Store(error),
         }
     }

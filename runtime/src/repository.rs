@@ -8,11 +8,11 @@ use std::sync::Arc;
 use chrono::Utc;
 use uuid::Uuid;
 
-use crate::aggregate::{Aggregate, AggregateRoot};
-use crate::command::CommandContext;
-use crate::error::{CommandError, StoreError};
-use crate::event::{DomainEvent, EventEnvelope, Metadata};
-use crate::store::{EventStore, NewEvent, PAGE_SIZE, Snapshot};
+use crate::contract::aggregate::{Aggregate, AggregateRoot};
+use crate::contract::command::CommandContext;
+use crate::contract::error::{CommandError, StoreError};
+use crate::contract::event::{DomainEvent, EventEnvelope, Metadata};
+use crate::contract::store::{EventStore, NewEvent, PAGE_SIZE, Snapshot};
 
 mod cache;
 

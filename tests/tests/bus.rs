@@ -14,7 +14,7 @@ use std::time::Duration;
 use bank::{Account, AccountCommand, OpenAccount};
 use cqrs_runtime::bus::{Message, Outbox, ProjectionHandler, Publisher, Relay, Subscriber};
 use cqrs_runtime::postgres::{PostgresConfig, PostgresStore};
-use cqrs_runtime::projection::ProjectionId;
+use cqrs_runtime::projection::{Checkpoints, ProjectionId};
 use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore, SqliteTarget};
 use cqrs_runtime::{
     EventStore, EventStoreExt, LogPosition, PoisonPolicy, ProjectionTarget, Repository, StoredEvent,

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bank::{Account, AccountCommand, Deposit, OpenAccount};
-use cqrs_runtime::projection::{MemoryTarget, PoisonPolicy, ProjectionTarget};
+use cqrs_runtime::projection::{Checkpoints, MemoryTarget, PoisonPolicy, ProjectionTarget};
 use cqrs_runtime::{
     EventStore, LogPosition, ProjectionError, ProjectionHandlers, Projector, Repository,
     StoredEvent,

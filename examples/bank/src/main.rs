@@ -21,7 +21,7 @@ use bank::{
     ACCOUNT_TYPE, Account, AccountCommand, AccountEvent, AccountSummaries, CloseAccount,
     DailyTotals, Deposit, OpenAccount, Withdraw,
 };
-use cqrs_runtime::projection::{MemoryTarget, ProjectionTarget};
+use cqrs_runtime::projection::{Checkpoints, MemoryTarget};
 use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
 use cqrs_runtime::{
     AggregateRoot, CommandError, EventStore, EventStoreExt, Metadata, NewEvent, Projection,

@@ -6,9 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{Message, default_topic};
-use crate::aggregate::Aggregate;
-use crate::error::StoreError;
-use crate::event::{DomainEvent, StoredEvent};
+use crate::contract::aggregate::Aggregate;
+use crate::contract::error::StoreError;
+use crate::contract::event::{DomainEvent, StoredEvent};
 
 type Map = dyn Fn(&StoredEvent) -> Result<Option<Message>, StoreError> + Send + Sync;
 

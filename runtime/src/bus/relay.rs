@@ -2,18 +2,17 @@
 //! [`Outbox`] selects, moving the checkpoint only after the broker acknowledged the batch.
 
 use std::future::Future;
-use std::pin::pin;
 use std::time::Duration;
 
 use futures::FutureExt;
 use uuid::Uuid;
 
 use super::{BusError, Message, Outbox, Publisher};
-use crate::error::StoreError;
-use crate::event::LogPosition;
-use crate::projection::lease::LeaseKeeper;
-use crate::projection::{Advance, CommitError, ProjectionId, ProjectionTarget};
-use crate::store::{EventStore, LogWatch};
+use crate::contract::error::StoreError;
+use crate::contract::event::LogPosition;
+use crate::contract::store::{EventStore, LogWatch};
+use crate::projection::follower::{Follow, Follower, Idle, LeaseOf, Shutdown};
+use crate::projection::{Advance, Checkpoints, CommitError, FollowerId, Leases};
 
 /// Publishes committed events to a broker: at least once, in order per aggregate, in batches,
 /// retrying with backoff while the broker is down.
@@ -47,17 +46,21 @@ use crate::store::{EventStore, LogWatch};
 /// # });
 /// ```
 #[derive(Debug)]
-pub struct Relay<S, T: ProjectionTarget, P> {
+pub struct Relay<S, T: Leases, P> {
+    core: Core<S, T, P>,
+    follow: Follow<T::Lease>,
+}
+
+/// What the relay does per batch: the [`Follower`] the leased-follower driver runs.
+#[derive(Debug)]
+struct Core<S, T, P> {
     store: S,
     target: T,
     outbox: Outbox,
     publisher: P,
     name: &'static str,
-    batch_size: usize,
-    poll: Duration,
-    backoff: Duration,
-    max_backoff: Duration,
-    lease: LeaseKeeper<T::Lease>,
+    /// Since the start of the current `run` or `catch_up`.
+    progress: RelayProgress,
 }
 
 /// How far a relay got.
@@ -101,7 +104,7 @@ pub enum RelayError {
 impl<S, T, P> Relay<S, T, P>
 where
     S: EventStore,
-    T: ProjectionTarget,
+    T: Checkpoints + Leases,
     P: Publisher,
 {
     /// A relay named `"outbox"` that publishes what `outbox` selects from `store`'s log
@@ -109,90 +112,77 @@ where
     /// 1,000 events, a poll every second, backoff from 100 ms doubling to 30 s, leases of 30 s.
     pub fn new(store: S, target: T, outbox: Outbox, publisher: P) -> Self {
         Relay {
-            store,
-            target,
-            outbox,
-            publisher,
-            name: "outbox",
-            batch_size: 1000,
-            poll: Duration::from_secs(1),
-            backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(30),
-            lease: LeaseKeeper::new(),
+            core: Core {
+                store,
+                target,
+                outbox,
+                publisher,
+                name: "outbox",
+                progress: RelayProgress::default(),
+            },
+            follow: Follow::new(1000),
         }
     }
 
     /// The name its checkpoint and lease are stored under (`"outbox"` by default); give each
-    /// relay of a store its own name.
+    /// relay of a store its own name, and none the name of a projection.
     pub fn name(mut self, name: &'static str) -> Self {
-        self.name = name;
+        self.core.name = name;
         self
     }
 
     /// Events read and published per batch (at least 1).
     pub fn batch_size(mut self, events: usize) -> Self {
-        self.batch_size = events.max(1);
+        self.follow.batch_size = events.max(1);
         self
     }
 
     /// The longest a live relay waits before reading the log again without being woken.
     pub fn poll_interval(mut self, poll: Duration) -> Self {
-        self.poll = poll;
+        self.follow.poll = poll;
         self
     }
 
     /// The wait after a failed publish, doubling after each further failure up to `max`.
     pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
-        self.backoff = first;
-        self.max_backoff = max.max(first);
+        self.follow.backoff = first;
+        self.follow.max_backoff = max.max(first);
         self
     }
 
     /// How long the lease lasts without renewal where the target's leases expire (SQLite).
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
-        self.lease.ttl = ttl;
+        self.follow.lease.ttl = ttl;
         self
     }
 
     /// The lease owner this relay identifies as (a new UUID by default); see
     /// [`Projector::owner`](crate::Projector::owner).
     pub fn owner(mut self, owner: Uuid) -> Self {
-        self.lease.owner = owner;
+        self.follow.lease.owner = owner;
         self
     }
 
     /// The publisher.
     pub fn publisher(&self) -> &P {
-        &self.publisher
+        &self.core.publisher
     }
 
     /// Where the relay's checkpoint is: the last event it published or passed over.
     pub async fn checkpoint(&self) -> Result<LogPosition, RelayError> {
-        let checkpoint = self.target.checkpoint(self.id()).await;
+        let checkpoint = self.core.target.checkpoint(self.core.id()).await;
         Ok(checkpoint
-            .map_err(|e| self.store_error(e))?
+            .map_err(|e| self.core.store_error(e))?
             .unwrap_or_default())
     }
 
     /// Publishes everything the log holds now, then returns, giving up the lease. Fails with
     /// [`RelayError::Fenced`] if another relay of the same name runs.
     pub async fn catch_up(&mut self) -> Result<RelayProgress, RelayError> {
-        let result = self.catch_up_held().await;
-        self.lease.release(&self.target).await;
-        result
-    }
-
-    async fn catch_up_held(&mut self) -> Result<RelayProgress, RelayError> {
-        if !self.hold_lease().await? {
-            return Err(RelayError::Fenced(self.name));
-        }
-        let mut progress = RelayProgress {
-            checkpoint: self.start().await?,
-            ..RelayProgress::default()
-        };
-        let mut never = pin!(futures::future::pending::<()>().fuse());
-        while self.step(&mut progress, never.as_mut()).await? == self.batch_size {}
-        Ok(progress)
+        self.core.progress = RelayProgress::default();
+        let result = self.follow.catch_up(&mut self.core, |_, _| {}).await;
+        self.follow.release(&mut self.core).await;
+        result.map(|_| self.core.progress)
     }
 
     /// Publishes until `shutdown` completes (checked between batches and during backoff, so an
@@ -202,76 +192,65 @@ where
         &mut self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<RelayProgress, RelayError> {
-        let mut shutdown = pin!(shutdown.fuse());
-        let mut watch = self.store.watch(self.poll);
-        let mut total = RelayProgress::default();
-        loop {
-            if !self.hold_lease().await? {
-                tracing::debug!(relay = self.name, "another relay publishes; standing by");
-                let standby = tokio::time::sleep(self.poll.min(self.lease.ttl / 3));
-                futures::select! {
-                    () = standby.fuse() => continue,
-                    () = shutdown.as_mut() => return Ok(total),
-                }
-            }
-            if let Err(error) = watch.listen().await {
-                tracing::warn!(%error, relay = self.name, "cannot listen for commits; polling");
-            }
-            let result = self.follow(&mut watch, shutdown.as_mut(), &mut total).await;
-            match result {
-                Err(RelayError::Fenced(name)) => {
-                    tracing::warn!(
-                        relay = name,
-                        "lost the relay to another process; standing by"
-                    );
-                    self.lease.lost();
-                }
-                Ok(()) => {
-                    self.lease.release(&self.target).await;
-                    return Ok(total);
-                }
-                Err(error) => {
-                    self.lease.release(&self.target).await;
-                    return Err(error);
-                }
-            }
+        self.core.progress = RelayProgress::default();
+        self.follow.run(&mut self.core, shutdown).await
+    }
+}
+
+impl<S, T, P> Follower for Core<S, T, P>
+where
+    S: EventStore,
+    T: Checkpoints + Leases,
+    P: Publisher,
+{
+    type Target = T;
+    type Stop = RelayProgress;
+    type Error = RelayError;
+
+    fn id(&self) -> FollowerId {
+        FollowerId::Relay(self.name)
+    }
+
+    fn target(&self) -> &T {
+        &self.target
+    }
+
+    fn watch(&self, poll: Duration) -> LogWatch {
+        self.store.watch(poll)
+    }
+
+    fn fenced(&self) -> RelayError {
+        RelayError::Fenced(self.name)
+    }
+
+    fn is_fenced(error: &RelayError) -> bool {
+        matches!(error, RelayError::Fenced(_))
+    }
+
+    fn store_error(&self, source: StoreError) -> RelayError {
+        RelayError::Store {
+            relay: self.name,
+            source,
         }
     }
 
-    async fn follow(
-        &mut self,
-        watch: &mut LogWatch,
-        mut shutdown: std::pin::Pin<&mut futures::future::Fuse<impl Future<Output = ()>>>,
-        total: &mut RelayProgress,
-    ) -> Result<(), RelayError> {
-        total.checkpoint = self.start().await?;
-        loop {
-            if shutdown.as_mut().now_or_never().is_some() {
-                return Ok(());
-            }
-            let read = self.step(total, shutdown.as_mut()).await?;
-            if read == self.batch_size {
-                continue;
-            }
-            futures::select! {
-                _ = watch.wait().fuse() => {}
-                () = shutdown.as_mut() => return Ok(()),
-            }
-            if !self.hold_lease().await? {
-                return Err(RelayError::Fenced(self.name));
-            }
-        }
+    fn shut_down(&mut self) -> RelayProgress {
+        self.progress
     }
 
     /// The checkpoint to publish from; a relay that never ran starts at the log's start.
     async fn start(&mut self) -> Result<LogPosition, RelayError> {
         let stored = self.target.checkpoint(self.id()).await;
-        if let Some(checkpoint) = stored.map_err(|e| self.store_error(e))? {
-            return Ok(checkpoint);
-        }
-        self.commit(None, LogPosition::START).await?;
-        tracing::info!(relay = self.name, "first run: publishing from position 0");
-        Ok(LogPosition::START)
+        let checkpoint = match stored.map_err(|e| self.store_error(e))? {
+            Some(checkpoint) => checkpoint,
+            None => {
+                self.commit(None, LogPosition::START).await?;
+                tracing::info!(relay = self.name, "first run: publishing from position 0");
+                LogPosition::START
+            }
+        };
+        self.progress.checkpoint = checkpoint;
+        Ok(checkpoint)
     }
 
     /// Reads one batch after the checkpoint, publishes it (retrying until the broker takes
@@ -279,13 +258,11 @@ where
     /// on shutdown during backoff, 0 and the checkpoint stays.
     async fn step(
         &mut self,
-        progress: &mut RelayProgress,
-        mut shutdown: std::pin::Pin<&mut futures::future::Fuse<impl Future<Output = ()>>>,
+        follow: &mut Follow<LeaseOf<Self>>,
+        at: &mut LogPosition,
+        shutdown: &mut Shutdown<'_>,
     ) -> Result<usize, RelayError> {
-        let batch = self
-            .store
-            .read_all(progress.checkpoint, self.batch_size)
-            .await;
+        let batch = self.store.read_all(*at, follow.batch_size).await;
         let batch = batch.map_err(|e| self.store_error(e))?;
         let Some(last) = batch.last() else {
             return Ok(0);
@@ -298,24 +275,37 @@ where
                 .map_err(|e| self.store_error(e))?;
             messages.extend(message);
         }
-        if !messages.is_empty() && !self.publish(&messages, shutdown.as_mut()).await? {
+        if !messages.is_empty() && !self.publish(follow, &messages, shutdown).await? {
             return Ok(0);
         }
-        self.commit(Some(progress.checkpoint), last.position)
-            .await?;
-        progress.read += batch.len() as u64;
-        progress.published += messages.len() as u64;
-        progress.checkpoint = last.position;
+        self.commit(Some(*at), last.position).await?;
+        *at = last.position;
+        self.progress.read += batch.len() as u64;
+        self.progress.published += messages.len() as u64;
+        self.progress.checkpoint = last.position;
         Ok(batch.len())
     }
 
-    /// Publishes until acknowledged (`true`), or until `shutdown` completes (`false`).
+    async fn idle(&mut self, _moment: Idle) -> Result<Option<RelayProgress>, RelayError> {
+        Ok(None)
+    }
+}
+
+impl<S, T, P> Core<S, T, P>
+where
+    S: EventStore,
+    T: Checkpoints + Leases,
+    P: Publisher,
+{
+    /// Publishes until acknowledged (`true`), or until `shutdown` completes (`false`),
+    /// keeping the lease through a long outage.
     async fn publish(
         &mut self,
+        follow: &mut Follow<T::Lease>,
         messages: &[Message],
-        mut shutdown: std::pin::Pin<&mut futures::future::Fuse<impl Future<Output = ()>>>,
+        shutdown: &mut Shutdown<'_>,
     ) -> Result<bool, RelayError> {
-        let mut delay = self.backoff;
+        let mut delay = follow.backoff;
         let mut failures = 0u32;
         loop {
             match self.publisher.publish(messages).await {
@@ -342,12 +332,13 @@ where
             }
             futures::select! {
                 () = tokio::time::sleep(delay).fuse() => {}
-                () = shutdown.as_mut() => return Ok(false),
+                () = &mut *shutdown => return Ok(false),
             }
-            delay = delay.saturating_mul(2).min(self.max_backoff);
+            delay = delay.saturating_mul(2).min(follow.max_backoff);
             // A long outage must not let the lease expire under a standby's feet.
-            if !self.hold_lease().await? {
-                return Err(RelayError::Fenced(self.name));
+            let held = follow.lease.hold(&self.target, self.id()).await;
+            if !held.map_err(|e| self.store_error(e))? {
+                return Err(self.fenced());
             }
         }
     }
@@ -358,7 +349,7 @@ where
         to: LogPosition,
     ) -> Result<(), RelayError> {
         let advance = Advance {
-            projection: self.id(),
+            follower: self.id(),
             from,
             to,
         };
@@ -367,26 +358,6 @@ where
             Ok(()) => Ok(()),
             Err(CommitError::Moved(_)) => Err(RelayError::Fenced(self.name)),
             Err(CommitError::Store(e)) => Err(self.store_error(e)),
-        }
-    }
-
-    async fn hold_lease(&mut self) -> Result<bool, RelayError> {
-        let id = self.id();
-        let held = self.lease.hold(&self.target, id).await;
-        held.map_err(|e| self.store_error(e))
-    }
-
-    fn id(&self) -> ProjectionId {
-        ProjectionId {
-            name: self.name,
-            version: 1,
-        }
-    }
-
-    fn store_error(&self, source: StoreError) -> RelayError {
-        RelayError::Store {
-            relay: self.name,
-            source,
         }
     }
 }

@@ -5,37 +5,13 @@ use std::future::Future;
 use std::pin::pin;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::FutureExt;
 use uuid::Uuid;
 
 use super::{BusError, Delivery, Message, Source};
-use crate::error::{BoxError, StoreError};
-use crate::projection::{CommitError, PoisonPolicy, ProjectionHandlers, ProjectionTarget};
-
-/// A [`ProjectionTarget`] that can record which messages a consumer processed, in the
-/// transaction that applies them. The SQLite and PostgreSQL targets keep a table of event ids
-/// per consumer; the memory target keeps them in the process.
-pub trait Inbox: ProjectionTarget {
-    /// Records, in `tx`, that `consumer` processed `event_id`; `false` if it already had
-    /// (the message is a duplicate, and `tx` must not apply it again).
-    fn record(
-        &self,
-        tx: &mut Self::Transaction,
-        consumer: &str,
-        event_id: Uuid,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// Forgets the event ids `consumer` processed before `before`, and says how many. A message
-    /// delivered again after its id is forgotten is applied again, so keep the ids longer than
-    /// the broker may redeliver: a Kafka topic's retention, a JetStream stream's maximum age,
-    /// or as far back as a consumer group may ever be reset.
-    fn prune(
-        &self,
-        consumer: &str,
-        before: DateTime<Utc>,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
-}
+use crate::contract::error::{BoxError, StoreError};
+use crate::projection::{CommitError, Inbox, PoisonPolicy, ProjectionHandlers};
 
 /// What a [`Subscriber`] feeds messages to: a read model update, or a command to run.
 ///

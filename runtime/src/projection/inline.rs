@@ -12,8 +12,8 @@ use std::fmt;
 use futures::future::BoxFuture;
 
 use super::{EventRef, ProjectionHandlers, ProjectionId};
-use crate::error::{BoxError, StoreError};
-use crate::event::StoredEvent;
+use crate::contract::error::{BoxError, StoreError};
+use crate::contract::event::StoredEvent;
 
 /// The inline projections of a store, applied in the order they were added. `C` is the
 /// connection handlers write with: `sqlx::SqliteConnection`, `sqlx::PgConnection`, or `()`

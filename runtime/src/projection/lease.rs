@@ -1,12 +1,12 @@
 //! Holding a target's lease across batches: taken once, renewed when a third of its time to
-//! live has passed, given up on release. Shared by the projection runner and the outbox relay.
+//! live has passed, given up on release.
 
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use super::{ProjectionId, ProjectionTarget};
-use crate::error::StoreError;
+use super::target::{FollowerId, Leases};
+use crate::contract::error::StoreError;
 
 #[derive(Debug)]
 pub(crate) struct LeaseKeeper<L> {
@@ -26,9 +26,9 @@ impl<L> LeaseKeeper<L> {
     }
 
     /// Takes or renews the lease of `id`; `false` if another owner holds it.
-    pub(crate) async fn hold<T>(&mut self, target: &T, id: ProjectionId) -> Result<bool, StoreError>
+    pub(crate) async fn hold<T>(&mut self, target: &T, id: FollowerId) -> Result<bool, StoreError>
     where
-        T: ProjectionTarget<Lease = L>,
+        T: Leases<Lease = L>,
     {
         if let Some((lease, renewed)) = &mut self.held {
             if renewed.elapsed() < self.ttl / 3 {
@@ -59,7 +59,7 @@ impl<L> LeaseKeeper<L> {
     /// Gives the lease up, if held, so that a standby takes over at once.
     pub(crate) async fn release<T>(&mut self, target: &T)
     where
-        T: ProjectionTarget<Lease = L>,
+        T: Leases<Lease = L>,
     {
         if let Some((lease, _)) = self.held.take() {
             target.release(lease).await;

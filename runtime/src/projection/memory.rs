@@ -10,9 +10,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Advance, CommitError, ParkedEvent, ProjectionId, ProjectionTarget};
-use crate::error::StoreError;
-use crate::event::LogPosition;
+use super::ProjectionId;
+use super::target::{
+    Advance, Checkpoints, CommitError, DeadLetters, FollowerId, Inbox, Leases, ParkedEvent,
+    Versions,
+};
+use crate::contract::error::StoreError;
+use crate::contract::event::LogPosition;
 
 /// A [`ProjectionTarget`] in memory. Cloning shares it; handlers get `()` as their connection.
 ///
@@ -26,10 +30,10 @@ pub struct MemoryTarget {
 
 #[derive(Debug, Default)]
 struct State {
-    checkpoints: HashMap<ProjectionId, LogPosition>,
+    checkpoints: HashMap<FollowerId, LogPosition>,
     parked: HashMap<ProjectionId, Vec<ParkedEvent>>,
     active: HashMap<String, u32>,
-    leases: HashMap<ProjectionId, Uuid>,
+    leases: HashMap<FollowerId, Uuid>,
     /// Bus consumers' processed event ids, with when they were processed.
     processed: HashMap<(String, Uuid), DateTime<Utc>>,
 }
@@ -43,7 +47,7 @@ pub struct MemoryTransaction {
 
 #[derive(Debug)]
 enum Change {
-    ClearCheckpoint(ProjectionId),
+    ClearCheckpoint(FollowerId),
     Park(ProjectionId, Box<ParkedEvent>),
     Unpark(ProjectionId, Uuid),
     Activate(ProjectionId),
@@ -54,15 +58,15 @@ enum Change {
 #[derive(Debug)]
 pub struct MemoryLease {
     state: Arc<Mutex<State>>,
-    projection: ProjectionId,
+    follower: FollowerId,
     owner: Uuid,
 }
 
 impl Drop for MemoryLease {
     fn drop(&mut self) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.leases.get(&self.projection) == Some(&self.owner) {
-            state.leases.remove(&self.projection);
+        if state.leases.get(&self.follower) == Some(&self.owner) {
+            state.leases.remove(&self.follower);
         }
     }
 }
@@ -79,10 +83,9 @@ impl MemoryTarget {
     }
 }
 
-impl ProjectionTarget for MemoryTarget {
+impl Checkpoints for MemoryTarget {
     type Connection = ();
     type Transaction = MemoryTransaction;
-    type Lease = MemoryLease;
     const ATOMIC: bool = false;
 
     fn connection(tx: &mut MemoryTransaction) -> &mut () {
@@ -104,14 +107,14 @@ impl ProjectionTarget for MemoryTarget {
                 let cleared = tx
                     .changes
                     .iter()
-                    .any(|c| matches!(c, Change::ClearCheckpoint(id) if *id == advance.projection));
+                    .any(|c| matches!(c, Change::ClearCheckpoint(id) if *id == advance.follower));
                 let current = if cleared {
                     None
                 } else {
-                    state.checkpoints.get(&advance.projection).copied()
+                    state.checkpoints.get(&advance.follower).copied()
                 };
                 if current != advance.from {
-                    return Err(CommitError::Moved(advance.projection));
+                    return Err(CommitError::Moved(advance.follower));
                 }
             }
             for change in tx.changes {
@@ -135,7 +138,7 @@ impl ProjectionTarget for MemoryTarget {
                 }
             }
             if let Some(advance) = advance {
-                state.checkpoints.insert(advance.projection, advance.to);
+                state.checkpoints.insert(advance.follower, advance.to);
             }
             Ok(())
         }))
@@ -147,20 +150,23 @@ impl ProjectionTarget for MemoryTarget {
 
     fn checkpoint(
         &self,
-        projection: ProjectionId,
+        follower: impl Into<FollowerId> + Send,
     ) -> impl Future<Output = Result<Option<LogPosition>, StoreError>> + Send {
-        ready(Ok(self.with(|s| s.checkpoints.get(&projection).copied())))
+        let follower = follower.into();
+        ready(Ok(self.with(|s| s.checkpoints.get(&follower).copied())))
     }
 
     fn clear_checkpoint(
         &self,
         tx: &mut MemoryTransaction,
-        projection: ProjectionId,
+        follower: impl Into<FollowerId> + Send,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        tx.changes.push(Change::ClearCheckpoint(projection));
+        tx.changes.push(Change::ClearCheckpoint(follower.into()));
         ready(Ok(()))
     }
+}
 
+impl DeadLetters for MemoryTarget {
     fn park(
         &self,
         tx: &mut MemoryTransaction,
@@ -197,7 +203,9 @@ impl ProjectionTarget for MemoryTarget {
         }
         ready(Ok(found))
     }
+}
 
+impl Versions for MemoryTarget {
     fn activate(
         &self,
         tx: &mut MemoryTransaction,
@@ -213,23 +221,27 @@ impl ProjectionTarget for MemoryTarget {
     ) -> impl Future<Output = Result<Option<u32>, StoreError>> + Send {
         ready(Ok(self.with(|s| s.active.get(name).copied())))
     }
+}
+
+impl Leases for MemoryTarget {
+    type Lease = MemoryLease;
 
     fn acquire(
         &self,
-        projection: ProjectionId,
+        follower: FollowerId,
         owner: Uuid,
         _ttl: Duration,
     ) -> impl Future<Output = Result<Option<MemoryLease>, StoreError>> + Send {
-        let taken = self.with(|s| match s.leases.get(&projection) {
+        let taken = self.with(|s| match s.leases.get(&follower) {
             Some(holder) if *holder != owner => false,
             _ => {
-                s.leases.insert(projection, owner);
+                s.leases.insert(follower, owner);
                 true
             }
         });
         ready(Ok(taken.then(|| MemoryLease {
             state: Arc::clone(&self.state),
-            projection,
+            follower,
             owner,
         })))
     }
@@ -239,7 +251,7 @@ impl ProjectionTarget for MemoryTarget {
         lease: &mut MemoryLease,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         ready(Ok(self.with(|s| {
-            s.leases.get(&lease.projection) == Some(&lease.owner)
+            s.leases.get(&lease.follower) == Some(&lease.owner)
         })))
     }
 
@@ -249,7 +261,7 @@ impl ProjectionTarget for MemoryTarget {
     }
 }
 
-impl crate::bus::Inbox for MemoryTarget {
+impl Inbox for MemoryTarget {
     fn record(
         &self,
         tx: &mut MemoryTransaction,

@@ -2,20 +2,16 @@
 //! target transaction per batch.
 
 use std::future::Future;
-use std::pin::pin;
 use std::time::Duration;
 
-use futures::FutureExt;
 use uuid::Uuid;
 
-use super::lease::LeaseKeeper;
-use super::{
-    Advance, EventRef, ParkedEvent, PoisonPolicy, ProjectionError, ProjectionHandlers,
-    ProjectionId, ProjectionTarget,
-};
-use crate::error::BoxError;
-use crate::event::{LogPosition, StoredEvent};
-use crate::store::{EventStore, Wake};
+use super::follower::{Follow, Follower, Idle, LeaseOf, Shutdown};
+use super::target::{Advance, FollowerId, ParkedEvent, ProjectionTarget};
+use super::{EventRef, PoisonPolicy, ProjectionError, ProjectionHandlers, ProjectionId};
+use crate::contract::error::{BoxError, StoreError};
+use crate::contract::event::{LogPosition, StoredEvent};
+use crate::contract::store::{EventStore, LogWatch, Wake};
 
 /// Runs one projection: catch-up from its checkpoint, then live (woken by the store's commits,
 /// polling as a fallback), a batch per transaction; rebuilds; dead letters.
@@ -44,13 +40,17 @@ use crate::store::{EventStore, Wake};
 /// ```
 #[derive(Debug)]
 pub struct Projector<S, T: ProjectionTarget, P> {
+    core: Core<S, T, P>,
+    follow: Follow<T::Lease>,
+}
+
+/// What the runner applies: the [`Follower`] the leased-follower driver runs.
+#[derive(Debug)]
+struct Core<S, T, P> {
     store: S,
     target: T,
     projection: P,
-    batch_size: usize,
-    poll: Duration,
     policy: PoisonPolicy,
-    lease: LeaseKeeper<T::Lease>,
 }
 
 /// How far a catch-up went.
@@ -102,38 +102,38 @@ where
     /// 500 events, a poll every second, [`PoisonPolicy::stop`], leases of 30 s.
     pub fn new(store: S, target: T, projection: P) -> Self {
         Projector {
-            store,
-            target,
-            projection,
-            batch_size: 500,
-            poll: Duration::from_secs(1),
-            policy: PoisonPolicy::stop(),
-            lease: LeaseKeeper::new(),
+            core: Core {
+                store,
+                target,
+                projection,
+                policy: PoisonPolicy::stop(),
+            },
+            follow: Follow::new(500),
         }
     }
 
     /// Events per read and per transaction (at least 1).
     pub fn batch_size(mut self, events: usize) -> Self {
-        self.batch_size = events.max(1);
+        self.follow.batch_size = events.max(1);
         self
     }
 
     /// The longest a live runner waits before reading the log again without being woken.
     pub fn poll_interval(mut self, poll: Duration) -> Self {
-        self.poll = poll;
+        self.follow.poll = poll;
         self
     }
 
     /// What to do when a handler fails.
     pub fn on_error(mut self, policy: PoisonPolicy) -> Self {
-        self.policy = policy;
+        self.core.policy = policy;
         self
     }
 
     /// How long a lease lasts without renewal where the target's leases expire (SQLite): the
     /// time a standby waits to take over from a runner that died.
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
-        self.lease.ttl = ttl;
+        self.follow.lease.ttl = ttl;
         self
     }
 
@@ -141,18 +141,18 @@ where
     /// with the same owner takes its own unexpired lease back at once, instead of waiting for
     /// it to expire; never give two live runners the same owner.
     pub fn owner(mut self, owner: Uuid) -> Self {
-        self.lease.owner = owner;
+        self.follow.lease.owner = owner;
         self
     }
 
     /// The projection (to read an in-memory model, or its configuration).
     pub fn projection(&self) -> &P {
-        &self.projection
+        &self.core.projection
     }
 
     /// The target.
     pub fn target(&self) -> &T {
-        &self.target
+        &self.core.target
     }
 
     /// The projection's name and version.
@@ -163,9 +163,10 @@ where
     /// Applies everything the log holds now, then returns, giving up the lease. Fails with
     /// [`ProjectionError::Fenced`] if another runner holds the projection.
     pub async fn catch_up(&mut self) -> Result<CatchUp, ProjectionError> {
-        let result = self.catch_up_with(|_| {}).await;
+        let result = self.follow.catch_up(&mut self.core, |_, _| {}).await;
         self.release().await;
-        result
+        let (read, checkpoint) = result?;
+        Ok(CatchUp { read, checkpoint })
     }
 
     /// Follows the log until `shutdown` completes (checked between batches, so a batch is never
@@ -175,40 +176,7 @@ where
         &mut self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<Stopped, ProjectionError> {
-        let mut shutdown = pin!(shutdown.fuse());
-        let mut watch = self.store.watch(self.poll);
-        loop {
-            if let Some(active) = self.superseded().await? {
-                self.release().await;
-                return Ok(Stopped::Superseded { active });
-            }
-            if !self.hold_lease().await? {
-                tracing::debug!(projection = %self.id(), "another runner holds the projection; standing by");
-                let standby = tokio::time::sleep(self.poll.min(self.lease.ttl / 3));
-                futures::select! {
-                    () = standby.fuse() => continue,
-                    () = shutdown.as_mut() => return Ok(Stopped::Shutdown),
-                }
-            }
-            if let Err(error) = watch.listen().await {
-                tracing::warn!(%error, projection = %self.id(), "cannot listen for commits; polling");
-            }
-            match self.follow(&mut watch, shutdown.as_mut()).await {
-                // Another runner took over (this lease expired): stand by again.
-                Err(ProjectionError::Fenced(id)) => {
-                    tracing::warn!(projection = %id, "lost the projection to another runner; standing by");
-                    self.lease.lost();
-                }
-                Ok(stopped) => {
-                    self.release().await;
-                    return Ok(stopped);
-                }
-                Err(error) => {
-                    self.release().await;
-                    return Err(error);
-                }
-            }
-        }
+        self.follow.run(&mut self.core, shutdown).await
     }
 
     /// Empties the read model (the `#[reset]` handler) and replays the whole log into it,
@@ -229,32 +197,33 @@ where
         if !P::CAN_RESET {
             return Err(ProjectionError::NoReset(self.id()));
         }
-        self.require_lease().await?;
+        self.follow.require(&mut self.core).await?;
         let id = self.id();
-        let mut tx = self.target.begin().await?;
-        self.target.clear_checkpoint(&mut tx, id).await?;
+        let core = &mut self.core;
+        let mut tx = core.target.begin().await?;
+        core.target.clear_checkpoint(&mut tx, id).await?;
         // The checkpoint was cleared in this transaction: it starts again from none.
-        self.reset_to_start(tx).await?;
+        core.reset_to_start(tx).await?;
         tracing::info!(projection = %id, "rebuild started from position 0");
-        let total = self.store.count_events().await?;
-        let result = self
-            .catch_up_with(|read| {
-                let checkpoint = read.checkpoint;
-                tracing::info!(projection = %id, read = read.read, total, "rebuilding");
+        let total = core.store.count_events().await?;
+        let (read, checkpoint) = self
+            .follow
+            .catch_up(core, |read, checkpoint| {
+                tracing::info!(projection = %id, read, total, "rebuilding");
                 progress(Progress {
-                    read: read.read,
+                    read,
                     total,
                     checkpoint,
                 });
             })
             .await?;
-        tracing::info!(projection = %id, read = result.read, "rebuild finished");
-        Ok(result)
+        tracing::info!(projection = %id, read, "rebuild finished");
+        Ok(CatchUp { read, checkpoint })
     }
 
     /// The events parked in the dead-letter table, in log order.
     pub async fn parked(&self) -> Result<Vec<ParkedEvent>, ProjectionError> {
-        Ok(self.target.parked(self.id()).await?)
+        Ok(self.core.target.parked(self.id()).await?)
     }
 
     /// Runs the handler of a parked event again (after a fix); on success the event leaves
@@ -268,21 +237,22 @@ where
 
     async fn replay_held(&mut self, event_id: Uuid) -> Result<(), ProjectionError> {
         let id = self.id();
-        let parked = self.target.parked(id).await?;
+        let parked = self.core.target.parked(id).await?;
         let Some(parked) = parked.into_iter().find(|p| p.event.event_id == event_id) else {
             return Err(ProjectionError::NotParked {
                 projection: id,
                 event_id,
             });
         };
-        self.require_lease().await?;
-        let mut tx = self.target.begin().await?;
-        let handled = self
+        self.follow.require(&mut self.core).await?;
+        let core = &mut self.core;
+        let mut tx = core.target.begin().await?;
+        let handled = core
             .projection
             .handle(&parked.event, T::connection(&mut tx))
             .await;
         if let Err(source) = handled {
-            self.target.rollback(tx).await;
+            core.target.rollback(tx).await;
             return Err(ProjectionError::Handler {
                 projection: id,
                 event: EventRef::of(&parked.event),
@@ -290,82 +260,66 @@ where
                 source,
             });
         }
-        if !self.target.unpark(&mut tx, id, event_id).await? {
-            self.target.rollback(tx).await;
+        if !core.target.unpark(&mut tx, id, event_id).await? {
+            core.target.rollback(tx).await;
             return Err(ProjectionError::NotParked {
                 projection: id,
                 event_id,
             });
         }
-        self.target.commit(tx, None).await?;
+        core.target.commit(tx, None).await?;
         tracing::info!(projection = %id, %event_id, "replayed a parked event");
         Ok(())
     }
 
     /// Gives up the lease, if held, so that a standby takes over at once.
     pub async fn release(&mut self) {
-        self.lease.release(&self.target).await;
+        self.follow.release(&mut self.core).await;
+    }
+}
+
+impl<S, T, P> Follower for Core<S, T, P>
+where
+    S: EventStore,
+    T: ProjectionTarget,
+    P: ProjectionHandlers<T::Connection>,
+{
+    type Target = T;
+    type Stop = Stopped;
+    type Error = ProjectionError;
+
+    fn id(&self) -> FollowerId {
+        P::id().into()
     }
 
-    async fn catch_up_with(
-        &mut self,
-        mut progress: impl FnMut(CatchUp) + Send,
-    ) -> Result<CatchUp, ProjectionError> {
-        self.require_lease().await?;
-        let mut checkpoint = self.start().await?;
-        let mut read = 0;
-        loop {
-            let n = self.step(&mut checkpoint).await?;
-            read += n as u64;
-            progress(CatchUp { read, checkpoint });
-            if n < self.batch_size {
-                self.activate().await?;
-                return Ok(CatchUp { read, checkpoint });
-            }
-        }
+    fn target(&self) -> &T {
+        &self.target
     }
 
-    /// Live following with the lease held: batches while there are events, waits between.
-    async fn follow(
-        &mut self,
-        watch: &mut crate::store::LogWatch,
-        mut shutdown: std::pin::Pin<&mut futures::future::Fuse<impl Future<Output = ()>>>,
-    ) -> Result<Stopped, ProjectionError> {
-        let mut checkpoint = self.start().await?;
-        let mut activated = false;
-        loop {
-            if shutdown.as_mut().now_or_never().is_some() {
-                return Ok(Stopped::Shutdown);
-            }
-            let n = self.step(&mut checkpoint).await?;
-            if n == self.batch_size {
-                continue;
-            }
-            if !activated {
-                self.activate().await?;
-                activated = true;
-                tracing::info!(projection = %self.id(), position = checkpoint.event, "caught up; following the log");
-            }
-            futures::select! {
-                wake = watch.wait().fuse() => {
-                    if wake == Wake::Polled {
-                        if let Some(active) = self.superseded().await? {
-                            return Ok(Stopped::Superseded { active });
-                        }
-                    }
-                }
-                () = shutdown.as_mut() => return Ok(Stopped::Shutdown),
-            }
-            if !self.hold_lease().await? {
-                return Err(ProjectionError::Fenced(self.id()));
-            }
-        }
+    fn watch(&self, poll: Duration) -> LogWatch {
+        self.store.watch(poll)
+    }
+
+    fn fenced(&self) -> ProjectionError {
+        ProjectionError::Fenced(P::id())
+    }
+
+    fn is_fenced(error: &ProjectionError) -> bool {
+        matches!(error, ProjectionError::Fenced(_))
+    }
+
+    fn store_error(&self, error: StoreError) -> ProjectionError {
+        ProjectionError::Store(error)
+    }
+
+    fn shut_down(&mut self) -> Stopped {
+        Stopped::Shutdown
     }
 
     /// The checkpoint to follow from. A projection that never ran is set up first: its
     /// `#[reset]` handler runs in the transaction that creates its checkpoint.
     async fn start(&mut self) -> Result<LogPosition, ProjectionError> {
-        let id = self.id();
+        let id = P::id();
         if let Some(position) = self.target.checkpoint(id).await? {
             return Ok(position);
         }
@@ -375,31 +329,14 @@ where
         Ok(LogPosition::START)
     }
 
-    /// Runs the `#[reset]` handler (if any) in `tx` and commits the checkpoint at the start,
-    /// where there is none (or it was cleared in `tx`).
-    async fn reset_to_start(&mut self, mut tx: T::Transaction) -> Result<(), ProjectionError> {
-        let id = self.id();
-        if P::CAN_RESET {
-            if let Err(source) = self.projection.reset(T::connection(&mut tx)).await {
-                self.target.rollback(tx).await;
-                return Err(ProjectionError::Reset {
-                    projection: id,
-                    source,
-                });
-            }
-        }
-        let advance = Advance {
-            projection: id,
-            from: None,
-            to: LogPosition::START,
-        };
-        self.target.commit(tx, Some(advance)).await?;
-        Ok(())
-    }
-
     /// Reads one batch after `checkpoint` and applies it; returns how many events it read.
-    async fn step(&mut self, checkpoint: &mut LogPosition) -> Result<usize, ProjectionError> {
-        let batch = self.store.read_all(*checkpoint, self.batch_size).await?;
+    async fn step(
+        &mut self,
+        follow: &mut Follow<LeaseOf<Self>>,
+        checkpoint: &mut LogPosition,
+        _shutdown: &mut Shutdown<'_>,
+    ) -> Result<usize, ProjectionError> {
+        let batch = self.store.read_all(*checkpoint, follow.batch_size).await?;
         let mut start = 0;
         while start < batch.len() {
             match self.apply(&batch[start..], *checkpoint).await? {
@@ -421,6 +358,51 @@ where
         Ok(batch.len())
     }
 
+    /// Activates this version once caught up; stops when a newer version took over (checked
+    /// before taking the lease and on each poll).
+    async fn idle(&mut self, moment: Idle) -> Result<Option<Stopped>, ProjectionError> {
+        match moment {
+            Idle::CaughtUp => {
+                self.activate().await?;
+                tracing::info!(projection = %P::id(), "caught up; following the log");
+                Ok(None)
+            }
+            Idle::Standby | Idle::Woken(Wake::Polled) => Ok(self
+                .superseded()
+                .await?
+                .map(|active| Stopped::Superseded { active })),
+            Idle::Woken(Wake::Notified) => Ok(None),
+        }
+    }
+}
+
+impl<S, T, P> Core<S, T, P>
+where
+    S: EventStore,
+    T: ProjectionTarget,
+    P: ProjectionHandlers<T::Connection>,
+{
+    /// Runs the `#[reset]` handler (if any) in `tx` and commits the checkpoint at the start,
+    /// where there is none (or it was cleared in `tx`).
+    async fn reset_to_start(&mut self, mut tx: T::Transaction) -> Result<(), ProjectionError> {
+        let id = P::id();
+        if P::CAN_RESET {
+            if let Err(source) = self.projection.reset(T::connection(&mut tx)).await {
+                self.target.rollback(tx).await;
+                return Err(ProjectionError::Reset {
+                    projection: id,
+                    source,
+                });
+            }
+        }
+        let advance = Advance {
+            follower: id.into(),
+            from: None,
+            to: LogPosition::START,
+        };
+        self.target.commit(tx, Some(advance)).await?;
+        Ok(())
+    }
     /// Applies `events` in one transaction and commits the checkpoint after the last one. If
     /// one fails, commits everything before it (re-running that prefix in a new transaction
     /// where the target rolled the first one back) and says which.
@@ -429,7 +411,7 @@ where
         events: &[StoredEvent],
         from: LogPosition,
     ) -> Result<Slice, ProjectionError> {
-        let id = self.id();
+        let id = P::id();
         let mut end = events.len();
         let mut failure: Option<(usize, BoxError)> = None;
         loop {
@@ -462,7 +444,7 @@ where
                 self.target.rollback(tx).await;
             } else {
                 let advance = Advance {
-                    projection: id,
+                    follower: id.into(),
                     from: Some(from),
                     to: events[commit_to - 1].position,
                 };
@@ -483,9 +465,9 @@ where
         error: BoxError,
         from: LogPosition,
     ) -> Result<(), ProjectionError> {
-        let id = self.id();
+        let id = P::id();
         let advance = Advance {
-            projection: id,
+            follower: id.into(),
             from: Some(from),
             to: event.position,
         };
@@ -533,9 +515,8 @@ where
 
     /// Marks this version active once it has caught up.
     async fn activate(&mut self) -> Result<(), ProjectionError> {
-        let id = self.id();
         let mut tx = self.target.begin().await?;
-        self.target.activate(&mut tx, id).await?;
+        self.target.activate(&mut tx, P::id()).await?;
         self.target.commit(tx, None).await?;
         Ok(())
     }
@@ -544,18 +525,5 @@ where
     async fn superseded(&mut self) -> Result<Option<u32>, ProjectionError> {
         let active = self.target.active_version(P::NAME).await?;
         Ok(active.filter(|&v| v > P::VERSION))
-    }
-
-    /// Takes or renews the lease; `false` if another runner holds it.
-    async fn hold_lease(&mut self) -> Result<bool, ProjectionError> {
-        Ok(self.lease.hold(&self.target, P::id()).await?)
-    }
-
-    async fn require_lease(&mut self) -> Result<(), ProjectionError> {
-        if self.hold_lease().await? {
-            Ok(())
-        } else {
-            Err(ProjectionError::Fenced(self.id()))
-        }
     }
 }

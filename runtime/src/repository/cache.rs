@@ -11,7 +11,7 @@ use std::sync::{Mutex, PoisonError};
 
 use lru::LruCache;
 
-use crate::aggregate::{Aggregate, AggregateRoot};
+use crate::contract::aggregate::{Aggregate, AggregateRoot};
 
 /// Roots by aggregate id, least recently used evicted first.
 pub(super) struct Cache<A: Aggregate> {

@@ -9,17 +9,19 @@
 //!   last position never skips an event, even one whose transaction committed late.
 //! - Snapshots are a cache: losing one only costs a replay.
 
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use uuid::Uuid;
 
-use crate::error::{AppendError, StoreError};
-use crate::event::{LogPosition, Metadata, StoredEvent};
+use crate::contract::error::{AppendError, StoreError};
+use crate::contract::event::{LogPosition, Metadata, StoredEvent};
 
 /// An event about to be appended, already serialized.
 #[derive(Debug, Clone, PartialEq)]
@@ -224,8 +226,17 @@ pub struct LogWatch {
 enum WatchSource {
     Poll,
     Local(tokio::sync::watch::Receiver<()>),
-    #[cfg(feature = "postgres")]
-    Postgres(Box<crate::postgres::LogWaker>),
+    Waker(Box<dyn WatchWaker>),
+}
+
+/// A backend's own way of announcing commits (PostgreSQL's `LISTEN`, for one), for a
+/// [`LogWatch`] built with [`LogWatch::with_waker`].
+pub trait WatchWaker: Send + fmt::Debug {
+    /// Starts listening now, so that commits from here on wake the next `wait`.
+    fn listen(&mut self) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Waits for an announced commit, or for the waker's poll interval at most.
+    fn wait(&mut self) -> BoxFuture<'_, Wake>;
 }
 
 impl LogWatch {
@@ -245,10 +256,10 @@ impl LogWatch {
         }
     }
 
-    #[cfg(feature = "postgres")]
-    pub(crate) fn postgres(waker: crate::postgres::LogWaker, poll: Duration) -> Self {
+    /// A watch woken by a backend's own announcements; `waker` waits at most `poll`.
+    pub fn with_waker(waker: impl WatchWaker + 'static, poll: Duration) -> Self {
         LogWatch {
-            source: WatchSource::Postgres(Box::new(waker)),
+            source: WatchSource::Waker(Box::new(waker)),
             poll,
         }
     }
@@ -266,8 +277,7 @@ impl LogWatch {
                 receiver.mark_unchanged();
                 Ok(())
             }
-            #[cfg(feature = "postgres")]
-            WatchSource::Postgres(waker) => waker.listen().await,
+            WatchSource::Waker(waker) => waker.listen().await,
         }
     }
 
@@ -289,8 +299,7 @@ impl LogWatch {
                     Err(_) => Wake::Polled,
                 }
             }
-            #[cfg(feature = "postgres")]
-            WatchSource::Postgres(waker) => waker.wait().await,
+            WatchSource::Waker(waker) => waker.wait().await,
         }
     }
 }

@@ -6,10 +6,10 @@ use std::future::{Future, ready};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use crate::error::{AppendError, Conflict, StoreError};
-use crate::event::{LogPosition, StoredEvent};
+use crate::contract::error::{AppendError, Conflict, StoreError};
+use crate::contract::event::{LogPosition, StoredEvent};
+use crate::contract::store::{EventStore, LogWatch, NewEvent, Snapshot};
 use crate::projection::InlineProjections;
-use crate::store::{EventStore, LogWatch, NewEvent, Snapshot};
 
 /// An event store that keeps everything in memory. Cloning shares the same store.
 ///

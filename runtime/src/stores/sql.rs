@@ -1,12 +1,17 @@
-//! What the SQL stores share: validated table names, SQL templates, and the checks that turn a
-//! row's columns into a [`StoredEvent`] without trusting them.
+//! What the SQL stores share: validated table names, statements addressed by type, the checks
+//! that turn a row's columns into a [`StoredEvent`] without trusting them, and (in the
+//! submodules) the one projection target, snapshot and migration code both databases run
+//! through their [`Dialect`](dialect::Dialect).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::error::StoreError;
-use crate::event::{LogPosition, Metadata, StoredEvent};
-use crate::store::Snapshot;
+use crate::contract::error::StoreError;
+use crate::contract::event::{LogPosition, Metadata, StoredEvent};
+
+pub(crate) mod dialect;
+pub(crate) mod store;
+pub(crate) mod target;
 
 /// The store's tables, named from a validated prefix.
 #[derive(Debug, Clone)]
@@ -88,14 +93,93 @@ impl Tables {
     }
 }
 
-/// The statements of a file of named queries: each starts at a `-- name: <name>` line and runs
-/// to the next one. Every name in `names` must be there (checked by the stores' tests).
-pub(crate) fn named_queries<const N: usize>(
-    file: &str,
-    names: [&str; N],
-    render: impl Fn(&str) -> String,
-) -> [String; N] {
-    let mut found: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
+/// A set of statements kept in a file of named queries, addressed by variant: a statement
+/// that is not in the file is caught by the test every set has, never by a wrong query at run
+/// time. Written with [`named_statements!`].
+pub(crate) trait NamedStatement: Copy + 'static {
+    /// Every statement of the set, in declaration order.
+    const ALL: &'static [Self];
+    /// Its `-- name: ` in the file.
+    fn name(self) -> &'static str;
+    /// Its place in [`ALL`](Self::ALL).
+    fn index(self) -> usize;
+}
+
+/// Declares an enum of named statements: `Variant = "name_in_the_file"`.
+macro_rules! named_statements {
+    ($(#[$meta:meta])* $vis:vis enum $set:ident { $($variant:ident = $name:literal),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis enum $set {
+            $($variant),*
+        }
+
+        impl $crate::stores::sql::NamedStatement for $set {
+            const ALL: &'static [Self] = &[$($set::$variant),*];
+
+            fn name(self) -> &'static str {
+                match self {
+                    $($set::$variant => $name),*
+                }
+            }
+
+            fn index(self) -> usize {
+                self as usize
+            }
+        }
+    };
+}
+pub(crate) use named_statements;
+
+/// The statements of one set, rendered once with the store's table names.
+#[derive(Debug)]
+pub(crate) struct Statements<S> {
+    sql: Box<[String]>,
+    set: std::marker::PhantomData<S>,
+}
+
+impl<S: NamedStatement> Statements<S> {
+    /// Takes the set's statements from a file of named queries: each starts at a
+    /// `-- name: <name>` line and runs to the next one; other comment lines are dropped.
+    pub(crate) fn new(file: &str, render: impl Fn(&str) -> String) -> Self {
+        let found = parse_named(file);
+        let sql = S::ALL
+            .iter()
+            .map(|s| render(found.get(s.name()).map_or("", |sql| sql.trim())))
+            .collect();
+        Statements {
+            sql,
+            set: std::marker::PhantomData,
+        }
+    }
+
+    pub(crate) fn get(&self, statement: S) -> &str {
+        &self.sql[statement.index()]
+    }
+
+    /// The statements of the set that `file` lacks, and those whose rendering left a
+    /// placeholder: for each set's test.
+    #[cfg(test)]
+    pub(crate) fn check(file: &str, render: impl Fn(&str) -> String) -> Vec<String> {
+        let statements = Statements::<S>::new(file, render);
+        S::ALL
+            .iter()
+            .filter_map(|&s| {
+                let sql = statements.get(s);
+                if sql.is_empty() {
+                    Some(format!("no statement named {}", s.name()))
+                } else if sql.contains('{') {
+                    Some(format!("{} has an unrendered placeholder: {sql}", s.name()))
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+fn parse_named(file: &str) -> std::collections::HashMap<&str, String> {
+    let mut found = std::collections::HashMap::new();
     let mut current: Option<(&str, String)> = None;
     for line in file.lines() {
         if let Some(name) = line.strip_prefix("-- name: ") {
@@ -109,7 +193,7 @@ pub(crate) fn named_queries<const N: usize>(
         }
     }
     found.extend(current);
-    names.map(|name| render(found.get(name).map_or("", |sql| sql.trim())))
+    found
 }
 
 /// A row of the events table as the database returned it, before any check.
@@ -182,35 +266,6 @@ pub(crate) fn tokio_handle(store: &str) -> Result<tokio::runtime::Handle, StoreE
         StoreError::Config(format!(
             "the {store} store runs a background task and must be opened inside a tokio runtime, e.g. from `#[tokio::main]`"
         ))
-    })
-}
-
-/// A snapshot from a row of `select_snapshot.sql` (version, fingerprint, state), in either
-/// database; a negative version is a [`StoreError::Corrupt`].
-pub(crate) fn snapshot_from_row<R>(
-    aggregate_type: &str,
-    aggregate_id: &str,
-    row: &R,
-) -> Result<Snapshot, StoreError>
-where
-    R: sqlx::Row,
-    usize: sqlx::ColumnIndex<R>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let version: i64 = row.try_get(0).map_err(StoreError::backend)?;
-    let fingerprint: i64 = row.try_get(1).map_err(StoreError::backend)?;
-    let state: String = row.try_get(2).map_err(StoreError::backend)?;
-    Ok(Snapshot {
-        aggregate_type: aggregate_type.to_owned(),
-        aggregate_id: aggregate_id.to_owned(),
-        version: u64::try_from(version).map_err(|_| {
-            StoreError::Corrupt(format!(
-                "snapshot of {aggregate_type} `{aggregate_id}` has version {version}"
-            ))
-        })?,
-        fingerprint: i64_to_u64(fingerprint),
-        state,
     })
 }
 

@@ -22,15 +22,19 @@ use sqlx::{ConnectOptions, Row, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::error::{AppendError, StoreError};
-use crate::event::{LogPosition, StoredEvent};
+use crate::contract::error::{AppendError, StoreError};
+use crate::contract::event::{LogPosition, StoredEvent};
+use crate::contract::store::{EventStore, LogWatch, NewEvent, Snapshot};
 use crate::projection::InlineProjections;
-use crate::sql::{EventRow, Tables, snapshot_from_row, to_i64, tokio_handle};
-use crate::store::{EventStore, LogWatch, NewEvent, Snapshot};
+use crate::stores::sql::store::{count_events, load_snapshot};
+use crate::stores::sql::{EventRow, Tables, to_i64, tokio_handle};
 
+mod dialect;
 mod migrations;
 mod projections;
 mod writer;
+
+use dialect::SqliteDialect;
 
 pub use projections::{SqliteLease, SqliteTarget};
 
@@ -169,6 +173,7 @@ struct Statements {
     select_version: String,
     select_snapshot: String,
     upsert_snapshot: String,
+    count_events: String,
     events_table: String,
 }
 
@@ -180,6 +185,7 @@ impl Statements {
             select_version: tables.render(include_str!("sqlite/select_version.sql")),
             select_snapshot: tables.render(include_str!("sqlite/select_snapshot.sql")),
             upsert_snapshot: tables.render(include_str!("sqlite/upsert_snapshot.sql")),
+            count_events: tables.render("SELECT COUNT(*) FROM {events}"),
             events_table: tables.events.clone(),
         }
     }
@@ -222,11 +228,21 @@ impl SqliteStore {
         let runtime = tokio_handle("SQLite")?;
         let tables = config.validate()?;
         let options = config.connect_options();
-        let mut write = options
+        // Migrations run on a connection of their own, closed once the schema is current.
+        let migrator = SqliteDialect {
+            pool: SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await
+                .map_err(|e| open_error(&config.path, e))?,
+        };
+        let migrated = migrations::apply(&migrator, &tables).await;
+        migrator.pool.close().await;
+        migrated?;
+        let write = options
             .connect()
             .await
             .map_err(|e| open_error(&config.path, e))?;
-        migrations::apply(&mut write, &tables).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(config.readers)
             .min_connections(1)
@@ -266,6 +282,13 @@ impl SqliteStore {
     /// leases share the events' database, so each event applies exactly once.
     pub fn projection_target(&self) -> SqliteTarget {
         SqliteTarget::new(self.inner.options.clone(), &self.inner.tables)
+    }
+
+    /// The shared statement runner on the reader pool.
+    fn readers(&self) -> SqliteDialect {
+        SqliteDialect {
+            pool: self.inner.readers.clone(),
+        }
     }
 
     /// The pool serving reads, for read models kept in the same file.
@@ -428,14 +451,8 @@ impl EventStore for SqliteStore {
         aggregate_type: &str,
         aggregate_id: &str,
     ) -> Result<Option<Snapshot>, StoreError> {
-        let row = sqlx::query(&self.inner.statements.select_snapshot)
-            .bind(aggregate_type)
-            .bind(aggregate_id)
-            .fetch_optional(&self.inner.readers)
-            .await
-            .map_err(StoreError::backend)?;
-        row.map(|row| snapshot_from_row(aggregate_type, aggregate_id, &row))
-            .transpose()
+        let sql = &self.inner.statements.select_snapshot;
+        load_snapshot(&self.readers(), sql, aggregate_type, aggregate_id).await
     }
 
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
@@ -453,15 +470,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn count_events(&self) -> Result<u64, StoreError> {
-        let sql = format!(
-            "SELECT COUNT(*) FROM {}",
-            self.inner.statements.events_table
-        );
-        let count: i64 = sqlx::query_scalar(&sql)
-            .fetch_one(&self.inner.readers)
-            .await
-            .map_err(StoreError::backend)?;
-        Ok(count.unsigned_abs())
+        count_events(&self.readers(), &self.inner.statements.count_events).await
     }
 
     /// Woken by this store's commits; commits of other processes on the same file are seen at

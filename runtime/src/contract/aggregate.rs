@@ -11,8 +11,8 @@ use std::str::FromStr;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::command::CommandContext;
-use crate::event::{DomainEvent, EventEnvelope};
+use crate::contract::command::CommandContext;
+use crate::contract::event::{DomainEvent, EventEnvelope};
 
 /// An identifier of an aggregate instance. Stored as its `Display` form.
 ///

@@ -3,7 +3,7 @@
 
 use std::error::Error as StdError;
 
-use crate::event::DecodeError;
+use crate::contract::event::DecodeError;
 
 /// A boxed error from a store backend or a user function.
 pub type BoxError = Box<dyn StdError + Send + Sync>;

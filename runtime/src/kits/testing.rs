@@ -21,11 +21,11 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
-use crate::doc_support::{Counter, CounterCommand};
-use crate::error::AppendError;
-use crate::event::{LogPosition, Metadata, StoredEvent};
+use crate::contract::error::AppendError;
+use crate::contract::event::{LogPosition, Metadata, StoredEvent};
+use crate::contract::store::{EventStore, EventStoreExt, NewEvent, PAGE_SIZE, Snapshot};
+use crate::kits::doc_support::{Counter, CounterCommand};
 use crate::repository::{Repository, RetryPolicy};
-use crate::store::{EventStore, EventStoreExt, NewEvent, PAGE_SIZE, Snapshot};
 
 /// Runs every check, each on a fresh store from `new_store`.
 pub async fn conformance<S, F, Fut>(new_store: F)

@@ -203,10 +203,12 @@ impl StoredEvent {
     /// Decodes the payload into `E` through its upcast chain.
     ///
     /// The error names the aggregate type, id, sequence and event type of the bad row.
-    pub fn decode<E: DomainEvent>(self) -> Result<EventEnvelope<E>, crate::StoreError> {
+    pub fn decode<E: DomainEvent>(
+        self,
+    ) -> Result<EventEnvelope<E>, crate::contract::error::StoreError> {
         match E::decode(&self.event_type, self.event_version, &self.event) {
             Ok(event) => Ok(self.map(|_| event)),
-            Err(source) => Err(crate::StoreError::Decode {
+            Err(source) => Err(crate::contract::error::StoreError::Decode {
                 aggregate_type: self.aggregate_type,
                 aggregate_id: self.aggregate_id,
                 sequence: self.sequence,

@@ -6,9 +6,9 @@ use std::fmt::Debug;
 use chrono::Utc;
 use uuid::Uuid;
 
-use crate::aggregate::{Aggregate, AggregateRoot};
-use crate::command::CommandContext;
-use crate::event::{DomainEvent, EventEnvelope, LogPosition, Metadata};
+use crate::contract::aggregate::{Aggregate, AggregateRoot};
+use crate::contract::command::CommandContext;
+use crate::contract::event::{DomainEvent, EventEnvelope, LogPosition, Metadata};
 
 /// Given events, when a command, then expect events or an error.
 ///

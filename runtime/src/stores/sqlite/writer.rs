@@ -4,16 +4,17 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use sqlx::{Connection, Row, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Statements;
-use crate::error::{AppendError, Conflict, StoreError};
-use crate::event::{LogPosition, StoredEvent};
+use super::dialect::bind;
+use crate::contract::error::{AppendError, Conflict, StoreError};
+use crate::contract::event::{LogPosition, StoredEvent};
+use crate::contract::store::{NewEvent, Snapshot};
 use crate::projection::InlineProjections;
-use crate::sql::{encode_metadata, to_i64, u64_to_i64};
-use crate::store::{NewEvent, Snapshot};
+use crate::stores::sql::encode_metadata;
+use crate::stores::sql::store::snapshot_params;
 
 /// Rows per multi-row `INSERT` of one append: 6 parameters each.
 const ROWS_PER_INSERT: usize = 64;
@@ -514,17 +515,11 @@ async fn snapshot_one(
     statements: &Statements,
     snapshot: &Snapshot,
 ) -> Outcome {
-    let version = match to_i64(snapshot.version, "snapshot version") {
-        Ok(v) => v,
+    let params = match snapshot_params(snapshot) {
+        Ok(params) => params,
         Err(error) => return Outcome::Failed(error.into()),
     };
-    let result = sqlx::query(&statements.upsert_snapshot)
-        .bind(&snapshot.aggregate_type)
-        .bind(&snapshot.aggregate_id)
-        .bind(version)
-        .bind(u64_to_i64(snapshot.fingerprint))
-        .bind(&snapshot.state)
-        .bind(Utc::now().timestamp_micros())
+    let result = bind(sqlx::query(&statements.upsert_snapshot), &params)
         .execute(&mut *conn)
         .await;
     match result {

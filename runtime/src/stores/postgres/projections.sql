@@ -3,15 +3,15 @@ SELECT txn, position FROM {checkpoints} WHERE projection = $1 AND version = $2
 
 -- name: insert_checkpoint
 -- A projection's first checkpoint; none may exist yet (ignored means: another runner made it).
-INSERT INTO {checkpoints} (projection, version, txn, position)
-VALUES ($1, $2, $3, $4)
+INSERT INTO {checkpoints} (projection, version, txn, position, updated_at)
+VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (projection, version) DO NOTHING
 
 -- name: advance_checkpoint
 -- Moves a checkpoint only from where the runner read it: 0 rows means another runner moved it
 -- (under READ COMMITTED a concurrent mover is waited for and the condition checked again).
-UPDATE {checkpoints} SET txn = $3, position = $4, updated_at = now()
-WHERE projection = $1 AND version = $2 AND txn = $5 AND position = $6
+UPDATE {checkpoints} SET txn = $3, position = $4, updated_at = $5
+WHERE projection = $1 AND version = $2 AND txn = $6 AND position = $7
 
 -- name: delete_checkpoint
 DELETE FROM {checkpoints} WHERE projection = $1 AND version = $2
@@ -51,7 +51,7 @@ SELECT pg_advisory_unlock(hashtextextended($1, 0))
 
 -- name: record_processed
 -- 0 rows: the consumer processed this event before.
-INSERT INTO {inbox} (consumer, event_id) VALUES ($1, $2)
+INSERT INTO {inbox} (consumer, event_id, processed_at) VALUES ($1, $2, $3)
 ON CONFLICT (consumer, event_id) DO NOTHING
 
 -- name: prune_processed

@@ -4,8 +4,8 @@
 
 use std::future::Future;
 
-use crate::aggregate::Aggregate;
-use crate::event::{DomainEvent, EventEnvelope, Metadata};
+use crate::contract::aggregate::Aggregate;
+use crate::contract::event::{DomainEvent, EventEnvelope, Metadata};
 
 /// What a command handler knows besides the state and the command.
 #[derive(Debug)]

@@ -1,0 +1,249 @@
+//! The leased follower: one driver for everything that follows the global log from a
+//! checkpoint under a lease (the projection runner, the outbox relay).
+//!
+//! The driver owns the life cycle: stand by while another instance holds the lease, take it,
+//! listen for commits, catch up batch by batch, follow live (woken by commits, polling as a
+//! fallback), notice being fenced off (the lease lost, or the checkpoint moved by another
+//! instance) and stand by again, and give the lease up on every way out. A follower says only
+//! what one batch is ([`Follower::step`]), where it starts ([`Follower::start`]) and what it
+//! does between batches ([`Follower::idle`]).
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Fuse};
+
+use super::lease::LeaseKeeper;
+use super::target::{FollowerId, Leases};
+use crate::contract::error::StoreError;
+use crate::contract::event::LogPosition;
+use crate::contract::store::{LogWatch, Wake};
+
+/// What ends a run: the caller's shutdown future, boxed once per run.
+pub(crate) type Shutdown<'s> = Fuse<BoxFuture<'s, ()>>;
+
+/// The lease type of a follower's target.
+pub(crate) type LeaseOf<F> = <<F as Follower>::Target as Leases>::Lease;
+
+/// When [`Follower::idle`] is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Idle {
+    /// Before trying for the lease (at the start, and after each stand-by).
+    Standby,
+    /// The first time the log had nothing more since the follower started.
+    CaughtUp,
+    /// After waiting for the log to grow.
+    Woken(Wake),
+}
+
+/// One follower of the log, driven by [`Follow`].
+pub(crate) trait Follower: Send {
+    /// Where its checkpoint and lease live.
+    type Target: Leases;
+    /// What a run that ended without an error reports.
+    type Stop: Send;
+    /// Why it stopped.
+    type Error: Send;
+
+    /// What its checkpoint and lease are kept under.
+    fn id(&self) -> FollowerId;
+    /// Its target.
+    fn target(&self) -> &Self::Target;
+    /// How to wait for the log to grow.
+    fn watch(&self, poll: Duration) -> LogWatch;
+    /// The error saying another instance took over.
+    fn fenced(&self) -> Self::Error;
+    /// Whether `error` says another instance took over.
+    fn is_fenced(error: &Self::Error) -> bool;
+    /// A store or target failure as its error.
+    fn store_error(&self, error: StoreError) -> Self::Error;
+    /// What a run that was shut down reports.
+    fn shut_down(&mut self) -> Self::Stop;
+
+    /// The checkpoint to follow from, setting up a follower that never ran.
+    fn start(&mut self) -> impl Future<Output = Result<LogPosition, Self::Error>> + Send;
+
+    /// Reads one batch after `at` and applies it, moving `at`; returns how many events it
+    /// read. `shutdown` is for a step that waits (a relay's backoff): it then returns early.
+    fn step(
+        &mut self,
+        follow: &mut Follow<LeaseOf<Self>>,
+        at: &mut LogPosition,
+        shutdown: &mut Shutdown<'_>,
+    ) -> impl Future<Output = Result<usize, Self::Error>> + Send;
+
+    /// Between batches; `Some` ends the run with that result.
+    fn idle(
+        &mut self,
+        moment: Idle,
+    ) -> impl Future<Output = Result<Option<Self::Stop>, Self::Error>> + Send;
+}
+
+/// How a follower follows, and the lease it holds: the settings every follower shares.
+#[derive(Debug)]
+pub(crate) struct Follow<L> {
+    /// Events per read (at least 1).
+    pub(crate) batch_size: usize,
+    /// The longest a live follower waits before reading the log again without being woken.
+    pub(crate) poll: Duration,
+    /// The first wait after a failure that is retried, doubling up to `max_backoff`.
+    pub(crate) backoff: Duration,
+    pub(crate) max_backoff: Duration,
+    pub(crate) lease: LeaseKeeper<L>,
+}
+
+impl<L: Send> Follow<L> {
+    /// Settings with batches of `batch_size`, a poll every second, backoff from 100 ms to
+    /// 30 s, and leases of 30 s for a new owner.
+    pub(crate) fn new(batch_size: usize) -> Self {
+        Follow {
+            batch_size,
+            poll: Duration::from_secs(1),
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(30),
+            lease: LeaseKeeper::new(),
+        }
+    }
+
+    /// Takes or renews the lease; `false` if another instance holds it.
+    pub(crate) async fn hold<F>(&mut self, follower: &mut F) -> Result<bool, F::Error>
+    where
+        F: Follower<Target: Leases<Lease = L>>,
+    {
+        let held = self.lease.hold(follower.target(), follower.id()).await;
+        held.map_err(|e| follower.store_error(e))
+    }
+
+    /// Takes or renews the lease, or fails with the follower's fenced error.
+    pub(crate) async fn require<F>(&mut self, follower: &mut F) -> Result<(), F::Error>
+    where
+        F: Follower<Target: Leases<Lease = L>>,
+    {
+        if self.hold(follower).await? {
+            Ok(())
+        } else {
+            Err(follower.fenced())
+        }
+    }
+
+    /// Gives the lease up, if held, so that a standby takes over at once.
+    pub(crate) async fn release<F>(&mut self, follower: &mut F)
+    where
+        F: Follower<Target: Leases<Lease = L>>,
+    {
+        self.lease.release(follower.target()).await;
+    }
+
+    /// Applies everything the log holds now, with the lease (which stays held), reporting
+    /// the events read and the checkpoint after each batch. Returns both at the end.
+    pub(crate) async fn catch_up<F>(
+        &mut self,
+        follower: &mut F,
+        mut progress: impl FnMut(u64, LogPosition) + Send,
+    ) -> Result<(u64, LogPosition), F::Error>
+    where
+        F: Follower<Target: Leases<Lease = L>>,
+    {
+        self.require(follower).await?;
+        let mut at = follower.start().await?;
+        let mut never: Shutdown<'_> = futures::future::pending().boxed().fuse();
+        let mut read = 0;
+        loop {
+            let n = follower.step(self, &mut at, &mut never).await?;
+            read += n as u64;
+            progress(read, at);
+            if n < self.batch_size {
+                follower.idle(Idle::CaughtUp).await?;
+                return Ok((read, at));
+            }
+        }
+    }
+
+    /// Follows the log until `shutdown` completes (checked between batches, so a batch is
+    /// never cut short) or the follower ends the run. Stands by while another instance holds
+    /// the lease, and again after being fenced off; gives the lease up on the way out.
+    pub(crate) async fn run<F>(
+        &mut self,
+        follower: &mut F,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<F::Stop, F::Error>
+    where
+        F: Follower<Target: Leases<Lease = L>>,
+    {
+        let mut shutdown: Shutdown<'_> = shutdown.boxed().fuse();
+        let mut watch = follower.watch(self.poll);
+        loop {
+            let result = match follower.idle(Idle::Standby).await {
+                Ok(None) => match self.hold(follower).await {
+                    Ok(true) => {
+                        if let Err(error) = watch.listen().await {
+                            tracing::warn!(%error, follower = %follower.id(), "cannot listen for commits; polling");
+                        }
+                        match self.follow(follower, &mut watch, &mut shutdown).await {
+                            Err(error) if F::is_fenced(&error) => {
+                                tracing::warn!(follower = %follower.id(), "lost the lease to another instance; standing by");
+                                self.lease.lost();
+                                continue;
+                            }
+                            other => other,
+                        }
+                    }
+                    Ok(false) => {
+                        tracing::debug!(follower = %follower.id(), "another instance holds the lease; standing by");
+                        let standby = tokio::time::sleep(self.poll.min(self.lease.ttl / 3));
+                        futures::select! {
+                            () = standby.fuse() => continue,
+                            () = &mut shutdown => Ok(follower.shut_down()),
+                        }
+                    }
+                    Err(error) => Err(error),
+                },
+                Ok(Some(stop)) => Ok(stop),
+                Err(error) => Err(error),
+            };
+            self.release(follower).await;
+            return result;
+        }
+    }
+
+    /// Live following with the lease held: batches while there are events, waits between.
+    async fn follow<F>(
+        &mut self,
+        follower: &mut F,
+        watch: &mut LogWatch,
+        shutdown: &mut Shutdown<'_>,
+    ) -> Result<F::Stop, F::Error>
+    where
+        F: Follower<Target: Leases<Lease = L>>,
+    {
+        let mut at = follower.start().await?;
+        let mut caught_up = false;
+        loop {
+            if (&mut *shutdown).now_or_never().is_some() {
+                return Ok(follower.shut_down());
+            }
+            let n = follower.step(self, &mut at, shutdown).await?;
+            if n == self.batch_size {
+                continue;
+            }
+            if !caught_up {
+                caught_up = true;
+                if let Some(stop) = follower.idle(Idle::CaughtUp).await? {
+                    return Ok(stop);
+                }
+            }
+            futures::select! {
+                wake = watch.wait().fuse() => {
+                    if let Some(stop) = follower.idle(Idle::Woken(wake)).await? {
+                        return Ok(stop);
+                    }
+                }
+                () = &mut *shutdown => return Ok(follower.shut_down()),
+            }
+            if !self.hold(follower).await? {
+                return Err(follower.fenced());
+            }
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! The PostgreSQL event store: many service instances on many machines sharing one database.
+//!
+//! - Appends are one statement each: a conditional insert that checks the stream's version, and
+//!   the unique `(aggregate_type, aggregate_id, sequence)` constraint makes two racing writers
+//!   resolve in the database itself: the loser gets the typed conflict, never a lost update.
+//! - The global log is read in `(transaction id, position)` order and only up to the oldest
+//!   transaction still running (`pg_snapshot_xmin(pg_current_snapshot())`): an event whose
+//!   transaction commits after later ones is delivered when it commits, never skipped. Appends
+//!   take no lock shared by all streams; the cost is one `xid8` column and one index.
+//! - After its appends commit, each store instance notifies `LISTEN`ers from a background task,
+//!   coalescing notifications while one is in flight. Not in the append's own transaction:
+//!   PostgreSQL serializes the commits of notifying transactions on its notification queue,
+//!   which measured as a lock across all appends. [`LogWaker`] waits for a notification, or for
+//!   a poll interval (the fallback, which also covers an instance that died before notifying).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use crate::contract::error::{AppendError, StoreError};
+use crate::contract::event::{LogPosition, StoredEvent};
+pub use crate::contract::store::Wake;
+use crate::contract::store::{EventStore, LogWatch, NewEvent, Snapshot};
+use crate::projection::InlineProjections;
+use crate::stores::sql::store::{Migrations, count_events, load_snapshot, migrate, save_snapshot};
+use crate::stores::sql::{EventRow, to_i64, tokio_handle};
+
+mod append;
+mod config;
+mod dialect;
+mod projections;
+mod waker;
+
+pub use config::PostgresConfig;
+pub use projections::{PostgresLease, PostgresTarget};
+pub use waker::LogWaker;
+
+use config::{Names, redact};
+use dialect::PgDialect;
+use waker::notifier;
+
+/// Every migration, in order. Never edit a released one: add the next.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("postgres/migrations/0001_events_and_snapshots.sql"),
+    ),
+    (2, include_str!("postgres/migrations/0002_projections.sql")),
+    (3, include_str!("postgres/migrations/0003_inbox.sql")),
+];
+
+#[derive(Debug)]
+struct Statements {
+    append: String,
+    select_version: String,
+    select_stream: String,
+    select_log: String,
+    select_snapshot: String,
+    upsert_snapshot: String,
+    count_events: String,
+}
+
+impl Statements {
+    fn new(names: &Names) -> Self {
+        Statements {
+            append: names.render(include_str!("postgres/append.sql")),
+            select_version: names.render(include_str!("postgres/select_version.sql")),
+            select_stream: names.render(include_str!("postgres/select_stream.sql")),
+            select_log: names.render(include_str!("postgres/select_log.sql")),
+            select_snapshot: names.render(include_str!("postgres/select_snapshot.sql")),
+            upsert_snapshot: names.render(include_str!("postgres/upsert_snapshot.sql")),
+            count_events: names.render("SELECT COUNT(*) FROM {events}"),
+        }
+    }
+}
+
+/// An event store in a PostgreSQL database. Cloning shares the connection pool.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: PgPool,
+    names: Names,
+    statements: Statements,
+    /// Wakes the notifier task after a commit.
+    appended: Arc<tokio::sync::Notify>,
+    /// For connections outside the pool (projection leases).
+    options: PgConnectOptions,
+    /// Applied in each append's transaction; `None` when there are none.
+    inline: Option<tokio::sync::Mutex<InlineProjections<PgConnection>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Ends the notifier task (it holds only a weak interest: see `notifier`).
+        self.appended.notify_one();
+    }
+}
+
+impl PostgresStore {
+    /// Connects, and applies pending schema migrations unless configured not to.
+    pub async fn connect(config: PostgresConfig) -> Result<Self, StoreError> {
+        PostgresStore::connect_with_inline(config, InlineProjections::new()).await
+    }
+
+    /// Connects with inline projections: each append applies them to its events in its own
+    /// transaction, so their tables are up to date when the append returns; a failing handler
+    /// fails the append. Appends with inline projections take turns through their handlers
+    /// (one `&mut` projection), so keep the handlers short. See [`InlineProjections`].
+    pub async fn connect_with_inline(
+        config: PostgresConfig,
+        inline: InlineProjections<PgConnection>,
+    ) -> Result<Self, StoreError> {
+        let runtime = tokio_handle("PostgreSQL")?;
+        let names = config.names()?;
+        let options = config.connect_options()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(config.connect_timeout)
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| {
+                StoreError::Backend(
+                    format!(
+                        "cannot connect to PostgreSQL at {}: {e}",
+                        redact(&config.url)
+                    )
+                    .into(),
+                )
+            })?;
+        let appended = Arc::new(tokio::sync::Notify::new());
+        let inner = Arc::new(Inner {
+            statements: Statements::new(&names),
+            names,
+            pool,
+            appended: Arc::clone(&appended),
+            options,
+            inline: (!inline.is_empty()).then(|| tokio::sync::Mutex::new(inline)),
+        });
+        runtime.spawn(notifier(
+            inner.pool.clone(),
+            inner.names.channel.clone(),
+            appended,
+            Arc::downgrade(&inner),
+        ));
+        let store = PostgresStore { inner };
+        if config.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Brings the schema to the newest version this code knows, in one transaction that holds
+    /// an advisory lock, so that instances starting together migrate once. A database whose
+    /// schema is newer than this code is refused.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let names = &self.inner.names;
+        let render = |sql: &str| names.render(sql);
+        let migrations = Migrations {
+            files: MIGRATIONS,
+            // Identifiers only (validated): safe inside the lock key's literal.
+            setup: format!(
+                "SELECT pg_advisory_xact_lock(hashtextextended('{migrations}', 0)); \
+                 CREATE SCHEMA IF NOT EXISTS {schema}; \
+                 CREATE TABLE IF NOT EXISTS {migrations} (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+                migrations = names.migrations,
+                schema = names.schema,
+            ),
+            select_version: format!("SELECT COALESCE(MAX(version), 0) FROM {}", names.migrations),
+            insert_version: format!(
+                "INSERT INTO {} (version, applied_at) VALUES ($1, $2)",
+                names.migrations
+            ),
+            render: &render,
+            what: format!("the database schema {}", names.schema),
+        };
+        migrate(&self.db(), &migrations).await
+    }
+
+    /// The shared statement runner on the store's pool.
+    fn db(&self) -> PgDialect {
+        PgDialect {
+            pool: self.inner.pool.clone(),
+        }
+    }
+
+    /// The connection pool, for read models kept in the same database.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// The `LISTEN` channel notified when events are appended.
+    pub fn channel(&self) -> &str {
+        &self.inner.names.channel
+    }
+
+    /// The qualified name of the events table, e.g. `public.cqrs_events`.
+    pub fn events_table(&self) -> &str {
+        &self.inner.names.events
+    }
+
+    /// The qualified name of the snapshots table.
+    pub fn snapshots_table(&self) -> &str {
+        &self.inner.names.snapshots
+    }
+
+    /// A projection target in this store's database: read models, checkpoints and dead letters
+    /// share the events' database, so each event applies exactly once.
+    pub fn projection_target(&self) -> PostgresTarget {
+        PostgresTarget::new(
+            self.inner.pool.clone(),
+            self.inner.options.clone(),
+            &self.inner.names,
+        )
+    }
+
+    /// A waker for followers of the log: woken by a notification, or after `poll` at the
+    /// latest (the fallback, and the only path while the listening connection is down).
+    pub fn waker(&self, poll: Duration) -> LogWaker {
+        LogWaker {
+            pool: self.inner.pool.clone(),
+            channel: self.inner.names.channel.clone(),
+            listener: None,
+            poll,
+        }
+    }
+
+    fn decode_events(
+        rows: Result<Vec<PgRow>, sqlx::Error>,
+        stream: Option<(&str, &str)>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        rows.map_err(StoreError::backend)?
+            .iter()
+            .map(|row| decode_row(row, stream)?.into_stored())
+            .collect()
+    }
+}
+
+fn decode_row(row: &PgRow, stream: Option<(&str, &str)>) -> Result<EventRow, StoreError> {
+    fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
+        row: &'r PgRow,
+        i: usize,
+    ) -> Result<T, StoreError> {
+        row.try_get(i).map_err(StoreError::backend)
+    }
+    let (aggregate_type, aggregate_id) = match stream {
+        Some((t, i)) => (t.to_owned(), i.to_owned()),
+        None => (get(row, 9)?, get(row, 10)?),
+    };
+    Ok(EventRow {
+        position: get(row, 0)?,
+        transaction: Some(get(row, 1)?),
+        sequence: get(row, 2)?,
+        event_id: get::<Uuid>(row, 3)?,
+        event_type: get(row, 4)?,
+        event_version: i64::from(get::<i32>(row, 5)?),
+        payload: get(row, 6)?,
+        metadata: get(row, 7)?,
+        recorded_at: get::<DateTime<Utc>>(row, 8)?,
+        aggregate_type,
+        aggregate_id,
+    })
+}
+
+impl EventStore for PostgresStore {
+    async fn append(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        expected_version: u64,
+        events: &[NewEvent],
+    ) -> Result<Vec<LogPosition>, AppendError> {
+        self.append_events(aggregate_type, aggregate_id, expected_version, events)
+            .await
+    }
+
+    async fn read_stream(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(&self.inner.statements.select_stream)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .bind(to_i64(after, "sequence")?)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.inner.pool)
+            .await;
+        Self::decode_events(rows, Some((aggregate_type, aggregate_id)))
+    }
+
+    async fn read_all(
+        &self,
+        after: LogPosition,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(&self.inner.statements.select_log)
+            .bind(after.transaction.to_string())
+            .bind(to_i64(after.event, "position")?)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.inner.pool)
+            .await;
+        Self::decode_events(rows, None)
+    }
+
+    async fn load_snapshot(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let sql = &self.inner.statements.select_snapshot;
+        load_snapshot(&self.db(), sql, aggregate_type, aggregate_id).await
+    }
+
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        save_snapshot(&self.db(), &self.inner.statements.upsert_snapshot, snapshot).await
+    }
+
+    async fn count_events(&self) -> Result<u64, StoreError> {
+        count_events(&self.db(), &self.inner.statements.count_events).await
+    }
+
+    fn watch(&self, poll: Duration) -> LogWatch {
+        LogWatch::with_waker(self.waker(poll), poll)
+    }
+}
