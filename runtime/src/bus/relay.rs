@@ -11,7 +11,7 @@ use super::{BusError, Message, Outbox, Publisher};
 use crate::contract::error::StoreError;
 use crate::contract::event::LogPosition;
 use crate::contract::store::{EventStore, LogWatch};
-use crate::projection::follower::{Follow, Follower, Idle, LeaseOf, Shutdown};
+use crate::projection::follower::{Follow, Follower, Idle, LeaseOf, Shutdown, follow_settings};
 use crate::projection::{Advance, Checkpoints, CommitError, FollowerId, Leases};
 
 /// Publishes committed events to a broker: at least once, in order per aggregate, in batches,
@@ -131,35 +131,12 @@ where
         self
     }
 
-    /// Events read and published per batch (at least 1).
-    pub fn batch_size(mut self, events: usize) -> Self {
-        self.follow.batch_size = events.max(1);
-        self
-    }
-
-    /// The longest a live relay waits before reading the log again without being woken.
-    pub fn poll_interval(mut self, poll: Duration) -> Self {
-        self.follow.poll = poll;
-        self
-    }
+    follow_settings!("relay");
 
     /// The wait after a failed publish, doubling after each further failure up to `max`.
     pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
         self.follow.backoff = first;
         self.follow.max_backoff = max.max(first);
-        self
-    }
-
-    /// How long the lease lasts without renewal where the target's leases expire (SQLite).
-    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
-        self.follow.lease.ttl = ttl;
-        self
-    }
-
-    /// The lease owner this relay identifies as (a new UUID by default); see
-    /// [`Projector::owner`](crate::Projector::owner).
-    pub fn owner(mut self, owner: Uuid) -> Self {
-        self.follow.lease.owner = owner;
         self
     }
 

@@ -44,6 +44,11 @@ where
     concurrent_writers_on_one_stream(new_store().await).await;
 }
 
+/// New events numbered `numbers` (see [`new_event`]).
+fn events(numbers: std::ops::RangeInclusive<u64>) -> Vec<NewEvent> {
+    numbers.map(new_event).collect()
+}
+
 /// A new event with recognisable content.
 pub fn new_event(n: u64) -> NewEvent {
     NewEvent {
@@ -168,17 +173,10 @@ pub async fn append_and_read_round_trip<S: EventStore>(store: &S) {
 /// A multi-event append is all or nothing, and a rejected one leaves no trace.
 pub async fn append_is_atomic<S: EventStore>(store: &S) {
     store
-        .append("conf_atomic", "a", 0, &[new_event(1), new_event(2)])
+        .append("conf_atomic", "a", 0, &events(1..=2))
         .await
         .unwrap();
-    let rejected = store
-        .append(
-            "conf_atomic",
-            "a",
-            1,
-            &[new_event(3), new_event(4), new_event(5)],
-        )
-        .await;
+    let rejected = store.append("conf_atomic", "a", 1, &events(3..=5)).await;
     assert!(
         matches!(rejected, Err(AppendError::Conflict(_))),
         "atomic: an append at a stale version is a conflict, got {rejected:?}"
@@ -196,12 +194,7 @@ pub async fn append_is_atomic<S: EventStore>(store: &S) {
         "atomic: the global log holds no rejected event"
     );
     store
-        .append(
-            "conf_atomic",
-            "a",
-            2,
-            &[new_event(3), new_event(4), new_event(5)],
-        )
+        .append("conf_atomic", "a", 2, &events(3..=5))
         .await
         .expect("atomic: the same append at the right version succeeds");
     let sequences: Vec<u64> = store
@@ -221,12 +214,7 @@ pub async fn append_is_atomic<S: EventStore>(store: &S) {
 /// The conflict carries the expected and the actual version.
 pub async fn stale_expected_version_conflicts<S: EventStore>(store: &S) {
     store
-        .append(
-            "conf_conflict",
-            "a",
-            0,
-            &[new_event(1), new_event(2), new_event(3)],
-        )
+        .append("conf_conflict", "a", 0, &events(1..=3))
         .await
         .unwrap();
     for expected in [0, 1, 2, 4, 9] {

@@ -247,3 +247,34 @@ impl<L: Send> Follow<L> {
         }
     }
 }
+
+/// The builder methods every follower shares, for an `impl` block of a type with a field
+/// `follow: Follow<_>`; `$what` names the follower in the docs ("runner", "relay").
+macro_rules! follow_settings {
+    ($what:literal) => {
+        #[doc = concat!("Events per read and per batch (at least 1).")]
+        pub fn batch_size(mut self, events: usize) -> Self {
+            self.follow.batch_size = events.max(1);
+            self
+        }
+
+        #[doc = concat!("The longest a live ", $what, " waits before reading the log again without being woken.")]
+        pub fn poll_interval(mut self, poll: Duration) -> Self {
+            self.follow.poll = poll;
+            self
+        }
+
+        #[doc = concat!("How long a lease lasts without renewal where the target's leases expire (SQLite): the time a standby waits to take over from a ", $what, " that died.")]
+        pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+            self.follow.lease.ttl = ttl;
+            self
+        }
+
+        #[doc = concat!("The lease owner this ", $what, " identifies as (a new UUID by default). A ", $what, " restarted with the same owner takes its own unexpired lease back at once, instead of waiting for it to expire; never give two live ", $what, "s the same owner.")]
+        pub fn owner(mut self, owner: Uuid) -> Self {
+            self.follow.lease.owner = owner;
+            self
+        }
+    };
+}
+pub(crate) use follow_settings;

@@ -78,18 +78,7 @@ impl<C: Send + 'static> InlineProjections<C> {
         events: &[StoredEvent],
         conn: &mut C,
     ) -> Result<(), StoreError> {
-        for projection in &mut self.projections {
-            let id = projection.id();
-            for event in events {
-                if !projection.follows(&event.aggregate_type) {
-                    continue;
-                }
-                if let Err(source) = projection.handle(event, conn).await {
-                    return Err(inline_error(id, event, source));
-                }
-            }
-        }
-        Ok(())
+        self.run(events, conn, false).await
     }
 
     /// [`apply`](Self::apply) for handlers that never wait (the in-memory store applies them
@@ -100,28 +89,41 @@ impl<C: Send + 'static> InlineProjections<C> {
         conn: &mut C,
     ) -> Result<(), StoreError> {
         use futures::FutureExt;
+        // With `now`, no handler is awaited: the whole run completes on its first poll.
+        self.run(events, conn, true)
+            .now_or_never()
+            .unwrap_or_else(|| Err(StoreError::Backend(WAITED.into())))
+    }
+
+    async fn run(
+        &mut self,
+        events: &[StoredEvent],
+        conn: &mut C,
+        now: bool,
+    ) -> Result<(), StoreError> {
+        use futures::FutureExt;
         for projection in &mut self.projections {
             let id = projection.id();
             for event in events {
                 if !projection.follows(&event.aggregate_type) {
                     continue;
                 }
-                match projection.handle(event, conn).now_or_never() {
-                    Some(Ok(())) => {}
-                    Some(Err(source)) => return Err(inline_error(id, event, source)),
-                    None => {
-                        return Err(inline_error(
-                            id,
-                            event,
-                            "the handler waited; inline projections of the in-memory store must not wait (use a Projector for handlers that do I/O)".into(),
-                        ));
-                    }
+                let handled = projection.handle(event, conn);
+                let handled = if now {
+                    handled.now_or_never().unwrap_or_else(|| Err(WAITED.into()))
+                } else {
+                    handled.await
+                };
+                if let Err(source) = handled {
+                    return Err(inline_error(id, event, source));
                 }
             }
         }
         Ok(())
     }
 }
+
+const WAITED: &str = "the handler waited; inline projections of the in-memory store must not wait (use a Projector for handlers that do I/O)";
 
 fn inline_error(projection: ProjectionId, event: &StoredEvent, source: BoxError) -> StoreError {
     StoreError::Inline {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::follower::{Follow, Follower, Idle, LeaseOf, Shutdown};
+use super::follower::{Follow, Follower, Idle, LeaseOf, Shutdown, follow_settings};
 use super::target::{Advance, FollowerId, ParkedEvent, ProjectionTarget};
 use super::{EventRef, PoisonPolicy, ProjectionError, ProjectionHandlers, ProjectionId};
 use crate::contract::error::{BoxError, StoreError};
@@ -112,36 +112,11 @@ where
         }
     }
 
-    /// Events per read and per transaction (at least 1).
-    pub fn batch_size(mut self, events: usize) -> Self {
-        self.follow.batch_size = events.max(1);
-        self
-    }
-
-    /// The longest a live runner waits before reading the log again without being woken.
-    pub fn poll_interval(mut self, poll: Duration) -> Self {
-        self.follow.poll = poll;
-        self
-    }
+    follow_settings!("runner");
 
     /// What to do when a handler fails.
     pub fn on_error(mut self, policy: PoisonPolicy) -> Self {
         self.core.policy = policy;
-        self
-    }
-
-    /// How long a lease lasts without renewal where the target's leases expire (SQLite): the
-    /// time a standby waits to take over from a runner that died.
-    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
-        self.follow.lease.ttl = ttl;
-        self
-    }
-
-    /// The lease owner this runner identifies as (a new UUID by default). A runner restarted
-    /// with the same owner takes its own unexpired lease back at once, instead of waiting for
-    /// it to expire; never give two live runners the same owner.
-    pub fn owner(mut self, owner: Uuid) -> Self {
-        self.follow.lease.owner = owner;
         self
     }
 

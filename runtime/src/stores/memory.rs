@@ -146,10 +146,7 @@ impl Inner {
         else {
             return Vec::new();
         };
-        let start = usize::try_from(after)
-            .unwrap_or(usize::MAX)
-            .min(stream.len());
-        stream[start..]
+        stream[index_after(after, stream.len())..]
             .iter()
             .take(limit)
             .map(|&i| self.log[i].clone())
@@ -157,11 +154,14 @@ impl Inner {
     }
 
     fn read_all(&self, after: LogPosition, limit: usize) -> Vec<StoredEvent> {
-        let start = usize::try_from(after.event)
-            .unwrap_or(usize::MAX)
-            .min(self.log.len());
+        let start = index_after(after.event, self.log.len());
         self.log[start..].iter().take(limit).cloned().collect()
     }
+}
+
+/// Where a read after the 1-based `after` starts in a list of `len`.
+fn index_after(after: u64, len: usize) -> usize {
+    usize::try_from(after).unwrap_or(usize::MAX).min(len)
 }
 
 impl EventStore for InMemoryStore {

@@ -16,22 +16,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{PgConnection, Row};
-use uuid::Uuid;
+use sqlx::PgConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::contract::error::{AppendError, StoreError};
-use crate::contract::event::{LogPosition, StoredEvent};
+use crate::contract::error::StoreError;
 pub use crate::contract::store::Wake;
-use crate::contract::store::{EventStore, LogWatch, NewEvent, Snapshot};
 use crate::projection::InlineProjections;
-use crate::stores::sql::store::{Migrations, count_events, load_snapshot, migrate, save_snapshot};
-use crate::stores::sql::{EventRow, to_i64, tokio_handle};
+use crate::stores::sql::store::{Migrations, StoreSql, migrate};
+use crate::stores::sql::{Statements as SqlStatements, named_statements, tokio_handle};
 
-mod append;
 mod config;
 mod dialect;
+mod events;
 mod projections;
 mod waker;
 
@@ -53,28 +49,32 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("postgres/migrations/0003_inbox.sql")),
 ];
 
+named_statements! {
+    /// PostgreSQL's own statement of `store.sql`: the append is one conditional insert.
+    enum AppendSql {
+        Append = "append",
+    }
+}
+
+/// The SQL of one store, rendered once with its object names.
 #[derive(Debug)]
 struct Statements {
-    append: String,
-    select_version: String,
-    select_stream: String,
-    select_log: String,
-    select_snapshot: String,
-    upsert_snapshot: String,
-    count_events: String,
+    store: SqlStatements<StoreSql>,
+    append: SqlStatements<AppendSql>,
 }
 
 impl Statements {
     fn new(names: &Names) -> Self {
+        let file = include_str!("postgres/store.sql");
+        let render = |sql: &str| names.render(sql);
         Statements {
-            append: names.render(include_str!("postgres/append.sql")),
-            select_version: names.render(include_str!("postgres/select_version.sql")),
-            select_stream: names.render(include_str!("postgres/select_stream.sql")),
-            select_log: names.render(include_str!("postgres/select_log.sql")),
-            select_snapshot: names.render(include_str!("postgres/select_snapshot.sql")),
-            upsert_snapshot: names.render(include_str!("postgres/upsert_snapshot.sql")),
-            count_events: names.render("SELECT COUNT(*) FROM {events}"),
+            store: SqlStatements::new(file, render),
+            append: SqlStatements::new(file, render),
         }
+    }
+
+    fn get(&self, statement: StoreSql) -> &str {
+        self.store.get(statement)
     }
 }
 
@@ -230,106 +230,5 @@ impl PostgresStore {
             listener: None,
             poll,
         }
-    }
-
-    fn decode_events(
-        rows: Result<Vec<PgRow>, sqlx::Error>,
-        stream: Option<(&str, &str)>,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        rows.map_err(StoreError::backend)?
-            .iter()
-            .map(|row| decode_row(row, stream)?.into_stored())
-            .collect()
-    }
-}
-
-fn decode_row(row: &PgRow, stream: Option<(&str, &str)>) -> Result<EventRow, StoreError> {
-    fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
-        row: &'r PgRow,
-        i: usize,
-    ) -> Result<T, StoreError> {
-        row.try_get(i).map_err(StoreError::backend)
-    }
-    let (aggregate_type, aggregate_id) = match stream {
-        Some((t, i)) => (t.to_owned(), i.to_owned()),
-        None => (get(row, 9)?, get(row, 10)?),
-    };
-    Ok(EventRow {
-        position: get(row, 0)?,
-        transaction: Some(get(row, 1)?),
-        sequence: get(row, 2)?,
-        event_id: get::<Uuid>(row, 3)?,
-        event_type: get(row, 4)?,
-        event_version: i64::from(get::<i32>(row, 5)?),
-        payload: get(row, 6)?,
-        metadata: get(row, 7)?,
-        recorded_at: get::<DateTime<Utc>>(row, 8)?,
-        aggregate_type,
-        aggregate_id,
-    })
-}
-
-impl EventStore for PostgresStore {
-    async fn append(
-        &self,
-        aggregate_type: &str,
-        aggregate_id: &str,
-        expected_version: u64,
-        events: &[NewEvent],
-    ) -> Result<Vec<LogPosition>, AppendError> {
-        self.append_events(aggregate_type, aggregate_id, expected_version, events)
-            .await
-    }
-
-    async fn read_stream(
-        &self,
-        aggregate_type: &str,
-        aggregate_id: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(&self.inner.statements.select_stream)
-            .bind(aggregate_type)
-            .bind(aggregate_id)
-            .bind(to_i64(after, "sequence")?)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.inner.pool)
-            .await;
-        Self::decode_events(rows, Some((aggregate_type, aggregate_id)))
-    }
-
-    async fn read_all(
-        &self,
-        after: LogPosition,
-        limit: usize,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(&self.inner.statements.select_log)
-            .bind(after.transaction.to_string())
-            .bind(to_i64(after.event, "position")?)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.inner.pool)
-            .await;
-        Self::decode_events(rows, None)
-    }
-
-    async fn load_snapshot(
-        &self,
-        aggregate_type: &str,
-        aggregate_id: &str,
-    ) -> Result<Option<Snapshot>, StoreError> {
-        let sql = &self.inner.statements.select_snapshot;
-        load_snapshot(&self.db(), sql, aggregate_type, aggregate_id).await
-    }
-
-    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
-        save_snapshot(&self.db(), &self.inner.statements.upsert_snapshot, snapshot).await
-    }
-
-    async fn count_events(&self) -> Result<u64, StoreError> {
-        count_events(&self.db(), &self.inner.statements.count_events).await
-    }
-
-    fn watch(&self, poll: Duration) -> LogWatch {
-        LogWatch::with_waker(self.waker(poll), poll)
     }
 }

@@ -26,8 +26,8 @@ use crate::contract::error::{AppendError, StoreError};
 use crate::contract::event::{LogPosition, StoredEvent};
 use crate::contract::store::{EventStore, LogWatch, NewEvent, Snapshot};
 use crate::projection::InlineProjections;
-use crate::stores::sql::store::{count_events, load_snapshot};
-use crate::stores::sql::{EventRow, Tables, to_i64, tokio_handle};
+use crate::stores::sql::store::{StoreSql, count_events, load_snapshot};
+use crate::stores::sql::{EventRow, Statements as SqlStatements, Tables, to_i64, tokio_handle};
 
 mod dialect;
 mod migrations;
@@ -168,26 +168,20 @@ impl SqliteConfig {
 /// The SQL of one store, rendered once with its table names.
 #[derive(Debug)]
 struct Statements {
-    select_stream: String,
-    select_log: String,
-    select_version: String,
-    select_snapshot: String,
-    upsert_snapshot: String,
-    count_events: String,
+    sql: SqlStatements<StoreSql>,
     events_table: String,
 }
 
 impl Statements {
     fn new(tables: &Tables) -> Self {
         Statements {
-            select_stream: tables.render(include_str!("sqlite/select_stream.sql")),
-            select_log: tables.render(include_str!("sqlite/select_log.sql")),
-            select_version: tables.render(include_str!("sqlite/select_version.sql")),
-            select_snapshot: tables.render(include_str!("sqlite/select_snapshot.sql")),
-            upsert_snapshot: tables.render(include_str!("sqlite/upsert_snapshot.sql")),
-            count_events: tables.render("SELECT COUNT(*) FROM {events}"),
+            sql: SqlStatements::new(include_str!("sqlite/store.sql"), |sql| tables.render(sql)),
             events_table: tables.events.clone(),
         }
+    }
+
+    fn get(&self, statement: StoreSql) -> &str {
+        self.sql.get(statement)
     }
 }
 
@@ -282,6 +276,21 @@ impl SqliteStore {
     /// leases share the events' database, so each event applies exactly once.
     pub fn projection_target(&self) -> SqliteTarget {
         SqliteTarget::new(self.inner.options.clone(), &self.inner.tables)
+    }
+
+    /// Queues a request for the writer task and waits for its answer.
+    async fn ask_writer<T>(
+        &self,
+        request: writer::Request,
+        answer: oneshot::Receiver<T>,
+    ) -> Result<T, StoreError> {
+        let stopped = || StoreError::Backend("the SQLite writer task has stopped".into());
+        self.inner
+            .writer
+            .send(request)
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())
     }
 
     /// The shared statement runner on the reader pool.
@@ -410,13 +419,7 @@ impl EventStore for SqliteStore {
             },
             reply,
         );
-        let stopped = || StoreError::Backend("the SQLite writer task has stopped".into());
-        self.inner
-            .writer
-            .send(request)
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.ask_writer(request, answer).await?
     }
 
     async fn read_stream(
@@ -426,7 +429,7 @@ impl EventStore for SqliteStore {
         after: u64,
         max: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let query = sqlx::query(&self.inner.statements.select_stream)
+        let query = sqlx::query(self.inner.statements.get(StoreSql::SelectStream))
             .bind(aggregate_type)
             .bind(aggregate_id)
             .bind(to_i64(after, "sequence")?)
@@ -440,7 +443,7 @@ impl EventStore for SqliteStore {
         after: LogPosition,
         max: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let query = sqlx::query(&self.inner.statements.select_log)
+        let query = sqlx::query(self.inner.statements.get(StoreSql::SelectLog))
             .bind(to_i64(after.event, "position")?)
             .bind(limit(max));
         self.fetch_events(query, None).await
@@ -451,7 +454,7 @@ impl EventStore for SqliteStore {
         aggregate_type: &str,
         aggregate_id: &str,
     ) -> Result<Option<Snapshot>, StoreError> {
-        let sql = &self.inner.statements.select_snapshot;
+        let sql = self.inner.statements.get(StoreSql::SelectSnapshot);
         load_snapshot(&self.readers(), sql, aggregate_type, aggregate_id).await
     }
 
@@ -460,17 +463,12 @@ impl EventStore for SqliteStore {
         // group commit; it costs one upsert in it.
         let (reply, answer) = oneshot::channel();
         let request = writer::Request::Snapshot(snapshot.clone(), reply);
-        let stopped = || StoreError::Backend("the SQLite writer task has stopped".into());
-        self.inner
-            .writer
-            .send(request)
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.ask_writer(request, answer).await?
     }
 
     async fn count_events(&self) -> Result<u64, StoreError> {
-        count_events(&self.readers(), &self.inner.statements.count_events).await
+        let sql = self.inner.statements.get(StoreSql::CountEvents);
+        count_events(&self.readers(), sql).await
     }
 
     /// Woken by this store's commits; commits of other processes on the same file are seen at

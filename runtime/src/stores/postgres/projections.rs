@@ -133,4 +133,14 @@ mod tests {
         problems.extend(Statements::<LeaseSql>::check(file, render));
         assert!(problems.is_empty(), "{problems:?}");
     }
+
+    #[test]
+    fn every_store_statement_is_in_the_file() {
+        let names = Names::new("s", "p_");
+        let render = |sql: &str| names.render(sql);
+        let file = include_str!("store.sql");
+        let mut problems = Statements::<crate::stores::sql::store::StoreSql>::check(file, render);
+        problems.extend(Statements::<super::super::AppendSql>::check(file, render));
+        assert!(problems.is_empty(), "{problems:?}");
+    }
 }

@@ -4,9 +4,21 @@
 use chrono::Utc;
 
 use super::dialect::{Dialect, On, Param};
-use super::{i64_to_u64, to_i64, u64_to_i64};
+use super::{i64_to_u64, named_statements, to_i64, u64_to_i64};
 use crate::contract::error::StoreError;
 use crate::contract::store::Snapshot;
+
+named_statements! {
+    /// The statements of an SQL event store, in each backend's `store.sql`.
+    pub(crate) enum StoreSql {
+        SelectStream = "select_stream",
+        SelectLog = "select_log",
+        SelectVersion = "select_version",
+        SelectSnapshot = "select_snapshot",
+        UpsertSnapshot = "upsert_snapshot",
+        CountEvents = "count_events",
+    }
+}
 
 /// The newest snapshot of an aggregate, from `select_snapshot.sql` (version, fingerprint,
 /// state); a negative version is [`StoreError::Corrupt`].

@@ -153,4 +153,13 @@ mod tests {
         problems.extend(Statements::<LeaseSql>::check(file, render));
         assert!(problems.is_empty(), "{problems:?}");
     }
+
+    #[test]
+    fn every_store_statement_is_in_the_file() {
+        let tables = Tables::with_prefix("t_").unwrap();
+        let render = |sql: &str| tables.render(sql);
+        let file = include_str!("store.sql");
+        let problems = Statements::<crate::stores::sql::store::StoreSql>::check(file, render);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
 }

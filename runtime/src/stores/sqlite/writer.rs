@@ -14,7 +14,7 @@ use crate::contract::event::{LogPosition, StoredEvent};
 use crate::contract::store::{NewEvent, Snapshot};
 use crate::projection::InlineProjections;
 use crate::stores::sql::encode_metadata;
-use crate::stores::sql::store::snapshot_params;
+use crate::stores::sql::store::{StoreSql, snapshot_params};
 
 /// Rows per multi-row `INSERT` of one append: 6 parameters each.
 const ROWS_PER_INSERT: usize = 64;
@@ -461,7 +461,7 @@ async fn conflict(
     statements: &Statements,
     append: &Append,
 ) -> Result<Outcome, StoreError> {
-    let actual: i64 = sqlx::query(&statements.select_version)
+    let actual: i64 = sqlx::query(statements.get(StoreSql::SelectVersion))
         .bind(&append.aggregate_type)
         .bind(&append.aggregate_id)
         .fetch_one(&mut *conn)
@@ -519,9 +519,12 @@ async fn snapshot_one(
         Ok(params) => params,
         Err(error) => return Outcome::Failed(error.into()),
     };
-    let result = bind(sqlx::query(&statements.upsert_snapshot), &params)
-        .execute(&mut *conn)
-        .await;
+    let result = bind(
+        sqlx::query(statements.get(StoreSql::UpsertSnapshot)),
+        &params,
+    )
+    .execute(&mut *conn)
+    .await;
     match result {
         Ok(_) => Outcome::Snapshot,
         Err(error) => Outcome::Failed(StoreError::backend(error).into()),

@@ -1,16 +1,21 @@
-//! Appending to a PostgreSQL store: one conditional insert per append, whose unique
-//! `(aggregate_type, aggregate_id, sequence)` constraint resolves racing writers in the
-//! database; inline projections run in the append's transaction.
+//! The event store operations of PostgreSQL: appends are one conditional insert each, whose
+//! unique `(aggregate_type, aggregate_id, sequence)` constraint resolves racing writers in the
+//! database (inline projections run in the append's transaction); reads follow the log in
+//! `(transaction id, position)` order below the oldest running transaction.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
-use super::PostgresStore;
+use super::{AppendSql, PostgresStore};
 use crate::contract::error::{AppendError, Conflict, StoreError};
-use crate::contract::event::LogPosition;
-use crate::contract::store::NewEvent;
-use crate::stores::sql::{encode_metadata, to_i64};
+use crate::contract::event::{LogPosition, StoredEvent};
+use crate::contract::store::{EventStore, LogWatch, NewEvent, Snapshot};
+use crate::stores::sql::store::{StoreSql, count_events, load_snapshot, save_snapshot};
+use crate::stores::sql::{EventRow, encode_metadata, to_i64};
 
 impl PostgresStore {
     async fn conflict(
@@ -19,7 +24,7 @@ impl PostgresStore {
         aggregate_id: &str,
         expected: u64,
     ) -> AppendError {
-        let actual = sqlx::query(&self.inner.statements.select_version)
+        let actual = sqlx::query(self.inner.statements.get(StoreSql::SelectVersion))
             .bind(aggregate_type)
             .bind(aggregate_id)
             .fetch_one(&self.inner.pool)
@@ -37,7 +42,45 @@ impl PostgresStore {
         }
     }
 
-    pub(super) async fn append_events(
+    fn decode_events(
+        rows: Result<Vec<PgRow>, sqlx::Error>,
+        stream: Option<(&str, &str)>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        rows.map_err(StoreError::backend)?
+            .iter()
+            .map(|row| decode_row(row, stream)?.into_stored())
+            .collect()
+    }
+}
+
+fn decode_row(row: &PgRow, stream: Option<(&str, &str)>) -> Result<EventRow, StoreError> {
+    fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
+        row: &'r PgRow,
+        i: usize,
+    ) -> Result<T, StoreError> {
+        row.try_get(i).map_err(StoreError::backend)
+    }
+    let (aggregate_type, aggregate_id) = match stream {
+        Some((t, i)) => (t.to_owned(), i.to_owned()),
+        None => (get(row, 9)?, get(row, 10)?),
+    };
+    Ok(EventRow {
+        position: get(row, 0)?,
+        transaction: Some(get(row, 1)?),
+        sequence: get(row, 2)?,
+        event_id: get::<Uuid>(row, 3)?,
+        event_type: get(row, 4)?,
+        event_version: i64::from(get::<i32>(row, 5)?),
+        payload: get(row, 6)?,
+        metadata: get(row, 7)?,
+        recorded_at: get::<DateTime<Utc>>(row, 8)?,
+        aggregate_type,
+        aggregate_id,
+    })
+}
+
+impl EventStore for PostgresStore {
+    async fn append(
         &self,
         aggregate_type: &str,
         aggregate_id: &str,
@@ -57,7 +100,7 @@ impl PostgresStore {
                 ))
             })?);
         }
-        let query = sqlx::query(&self.inner.statements.append)
+        let query = sqlx::query(self.inner.statements.append.get(AppendSql::Append))
             .bind(aggregate_type)
             .bind(aggregate_id)
             .bind(version)
@@ -150,5 +193,59 @@ impl PostgresStore {
         }
         self.inner.appended.notify_one();
         Ok(positions)
+    }
+
+    async fn read_stream(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(self.inner.statements.get(StoreSql::SelectStream))
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .bind(to_i64(after, "sequence")?)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.inner.pool)
+            .await;
+        Self::decode_events(rows, Some((aggregate_type, aggregate_id)))
+    }
+
+    async fn read_all(
+        &self,
+        after: LogPosition,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(self.inner.statements.get(StoreSql::SelectLog))
+            .bind(after.transaction.to_string())
+            .bind(to_i64(after.event, "position")?)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.inner.pool)
+            .await;
+        Self::decode_events(rows, None)
+    }
+
+    async fn load_snapshot(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let sql = self.inner.statements.get(StoreSql::SelectSnapshot);
+        load_snapshot(&self.db(), sql, aggregate_type, aggregate_id).await
+    }
+
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        let sql = self.inner.statements.get(StoreSql::UpsertSnapshot);
+        save_snapshot(&self.db(), sql, snapshot).await
+    }
+
+    async fn count_events(&self) -> Result<u64, StoreError> {
+        let sql = self.inner.statements.get(StoreSql::CountEvents);
+        count_events(&self.db(), sql).await
+    }
+
+    fn watch(&self, poll: Duration) -> LogWatch {
+        LogWatch::with_waker(self.waker(poll), poll)
     }
 }

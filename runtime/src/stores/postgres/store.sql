@@ -1,0 +1,57 @@
+-- name: select_stream
+SELECT position, transaction_id::text::bigint, sequence, event_id, event_type, event_version,
+       payload::text, metadata::text, recorded_at
+FROM {events}
+WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
+ORDER BY sequence
+LIMIT $4
+
+-- name: select_log
+-- The log after ($1, $2) in (transaction_id, position) order, and only the events of
+-- transactions older than the oldest one still running: those are all finished, so nothing
+-- below the horizon can still appear. A transaction that commits late holds the horizon back
+-- until it commits, and its events are read then, in their place.
+-- The transaction id's text form is selected under another name (`txn`): an output column
+-- named `transaction_id` would be what ORDER BY sorts on, and the index could not serve it.
+SELECT position, transaction_id::text::bigint AS txn, sequence, event_id, event_type, event_version,
+       payload::text, metadata::text, recorded_at, aggregate_type, aggregate_id
+FROM {events}
+WHERE (transaction_id, position) > ($1::text::xid8, $2)
+  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY transaction_id, position
+LIMIT $3
+
+-- name: select_version
+SELECT COALESCE(MAX(sequence), 0) FROM {events} WHERE aggregate_type = $1 AND aggregate_id = $2
+
+-- name: select_snapshot
+SELECT version, fingerprint, state FROM {snapshots} WHERE aggregate_type = $1 AND aggregate_id = $2
+
+-- name: upsert_snapshot
+-- Keeps the newest snapshot: an older one never replaces a newer one.
+INSERT INTO {snapshots} AS s (aggregate_type, aggregate_id, version, fingerprint, state, taken_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET
+    version = excluded.version,
+    fingerprint = excluded.fingerprint,
+    state = excluded.state,
+    taken_at = excluded.taken_at
+WHERE excluded.version >= s.version
+
+-- name: append
+-- Appends a command's events if the stream's last sequence is $3, in one statement (its own
+-- transaction). Two writers that both see version $3 both try sequence $3 + 1: the unique
+-- constraint on (aggregate_type, aggregate_id, sequence) makes the second wait for the first
+-- and fail, and the store reports that as the typed conflict.
+INSERT INTO {events} (aggregate_type, aggregate_id, sequence, event_id, event_type,
+                      event_version, payload, metadata, recorded_at)
+SELECT $1, $2, $3 + e.ord, e.event_id, e.event_type, e.event_version, e.payload::jsonb,
+       e.metadata::jsonb, e.recorded_at
+FROM UNNEST($4::uuid[], $5::text[], $6::int4[], $7::text[], $8::text[], $9::timestamptz[])
+     WITH ORDINALITY AS e(event_id, event_type, event_version, payload, metadata, recorded_at, ord)
+WHERE (SELECT COALESCE(MAX(sequence), 0) FROM {events}
+       WHERE aggregate_type = $1 AND aggregate_id = $2) = $3
+RETURNING sequence, position, transaction_id::text::bigint
+
+-- name: count_events
+SELECT COUNT(*) FROM {events}

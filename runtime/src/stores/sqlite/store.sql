@@ -1,0 +1,46 @@
+-- name: select_stream
+-- One row holding the page as a JSON array: sqlx hands rows one by one from its worker thread,
+-- and one row per page reads a long stream about three times faster than one row per event.
+SELECT json_group_array(
+           json_array(position, sequence, hex(event_id), event_type, event_version,
+                      payload, metadata, recorded_at)
+           ORDER BY sequence)
+FROM (SELECT position, sequence, event_id, event_type, event_version, payload, metadata,
+             recorded_at
+      FROM {events}
+      WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence > ?3
+      ORDER BY sequence
+      LIMIT ?4)
+
+-- name: select_log
+-- One row holding the page as a JSON array (see select_stream.sql).
+SELECT json_group_array(
+           json_array(position, sequence, hex(event_id), event_type, event_version,
+                      payload, metadata, recorded_at, aggregate_type, aggregate_id)
+           ORDER BY position)
+FROM (SELECT position, sequence, event_id, event_type, event_version, payload, metadata,
+             recorded_at, aggregate_type, aggregate_id
+      FROM {events}
+      WHERE position > ?1
+      ORDER BY position
+      LIMIT ?2)
+
+-- name: select_version
+SELECT COALESCE(MAX(sequence), 0) FROM {events} WHERE aggregate_type = ?1 AND aggregate_id = ?2
+
+-- name: select_snapshot
+SELECT version, fingerprint, state FROM {snapshots} WHERE aggregate_type = ?1 AND aggregate_id = ?2
+
+-- name: upsert_snapshot
+-- Keeps the newest snapshot: an older one never replaces a newer one.
+INSERT INTO {snapshots} (aggregate_type, aggregate_id, version, fingerprint, state, taken_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET
+    version = excluded.version,
+    fingerprint = excluded.fingerprint,
+    state = excluded.state,
+    taken_at = excluded.taken_at
+WHERE excluded.version >= {snapshots}.version
+
+-- name: count_events
+SELECT COUNT(*) FROM {events}
