@@ -1,16 +1,24 @@
 //! The runtime of cargo-cqrs: event-sourced aggregates, versioned events with upcasting,
-//! repositories with optimistic concurrency and snapshots, and event stores.
+//! repositories with optimistic concurrency and snapshots, event stores, projections and an
+//! event bus.
 //!
 //! This is the one crate a service depends on. With the default `derive` feature it also
 //! exports the macros that write the boilerplate: [`Event`], [`Aggregate`](macro@Aggregate),
-//! [`Command`] and [`handlers`].
+//! [`Command`], [`handlers`] and [`projection`](macro@projection).
 //!
 //! The flow: a [`Repository`] loads an [`AggregateRoot`] (snapshot + later events), runs a
 //! command against its state ([`Aggregate::handle`]), appends the resulting events to the
 //! [`EventStore`] if the stream is still at the version the command was decided on, and applies
-//! them ([`Aggregate::apply`]).
+//! them ([`Aggregate::apply`]). Read models follow the global log: a [`Projector`] applies a
+//! `#[projection]` in batches, its checkpoint moving in the transaction that applied them
+//! ([`projection`](mod@projection)). Events leave the service through a transactional outbox and come in
+//! through idempotent subscribers ([`bus`]).
 //!
-//! See the crate README for a tour, and `examples/bank.rs` for a complete domain.
+//! Stores: [`InMemoryStore`], [`sqlite`] (the embedded default) and [`postgres`] (feature
+//! `postgres`, for many instances sharing a database).
+//!
+//! See the crate README for a tour, and `examples/bank/src/lib.rs` in the repository for a
+//! complete domain.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 

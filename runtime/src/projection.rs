@@ -15,7 +15,7 @@
 //!   retries it, or parks it in a dead-letter table to be listed and replayed
 //!   ([`PoisonPolicy`]); never a silent skip.
 //! - Versions build side by side: a checkpoint belongs to a projection's name and version, and
-//!   a new version that caught up becomes the active one ([`ProjectionTarget::active_version`]),
+//!   a new version that caught up becomes the active one ([`Versions::active_version`]),
 //!   which stops the runners of older versions.
 
 use std::fmt;

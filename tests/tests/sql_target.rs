@@ -29,7 +29,10 @@ where
     match target.checkpoint(PROJECTION).await {
         Err(StoreError::Corrupt(message)) => {
             assert!(message.contains("tallies"), "names the follower: {message}");
-            assert!(message.contains("negative"), "says what is wrong: {message}");
+            assert!(
+                message.contains("negative"),
+                "says what is wrong: {message}"
+            );
         }
         other => panic!("a negative checkpoint must be Corrupt, got {other:?}"),
     }
@@ -56,7 +59,10 @@ where
     };
     match target.checkpoint(FollowerId::Projection(huge)).await {
         Err(StoreError::Config(message)) => {
-            assert!(message.contains("4294967295"), "names the version: {message}")
+            assert!(
+                message.contains("4294967295"),
+                "names the version: {message}"
+            )
         }
         other => panic!("a version above i32::MAX must be refused, got {other:?}"),
     }

@@ -19,7 +19,7 @@ use crate::projection::{Advance, Checkpoints, CommitError, FollowerId, Leases};
 ///
 /// The relay reads the store's global log, which holds only committed events and never skips
 /// one that committed late, so nothing is published that did not commit and nothing committed
-/// is left out. Its checkpoint lives in a [`ProjectionTarget`] (the store's own database for
+/// is left out. Its checkpoint lives in a [`Checkpoints`] target (the store's own database for
 /// SQLite and PostgreSQL) under its name, and moves only after the broker acknowledged every
 /// message of a batch; after a crash the unacknowledged batch is published again, and the
 /// consumers' idempotency absorbs the duplicates. Like a projection runner, it takes its

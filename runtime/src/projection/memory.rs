@@ -18,7 +18,7 @@ use super::target::{
 use crate::contract::error::StoreError;
 use crate::contract::event::LogPosition;
 
-/// A [`ProjectionTarget`] in memory. Cloning shares it; handlers get `()` as their connection.
+/// A [`ProjectionTarget`](super::ProjectionTarget) in memory. Cloning shares it; handlers get `()` as their connection.
 ///
 /// Its transactions are atomic for the target's own data (checkpoint, dead letters, active
 /// version), but cannot undo what a handler changed in memory, so the runner never applies an

@@ -3,8 +3,9 @@
 //! one file (SQLite's write lock, waited for with a busy timeout).
 //!
 //! - Appends go to a single writer task that owns the write connection. Each round takes every
-//!   append queued so far into one `BEGIN IMMEDIATE` transaction: each append checks its
-//!   expected version and inserts its events under a savepoint, and one `COMMIT` (one fsync)
+//!   append queued so far into one `BEGIN IMMEDIATE` transaction: the appends of different
+//!   streams go in as one conditional insert that checks each expected version (a savepoint per
+//!   append only when that insert fails, to find the ones that conflict), and one `COMMIT` (one fsync)
 //!   makes them all durable before any caller is answered.
 //! - Reads use a separate pool; in WAL mode they never wait for the writer.
 //! - Writes are serialized by SQLite, so global positions become visible in order: a reader of

@@ -90,8 +90,8 @@ impl PostgresConfig {
         self
     }
 
-    /// Whether [`PostgresStore::connect`] applies pending schema migrations (the default), or
-    /// leaves them to an explicit [`PostgresStore::migrate`] (for deployments that migrate in
+    /// Whether [`PostgresStore::connect`](super::PostgresStore::connect) applies pending schema migrations (the default), or
+    /// leaves them to an explicit [`PostgresStore::migrate`](super::PostgresStore::migrate) (for deployments that migrate in
     /// a separate step, with other database rights).
     pub fn migrate_on_connect(mut self, migrate: bool) -> Self {
         self.migrate = migrate;
