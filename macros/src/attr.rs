@@ -10,65 +10,8 @@ use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
 use syn::{Attribute, LitInt, LitStr, Path, Token, Type};
 
-/// Collected errors; turned into one `compile_error!` each.
-#[derive(Default)]
-pub struct Errors(Option<syn::Error>);
-
-impl Errors {
-    pub fn push(&mut self, error: syn::Error) {
-        match &mut self.0 {
-            Some(all) => all.combine(error),
-            None => self.0 = Some(error),
-        }
-    }
-
-    pub fn error(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
-        self.push(syn::Error::new_spanned(tokens, message));
-    }
-
-    /// Records the error of a fallible step and returns its value, if any.
-    pub fn ok<T>(&mut self, result: syn::Result<T>) -> Option<T> {
-        result.map_err(|e| self.push(e)).ok()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_none()
-    }
-
-    pub fn into_compile_errors(self) -> TokenStream {
-        self.0.map(|e| e.to_compile_error()).unwrap_or_default()
-    }
-}
-
-/// A key that may be given once. A second one is an error at both places.
-pub struct Once<T> {
-    key: &'static str,
-    value: Option<(T, TokenStream)>,
-}
-
-impl<T> Once<T> {
-    pub fn new(key: &'static str) -> Self {
-        Once { key, value: None }
-    }
-
-    pub fn set(&mut self, errors: &mut Errors, at: &Path, value: T) {
-        if let Some((_, first)) = &self.value {
-            let key = self.key;
-            errors.error(at, format!("duplicate key `{key}`; give it once"));
-            errors.error(first, format!("first `{key}` here"));
-        } else {
-            self.value = Some((value, at.to_token_stream()));
-        }
-    }
-
-    pub fn get(&self) -> Option<&T> {
-        self.value.as_ref().map(|(v, _)| v)
-    }
-
-    pub fn take(self) -> Option<T> {
-        self.value.map(|(v, _)| v)
-    }
-}
+use crate::ctxt::closest;
+pub use crate::ctxt::{Errors, Once};
 
 /// Reads the attributes named `name` with `parse_key` for each key; unknown keys are reported
 /// by `parse_key` returning `Ok(false)`.
@@ -115,34 +58,6 @@ pub fn parse_attrs(
         });
         errors.ok(result);
     }
-}
-
-/// The expected key (from a list such as "`a`, `b`") within two edits of `key`, if one is.
-fn closest<'e>(key: &str, expected: &'e str) -> Option<&'e str> {
-    expected
-        .split(", ")
-        .map(|k| k.trim_matches('`'))
-        .map(|k| (edit_distance(key, k), k))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// Consumes `= value` or `(...)` after an unknown key, so parsing can go on.

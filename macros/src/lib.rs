@@ -6,6 +6,7 @@
 
 mod ast;
 mod attr;
+mod ctxt;
 mod expand;
 mod fallback;
 mod valid;
@@ -13,7 +14,7 @@ mod valid;
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
 
-use crate::attr::Errors;
+use crate::ctxt::Errors;
 
 /// Derives `DomainEvent` for an event enum or struct. See `cqrs_runtime::Event`.
 #[proc_macro_derive(Event, attributes(event))]
@@ -70,54 +71,65 @@ mod derive {
         }
     }
 
-    pub fn event(input: &DeriveInput) -> TokenStream {
+    /// One derive's pipeline: parse into a model, validate it, and expand it; with errors,
+    /// the errors beside the stub impls `fallback` writes (from the model, when parsing got
+    /// that far), so that one mistake does not cascade into errors elsewhere.
+    fn derive<'a, M>(
+        input: &'a DeriveInput,
+        parse: fn(&'a DeriveInput, &mut Errors) -> Option<M>,
+        check: fn(&M, &mut Errors),
+        expand: fn(&M) -> TokenStream,
+        fallback: fn(&'a DeriveInput, Option<M>) -> Option<TokenStream>,
+    ) -> TokenStream {
         let mut errors = Errors::default();
-        let model = EventInput::from_syn(input, &mut errors);
+        let model = parse(input, &mut errors);
         if let Some(model) = &model {
-            valid::check_event(model, &mut errors);
+            check(model, &mut errors);
         }
         match model {
-            Some(model) if errors.is_empty() => wrap(expand::event::expand(&model)),
+            Some(model) if errors.is_empty() => wrap(expand(&model)),
             model => {
-                let krate = model.map_or_else(attr::default_crate_path, |m| m.crate_path);
-                let stub = wrap(fallback::event(input, &krate));
+                let stub = fallback(input, model).map(wrap);
                 let errors = errors.into_compile_errors();
                 quote!(#errors #stub)
             }
         }
+    }
+
+    pub fn event(input: &DeriveInput) -> TokenStream {
+        derive(
+            input,
+            EventInput::from_syn,
+            valid::check_event,
+            expand::event::expand,
+            |input, model| {
+                let krate = model.map_or_else(attr::default_crate_path, |m| m.crate_path);
+                Some(fallback::event(input, &krate))
+            },
+        )
     }
 
     pub fn aggregate(input: &DeriveInput) -> TokenStream {
-        let mut errors = Errors::default();
-        let model = AggregateInput::from_syn(input, &mut errors);
-        if let Some(model) = &model {
-            valid::check_aggregate(model, &mut errors);
-        }
-        match model {
-            Some(model) if errors.is_empty() => wrap(expand::aggregate::expand(&model)),
-            model => {
-                let stub = model.map(|m| wrap(fallback::aggregate(&m)));
-                let errors = errors.into_compile_errors();
-                quote!(#errors #stub)
-            }
-        }
+        derive(
+            input,
+            AggregateInput::from_syn,
+            valid::check_aggregate,
+            expand::aggregate::expand,
+            |_, model| model.map(|m| fallback::aggregate(&m)),
+        )
     }
 
     pub fn command(input: &DeriveInput) -> TokenStream {
-        let mut errors = Errors::default();
-        let model = CommandInput::from_syn(input, &mut errors);
-        if let Some(model) = &model {
-            valid::check_command(model, &mut errors);
-        }
-        match model {
-            Some(model) if errors.is_empty() => wrap(expand::command::expand(&model)),
-            model => {
+        derive(
+            input,
+            CommandInput::from_syn,
+            valid::check_command,
+            expand::command::expand,
+            |input, model| {
                 let krate = model.map_or_else(attr::default_crate_path, |m| m.crate_path);
-                let stub = wrap(fallback::command(input, &krate));
-                let errors = errors.into_compile_errors();
-                quote!(#errors #stub)
-            }
-        }
+                Some(fallback::command(input, &krate))
+            },
+        )
     }
 
     pub fn handlers(args: TokenStream, item: &syn::ItemImpl) -> TokenStream {

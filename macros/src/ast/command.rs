@@ -1,0 +1,78 @@
+//! The model of a `#[derive(Command)]` input: its command types.
+
+use proc_macro2::Span;
+use syn::{Data, DeriveInput, Generics, Ident, Path, Type};
+
+use super::{check_item, single_field};
+use crate::attr::{self, CommandAttrs, Errors};
+
+pub struct CommandDef<'a> {
+    pub variant: Option<&'a Ident>,
+    pub payload: Type,
+    pub name: String,
+    pub name_span: Span,
+}
+
+pub struct CommandInput<'a> {
+    pub ident: &'a Ident,
+    pub generics: &'a Generics,
+    pub crate_path: Path,
+    pub commands: Vec<CommandDef<'a>>,
+}
+
+impl<'a> CommandInput<'a> {
+    pub fn from_syn(input: &'a DeriveInput, errors: &mut Errors) -> Option<Self> {
+        check_item(input, "Command", errors);
+        let (crate_path, commands) = match &input.data {
+            Data::Enum(data) => {
+                let container = CommandAttrs::parse(&input.attrs, errors, true, false);
+                if data.variants.is_empty() {
+                    errors.error(
+                        &input.ident,
+                        "a command enum needs at least one variant, e.g. `Deposit(Deposit)`",
+                    );
+                }
+                let commands = data
+                    .variants
+                    .iter()
+                    .filter_map(|v| {
+                        let attrs = CommandAttrs::parse(&v.attrs, errors, false, true);
+                        let payload = single_field(&v.fields, &v.ident, "command", errors)?;
+                        let (name, name_span) = match attrs.rename {
+                            Some(lit) => (lit.value(), lit.span()),
+                            None => (v.ident.to_string(), v.ident.span()),
+                        };
+                        Some(CommandDef {
+                            variant: Some(&v.ident),
+                            payload,
+                            name,
+                            name_span,
+                        })
+                    })
+                    .collect();
+                (container.crate_path, commands)
+            }
+            Data::Struct(_) => {
+                let attrs = CommandAttrs::parse(&input.attrs, errors, true, true);
+                let (name, name_span) = match attrs.rename {
+                    Some(lit) => (lit.value(), lit.span()),
+                    None => (input.ident.to_string(), input.ident.span()),
+                };
+                let def = CommandDef {
+                    variant: None,
+                    payload: syn::parse_quote!(Self),
+                    name,
+                    name_span,
+                };
+                (attrs.crate_path, vec![def])
+            }
+            Data::Union(_) => return None,
+        };
+        Some(CommandInput {
+            ident: &input.ident,
+            generics: &input.generics,
+            crate_path: crate_path.unwrap_or_else(attr::default_crate_path),
+            commands,
+        })
+    }
+}

@@ -1,0 +1,145 @@
+//! The model of a `#[derive(Event)]` input: its stored event types and their versions.
+
+use std::collections::BTreeMap;
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::{Data, DeriveInput, Generics, Ident, LitInt, LitStr, Path, Type};
+
+use super::{check_item, single_field};
+use crate::attr::{self, Errors, EventAttrs, Hop};
+
+/// One stored event type: a variant of an event enum, or a standalone event struct.
+pub struct EventDef<'a> {
+    /// The variant, or `None` for a standalone struct.
+    pub variant: Option<&'a Ident>,
+    /// The payload type: the variant's field, or `Self`.
+    pub payload: Type,
+    /// The stored type name.
+    pub name: String,
+    /// Where the name comes from (the `rename` literal or the variant ident).
+    pub name_span: Span,
+    pub aliases: Vec<LitStr>,
+    pub version: u32,
+    pub version_lit: Option<LitInt>,
+    pub hops: BTreeMap<u32, Hop>,
+    pub upcast_span: Option<Span>,
+    pub upcast_broken: bool,
+}
+
+pub struct EventInput<'a> {
+    pub ident: &'a Ident,
+    pub generics: &'a Generics,
+    pub crate_path: Path,
+    pub events: Vec<EventDef<'a>>,
+    /// True for `#[derive(Event)]` on an enum.
+    pub is_enum: bool,
+}
+
+impl<'a> EventInput<'a> {
+    pub fn from_syn(input: &'a DeriveInput, errors: &mut Errors) -> Option<Self> {
+        check_item(input, "Event", errors);
+        let (crate_path, events, is_enum) = match &input.data {
+            Data::Enum(data) => {
+                let container = EventAttrs::parse(&input.attrs, errors, true, false);
+                if data.variants.is_empty() {
+                    errors.error(
+                        &input.ident,
+                        "an event enum needs at least one variant, e.g. `Opened(AccountOpened)`",
+                    );
+                }
+                let events = data
+                    .variants
+                    .iter()
+                    .filter_map(|v| {
+                        let attrs = EventAttrs::parse(&v.attrs, errors, false, true);
+                        let payload = single_field(&v.fields, &v.ident, "event", errors)?;
+                        Some(EventDef::new(Some(&v.ident), payload, attrs))
+                    })
+                    .collect();
+                (container.crate_path, events, true)
+            }
+            Data::Struct(_) => {
+                let attrs = EventAttrs::parse(&input.attrs, errors, true, true);
+                let crate_path = attrs.crate_path.clone();
+                let def = EventDef::new(None, syn::parse_quote!(Self), attrs);
+                let def = EventDef {
+                    name: def.name_or(&input.ident),
+                    name_span: def.name_span_or(&input.ident),
+                    ..def
+                };
+                (crate_path, vec![def], false)
+            }
+            Data::Union(_) => return None,
+        };
+        Some(EventInput {
+            ident: &input.ident,
+            generics: &input.generics,
+            crate_path: crate_path.unwrap_or_else(attr::default_crate_path),
+            events,
+            is_enum,
+        })
+    }
+}
+
+impl<'a> EventDef<'a> {
+    fn new(variant: Option<&'a Ident>, payload: Type, attrs: EventAttrs) -> Self {
+        let (name, name_span) = match (&attrs.rename, variant) {
+            (Some(lit), _) => (lit.value(), lit.span()),
+            (None, Some(v)) => (v.to_string(), v.span()),
+            (None, None) => (String::new(), Span::call_site()),
+        };
+        let (version, version_lit) = match attrs.version {
+            Some((n, lit)) => (n, Some(lit)),
+            None => (1, None),
+        };
+        EventDef {
+            variant,
+            payload,
+            name,
+            name_span,
+            aliases: attrs.aliases,
+            version,
+            version_lit,
+            hops: attrs.upcast,
+            upcast_span: attrs.upcast_span,
+            upcast_broken: attrs.upcast_broken,
+        }
+    }
+
+    fn name_or(&self, ident: &Ident) -> String {
+        if self.name.is_empty() {
+            ident.to_string()
+        } else {
+            self.name.clone()
+        }
+    }
+
+    fn name_span_or(&self, ident: &Ident) -> Span {
+        if self.name.is_empty() {
+            ident.span()
+        } else {
+            self.name_span
+        }
+    }
+
+    /// The Rust type of stored version `version`, if it has one.
+    pub fn type_of(&self, version: u32) -> Option<&Type> {
+        if version == self.version {
+            Some(&self.payload)
+        } else {
+            self.hops.get(&version).and_then(|h| h.ty.as_ref())
+        }
+    }
+
+    /// Where to point an error about this event's version.
+    pub fn version_span(&self) -> TokenStream {
+        match &self.version_lit {
+            Some(lit) => lit.to_token_stream(),
+            None => {
+                let span = self.name_span;
+                quote::quote_spanned!(span=> version)
+            }
+        }
+    }
+}

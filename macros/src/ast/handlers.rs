@@ -1,0 +1,279 @@
+//! The model of a `#[handlers]` impl block: command handlers (`&self`) and event appliers
+//! (`&mut self`).
+
+use quote::ToTokens;
+use syn::{Ident, Path, Type};
+
+use crate::attr::Errors;
+
+/// What the optional last parameter of a command handler receives.
+pub enum HandlerExtra<'a> {
+    /// `&CommandContext<Self>`: id, version, existence, services, metadata.
+    Context,
+    /// Any other `&T`: the aggregate's services (the parameter's type, for error spans).
+    Services(&'a Type),
+}
+
+/// `fn name(&self, command: C [, extra]) -> R`
+pub struct Handler<'a> {
+    pub method: &'a Ident,
+    pub command: &'a Type,
+    pub extra: Option<HandlerExtra<'a>>,
+    pub is_async: bool,
+    /// The return type, for spans of conversion errors.
+    pub output: Option<&'a Type>,
+    /// The signature is wrong (reported); the impl is a stub so the command is not also
+    /// reported as unhandled.
+    pub stub: bool,
+}
+
+/// `fn name(&mut self, event: &E [, envelope: &EventEnvelope<..>])`
+pub struct Applier<'a> {
+    pub method: &'a Ident,
+    pub event: &'a Type,
+    pub with_envelope: bool,
+    /// As [`Handler::stub`].
+    pub stub: bool,
+}
+
+pub struct HandlersInput<'a> {
+    pub item: &'a syn::ItemImpl,
+    pub crate_path: Path,
+    pub handlers: Vec<Handler<'a>>,
+    pub appliers: Vec<Applier<'a>>,
+}
+
+impl<'a> HandlersInput<'a> {
+    pub fn from_syn(item: &'a syn::ItemImpl, crate_path: Path, errors: &mut Errors) -> Self {
+        if let Some((_, path, _)) = &item.trait_ {
+            errors.error(
+                path,
+                "`#[handlers]` goes on an inherent impl block (`impl Account { ... }`), not on a trait impl",
+            );
+            return HandlersInput {
+                item,
+                crate_path,
+                handlers: Vec::new(),
+                appliers: Vec::new(),
+            };
+        }
+        let mut handlers = Vec::new();
+        let mut appliers = Vec::new();
+        for method in item.items.iter().filter_map(|i| match i {
+            syn::ImplItem::Fn(f) => Some(f),
+            _ => None,
+        }) {
+            match classify(&method.sig, errors) {
+                Some(Method::Handler(h)) => handlers.push(h),
+                Some(Method::Applier(a)) => appliers.push(a),
+                None => {}
+            }
+        }
+        HandlersInput {
+            item,
+            crate_path,
+            handlers,
+            appliers,
+        }
+    }
+}
+
+enum Method<'a> {
+    Handler(Handler<'a>),
+    Applier(Applier<'a>),
+}
+
+fn classify<'a>(sig: &'a syn::Signature, errors: &mut Errors) -> Option<Method<'a>> {
+    let name = &sig.ident;
+    let params: Vec<&Type> = sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            syn::FnArg::Typed(t) => Some(&*t.ty),
+            syn::FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let receiver = sig.receiver();
+    let mut stub = false;
+    if receiver.is_none_or(|r| r.reference.is_none()) {
+        errors.error(
+            sig,
+            format!(
+                "`{name}` is neither a command handler (`&self`) nor an event applier (`&mut self`); move other functions to an impl block without `#[handlers]`"
+            ),
+        );
+        if params.is_empty() {
+            return None;
+        }
+        stub = true;
+    }
+    if !sig.generics.params.is_empty() {
+        errors.error(
+            &sig.generics,
+            format!("handler `{name}` cannot be generic: each handler is for one concrete command or event type"),
+        );
+        stub = true;
+    }
+    // Without a usable receiver, a first parameter taken by reference looks like an event.
+    let is_applier = match receiver {
+        Some(r) if r.reference.is_some() => r.mutability.is_some(),
+        _ => matches!(params.first(), Some(Type::Reference(_))),
+    };
+    if is_applier {
+        classify_applier(sig, &params, stub, errors).map(Method::Applier)
+    } else {
+        classify_handler(sig, &params, stub, errors).map(Method::Handler)
+    }
+}
+
+fn classify_handler<'a>(
+    sig: &'a syn::Signature,
+    params: &[&'a Type],
+    mut stub: bool,
+    errors: &mut Errors,
+) -> Option<Handler<'a>> {
+    let name = &sig.ident;
+    let (command, extra) = match params {
+        [] => {
+            errors.error(
+                &sig.inputs,
+                format!(
+                    "command handler `{name}` takes the command: `fn {name}(&self, command: Cmd)`"
+                ),
+            );
+            return None;
+        }
+        [command] => (*command, None),
+        [command, extra] => (*command, Some(*extra)),
+        [command, ..] => {
+            errors.error(
+                &sig.inputs,
+                format!(
+                    "command handler `{name}` takes the command, and optionally services or the context: `fn {name}(&self, command: Cmd)`, `fn {name}(&self, command: Cmd, services: &Services)` or `fn {name}(&self, command: Cmd, cx: &CommandContext<Self>)`"
+                ),
+            );
+            (*command, None)
+        }
+    };
+    let command = match command {
+        Type::Reference(r) => {
+            errors.error(
+                r,
+                format!(
+                    "command handler `{name}` takes its command by value: write `command: {}`",
+                    r.elem.to_token_stream()
+                ),
+            );
+            stub = true;
+            &*r.elem
+        }
+        other => other,
+    };
+    let extra = match extra {
+        None => None,
+        Some(Type::Reference(r)) if r.mutability.is_none() => Some(if is_context(&r.elem) {
+            HandlerExtra::Context
+        } else {
+            HandlerExtra::Services(&r.elem)
+        }),
+        Some(other) => {
+            errors.error(
+                other,
+                format!("the second parameter of `{name}` borrows the services or the context: write `&{}`", other.to_token_stream()),
+            );
+            stub = true;
+            None
+        }
+    };
+    let output = match &sig.output {
+        syn::ReturnType::Type(_, ty) => Some(&**ty),
+        syn::ReturnType::Default => {
+            errors.error(
+                &sig.ident,
+                format!("command handler `{name}` must return its decision: add `-> Result<Event, Error>` (or `Result<Vec<Event>, Error>`)"),
+            );
+            stub = true;
+            None
+        }
+    };
+    stub |= params.len() > 2;
+    Some(Handler {
+        method: name,
+        command,
+        extra,
+        is_async: sig.asyncness.is_some(),
+        output,
+        stub,
+    })
+}
+
+fn is_context(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "CommandContext"))
+}
+
+fn classify_applier<'a>(
+    sig: &'a syn::Signature,
+    params: &[&'a Type],
+    mut stub: bool,
+    errors: &mut Errors,
+) -> Option<Applier<'a>> {
+    let name = &sig.ident;
+    if let Some(token) = sig.asyncness {
+        errors.error(
+            token,
+            format!("event applier `{name}` cannot be async: applying an event only changes state"),
+        );
+        stub = true;
+    }
+    if let syn::ReturnType::Type(_, ty) = &sig.output {
+        if !matches!(&**ty, Type::Tuple(t) if t.elems.is_empty()) {
+            errors.error(
+                ty,
+                format!("event applier `{name}` cannot return a value or fail: the event already happened; remove the return type"),
+            );
+            stub = true;
+        }
+    }
+    let (event, with_envelope) = match params {
+        [event] => (*event, false),
+        [event, _envelope] => (*event, true),
+        _ => {
+            errors.error(
+                &sig.inputs,
+                format!("event applier `{name}` takes the event by reference, and optionally the envelope: `fn {name}(&mut self, event: &Event)` or `fn {name}(&mut self, event: &Event, envelope: &EventEnvelope<AccountEvent>)`"),
+            );
+            return None;
+        }
+    };
+    let event = match event {
+        Type::Reference(r) if r.mutability.is_none() => &*r.elem,
+        Type::Reference(r) => {
+            errors.error(
+                r,
+                format!(
+                    "event applier `{name}` only reads its event: write `event: &{}`",
+                    r.elem.to_token_stream()
+                ),
+            );
+            stub = true;
+            &*r.elem
+        }
+        other => {
+            errors.error(
+                other,
+                format!(
+                    "event applier `{name}` borrows its event: write `event: &{}`",
+                    other.to_token_stream()
+                ),
+            );
+            stub = true;
+            other
+        }
+    };
+    Some(Applier {
+        method: name,
+        event,
+        with_envelope,
+        stub,
+    })
+}
