@@ -226,8 +226,8 @@ fn module(krate: &CrateDir, to: Option<&str>) -> Result<String, Error> {
 fn add_aggregate(krate: &CrateDir, name: &str, fields: &[Field]) -> Result<Vec<Change>, Error> {
     let module = name.to_snake_case();
     let lib = krate.with_module(&module)?;
-    let source = rust::aggregate_module(name, fields);
-    let test = rust::aggregate_test(&krate.ident, &module, name, fields);
+    let source = rust::aggregate_module(name, fields)?;
+    let test = rust::aggregate_test(&krate.ident, &module, name, fields)?;
     Ok(vec![
         krate.new_file(krate.src(&module), source)?,
         krate.new_file(krate.test(&module), test)?,
@@ -282,8 +282,8 @@ fn add_projection(krate: &CrateDir, module: &str, name: &str) -> Result<Vec<Chan
     let aggregate = file.aggregate_name()?;
     let own = name.to_snake_case();
     let lib = krate.with_module(&own)?;
-    let source = rust::projection_module(module, &aggregate, name, &payloads);
-    let test = rust::projection_test(&krate.ident, &own, name);
+    let source = rust::projection_module(module, &aggregate, name, &payloads)?;
+    let test = rust::projection_test(&krate.ident, &own, name)?;
     Ok(vec![
         krate.new_file(krate.src(&own), source)?,
         krate.new_file(krate.test(&own), test)?,

@@ -102,7 +102,7 @@ pub fn exec(args: NewArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
         &[]
     };
     let mut files = Vec::new();
-    for template in Template::ALL.iter().chain(bus_templates).copied() {
+    for template in Template::NEW.iter().chain(bus_templates).copied() {
         files.push((template.target(), template.render(&context)?));
     }
     let mut written = Vec::new();
@@ -307,7 +307,7 @@ mod tests {
                 bus_title: "B",
                 runtime: "path = \"/r\"".into(),
             };
-            for template in Template::ALL.iter().chain(&Template::BUS) {
+            for template in Template::NEW.iter().chain(&Template::BUS) {
                 let text = template.render(&context).unwrap();
                 assert!(
                     !text.contains("{{") && !text.contains("{%"),

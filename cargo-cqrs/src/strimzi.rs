@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::schema::{Package, host};
+use crate::templates::{Render, Template};
 
 /// `cargo cqrs strimzi`
 #[derive(Debug, Args)]
@@ -333,7 +334,9 @@ struct Context<'a> {
     topics: &'a [Topic],
 }
 
-const TEMPLATE: &str = include_str!("strimzi.yaml.j2");
+impl Render for Context<'_> {
+    const TEMPLATE: Template = Template::Strimzi;
+}
 
 /// The YAML documents.
 pub fn manifests(args: &StrimziArgs, topics: &[Topic]) -> Result<String, Error> {
@@ -356,7 +359,7 @@ pub fn manifests(args: &StrimziArgs, topics: &[Topic]) -> Result<String, Error> 
         topics_only: args.topics_only,
         topics,
     };
-    let yaml = crate::templates::render_str("strimzi.yaml.j2", TEMPLATE, &context)?;
+    let yaml = context.render()?;
     Ok(format!("{}\n", yaml.trim()))
 }
 

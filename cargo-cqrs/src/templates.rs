@@ -1,14 +1,18 @@
-//! The embedded templates (`templates/` in the repository), addressed by typed ids. A `.j2`
-//! file is rendered with minijinja; any other file is copied as it is.
+//! The one template registry: every file and snippet `cargo cqrs` writes (`templates/` in the
+//! repository), embedded at build time and addressed by a typed id. A `.j2` file is rendered
+//! with minijinja (strict: an undefined variable is an error); any other file is copied as it
+//! is. Each template that has a context of its own is tied to it by [`Render`], so a context
+//! can only be rendered into the template it was written for.
 
 use minijinja::Environment;
 use serde::Serialize;
 
 use crate::error::Error;
 
-/// One template of `cargo cqrs new`.
+/// One template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Template {
+    // `cargo cqrs new`: a service crate.
     CargoToml,
     GitIgnore,
     Readme,
@@ -20,14 +24,31 @@ pub enum Template {
     Projections,
     TaskTests,
     Bus,
+    // `cargo cqrs add aggregate|projection`: new files.
+    AddAggregate,
+    AddAggregateTest,
+    AddProjection,
+    AddProjectionTest,
+    // `cargo cqrs add event|command`: snippets injected into an aggregate's module and tests.
+    Payload,
+    Variant,
+    Applier,
+    Handler,
+    EventTest,
+    CommandTest,
+    // `cargo cqrs strimzi`.
+    Strimzi,
+    // The program `cargo cqrs schema` links with a crate.
+    HostManifest,
+    HostMain,
 }
 
 impl Template {
-    /// The templates of a service with an event bus (`--bus`), besides [`ALL`](Self::ALL).
+    /// The templates of a service with an event bus (`--bus`), besides [`NEW`](Self::NEW).
     pub const BUS: [Template; 1] = [Template::Bus];
 
     /// Every template of a new service.
-    pub const ALL: [Template; 10] = [
+    pub const NEW: [Template; 10] = [
         Template::CargoToml,
         Template::GitIgnore,
         Template::Readme,
@@ -40,54 +61,133 @@ impl Template {
         Template::TaskTests,
     ];
 
-    /// The template's path under `templates/new/` and its text.
+    /// Every template there is (for the tests).
+    #[cfg(test)]
+    pub const ALL: [Template; 24] = [
+        Template::CargoToml,
+        Template::GitIgnore,
+        Template::Readme,
+        Template::Lib,
+        Template::Main,
+        Template::Config,
+        Template::Api,
+        Template::Task,
+        Template::Projections,
+        Template::TaskTests,
+        Template::Bus,
+        Template::AddAggregate,
+        Template::AddAggregateTest,
+        Template::AddProjection,
+        Template::AddProjectionTest,
+        Template::Payload,
+        Template::Variant,
+        Template::Applier,
+        Template::Handler,
+        Template::EventTest,
+        Template::CommandTest,
+        Template::Strimzi,
+        Template::HostManifest,
+        Template::HostMain,
+    ];
+
+    /// The template's path under `templates/` and its text.
     pub fn source(self) -> (&'static str, &'static str) {
         macro_rules! t {
             ($path:literal) => {
-                ($path, include_str!(concat!("../../templates/new/", $path)))
+                ($path, include_str!(concat!("../../templates/", $path)))
             };
         }
         match self {
-            Template::CargoToml => t!("Cargo.toml.j2"),
-            Template::GitIgnore => t!("gitignore"),
-            Template::Readme => t!("README.md.j2"),
-            Template::Lib => t!("src/lib.rs.j2"),
-            Template::Main => t!("src/main.rs.j2"),
-            Template::Config => t!("src/config.rs.j2"),
-            Template::Api => t!("src/api.rs"),
-            Template::Task => t!("src/task.rs"),
-            Template::Projections => t!("src/projections.rs"),
-            Template::TaskTests => t!("tests/task.rs.j2"),
-            Template::Bus => t!("src/bus.rs.j2"),
+            Template::CargoToml => t!("new/Cargo.toml.j2"),
+            Template::GitIgnore => t!("new/gitignore"),
+            Template::Readme => t!("new/README.md.j2"),
+            Template::Lib => t!("new/src/lib.rs.j2"),
+            Template::Main => t!("new/src/main.rs.j2"),
+            Template::Config => t!("new/src/config.rs.j2"),
+            Template::Api => t!("new/src/api.rs"),
+            Template::Task => t!("new/src/task.rs"),
+            Template::Projections => t!("new/src/projections.rs"),
+            Template::TaskTests => t!("new/tests/task.rs.j2"),
+            Template::Bus => t!("new/src/bus.rs.j2"),
+            Template::AddAggregate => t!("add/aggregate.rs.j2"),
+            Template::AddAggregateTest => t!("add/aggregate_test.rs.j2"),
+            Template::AddProjection => t!("add/projection.rs.j2"),
+            Template::AddProjectionTest => t!("add/projection_test.rs.j2"),
+            Template::Payload => t!("add/snippets/payload.rs.j2"),
+            Template::Variant => t!("add/snippets/variant.rs.j2"),
+            Template::Applier => t!("add/snippets/applier.rs.j2"),
+            Template::Handler => t!("add/snippets/handler.rs.j2"),
+            Template::EventTest => t!("add/snippets/event_test.rs.j2"),
+            Template::CommandTest => t!("add/snippets/command_test.rs.j2"),
+            Template::Strimzi => t!("strimzi/strimzi.yaml.j2"),
+            Template::HostManifest => t!("schema-host/Cargo.toml.j2"),
+            Template::HostMain => t!("schema-host/main.rs"),
         }
     }
 
-    /// Where the rendered file goes in the new crate.
+    /// Where a template of `cargo cqrs new` goes in the new crate.
     pub fn target(self) -> String {
         let (path, _) = self.source();
+        let path = path.strip_prefix("new/").unwrap_or(path);
         match self {
             Template::GitIgnore => ".gitignore".to_owned(),
             _ => path.strip_suffix(".j2").unwrap_or(path).to_owned(),
         }
     }
 
-    /// The file's content for `context`.
+    /// The file's content for `context`; a mistake in the template is an [`Error::Template`]
+    /// naming it.
     pub fn render(self, context: &impl Serialize) -> Result<String, Error> {
         let (path, text) = self.source();
         if !path.ends_with(".j2") {
             return Ok(text.to_owned());
         }
-        render_str(path, text, context)
+        let mut env = Environment::new();
+        env.set_keep_trailing_newline(true);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.render_str(text, context).map_err(|e| Error::Template {
+            template: path.to_owned(),
+            why: e.to_string(),
+        })
     }
 }
 
-/// Renders a template text; a mistake in it names the template.
-pub fn render_str(name: &str, text: &str, context: &impl Serialize) -> Result<String, Error> {
-    let mut env = Environment::new();
-    env.set_keep_trailing_newline(true);
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.render_str(text, context).map_err(|e| Error::Template {
-        template: name.to_owned(),
-        why: e.to_string(),
-    })
+/// A context written for one template.
+pub trait Render: Serialize + Sized {
+    /// The template it fills.
+    const TEMPLATE: Template;
+
+    /// The rendered text.
+    fn render(&self) -> Result<String, Error> {
+        Self::TEMPLATE.render(self)
+    }
+}
+
+/// A context of no variables, for the templates that take none.
+#[derive(Debug, Serialize)]
+pub struct NoContext {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_is_embedded_and_parses() {
+        for template in Template::ALL {
+            let (path, text) = template.source();
+            assert!(!text.is_empty(), "{path} is empty");
+            if path.ends_with(".j2") {
+                let mut env = Environment::new();
+                env.add_template(path, text)
+                    .unwrap_or_else(|e| panic!("{path} does not parse: {e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_variable_is_an_error_naming_the_template() {
+        let error = Template::Variant.render(&NoContext {}).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("add/snippets/variant.rs.j2"), "{message}");
+    }
 }

@@ -11,12 +11,12 @@ fn derived_aggregates_register_themselves() {
         .find(|a| a.aggregate_type == "bank_account")
         .unwrap_or_else(|| panic!("bank_account not registered; found {all:?}"));
     assert_eq!(account.rust_type, "bank::Account");
-    let commands: Vec<&str> = account.commands.iter().map(|c| c.name).collect();
+    let commands: Vec<&str> = account.commands.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(commands, ["Open", "Deposit", "Withdraw", "Close"]);
     let events: Vec<(&str, u32)> = account
         .events
         .iter()
-        .map(|e| (e.event_type, e.version))
+        .map(|e| (e.event_type.as_str(), e.version))
         .collect();
     assert_eq!(
         events,
@@ -40,10 +40,8 @@ fn derived_aggregates_register_themselves() {
 #[test]
 fn the_list_is_sorted_and_has_no_duplicates() {
     let _ = bank::ACCOUNT_TYPE;
-    let names: Vec<&str> = cqrs_runtime::schema::aggregates()
-        .iter()
-        .map(|a| a.aggregate_type)
-        .collect();
+    let all = cqrs_runtime::schema::aggregates();
+    let names: Vec<&str> = all.iter().map(|a| a.aggregate_type.as_str()).collect();
     let mut sorted = names.clone();
     sorted.sort_unstable();
     sorted.dedup();

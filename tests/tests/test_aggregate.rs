@@ -191,10 +191,8 @@ fn ignored_events_leave_the_state_alone() {
 
 #[test]
 fn commands_describe_themselves_with_renames() {
-    let names: Vec<&str> = TallyCommand::describe_commands()
-        .iter()
-        .map(|c| c.name)
-        .collect();
+    let described = TallyCommand::describe_commands();
+    let names: Vec<&str> = described.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names,
         ["Add", "AddTwice", "Noop", "MaybeAdd", "Scale", "Annotate"]

@@ -162,10 +162,14 @@ fn schema_metadata_lists_every_version() {
     let events = PersonEvent::describe_events();
     assert_eq!(events.len(), 2);
     let named = &events[0];
-    assert_eq!((named.event_type, named.version), ("Named", 3));
+    assert_eq!((named.event_type.as_str(), named.version), ("Named", 3));
     let kinds: Vec<Upcast> = named.versions.iter().map(|v| v.upcast).collect();
     assert_eq!(kinds, [Upcast::Json, Upcast::Function, Upcast::Current]);
-    let types: Vec<Option<&str>> = named.versions.iter().map(|v| v.rust_type).collect();
+    let types: Vec<Option<&str>> = named
+        .versions
+        .iter()
+        .map(|v| v.rust_type.as_deref())
+        .collect();
     assert_eq!(types, [Some("NamedV1"), Some("NamedV2"), Some("Named")]);
     let v2_schema = named.versions[1].schema.as_ref().unwrap();
     assert!(
@@ -208,7 +212,10 @@ fn a_struct_event_stands_alone() {
         PingEvent { at_ms: 2000 }
     );
     let described = PingEvent::describe_events();
-    assert_eq!(described[0].versions[1].rust_type, Some("PingEvent"));
+    assert_eq!(
+        described[0].versions[1].rust_type.as_deref(),
+        Some("PingEvent")
+    );
 }
 
 // ------------------------------------------------------------------------------- generics

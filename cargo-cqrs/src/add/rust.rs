@@ -10,7 +10,7 @@ use serde::Serialize;
 use syn::spanned::Spanned;
 
 use crate::error::Error;
-use crate::templates::render_str;
+use crate::templates::{Render, Template};
 
 /// The field types `add` accepts, inside `Vec<...>` and `Option<...>` too.
 const SCALARS: &[&str] = &[
@@ -101,27 +101,56 @@ pub fn is_type_name(name: &str) -> bool {
         && name != "Self"
 }
 
-fn render(name: &str, text: &str, context: &impl Serialize) -> String {
-    // The templates are tested (every one renders); a failure here is a bug, reported as one.
-    render_str(name, text, context).unwrap_or_else(|e| format!("// {e}\n"))
+/// `add/aggregate.rs.j2`: a new aggregate's module.
+#[derive(Serialize)]
+struct AggregateModule<'a> {
+    name: &'a str,
+    /// The name in words, for docs ("shopping cart").
+    snake: String,
+    fields: &'a [Field],
+}
+
+impl Render for AggregateModule<'_> {
+    const TEMPLATE: Template = Template::AddAggregate;
+}
+
+/// `add/aggregate_test.rs.j2`: a new aggregate's test file.
+#[derive(Serialize)]
+struct AggregateTests<'a> {
+    crate_name: &'a str,
+    module: &'a str,
+    name: &'a str,
+    fields: &'a [Field],
+}
+
+impl Render for AggregateTests<'_> {
+    const TEMPLATE: Template = Template::AddAggregateTest;
 }
 
 /// The module of a new aggregate.
-pub fn aggregate_module(name: &str, fields: &[Field]) -> String {
-    render(
-        "add/aggregate.rs.j2",
-        include_str!("../../../templates/add/aggregate.rs.j2"),
-        &serde_json::json!({ "name": name, "snake": name.to_snake_case().replace('_', " "), "fields": fields }),
-    )
+pub fn aggregate_module(name: &str, fields: &[Field]) -> Result<String, Error> {
+    AggregateModule {
+        name,
+        snake: name.to_snake_case().replace('_', " "),
+        fields,
+    }
+    .render()
 }
 
 /// The test file of a new aggregate.
-pub fn aggregate_test(crate_name: &str, module: &str, name: &str, fields: &[Field]) -> String {
-    render(
-        "add/aggregate_test.rs.j2",
-        include_str!("../../../templates/add/aggregate_test.rs.j2"),
-        &serde_json::json!({ "crate_name": crate_name, "module": module, "name": name, "fields": fields }),
-    )
+pub fn aggregate_test(
+    crate_name: &str,
+    module: &str,
+    name: &str,
+    fields: &[Field],
+) -> Result<String, Error> {
+    AggregateTests {
+        crate_name,
+        module,
+        name,
+        fields,
+    }
+    .render()
 }
 
 /// A payload type of an event enum, and the method a projection handles it with.
@@ -131,27 +160,145 @@ pub struct Payload {
     pub method: String,
 }
 
+/// `add/projection.rs.j2`: a new projection's module.
+#[derive(Serialize)]
+struct ProjectionModule<'a> {
+    module: &'a str,
+    aggregate: &'a str,
+    name: &'a str,
+    payloads: &'a [Payload],
+}
+
+impl Render for ProjectionModule<'_> {
+    const TEMPLATE: Template = Template::AddProjection;
+}
+
+/// `add/projection_test.rs.j2`: a new projection's test file.
+#[derive(Serialize)]
+struct ProjectionTests<'a> {
+    crate_name: &'a str,
+    module: &'a str,
+    name: &'a str,
+    kebab: String,
+}
+
+impl Render for ProjectionTests<'_> {
+    const TEMPLATE: Template = Template::AddProjectionTest;
+}
+
 /// The module of a new projection.
 pub fn projection_module(
     module: &str,
     aggregate: &str,
     name: &str,
     payloads: &[Payload],
-) -> String {
-    render(
-        "add/projection.rs.j2",
-        include_str!("../../../templates/add/projection.rs.j2"),
-        &serde_json::json!({ "module": module, "aggregate": aggregate, "name": name, "payloads": payloads }),
-    )
+) -> Result<String, Error> {
+    ProjectionModule {
+        module,
+        aggregate,
+        name,
+        payloads,
+    }
+    .render()
 }
 
 /// The test file of a new projection.
-pub fn projection_test(crate_name: &str, module: &str, name: &str) -> String {
-    render(
-        "add/projection_test.rs.j2",
-        include_str!("../../../templates/add/projection_test.rs.j2"),
-        &serde_json::json!({ "crate_name": crate_name, "module": module, "name": name, "kebab": name.to_kebab_case() }),
-    )
+pub fn projection_test(crate_name: &str, module: &str, name: &str) -> Result<String, Error> {
+    ProjectionTests {
+        crate_name,
+        module,
+        name,
+        kebab: name.to_kebab_case(),
+    }
+    .render()
+}
+
+/// `add/snippets/payload.rs.j2`: a payload struct, inserted before its enum.
+#[derive(Serialize)]
+struct PayloadStruct<'a> {
+    doc: String,
+    name: &'a str,
+    fields: &'a [Field],
+}
+
+impl Render for PayloadStruct<'_> {
+    const TEMPLATE: Template = Template::Payload;
+}
+
+/// `add/snippets/variant.rs.j2`: an enum variant wrapping a payload.
+#[derive(Serialize)]
+struct Variant<'a> {
+    variant: &'a str,
+    name: &'a str,
+}
+
+impl Render for Variant<'_> {
+    const TEMPLATE: Template = Template::Variant;
+}
+
+/// `add/snippets/applier.rs.j2`: an event applier in the `#[handlers]` block.
+#[derive(Serialize)]
+struct Applier<'a> {
+    method: &'a str,
+    name: &'a str,
+}
+
+impl Render for Applier<'_> {
+    const TEMPLATE: Template = Template::Applier;
+}
+
+/// `add/snippets/handler.rs.j2`: a command handler in the `#[handlers]` block.
+#[derive(Serialize)]
+struct Handler<'a> {
+    method: &'a str,
+    name: &'a str,
+    event: &'a str,
+    error: &'a str,
+}
+
+impl Render for Handler<'_> {
+    const TEMPLATE: Template = Template::Handler;
+}
+
+/// `add/snippets/event_test.rs.j2`: a round-trip test of a new event.
+#[derive(Serialize)]
+struct EventTest<'a> {
+    method: &'a str,
+    crate_name: &'a str,
+    module: &'a str,
+    event_enum: &'a str,
+    variant: &'a str,
+    name: &'a str,
+    /// The payload's fields with sample values: `a: 1, b: "x".to_owned()`.
+    values: String,
+}
+
+impl Render for EventTest<'_> {
+    const TEMPLATE: Template = Template::EventTest;
+}
+
+/// `add/snippets/command_test.rs.j2`: a given/when/then test of a new command.
+#[derive(Serialize)]
+struct CommandTest<'a> {
+    method: &'a str,
+    crate_name: &'a str,
+    module: &'a str,
+    state: &'a str,
+    name: &'a str,
+    values: String,
+}
+
+impl Render for CommandTest<'_> {
+    const TEMPLATE: Template = Template::CommandTest;
+}
+
+/// A payload's fields with sample values, for a generated test.
+fn sample_values(fields: &[Field]) -> String {
+    let values: Vec<String> = fields
+        .iter()
+        .map(|f| format!("{}: {}", f.name, f.sample))
+        .collect();
+    values.join(", ")
 }
 
 /// An aggregate's module, parsed.
@@ -321,36 +468,44 @@ impl SourceFile {
             .to_owned();
         let method = variant.to_snake_case();
         self.refuse_duplicates(events, &variant, name, handlers, &method)?;
-        let payload = payload_struct(
+        let payload = PayloadStruct {
+            doc: format!("{variant}: what happened to a {state}."),
             name,
             fields,
-            &format!("{variant}: what happened to a {state}."),
-        );
+        };
+        let event_enum = events.ident.to_string();
         let inserts = vec![
-            (item_start(events), payload, false),
+            (item_start(events), payload.render()?, false),
             (
                 closing_line(events.brace_token.span.close()),
-                format!("    /// See [`{name}`].\n    {variant}({name}),\n"),
+                Variant {
+                    variant: &variant,
+                    name,
+                }
+                .render()?,
                 true,
             ),
             (
                 closing_line(handlers.brace_token.span.close()),
-                format!(
-                    "\n    fn {method}(&mut self, event: &{name}) {{\n        // Apply the event to the state.\n        let _ = event;\n    }}\n"
-                ),
+                Applier {
+                    method: &method,
+                    name,
+                }
+                .render()?,
                 true,
             ),
         ];
         let source = self.insert(inserts)?;
-        let event_enum = &events.ident;
-        let values: Vec<String> = fields
-            .iter()
-            .map(|f| format!("{}: {}", f.name, f.sample))
-            .collect();
-        let test = format!(
-            "#[test]\nfn {method}_round_trips() {{\n    use cqrs_runtime::DomainEvent;\n    use {crate_name}::{module}::{{{event_enum}, {name}}};\n    let event = {event_enum}::{variant}({name} {{ {} }});\n    let stored = event.encode().unwrap();\n    let back = {event_enum}::decode(event.event_type(), event.event_version(), &stored).unwrap();\n    assert_eq!(back.event_type(), \"{variant}\");\n}}\n",
-            values.join(", ")
-        );
+        let test = EventTest {
+            method: &method,
+            crate_name,
+            module,
+            event_enum: &event_enum,
+            variant: &variant,
+            name,
+            values: sample_values(fields),
+        }
+        .render()?;
         Ok(Edited { source, test })
     }
 
@@ -377,31 +532,44 @@ impl SourceFile {
             .error
             .clone()
             .unwrap_or_else(|| "<Self as cqrs_runtime::Aggregate>::Error".to_owned());
-        let payload = payload_struct(name, fields, &format!("{name} a {state}."));
+        let payload = PayloadStruct {
+            doc: format!("{name} a {state}."),
+            name,
+            fields,
+        };
         let inserts = vec![
-            (item_start(commands), payload, false),
+            (item_start(commands), payload.render()?, false),
             (
                 closing_line(commands.brace_token.span.close()),
-                format!("    /// See [`{name}`].\n    {name}({name}),\n"),
+                Variant {
+                    variant: name,
+                    name,
+                }
+                .render()?,
                 true,
             ),
             (
                 closing_line(handlers.brace_token.span.close()),
-                format!(
-                    "\n    fn {method}(\n        &self,\n        cmd: {name},\n        cx: &cqrs_runtime::CommandContext<Self>,\n    ) -> Result<Vec<{event}>, {error}> {{\n        // Decide here: check `self` and `cx`, then return the events this command records.\n        let _ = (cmd, cx);\n        Ok(Vec::new())\n    }}\n"
-                ),
+                Handler {
+                    method: &method,
+                    name,
+                    event: &event,
+                    error: &error,
+                }
+                .render()?,
                 true,
             ),
         ];
         let source = self.insert(inserts)?;
-        let values: Vec<String> = fields
-            .iter()
-            .map(|f| format!("{}: {}", f.name, f.sample))
-            .collect();
-        let test = format!(
-            "#[test]\nfn {method}_is_decided() {{\n    use {crate_name}::{module}::{{{state}, {name}}};\n    // Replace with the events `{name}` must record, given the events before it.\n    cqrs_runtime::AggregateTest::<{state}>::new()\n        .when({name} {{ {} }})\n        .then_expect_no_events();\n}}\n",
-            values.join(", ")
-        );
+        let test = CommandTest {
+            method: &method,
+            crate_name,
+            module,
+            state: &state.to_string(),
+            name,
+            values: sample_values(fields),
+        }
+        .render()?;
         Ok(Edited { source, test })
     }
 
@@ -482,17 +650,6 @@ fn derives(attrs: &[syn::Attribute], name: &str) -> bool {
         })
 }
 
-fn payload_struct(name: &str, fields: &[Field], doc: &str) -> String {
-    let mut text = format!(
-        "/// {doc}\n#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]\npub struct {name} {{\n"
-    );
-    for f in fields {
-        text.push_str(&format!("    pub {}: {},\n", f.name, f.ty));
-    }
-    text.push_str("}\n\n");
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,8 +671,8 @@ mod tests {
     fn every_add_template_renders_to_rust() {
         for fields in [fields(), Vec::new()] {
             let rendered = [
-                aggregate_module("Project", &fields),
-                aggregate_test("shop", "project", "Project", &fields),
+                aggregate_module("Project", &fields).unwrap(),
+                aggregate_test("shop", "project", "Project", &fields).unwrap(),
             ];
             for text in rendered {
                 assert!(!text.contains("{{") && !text.contains("{%"), "{text}");
@@ -527,12 +684,80 @@ mod tests {
             method: "created".into(),
         }];
         for text in [
-            projection_module("task", "Task", "OpenTasks", &payloads),
-            projection_test("shop", "open_tasks", "OpenTasks"),
+            projection_module("task", "Task", "OpenTasks", &payloads).unwrap(),
+            projection_test("shop", "open_tasks", "OpenTasks").unwrap(),
         ] {
             assert!(!text.contains("{{") && !text.contains("{%"), "{text}");
             syn::parse_file(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
         }
+    }
+
+    /// The snippets `add event|command` inject, exactly as the lines around them expect.
+    #[test]
+    fn snippets_render_as_injected_lines() {
+        let fields = fields();
+        let payload = PayloadStruct {
+            doc: "Archived: what happened to a Task.".into(),
+            name: "TaskArchived",
+            fields: &fields[..2],
+        };
+        assert_eq!(
+            payload.render().unwrap(),
+            "/// Archived: what happened to a Task.\n#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]\npub struct TaskArchived {\n    pub name: String,\n    pub budget: i64,\n}\n\n"
+        );
+        let variant = Variant {
+            variant: "Archived",
+            name: "TaskArchived",
+        };
+        assert_eq!(
+            variant.render().unwrap(),
+            "    /// See [`TaskArchived`].\n    Archived(TaskArchived),\n"
+        );
+        let applier = Applier {
+            method: "archived",
+            name: "TaskArchived",
+        };
+        assert_eq!(
+            applier.render().unwrap(),
+            "\n    fn archived(&mut self, event: &TaskArchived) {\n        // Apply the event to the state.\n        let _ = event;\n    }\n"
+        );
+        let test = EventTest {
+            method: "archived",
+            crate_name: "shop",
+            module: "task",
+            event_enum: "TaskEvent",
+            variant: "Archived",
+            name: "TaskArchived",
+            values: sample_values(&fields[..2]),
+        };
+        assert_eq!(
+            test.render().unwrap(),
+            "#[test]\nfn archived_round_trips() {\n    use cqrs_runtime::DomainEvent;\n    use shop::task::{TaskEvent, TaskArchived};\n    let event = TaskEvent::Archived(TaskArchived { name: \"x\".to_owned(), budget: 1 });\n    let stored = event.encode().unwrap();\n    let back = TaskEvent::decode(event.event_type(), event.event_version(), &stored).unwrap();\n    assert_eq!(back.event_type(), \"Archived\");\n}\n"
+        );
+        let test = CommandTest {
+            method: "archive",
+            crate_name: "shop",
+            module: "task",
+            state: "Task",
+            name: "Archive",
+            values: String::new(),
+        };
+        assert_eq!(
+            test.render().unwrap(),
+            "#[test]\nfn archive_is_decided() {\n    use shop::task::{Task, Archive};\n    // Replace with the events `Archive` must record, given the events before it.\n    cqrs_runtime::AggregateTest::<Task>::new()\n        .when(Archive {  })\n        .then_expect_no_events();\n}\n"
+        );
+        let handler = Handler {
+            method: "archive",
+            name: "Archive",
+            event: "TaskEvent",
+            error: "TaskError",
+        };
+        let text = handler.render().unwrap();
+        assert!(
+            text.starts_with("\n    fn archive(\n        &self,\n        cmd: Archive,\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("        Ok(Vec::new())\n    }\n"), "{text}");
     }
 
     #[test]

@@ -64,8 +64,8 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
             #p::inventory::submit! {
                 #p::Registration {
                     describe: || #p::AggregateSchema {
-                        aggregate_type: #name,
-                        rust_type: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+                        aggregate_type: ::std::borrow::ToOwned::to_owned(#name),
+                        rust_type: ::std::borrow::ToOwned::to_owned(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident))),
                         commands: <#command as #p::DescribeCommands>::describe_commands(),
                         events: <#event as #p::DescribeEvents>::describe_events(),
                     },

@@ -78,7 +78,7 @@ pub fn expand(input: &CommandInput<'_>) -> TokenStream {
             None => ident.to_string(),
         };
         let schema = quote_spanned!(ty.span()=> #p::schema_of::<#ty>());
-        quote!(#p::CommandSchema { name: #name, rust_type: #shown, schema: #schema })
+        quote!(#p::CommandSchema { name: ::std::borrow::ToOwned::to_owned(#name), rust_type: ::std::borrow::ToOwned::to_owned(#shown), schema: #schema })
     });
 
     quote! {

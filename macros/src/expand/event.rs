@@ -362,7 +362,7 @@ fn describe(
                         quote!(#ty).to_string().replace(' ', "")
                     };
                     (
-                        quote!(::core::option::Option::Some(#shown)),
+                        quote!(::core::option::Option::Some(::std::borrow::ToOwned::to_owned(#shown))),
                         quote_spanned!(ty.span()=> ::core::option::Option::Some(#p::schema_of::<#ty>())),
                     )
                 }
@@ -374,8 +374,8 @@ fn describe(
         });
         quote! {
             #p::EventSchema {
-                event_type: #name,
-                aliases: &[#(#aliases),*],
+                event_type: ::std::borrow::ToOwned::to_owned(#name),
+                aliases: ::std::vec![#(::std::borrow::ToOwned::to_owned(#aliases)),*],
                 version: #current,
                 versions: ::std::vec![#(#versions),*],
             }

@@ -2,12 +2,13 @@
 //! Schema, gathered from a crate without a hand-written registry.
 //!
 //! `#[derive(Aggregate)]` registers each aggregate at link time (through `inventory`);
-//! [`aggregates`] lists them. `cargo cqrs schema export|check` reads this list.
+//! [`aggregates`] lists them. `cargo cqrs schema export|check` reads this list as JSON
+//! ([`aggregates_json`]) into these same types: the wire format is declared once, here.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a stored version reaches the next one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Upcast {
     /// This is the current version: nothing to do.
@@ -21,12 +22,12 @@ pub enum Upcast {
 }
 
 /// One stored version of an event type.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventVersionSchema {
     /// The version number, from 1.
     pub version: u32,
     /// The Rust type of this version's payload; `None` for a version known only as JSON.
-    pub rust_type: Option<&'static str>,
+    pub rust_type: Option<String>,
     /// The JSON Schema of the payload; `None` for a version known only as JSON.
     pub schema: Option<serde_json::Value>,
     /// How this version is upcast to the next.
@@ -34,12 +35,13 @@ pub struct EventVersionSchema {
 }
 
 /// One event type with every version stored data may hold.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventSchema {
     /// The stored type name.
-    pub event_type: &'static str,
+    pub event_type: String,
     /// Older names still accepted when reading.
-    pub aliases: &'static [&'static str],
+    #[serde(default)]
+    pub aliases: Vec<String>,
     /// The current version.
     pub version: u32,
     /// Versions 1 to `version`, in order.
@@ -47,23 +49,23 @@ pub struct EventSchema {
 }
 
 /// One command type.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommandSchema {
     /// The command's name (the variant or struct name).
-    pub name: &'static str,
+    pub name: String,
     /// The Rust type of the command's payload.
-    pub rust_type: &'static str,
+    pub rust_type: String,
     /// The JSON Schema of the payload.
     pub schema: serde_json::Value,
 }
 
 /// An aggregate with its commands and events.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AggregateSchema {
     /// The stored aggregate type name.
-    pub aggregate_type: &'static str,
+    pub aggregate_type: String,
     /// The Rust path of the state type, as written in the crate (`module_path!` + name).
-    pub rust_type: &'static str,
+    pub rust_type: String,
     /// Its commands, in declaration order.
     pub commands: Vec<CommandSchema>,
     /// Its events, in declaration order.
@@ -97,7 +99,7 @@ pub fn aggregates() -> Vec<AggregateSchema> {
         .into_iter()
         .map(|r| (r.describe)())
         .collect();
-    all.sort_by(|a, b| a.aggregate_type.cmp(b.aggregate_type));
+    all.sort_by(|a, b| a.aggregate_type.cmp(&b.aggregate_type));
     all
 }
 

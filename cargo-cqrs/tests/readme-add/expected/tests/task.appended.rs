@@ -1,4 +1,3 @@
-//! Tests of the task.
 
 #[test]
 fn archive_is_decided() {
