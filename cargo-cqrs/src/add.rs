@@ -72,8 +72,18 @@ pub fn exec(args: AddArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
         .collect::<Result<Vec<_>, _>>()?;
     let changes = match args.kind {
         Kind::Aggregate => add_aggregate(&krate, name, &fields)?,
-        Kind::Event => add_event(&krate, &module(&krate, args.to.as_deref())?, name, &fields)?,
-        Kind::Command => add_command(&krate, &module(&krate, args.to.as_deref())?, name, &fields)?,
+        Kind::Event => {
+            let module = module(&krate, args.to.as_deref())?;
+            inject(&krate, &module, |file| {
+                file.add_event(&krate.ident, &module, name, &fields)
+            })?
+        }
+        Kind::Command => {
+            let module = module(&krate, args.to.as_deref())?;
+            inject(&krate, &module, |file| {
+                file.add_command(&krate.ident, &module, name, &fields)
+            })?
+        }
         Kind::Projection => {
             if !fields.is_empty() {
                 return Err(Error::FieldsNotTaken);
@@ -233,28 +243,6 @@ fn add_aggregate(krate: &CrateDir, name: &str, fields: &[Field]) -> Result<Vec<C
         krate.new_file(krate.test(&module), test)?,
         lib,
     ])
-}
-
-fn add_event(
-    krate: &CrateDir,
-    module: &str,
-    name: &str,
-    fields: &[Field],
-) -> Result<Vec<Change>, Error> {
-    inject(krate, module, |file| {
-        file.add_event(&krate.ident, module, name, fields)
-    })
-}
-
-fn add_command(
-    krate: &CrateDir,
-    module: &str,
-    name: &str,
-    fields: &[Field],
-) -> Result<Vec<Change>, Error> {
-    inject(krate, module, |file| {
-        file.add_command(&krate.ident, module, name, fields)
-    })
 }
 
 /// Edits an aggregate's module with `edit`, and appends the test it writes.

@@ -61,19 +61,9 @@ impl Template {
         Template::TaskTests,
     ];
 
-    /// Every template there is (for the tests).
+    /// The templates besides those of `new` (for the tests, which go through them all).
     #[cfg(test)]
-    pub const ALL: [Template; 24] = [
-        Template::CargoToml,
-        Template::GitIgnore,
-        Template::Readme,
-        Template::Lib,
-        Template::Main,
-        Template::Config,
-        Template::Api,
-        Template::Task,
-        Template::Projections,
-        Template::TaskTests,
+    pub const OTHERS: [Template; 14] = [
         Template::Bus,
         Template::AddAggregate,
         Template::AddAggregateTest,
@@ -173,7 +163,7 @@ mod tests {
 
     #[test]
     fn every_template_is_embedded_and_parses() {
-        for template in Template::ALL {
+        for template in Template::NEW.into_iter().chain(Template::OTHERS) {
             let (path, text) = template.source();
             assert!(!text.is_empty(), "{path} is empty");
             if path.ends_with(".j2") {

@@ -696,56 +696,61 @@ mod tests {
     #[test]
     fn snippets_render_as_injected_lines() {
         let fields = fields();
-        let payload = PayloadStruct {
-            doc: "Archived: what happened to a Task.".into(),
-            name: "TaskArchived",
-            fields: &fields[..2],
-        };
-        assert_eq!(
-            payload.render().unwrap(),
-            "/// Archived: what happened to a Task.\n#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]\npub struct TaskArchived {\n    pub name: String,\n    pub budget: i64,\n}\n\n"
-        );
-        let variant = Variant {
-            variant: "Archived",
-            name: "TaskArchived",
-        };
-        assert_eq!(
-            variant.render().unwrap(),
-            "    /// See [`TaskArchived`].\n    Archived(TaskArchived),\n"
-        );
-        let applier = Applier {
-            method: "archived",
-            name: "TaskArchived",
-        };
-        assert_eq!(
-            applier.render().unwrap(),
-            "\n    fn archived(&mut self, event: &TaskArchived) {\n        // Apply the event to the state.\n        let _ = event;\n    }\n"
-        );
-        let test = EventTest {
-            method: "archived",
-            crate_name: "shop",
-            module: "task",
-            event_enum: "TaskEvent",
-            variant: "Archived",
-            name: "TaskArchived",
-            values: sample_values(&fields[..2]),
-        };
-        assert_eq!(
-            test.render().unwrap(),
-            "#[test]\nfn archived_round_trips() {\n    use cqrs_runtime::DomainEvent;\n    use shop::task::{TaskEvent, TaskArchived};\n    let event = TaskEvent::Archived(TaskArchived { name: \"x\".to_owned(), budget: 1 });\n    let stored = event.encode().unwrap();\n    let back = TaskEvent::decode(event.event_type(), event.event_version(), &stored).unwrap();\n    assert_eq!(back.event_type(), \"Archived\");\n}\n"
-        );
-        let test = CommandTest {
-            method: "archive",
-            crate_name: "shop",
-            module: "task",
-            state: "Task",
-            name: "Archive",
-            values: String::new(),
-        };
-        assert_eq!(
-            test.render().unwrap(),
-            "#[test]\nfn archive_is_decided() {\n    use shop::task::{Task, Archive};\n    // Replace with the events `Archive` must record, given the events before it.\n    cqrs_runtime::AggregateTest::<Task>::new()\n        .when(Archive {  })\n        .then_expect_no_events();\n}\n"
-        );
+        let cases = [
+            (
+                PayloadStruct {
+                    doc: "Archived: what happened to a Task.".into(),
+                    name: "TaskArchived",
+                    fields: &fields[..2],
+                }
+                .render(),
+                "/// Archived: what happened to a Task.\n#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]\npub struct TaskArchived {\n    pub name: String,\n    pub budget: i64,\n}\n\n",
+            ),
+            (
+                Variant {
+                    variant: "Archived",
+                    name: "TaskArchived",
+                }
+                .render(),
+                "    /// See [`TaskArchived`].\n    Archived(TaskArchived),\n",
+            ),
+            (
+                Applier {
+                    method: "archived",
+                    name: "TaskArchived",
+                }
+                .render(),
+                "\n    fn archived(&mut self, event: &TaskArchived) {\n        // Apply the event to the state.\n        let _ = event;\n    }\n",
+            ),
+            (
+                EventTest {
+                    method: "archived",
+                    crate_name: "shop",
+                    module: "task",
+                    event_enum: "TaskEvent",
+                    variant: "Archived",
+                    name: "TaskArchived",
+                    values: sample_values(&fields[..2]),
+                }
+                .render(),
+                "#[test]\nfn archived_round_trips() {\n    use cqrs_runtime::DomainEvent;\n    use shop::task::{TaskEvent, TaskArchived};\n    let event = TaskEvent::Archived(TaskArchived { name: \"x\".to_owned(), budget: 1 });\n    let stored = event.encode().unwrap();\n    let back = TaskEvent::decode(event.event_type(), event.event_version(), &stored).unwrap();\n    assert_eq!(back.event_type(), \"Archived\");\n}\n",
+            ),
+            (
+                CommandTest {
+                    method: "archive",
+                    crate_name: "shop",
+                    module: "task",
+                    state: "Task",
+                    name: "Archive",
+                    values: String::new(),
+                }
+                .render(),
+                "#[test]\nfn archive_is_decided() {\n    use shop::task::{Task, Archive};\n    // Replace with the events `Archive` must record, given the events before it.\n    cqrs_runtime::AggregateTest::<Task>::new()\n        .when(Archive {  })\n        .then_expect_no_events();\n}\n",
+            ),
+        ];
+        for (rendered, expected) in cases {
+            assert_eq!(rendered.unwrap(), expected);
+        }
         let handler = Handler {
             method: "archive",
             name: "Archive",
