@@ -33,6 +33,7 @@ use uuid::Uuid;
 use crate::contract::error::BoxError;
 use crate::contract::event::{DecodeError, DomainEvent, LogPosition, Metadata, StoredEvent};
 
+mod handler;
 mod outbox;
 mod relay;
 mod subscriber;
@@ -47,11 +48,10 @@ pub mod nats;
 
 /// Moved beside the other target traits; re-exported here where it was first declared.
 pub use crate::projection::Inbox;
+pub use handler::{DeadLetter, MessageHandler, ProjectionHandler};
 pub use outbox::Outbox;
 pub use relay::{Relay, RelayError, RelayProgress};
-pub use subscriber::{
-    DeadLetter, MessageHandler, ProjectionHandler, Subscriber, SubscriberError, SubscriberStats,
-};
+pub use subscriber::{Subscriber, SubscriberError, SubscriberStats};
 
 /// The header names a message carries (Kafka record headers, NATS message headers).
 pub mod headers {

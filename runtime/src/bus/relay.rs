@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::{BusError, Message, Outbox, Publisher};
 use crate::contract::error::StoreError;
 use crate::contract::event::LogPosition;
-use crate::contract::store::{EventStore, LogWatch};
-use crate::projection::follower::{Follow, Follower, Idle, LeaseOf, Shutdown, follow_settings};
+use crate::contract::store::EventStore;
+use crate::projection::follower::{Follow, Follower, Idle, Shutdown, follow_settings};
 use crate::projection::{Advance, Checkpoints, CommitError, FollowerId, Leases};
 
 /// Publishes committed events to a broker: at least once, in order per aggregate, in batches,
@@ -47,15 +47,13 @@ use crate::projection::{Advance, Checkpoints, CommitError, FollowerId, Leases};
 /// ```
 #[derive(Debug)]
 pub struct Relay<S, T: Leases, P> {
-    core: Core<S, T, P>,
-    follow: Follow<T::Lease>,
+    follow: Follow<S, T>,
+    core: Core<P>,
 }
 
 /// What the relay does per batch: the [`Follower`] the leased-follower driver runs.
 #[derive(Debug)]
-struct Core<S, T, P> {
-    store: S,
-    target: T,
+struct Core<P> {
     outbox: Outbox,
     publisher: P,
     name: &'static str,
@@ -112,15 +110,13 @@ where
     /// 1,000 events, a poll every second, backoff from 100 ms doubling to 30 s, leases of 30 s.
     pub fn new(store: S, target: T, outbox: Outbox, publisher: P) -> Self {
         Relay {
+            follow: Follow::new(store, target, 1000),
             core: Core {
-                store,
-                target,
                 outbox,
                 publisher,
                 name: "outbox",
                 progress: RelayProgress::default(),
             },
-            follow: Follow::new(1000),
         }
     }
 
@@ -147,7 +143,7 @@ where
 
     /// Where the relay's checkpoint is: the last event it published or passed over.
     pub async fn checkpoint(&self) -> Result<LogPosition, RelayError> {
-        let checkpoint = self.core.target.checkpoint(self.core.id()).await;
+        let checkpoint = self.follow.target.checkpoint(self.core.id()).await;
         Ok(checkpoint
             .map_err(|e| self.core.store_error(e))?
             .unwrap_or_default())
@@ -158,7 +154,7 @@ where
     pub async fn catch_up(&mut self) -> Result<RelayProgress, RelayError> {
         self.core.progress = RelayProgress::default();
         let result = self.follow.catch_up(&mut self.core, |_, _| {}).await;
-        self.follow.release(&mut self.core).await;
+        self.follow.release().await;
         result.map(|_| self.core.progress)
     }
 
@@ -174,26 +170,17 @@ where
     }
 }
 
-impl<S, T, P> Follower for Core<S, T, P>
+impl<S, T, P> Follower<S, T> for Core<P>
 where
     S: EventStore,
     T: Checkpoints + Leases,
     P: Publisher,
 {
-    type Target = T;
     type Stop = RelayProgress;
     type Error = RelayError;
 
     fn id(&self) -> FollowerId {
-        FollowerId::Relay(self.name)
-    }
-
-    fn target(&self) -> &T {
-        &self.target
-    }
-
-    fn watch(&self, poll: Duration) -> LogWatch {
-        self.store.watch(poll)
+        self.id()
     }
 
     fn fenced(&self) -> RelayError {
@@ -205,10 +192,7 @@ where
     }
 
     fn store_error(&self, source: StoreError) -> RelayError {
-        RelayError::Store {
-            relay: self.name,
-            source,
-        }
+        self.store_error(source)
     }
 
     fn shut_down(&mut self) -> RelayProgress {
@@ -216,12 +200,13 @@ where
     }
 
     /// The checkpoint to publish from; a relay that never ran starts at the log's start.
-    async fn start(&mut self) -> Result<LogPosition, RelayError> {
-        let stored = self.target.checkpoint(self.id()).await;
+    async fn start(&mut self, follow: &mut Follow<S, T>) -> Result<LogPosition, RelayError> {
+        let stored = follow.target.checkpoint(self.id()).await;
         let checkpoint = match stored.map_err(|e| self.store_error(e))? {
             Some(checkpoint) => checkpoint,
             None => {
-                self.commit(None, LogPosition::START).await?;
+                self.commit(&follow.target, None, LogPosition::START)
+                    .await?;
                 tracing::info!(relay = self.name, "first run: publishing from position 0");
                 LogPosition::START
             }
@@ -235,11 +220,11 @@ where
     /// on shutdown during backoff, 0 and the checkpoint stays.
     async fn step(
         &mut self,
-        follow: &mut Follow<LeaseOf<Self>>,
+        follow: &mut Follow<S, T>,
         at: &mut LogPosition,
         shutdown: &mut Shutdown<'_>,
     ) -> Result<usize, RelayError> {
-        let batch = self.store.read_all(*at, follow.batch_size).await;
+        let batch = follow.store.read_all(*at, follow.batch_size).await;
         let batch = batch.map_err(|e| self.store_error(e))?;
         let Some(last) = batch.last() else {
             return Ok(0);
@@ -255,7 +240,8 @@ where
         if !messages.is_empty() && !self.publish(follow, &messages, shutdown).await? {
             return Ok(0);
         }
-        self.commit(Some(*at), last.position).await?;
+        self.commit(&follow.target, Some(*at), last.position)
+            .await?;
         *at = last.position;
         self.progress.read += batch.len() as u64;
         self.progress.published += messages.len() as u64;
@@ -263,25 +249,39 @@ where
         Ok(batch.len())
     }
 
-    async fn idle(&mut self, _moment: Idle) -> Result<Option<RelayProgress>, RelayError> {
+    async fn idle(
+        &mut self,
+        _follow: &mut Follow<S, T>,
+        _moment: Idle,
+    ) -> Result<Option<RelayProgress>, RelayError> {
         Ok(None)
     }
 }
 
-impl<S, T, P> Core<S, T, P>
-where
-    S: EventStore,
-    T: Checkpoints + Leases,
-    P: Publisher,
-{
+impl<P: Publisher> Core<P> {
+    fn id(&self) -> FollowerId {
+        FollowerId::Relay(self.name)
+    }
+
+    fn store_error(&self, source: StoreError) -> RelayError {
+        RelayError::Store {
+            relay: self.name,
+            source,
+        }
+    }
+
     /// Publishes until acknowledged (`true`), or until `shutdown` completes (`false`),
     /// keeping the lease through a long outage.
-    async fn publish(
+    async fn publish<S, T>(
         &mut self,
-        follow: &mut Follow<T::Lease>,
+        follow: &mut Follow<S, T>,
         messages: &[Message],
         shutdown: &mut Shutdown<'_>,
-    ) -> Result<bool, RelayError> {
+    ) -> Result<bool, RelayError>
+    where
+        S: EventStore,
+        T: Checkpoints + Leases,
+    {
         let mut delay = follow.backoff;
         let mut failures = 0u32;
         loop {
@@ -313,15 +313,14 @@ where
             }
             delay = delay.saturating_mul(2).min(follow.max_backoff);
             // A long outage must not let the lease expire under a standby's feet.
-            let held = follow.lease.hold(&self.target, self.id()).await;
-            if !held.map_err(|e| self.store_error(e))? {
-                return Err(self.fenced());
-            }
+            follow.require(self).await?;
         }
     }
 
-    async fn commit(
+    /// Moves the checkpoint from `from` to `to`, by compare-and-set.
+    async fn commit<T: Checkpoints>(
         &mut self,
+        target: &T,
         from: Option<LogPosition>,
         to: LogPosition,
     ) -> Result<(), RelayError> {
@@ -330,8 +329,8 @@ where
             from,
             to,
         };
-        let tx = self.target.begin().await.map_err(|e| self.store_error(e))?;
-        match self.target.commit(tx, Some(advance)).await {
+        let tx = target.begin().await.map_err(|e| self.store_error(e))?;
+        match target.commit(tx, Some(advance)).await {
             Ok(()) => Ok(()),
             Err(CommitError::Moved(_)) => Err(RelayError::Fenced(self.name)),
             Err(CommitError::Store(e)) => Err(self.store_error(e)),

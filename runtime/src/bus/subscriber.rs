@@ -9,75 +9,9 @@ use chrono::Utc;
 use futures::FutureExt;
 use uuid::Uuid;
 
-use super::{BusError, Delivery, Message, Source};
+use super::{BusError, DeadLetter, Delivery, Message, MessageHandler, Source};
 use crate::contract::error::{BoxError, StoreError};
-use crate::projection::{CommitError, Inbox, PoisonPolicy, ProjectionHandlers};
-
-/// What a [`Subscriber`] feeds messages to: a read model update, or a command to run.
-///
-/// `C` is the target's connection: the open transaction that also records the message as
-/// processed, so writes through it take effect exactly once. Effects outside it (a command on
-/// another store, a call to a service) take effect at least once; make them idempotent with
-/// [`Message::event_id`], e.g. as the causation id of the events a command records.
-///
-/// ```
-/// use cqrs_runtime::bus::{Message, MessageHandler};
-/// use cqrs_runtime::BoxError;
-///
-/// struct Deposits(Vec<u64>);
-///
-/// #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-/// struct Deposited { amount: u64 }
-///
-/// #[derive(cqrs_runtime::Event)]
-/// enum Public {
-///     Deposited(Deposited),
-/// }
-///
-/// impl MessageHandler<()> for Deposits {
-///     async fn handle(&mut self, message: &Message, _: &mut ()) -> Result<(), BoxError> {
-///         match message.decode::<Public>()? {
-///             Public::Deposited(d) => self.0.push(d.amount),
-///         }
-///         Ok(())
-///     }
-/// }
-/// ```
-pub trait MessageHandler<C>: Send + 'static {
-    /// Applies one message. An error rolls the transaction back; the message is tried again
-    /// as the subscriber's [`PoisonPolicy`] says, then dead-lettered (or stops the subscriber).
-    fn handle<'a>(
-        &'a mut self,
-        message: &'a Message,
-        conn: &'a mut C,
-    ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a;
-}
-
-/// Runs a projection (written with `#[projection]` for the producer's domain events) on
-/// messages: each message is handed to it as the stored event it was published from.
-/// Messages of aggregate types the projection does not follow are skipped.
-#[derive(Debug, Clone, Default)]
-pub struct ProjectionHandler<P>(pub P);
-
-impl<C: Send, P: ProjectionHandlers<C>> MessageHandler<C> for ProjectionHandler<P> {
-    async fn handle(&mut self, message: &Message, conn: &mut C) -> Result<(), BoxError> {
-        if !P::AGGREGATES.contains(&message.aggregate_type.as_str()) {
-            return Ok(());
-        }
-        self.0.handle(&message.to_stored(), conn).await
-    }
-}
-
-/// A message given up on, as sent to the dead-letter topic or subject.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeadLetter {
-    /// The consumer that gave up.
-    pub consumer: String,
-    /// The last error, as displayed.
-    pub error: String,
-    /// How many times the handler ran (0: the message was malformed).
-    pub attempts: u32,
-}
+use crate::projection::{CommitError, Inbox, PoisonPolicy};
 
 /// How many messages a subscriber handled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -162,12 +96,7 @@ pub struct Subscriber<Src, T, H> {
     batch: usize,
 }
 
-impl<Src, T, H> Subscriber<Src, T, H>
-where
-    Src: Source,
-    T: Inbox,
-    H: MessageHandler<T::Connection>,
-{
+impl<Src: Source, T: Inbox, H: MessageHandler<T::Connection>> Subscriber<Src, T, H> {
     /// A subscriber named `name` (its processed ids are kept under it: keep it stable) that
     /// feeds `handler` from `source`, in transactions of `target`.
     pub fn new(name: impl Into<String>, source: Src, target: T, handler: H) -> Self {

@@ -44,6 +44,12 @@ where
     concurrent_writers_on_one_stream(new_store().await).await;
 }
 
+/// Starts the stream `aggregate_type` / `a` with `n` events, which must succeed.
+async fn seed<S: EventStore>(store: &S, aggregate_type: &str, n: u64) {
+    let appended = store.append(aggregate_type, "a", 0, &events(1..=n)).await;
+    appended.unwrap_or_else(|e| panic!("seeding {aggregate_type} `a` with {n} events: {e}"));
+}
+
 /// New events numbered `numbers` (see [`new_event`]).
 fn events(numbers: std::ops::RangeInclusive<u64>) -> Vec<NewEvent> {
     numbers.map(new_event).collect()
@@ -152,30 +158,22 @@ pub async fn append_and_read_round_trip<S: EventStore>(store: &S) {
         assert_eq!(stored.aggregate_id, "a-1");
         assert_same(stored, new, "round trip");
     }
-    assert!(
-        store
-            .read_stream("conf_rt", "other", 0, 100)
-            .await
-            .unwrap()
-            .is_empty(),
-        "round trip: another id's stream is empty"
-    );
-    assert!(
-        store
-            .read_stream("other_type", "a-1", 0, 100)
-            .await
-            .unwrap()
-            .is_empty(),
-        "round trip: the same id under another aggregate type is another stream"
-    );
+    for (aggregate_type, id, rule) in [
+        ("conf_rt", "other", "another id's stream is empty"),
+        (
+            "other_type",
+            "a-1",
+            "the same id under another aggregate type is another stream",
+        ),
+    ] {
+        let stream = store.read_stream(aggregate_type, id, 0, 100).await.unwrap();
+        assert!(stream.is_empty(), "round trip: {rule}");
+    }
 }
 
 /// A multi-event append is all or nothing, and a rejected one leaves no trace.
 pub async fn append_is_atomic<S: EventStore>(store: &S) {
-    store
-        .append("conf_atomic", "a", 0, &events(1..=2))
-        .await
-        .unwrap();
+    seed(store, "conf_atomic", 2).await;
     let rejected = store.append("conf_atomic", "a", 1, &events(3..=5)).await;
     assert!(
         matches!(rejected, Err(AppendError::Conflict(_))),
@@ -213,10 +211,7 @@ pub async fn append_is_atomic<S: EventStore>(store: &S) {
 
 /// The conflict carries the expected and the actual version.
 pub async fn stale_expected_version_conflicts<S: EventStore>(store: &S) {
-    store
-        .append("conf_conflict", "a", 0, &events(1..=3))
-        .await
-        .unwrap();
+    seed(store, "conf_conflict", 3).await;
     for expected in [0, 1, 2, 4, 9] {
         match store
             .append("conf_conflict", "a", expected, &[new_event(9)])
@@ -342,12 +337,10 @@ pub async fn global_log_in_position_order<S: EventStore>(store: &S) {
 
 /// A snapshot reads back as written; a newer one replaces it.
 pub async fn snapshot_round_trip<S: EventStore>(store: &S) {
-    assert!(
-        store
-            .load_snapshot("conf_snap", "a")
-            .await
-            .unwrap()
-            .is_none(),
+    let load = async |id: &str| store.load_snapshot("conf_snap", id).await.unwrap();
+    assert_eq!(
+        load("a").await,
+        None,
         "snapshot: none before the first save"
     );
     let first = Snapshot {
@@ -359,11 +352,7 @@ pub async fn snapshot_round_trip<S: EventStore>(store: &S) {
     };
     store.save_snapshot(&first).await.unwrap();
     assert_eq!(
-        store
-            .load_snapshot("conf_snap", "a")
-            .await
-            .unwrap()
-            .as_ref(),
+        load("a").await.as_ref(),
         Some(&first),
         "snapshot: round trip (fingerprints use all 64 bits)"
     );
@@ -374,22 +363,11 @@ pub async fn snapshot_round_trip<S: EventStore>(store: &S) {
     };
     store.save_snapshot(&newer).await.unwrap();
     assert_eq!(
-        store
-            .load_snapshot("conf_snap", "a")
-            .await
-            .unwrap()
-            .as_ref(),
+        load("a").await.as_ref(),
         Some(&newer),
         "snapshot: a newer snapshot replaces the older"
     );
-    assert!(
-        store
-            .load_snapshot("conf_snap", "b")
-            .await
-            .unwrap()
-            .is_none(),
-        "snapshot: per aggregate"
-    );
+    assert_eq!(load("b").await, None, "snapshot: per aggregate");
 }
 
 /// Commands through a repository: state reloads the same with and without snapshots.

@@ -1,13 +1,15 @@
 //! The leased follower: one driver for everything that follows the global log from a
 //! checkpoint under a lease (the projection runner, the outbox relay).
 //!
-//! The driver owns the life cycle: stand by while another instance holds the lease, take it,
+//! The driver ([`Follow`]) owns the store it reads, the target that keeps the checkpoint and
+//! the lease, the settings, and the life cycle: stand by while another instance holds the lease, take it,
 //! listen for commits, catch up batch by batch, follow live (woken by commits, polling as a
 //! fallback), notice being fenced off (the lease lost, or the checkpoint moved by another
 //! instance) and stand by again, and give the lease up on every way out. A follower says only
 //! what one batch is ([`Follower::step`]), where it starts ([`Follower::start`]) and what it
 //! does between batches ([`Follower::idle`]).
 
+use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
@@ -18,13 +20,10 @@ use super::lease::LeaseKeeper;
 use super::target::{FollowerId, Leases};
 use crate::contract::error::StoreError;
 use crate::contract::event::LogPosition;
-use crate::contract::store::{LogWatch, Wake};
+use crate::contract::store::{EventStore, LogWatch, Wake};
 
 /// What ends a run: the caller's shutdown future, boxed once per run.
 pub(crate) type Shutdown<'s> = Fuse<BoxFuture<'s, ()>>;
-
-/// The lease type of a follower's target.
-pub(crate) type LeaseOf<F> = <<F as Follower>::Target as Leases>::Lease;
 
 /// When [`Follower::idle`] is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,10 +36,8 @@ pub(crate) enum Idle {
     Woken(Wake),
 }
 
-/// One follower of the log, driven by [`Follow`].
-pub(crate) trait Follower: Send {
-    /// Where its checkpoint and lease live.
-    type Target: Leases;
+/// One follower of the log, driven by [`Follow`] over a store `S` and a target `T`.
+pub(crate) trait Follower<S, T: Leases>: Send {
     /// What a run that ended without an error reports.
     type Stop: Send;
     /// Why it stopped.
@@ -48,10 +45,6 @@ pub(crate) trait Follower: Send {
 
     /// What its checkpoint and lease are kept under.
     fn id(&self) -> FollowerId;
-    /// Its target.
-    fn target(&self) -> &Self::Target;
-    /// How to wait for the log to grow.
-    fn watch(&self, poll: Duration) -> LogWatch;
     /// The error saying another instance took over.
     fn fenced(&self) -> Self::Error;
     /// Whether `error` says another instance took over.
@@ -62,13 +55,16 @@ pub(crate) trait Follower: Send {
     fn shut_down(&mut self) -> Self::Stop;
 
     /// The checkpoint to follow from, setting up a follower that never ran.
-    fn start(&mut self) -> impl Future<Output = Result<LogPosition, Self::Error>> + Send;
+    fn start(
+        &mut self,
+        follow: &mut Follow<S, T>,
+    ) -> impl Future<Output = Result<LogPosition, Self::Error>> + Send;
 
     /// Reads one batch after `at` and applies it, moving `at`; returns how many events it
     /// read. `shutdown` is for a step that waits (a relay's backoff): it then returns early.
     fn step(
         &mut self,
-        follow: &mut Follow<LeaseOf<Self>>,
+        follow: &mut Follow<S, T>,
         at: &mut LogPosition,
         shutdown: &mut Shutdown<'_>,
     ) -> impl Future<Output = Result<usize, Self::Error>> + Send;
@@ -76,13 +72,16 @@ pub(crate) trait Follower: Send {
     /// Between batches; `Some` ends the run with that result.
     fn idle(
         &mut self,
+        follow: &mut Follow<S, T>,
         moment: Idle,
     ) -> impl Future<Output = Result<Option<Self::Stop>, Self::Error>> + Send;
 }
 
-/// How a follower follows, and the lease it holds: the settings every follower shares.
-#[derive(Debug)]
-pub(crate) struct Follow<L> {
+/// The driver: the store a follower reads, the target that keeps its checkpoint and lease,
+/// and the settings every follower shares.
+pub(crate) struct Follow<S, T: Leases> {
+    pub(crate) store: S,
+    pub(crate) target: T,
     /// Events per read (at least 1).
     pub(crate) batch_size: usize,
     /// The longest a live follower waits before reading the log again without being woken.
@@ -90,14 +89,32 @@ pub(crate) struct Follow<L> {
     /// The first wait after a failure that is retried, doubling up to `max_backoff`.
     pub(crate) backoff: Duration,
     pub(crate) max_backoff: Duration,
-    pub(crate) lease: LeaseKeeper<L>,
+    pub(crate) lease: LeaseKeeper<T::Lease>,
 }
 
-impl<L: Send> Follow<L> {
-    /// Settings with batches of `batch_size`, a poll every second, backoff from 100 ms to
-    /// 30 s, and leases of 30 s for a new owner.
-    pub(crate) fn new(batch_size: usize) -> Self {
+impl<S: fmt::Debug, T: Leases + fmt::Debug> fmt::Debug for Follow<S, T> {
+    // The lease itself is the target's business (and need not be `Debug`): show whose it is.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Follow")
+            .field("store", &self.store)
+            .field("target", &self.target)
+            .field("batch_size", &self.batch_size)
+            .field("poll", &self.poll)
+            .field("backoff", &self.backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("lease_owner", &self.lease.owner)
+            .field("lease_ttl", &self.lease.ttl)
+            .finish()
+    }
+}
+
+impl<S: EventStore, T: Leases> Follow<S, T> {
+    /// A driver over `store` and `target` with batches of `batch_size`, a poll every second,
+    /// backoff from 100 ms to 30 s, and leases of 30 s for a new owner.
+    pub(crate) fn new(store: S, target: T, batch_size: usize) -> Self {
         Follow {
+            store,
+            target,
             batch_size,
             poll: Duration::from_secs(1),
             backoff: Duration::from_millis(100),
@@ -106,20 +123,20 @@ impl<L: Send> Follow<L> {
         }
     }
 
-    /// Takes or renews the lease; `false` if another instance holds it.
-    pub(crate) async fn hold<F>(&mut self, follower: &mut F) -> Result<bool, F::Error>
-    where
-        F: Follower<Target: Leases<Lease = L>>,
-    {
-        let held = self.lease.hold(follower.target(), follower.id()).await;
+    /// Takes or renews `follower`'s lease; `false` if another instance holds it.
+    pub(crate) async fn hold<F: Follower<S, T>>(
+        &mut self,
+        follower: &mut F,
+    ) -> Result<bool, F::Error> {
+        let held = self.lease.hold(&self.target, follower.id()).await;
         held.map_err(|e| follower.store_error(e))
     }
 
     /// Takes or renews the lease, or fails with the follower's fenced error.
-    pub(crate) async fn require<F>(&mut self, follower: &mut F) -> Result<(), F::Error>
-    where
-        F: Follower<Target: Leases<Lease = L>>,
-    {
+    pub(crate) async fn require<F: Follower<S, T>>(
+        &mut self,
+        follower: &mut F,
+    ) -> Result<(), F::Error> {
         if self.hold(follower).await? {
             Ok(())
         } else {
@@ -128,25 +145,19 @@ impl<L: Send> Follow<L> {
     }
 
     /// Gives the lease up, if held, so that a standby takes over at once.
-    pub(crate) async fn release<F>(&mut self, follower: &mut F)
-    where
-        F: Follower<Target: Leases<Lease = L>>,
-    {
-        self.lease.release(follower.target()).await;
+    pub(crate) async fn release(&mut self) {
+        self.lease.release(&self.target).await;
     }
 
     /// Applies everything the log holds now, with the lease (which stays held), reporting
     /// the events read and the checkpoint after each batch. Returns both at the end.
-    pub(crate) async fn catch_up<F>(
+    pub(crate) async fn catch_up<F: Follower<S, T>>(
         &mut self,
         follower: &mut F,
         mut progress: impl FnMut(u64, LogPosition) + Send,
-    ) -> Result<(u64, LogPosition), F::Error>
-    where
-        F: Follower<Target: Leases<Lease = L>>,
-    {
+    ) -> Result<(u64, LogPosition), F::Error> {
         self.require(follower).await?;
-        let mut at = follower.start().await?;
+        let mut at = follower.start(self).await?;
         let mut never: Shutdown<'_> = futures::future::pending().boxed().fuse();
         let mut read = 0;
         loop {
@@ -154,7 +165,7 @@ impl<L: Send> Follow<L> {
             read += n as u64;
             progress(read, at);
             if n < self.batch_size {
-                follower.idle(Idle::CaughtUp).await?;
+                follower.idle(self, Idle::CaughtUp).await?;
                 return Ok((read, at));
             }
         }
@@ -163,18 +174,15 @@ impl<L: Send> Follow<L> {
     /// Follows the log until `shutdown` completes (checked between batches, so a batch is
     /// never cut short) or the follower ends the run. Stands by while another instance holds
     /// the lease, and again after being fenced off; gives the lease up on the way out.
-    pub(crate) async fn run<F>(
+    pub(crate) async fn run<F: Follower<S, T>>(
         &mut self,
         follower: &mut F,
         shutdown: impl Future<Output = ()> + Send,
-    ) -> Result<F::Stop, F::Error>
-    where
-        F: Follower<Target: Leases<Lease = L>>,
-    {
+    ) -> Result<F::Stop, F::Error> {
         let mut shutdown: Shutdown<'_> = shutdown.boxed().fuse();
-        let mut watch = follower.watch(self.poll);
+        let mut watch = self.store.watch(self.poll);
         loop {
-            let result = match follower.idle(Idle::Standby).await {
+            let result = match follower.idle(self, Idle::Standby).await {
                 Ok(None) => match self.hold(follower).await {
                     Ok(true) => {
                         if let Err(error) = watch.listen().await {
@@ -202,22 +210,19 @@ impl<L: Send> Follow<L> {
                 Ok(Some(stop)) => Ok(stop),
                 Err(error) => Err(error),
             };
-            self.release(follower).await;
+            self.release().await;
             return result;
         }
     }
 
     /// Live following with the lease held: batches while there are events, waits between.
-    async fn follow<F>(
+    async fn follow<F: Follower<S, T>>(
         &mut self,
         follower: &mut F,
         watch: &mut LogWatch,
         shutdown: &mut Shutdown<'_>,
-    ) -> Result<F::Stop, F::Error>
-    where
-        F: Follower<Target: Leases<Lease = L>>,
-    {
-        let mut at = follower.start().await?;
+    ) -> Result<F::Stop, F::Error> {
+        let mut at = follower.start(self).await?;
         let mut caught_up = false;
         loop {
             if (&mut *shutdown).now_or_never().is_some() {
@@ -229,13 +234,13 @@ impl<L: Send> Follow<L> {
             }
             if !caught_up {
                 caught_up = true;
-                if let Some(stop) = follower.idle(Idle::CaughtUp).await? {
+                if let Some(stop) = follower.idle(self, Idle::CaughtUp).await? {
                     return Ok(stop);
                 }
             }
             futures::select! {
                 wake = watch.wait().fuse() => {
-                    if let Some(stop) = follower.idle(Idle::Woken(wake)).await? {
+                    if let Some(stop) = follower.idle(self, Idle::Woken(wake)).await? {
                         return Ok(stop);
                     }
                 }

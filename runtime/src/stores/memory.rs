@@ -93,9 +93,6 @@ impl Inner {
         expected_version: u64,
         events: &[NewEvent],
     ) -> Result<Vec<LogPosition>, AppendError> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
         let stream = self
             .streams
             .entry(aggregate_type.to_owned())
@@ -131,32 +128,6 @@ impl Inner {
         self.log.extend(stored);
         Ok(positions)
     }
-
-    fn read_stream(
-        &self,
-        aggregate_type: &str,
-        aggregate_id: &str,
-        after: u64,
-        limit: usize,
-    ) -> Vec<StoredEvent> {
-        let Some(stream) = self
-            .streams
-            .get(aggregate_type)
-            .and_then(|ids| ids.get(aggregate_id))
-        else {
-            return Vec::new();
-        };
-        stream[index_after(after, stream.len())..]
-            .iter()
-            .take(limit)
-            .map(|&i| self.log[i].clone())
-            .collect()
-    }
-
-    fn read_all(&self, after: LogPosition, limit: usize) -> Vec<StoredEvent> {
-        let start = index_after(after.event, self.log.len());
-        self.log[start..].iter().take(limit).cloned().collect()
-    }
 }
 
 /// Where a read after the 1-based `after` starts in a list of `len`.
@@ -172,6 +143,10 @@ impl EventStore for InMemoryStore {
         expected_version: u64,
         events: &[NewEvent],
     ) -> impl Future<Output = Result<Vec<LogPosition>, AppendError>> + Send {
+        if events.is_empty() {
+            // Nothing to write or check: not even the lock is taken.
+            return ready(Ok(Vec::new()));
+        }
         let result = self
             .write(|inner| inner.append(aggregate_type, aggregate_id, expected_version, events));
         if matches!(&result, Ok(positions) if !positions.is_empty()) {
@@ -188,7 +163,18 @@ impl EventStore for InMemoryStore {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send {
         ready(Ok(self.read(|inner| {
-            inner.read_stream(aggregate_type, aggregate_id, after, limit)
+            let Some(stream) = inner
+                .streams
+                .get(aggregate_type)
+                .and_then(|ids| ids.get(aggregate_id))
+            else {
+                return Vec::new();
+            };
+            stream[index_after(after, stream.len())..]
+                .iter()
+                .take(limit)
+                .map(|&i| inner.log[i].clone())
+                .collect()
         })))
     }
 
@@ -197,7 +183,10 @@ impl EventStore for InMemoryStore {
         after: LogPosition,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send {
-        ready(Ok(self.read(|inner| inner.read_all(after, limit))))
+        ready(Ok(self.read(|inner| {
+            let start = index_after(after.event, inner.log.len());
+            inner.log[start..].iter().take(limit).cloned().collect()
+        })))
     }
 
     fn load_snapshot(
