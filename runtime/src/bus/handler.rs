@@ -40,7 +40,8 @@ use crate::projection::ProjectionHandlers;
 /// ```
 pub trait MessageHandler<C>: Send + 'static {
     /// Applies one message. An error rolls the transaction back; the message is tried again
-    /// as the subscriber's [`PoisonPolicy`](crate::projection::PoisonPolicy) says, then dead-lettered (or stops the subscriber).
+    /// as the subscriber's [`PoisonPolicy`](crate::projection::PoisonPolicy) says, then
+    /// dead-lettered (or stops the subscriber).
     fn handle<'a>(
         &'a mut self,
         message: &'a Message,
