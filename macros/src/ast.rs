@@ -35,6 +35,43 @@ pub(crate) fn check_item(input: &DeriveInput, derive: &str, errors: &mut Errors)
             ),
         );
     }
+    check_field_attributes(input, derive, errors);
+}
+
+// The derive's own attribute is accepted by the compiler anywhere in the item, fields included,
+// where the derive would never read it: `Opened(#[event(version = 2)] Opened)` would store the
+// event as version 1. Rejected at the attribute, beside the full expansion.
+fn check_field_attributes(input: &DeriveInput, derive: &str, errors: &mut Errors) {
+    let helper = derive.to_lowercase();
+    let fields: Vec<(&Fields, Option<&Ident>)> = match &input.data {
+        Data::Struct(data) => vec![(&data.fields, None)],
+        Data::Enum(data) => data
+            .variants
+            .iter()
+            .map(|v| (&v.fields, Some(&v.ident)))
+            .collect(),
+        Data::Union(_) => Vec::new(),
+    };
+    for (fields, variant) in fields {
+        for attr in fields.iter().flat_map(|f| &f.attrs) {
+            if !attr.path().is_ident(&helper) {
+                continue;
+            }
+            let fix = match variant {
+                Some(variant) => format!(
+                    "put it on the variant, before `{variant}`: `#[{helper}(...)] {variant}(...)`"
+                ),
+                None => format!(
+                    "put it on the struct `{}`, beside `#[derive({derive})]`",
+                    input.ident
+                ),
+            };
+            errors.beside(
+                attr,
+                format!("`#[{helper}(...)]` on a field is ignored by `#[derive({derive})]`; {fix}"),
+            );
+        }
+    }
 }
 
 /// The one field of `Variant(Payload)`.

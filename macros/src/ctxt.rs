@@ -8,19 +8,36 @@ use quote::ToTokens;
 use syn::Path;
 
 /// Collected errors; turned into one `compile_error!` each.
+///
+/// Most errors stop the expansion (a stub is emitted instead, see `fallback.rs`). An error
+/// [`beside`](Self::beside) the expansion does not: the input is complete and expands as it
+/// would without the mistake (an attribute the derive would ignore), so the one error stands
+/// alone instead of cascading through everything that uses the generated impls.
 #[derive(Default)]
-pub struct Errors(Option<syn::Error>);
+pub struct Errors {
+    stopping: Option<syn::Error>,
+    beside: Option<syn::Error>,
+}
+
+fn combine(all: &mut Option<syn::Error>, error: syn::Error) {
+    match all {
+        Some(all) => all.combine(error),
+        None => *all = Some(error),
+    }
+}
 
 impl Errors {
     pub fn push(&mut self, error: syn::Error) {
-        match &mut self.0 {
-            Some(all) => all.combine(error),
-            None => self.0 = Some(error),
-        }
+        combine(&mut self.stopping, error);
     }
 
     pub fn error(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
         self.push(syn::Error::new_spanned(tokens, message));
+    }
+
+    /// An error reported beside the full expansion.
+    pub fn beside(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
+        combine(&mut self.beside, syn::Error::new_spanned(tokens, message));
     }
 
     /// Records the error of a fallible step and returns its value, if any.
@@ -28,12 +45,17 @@ impl Errors {
         result.map_err(|e| self.push(e)).ok()
     }
 
+    /// Whether nothing stops the expansion.
     pub fn is_empty(&self) -> bool {
-        self.0.is_none()
+        self.stopping.is_none()
     }
 
     pub fn into_compile_errors(self) -> TokenStream {
-        self.0.map(|e| e.to_compile_error()).unwrap_or_default()
+        let mut all = self.stopping;
+        if let Some(beside) = self.beside {
+            combine(&mut all, beside);
+        }
+        all.map(|e| e.to_compile_error()).unwrap_or_default()
     }
 }
 

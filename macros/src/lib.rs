@@ -86,14 +86,12 @@ mod derive {
         if let Some(model) = &model {
             check(model, &mut errors);
         }
-        match model {
-            Some(model) if errors.is_empty() => wrap(expand(&model)),
-            model => {
-                let stub = fallback(input, model).map(wrap);
-                let errors = errors.into_compile_errors();
-                quote!(#errors #stub)
-            }
-        }
+        let generated = match model {
+            Some(model) if errors.is_empty() => Some(wrap(expand(&model))),
+            model => fallback(input, model).map(wrap),
+        };
+        let errors = errors.into_compile_errors();
+        quote!(#errors #generated)
     }
 
     pub fn event(input: &DeriveInput) -> TokenStream {

@@ -157,6 +157,16 @@ pub(crate) trait Dialect: Send + Sync + 'static {
         what: &'static str,
     ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send + 'a;
 
+    /// Runs a query of at most one row; returns it, described as `what` in errors. (Cheaper
+    /// than [`fetch`](Self::fetch) where the driver can stop at the first row.)
+    fn fetch_optional<'a>(
+        &'a self,
+        on: On<'a, Self::Tx>,
+        sql: &'a str,
+        params: &'a [Param<'a>],
+        what: &'static str,
+    ) -> impl Future<Output = Result<Option<Row>, StoreError>> + Send + 'a;
+
     /// Runs a script of several statements without parameters (a migration), in `tx`.
     fn script<'a>(
         tx: &'a mut Self::Tx,
@@ -215,6 +225,23 @@ macro_rules! sqlx_dialect {
                 };
                 let rows = rows.map_err(StoreError::backend)?;
                 rows.iter().map(|row| $cells(row, what)).collect()
+            }
+
+            async fn fetch_optional<'a>(
+                &'a self,
+                on: $crate::stores::sql::dialect::On<'a, Self::Tx>,
+                sql: &'a str,
+                params: &'a [$crate::stores::sql::dialect::Param<'a>],
+                what: &'static str,
+            ) -> Result<Option<$crate::stores::sql::dialect::Row>, StoreError> {
+                use $crate::stores::sql::dialect::On;
+                let query = $bind(sqlx::query(sql), params);
+                let row = match on {
+                    On::Pool => query.fetch_optional(&self.pool).await,
+                    On::Tx(tx) => query.fetch_optional(&mut **tx).await,
+                };
+                let row = row.map_err(StoreError::backend)?;
+                row.map(|row| $cells(&row, what)).transpose()
             }
 
             async fn script<'a>(tx: &'a mut Self::Tx, sql: &'a str) -> Result<(), StoreError> {

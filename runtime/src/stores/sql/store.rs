@@ -29,8 +29,10 @@ pub(crate) async fn load_snapshot<D: Dialect>(
     aggregate_id: &str,
 ) -> Result<Option<Snapshot>, StoreError> {
     let params = [Param::Text(aggregate_type), Param::Text(aggregate_id)];
-    let mut rows = db.fetch(On::Pool, sql, &params, "a snapshot").await?;
-    let Some(mut row) = rows.pop() else {
+    let row = db
+        .fetch_optional(On::Pool, sql, &params, "a snapshot")
+        .await?;
+    let Some(mut row) = row else {
         return Ok(None);
     };
     let version = row.int(0)?;
@@ -72,8 +74,10 @@ pub(crate) async fn save_snapshot<D: Dialect>(
 
 /// How many events the table holds.
 pub(crate) async fn count_events<D: Dialect>(db: &D, sql: &str) -> Result<u64, StoreError> {
-    let rows = db.fetch(On::Pool, sql, &[], "the event count").await?;
-    let count = rows.first().map_or(Ok(0), |row| row.int(0))?;
+    let row = db
+        .fetch_optional(On::Pool, sql, &[], "the event count")
+        .await?;
+    let count = row.map_or(Ok(0), |row| row.int(0))?;
     Ok(count.unsigned_abs())
 }
 
@@ -98,15 +102,13 @@ pub(crate) struct Migrations<'a> {
 pub(crate) async fn migrate<D: Dialect>(db: &D, m: &Migrations<'_>) -> Result<(), StoreError> {
     let mut tx = db.begin().await?;
     D::script(&mut tx, &m.setup).await?;
-    let rows = db
-        .fetch(
-            On::Tx(&mut tx),
-            &m.select_version,
-            &[],
-            "the schema version",
-        )
-        .await?;
-    let current = rows.first().map_or(Ok(0), |row| row.int(0))?;
+    let row = db.fetch_optional(
+        On::Tx(&mut tx),
+        &m.select_version,
+        &[],
+        "the schema version",
+    );
+    let current = row.await?.map_or(Ok(0), |row| row.int(0))?;
     let newest = m.files.last().map_or(0, |(v, _)| *v);
     if current > newest {
         return Err(StoreError::Config(format!(

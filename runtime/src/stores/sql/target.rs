@@ -122,16 +122,11 @@ impl<D: Dialect> SqlTarget<D> {
     ) -> Result<Option<LogPosition>, StoreError> {
         let (name, version) = key(follower)?;
         let params = [Param::Text(name), Param::Int(version)];
-        let rows = self
+        let sql = self.sql(TargetSql::SelectCheckpoint);
+        let row = self
             .db
-            .fetch(
-                On::Pool,
-                self.sql(TargetSql::SelectCheckpoint),
-                &params,
-                "a checkpoint",
-            )
-            .await?;
-        let Some(row) = rows.first() else {
+            .fetch_optional(On::Pool, sql, &params, "a checkpoint");
+        let Some(row) = row.await? else {
             return Ok(None);
         };
         let (txn, position) = (row.int(0)?, row.int(1)?);
@@ -227,11 +222,11 @@ impl<D: Dialect> SqlTarget<D> {
 
     pub(crate) async fn active_version(&self, name: &str) -> Result<Option<u32>, StoreError> {
         let sql = self.sql(TargetSql::SelectActive);
-        let rows = self
+        let params = [Param::Text(name)];
+        let row = self
             .db
-            .fetch(On::Pool, sql, &[Param::Text(name)], "an active version")
-            .await?;
-        let Some(row) = rows.first() else {
+            .fetch_optional(On::Pool, sql, &params, "an active version");
+        let Some(row) = row.await? else {
             return Ok(None);
         };
         let version = row.int(0)?;
