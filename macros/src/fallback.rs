@@ -72,13 +72,21 @@ pub fn command(input: &DeriveInput, krate: &Path) -> TokenStream {
     }
 }
 
-/// Only when the event and command types are known; without them no impl can be written.
+/// A command type `#[aggregate(...)]` does not name is `__private::Unknown`, which satisfies
+/// every bound put on a command type, so that the handlers raise no second error. Without the
+/// event type no stub is written: what handlers return must convert into it, which no
+/// placeholder can promise for every payload type.
 pub fn aggregate(input: &AggregateInput<'_>) -> TokenStream {
     let krate = &input.crate_path;
     let p = quote!(#krate::__private);
-    let (Some(event), Some(command)) = (&input.attrs.event, &input.attrs.command) else {
+    let Some(event) = &input.attrs.event else {
         return TokenStream::new();
     };
+    let command = input
+        .attrs
+        .command
+        .as_ref()
+        .map_or(quote!(#p::Unknown), |t| quote!(#t));
     if has_lifetimes(input.generics) {
         return TokenStream::new();
     }

@@ -33,6 +33,13 @@ pub trait CommandDispatch<A: Aggregate>: Sized {
     ) -> impl Future<Output = Result<Vec<A::Event>, A::Error>> + Send;
 }
 
+/// The command type of an aggregate whose `#[aggregate(...)]` does not name it: the stub impl
+/// written beside that error uses it. It satisfies every bound generated code puts on a
+/// command type, so the missing key is the only error. It has no values: nothing with it ever
+/// runs, since the crate does not compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unknown {}
+
 /// Turns what a handler returned into the aggregate's events or error.
 #[inline]
 pub fn outcome<A, T, Er>(result: Result<T, Er>) -> Result<Vec<A::Event>, A::Error>
