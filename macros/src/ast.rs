@@ -1,7 +1,7 @@
 //! A model of each macro's input, built from the syn tree, keeping references to the syn nodes
 //! so that every error can point at the user's own token.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Ident, Type};
 
@@ -104,5 +104,43 @@ pub(crate) fn fields_span(fields: &Fields, ident: &Ident) -> Span {
     match fields {
         Fields::Unit => ident.span(),
         other => other.span(),
+    }
+}
+
+/// The impl block an attribute macro goes on. Anything else is one error at the item's first
+/// token, naming where the attribute goes; the item is kept as written, so that its own uses
+/// raise no second error.
+pub(crate) fn impl_block(
+    input: TokenStream,
+    name: &str,
+    place: &str,
+) -> Result<syn::ItemImpl, TokenStream> {
+    let item: syn::Item = match syn::parse2(input.clone()) {
+        Ok(item) => item,
+        Err(error) => return Err(error.to_compile_error()),
+    };
+    match item {
+        syn::Item::Impl(item) => Ok(item),
+        other => {
+            let error = syn::Error::new_spanned(
+                item_keyword(&other),
+                format!("`#[{name}]` goes on an impl block, not on this item; put it on {place}"),
+            );
+            let error = error.to_compile_error();
+            Err(quote::quote!(#error #input))
+        }
+    }
+}
+
+/// The keyword that names an item's kind (`struct`, `enum`, `fn`, ...), where its error goes.
+fn item_keyword(item: &syn::Item) -> TokenStream {
+    use quote::ToTokens;
+    match item {
+        syn::Item::Struct(i) => i.struct_token.to_token_stream(),
+        syn::Item::Enum(i) => i.enum_token.to_token_stream(),
+        syn::Item::Fn(i) => i.sig.fn_token.to_token_stream(),
+        syn::Item::Trait(i) => i.trait_token.to_token_stream(),
+        syn::Item::Mod(i) => i.mod_token.to_token_stream(),
+        other => other.to_token_stream(),
     }
 }

@@ -41,16 +41,22 @@ pub fn derive_command(input: TokenStream) -> TokenStream {
 /// See `cqrs_runtime::handlers`.
 #[proc_macro_attribute]
 pub fn handlers(args: TokenStream, input: TokenStream) -> TokenStream {
-    let item = parse_macro_input!(input as syn::ItemImpl);
-    derive::handlers(args.into(), &item).into()
+    let place = "the aggregate's inherent impl block, e.g. `#[handlers] impl Account { ... }`";
+    let item = ast::impl_block(input.into(), "handlers", place);
+    item.map_or_else(Into::into, |item| {
+        derive::handlers(args.into(), &item).into()
+    })
 }
 
 /// Turns an impl block's methods into the event handlers of a projection (a read model).
 /// See `cqrs_runtime::projection`.
 #[proc_macro_attribute]
 pub fn projection(args: TokenStream, input: TokenStream) -> TokenStream {
-    let item = parse_macro_input!(input as syn::ItemImpl);
-    derive::projection(args.into(), &item).into()
+    let place = "the read model's impl block, e.g. `#[projection(aggregates(Account))] impl Summaries { ... }`";
+    let item = ast::impl_block(input.into(), "projection", place);
+    item.map_or_else(Into::into, |item| {
+        derive::projection(args.into(), &item).into()
+    })
 }
 
 /// Glue between the entry points and the pipeline: each function runs parse, validate and

@@ -1,0 +1,17 @@
+use cqrs_runtime::handlers;
+
+#[handlers]
+#[derive(Default)]
+pub struct Door {
+    open: bool,
+}
+
+impl Door {
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+}
+
+fn main() {
+    assert!(!Door::default().is_open());
+}

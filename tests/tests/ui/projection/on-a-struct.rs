@@ -1,0 +1,20 @@
+use bank::{Account, AccountOpened};
+use cqrs_runtime::projection;
+
+#[projection(aggregates(Account))]
+#[derive(Default)]
+pub struct Owners {
+    names: Vec<String>,
+}
+
+impl Owners {
+    fn opened(&mut self, event: &AccountOpened) {
+        self.names.push(event.owner.clone());
+    }
+}
+
+fn main() {
+    let mut owners = Owners::default();
+    let _ = &mut owners;
+    let _ = Owners::opened;
+}
