@@ -257,7 +257,7 @@ impl<S: EventStore, T: Leases> Follow<S, T> {
 /// `follow: Follow<_>`; `$what` names the follower in the docs ("runner", "relay").
 macro_rules! follow_settings {
     ($what:literal) => {
-        #[doc = concat!("Events per read and per batch (at least 1).")]
+        /// Events per read and per batch (at least 1).
         pub fn batch_size(mut self, events: usize) -> Self {
             self.follow.batch_size = events.max(1);
             self
