@@ -1,7 +1,7 @@
 //! A model of each macro's input, built from the syn tree, keeping references to the syn nodes
 //! so that every error can point at the user's own token.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Ident, Type};
 
@@ -16,7 +16,28 @@ mod projection;
 pub use aggregate::AggregateInput;
 pub use command::CommandInput;
 pub use event::{EventDef, EventInput};
-pub use handlers::{Applier, Handler, HandlerExtra, HandlersInput};
+
+/// Rejects named-field variants in a generic enum: the payload struct written for them would
+/// need the enum's parameters, which its fields may not all use.
+pub(crate) fn check_generated_generics(
+    generics: &syn::Generics,
+    generated: &[Generated],
+    errors: &mut Errors,
+) {
+    if generics.params.is_empty() {
+        return;
+    }
+    for g in generated {
+        errors.error(
+            &g.ident,
+            format!(
+                "variant `{0}` of a generic enum must wrap its payload type, `{0}({0})`: payload structs are generated only for enums without type parameters",
+                g.ident
+            ),
+        );
+    }
+}
+pub use handlers::{Applier, Handler, HandlerExtra, HandlersInput, Mark};
 pub use projection::{EventHandler, Extra, ProjectionInput};
 
 /// Rejects input kinds and generics the derives cannot support.
@@ -74,37 +95,76 @@ fn check_field_attributes(input: &DeriveInput, derive: &str, errors: &mut Errors
     }
 }
 
-/// The one field of `Variant(Payload)`.
-pub(crate) fn single_field(
-    fields: &Fields,
-    ident: &Ident,
+/// How a variant carries its payload.
+pub enum Shape {
+    /// `Variant(Payload)`: the user's own payload type.
+    Newtype,
+    /// `Variant { a: A, b: B }` or a unit `Variant`: the macro writes `struct Variant { a, b }`,
+    /// and the variant's fields move into and out of it.
+    Named(Vec<Ident>),
+}
+
+/// A payload struct a derive writes from a field list: a named-field variant's, or an older
+/// version's in `upcast(v1 { ... })`.
+pub struct Generated {
+    pub ident: Ident,
+    /// The variant's doc comments (or a generated one), shown by rustdoc and the JSON Schema.
+    pub docs: Vec<TokenStream>,
+    pub fields: Vec<syn::Field>,
+}
+
+/// What the user lists once on the enum for every payload struct it generates:
+/// `#[event(derive(PartialEq), attr(serde(deny_unknown_fields)))]`.
+#[derive(Default)]
+pub struct PayloadOptions {
+    pub derives: Vec<syn::Path>,
+    pub attrs: Vec<syn::Meta>,
+}
+
+/// The payload of one variant: its type, how the variant holds it, and the struct to generate
+/// for a named-field or unit variant.
+pub(crate) fn variant_payload(
+    variant: &syn::Variant,
     what: &str,
     errors: &mut Errors,
-) -> Option<Type> {
-    match fields {
-        Fields::Unnamed(f) if f.unnamed.len() == 1 => Some(f.unnamed[0].ty.clone()),
-        _ => {
+) -> Option<(Type, Shape, Option<Generated>)> {
+    let ident = &variant.ident;
+    let named: Vec<syn::Field> = match &variant.fields {
+        Fields::Unnamed(f) if f.unnamed.len() == 1 => {
+            return Some((f.unnamed[0].ty.clone(), Shape::Newtype, None));
+        }
+        Fields::Named(f) => f.named.iter().cloned().collect(),
+        Fields::Unit => Vec::new(),
+        Fields::Unnamed(f) => {
             let kind = if what == "event" {
                 "aggregates apply events by payload type"
             } else {
                 "commands are routed to handlers by payload type"
             };
             errors.push(syn::Error::new(
-                fields_span(fields, ident),
+                f.span(),
                 format!(
-                    "{what} variant `{ident}` must wrap exactly one payload type, e.g. `{ident}({ident})`: {kind}"
+                    "{what} variant `{ident}` has {} unnamed fields; name them, `{ident} {{ field: Type, ... }}`, or wrap one payload type, `{ident}({ident})`: {kind}",
+                    f.unnamed.len()
                 ),
             ));
-            None
+            return None;
         }
-    }
-}
-
-pub(crate) fn fields_span(fields: &Fields, ident: &Ident) -> Span {
-    match fields {
-        Fields::Unit => ident.span(),
-        other => other.span(),
-    }
+    };
+    let docs = variant
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .map(quote::ToTokens::to_token_stream)
+        .collect();
+    let shape = Shape::Named(named.iter().filter_map(|f| f.ident.clone()).collect());
+    let ty: Type = syn::parse_quote!(#ident);
+    let generated = Generated {
+        ident: ident.clone(),
+        docs,
+        fields: named,
+    };
+    Some((ty, shape, Some(generated)))
 }
 
 /// The impl block an attribute macro goes on. Anything else is one error at the item's first

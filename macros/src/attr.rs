@@ -10,6 +10,7 @@ use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
 use syn::{Attribute, LitInt, LitStr, Path, Token, Type};
 
+use crate::ast::PayloadOptions;
 use crate::ctxt::closest;
 pub use crate::ctxt::{Errors, Once};
 
@@ -119,6 +120,24 @@ pub fn parse_positive(meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<(u32
     }
 }
 
+/// `derive(A, B)` or `attr(meta)` on an enum: what every payload struct it generates also gets.
+fn parse_payload_option(
+    key: &str,
+    meta: &ParseNestedMeta<'_>,
+    options: &mut PayloadOptions,
+) -> syn::Result<()> {
+    let content;
+    syn::parenthesized!(content in meta.input);
+    if key == "derive" {
+        let paths = content.parse_terminated(Path::parse_mod_style, Token![,])?;
+        options.derives.extend(paths);
+    } else {
+        let metas = content.parse_terminated(syn::Meta::parse, Token![,])?;
+        options.attrs.extend(metas);
+    }
+    Ok(())
+}
+
 // ----------------------------------------------------------------------------- #[event(...)]
 
 /// How stored version N becomes version N + 1.
@@ -129,6 +148,9 @@ pub enum HopKind {
     With(Path),
     /// `vN(json = path)`: `path(Value) -> Result<Value, E>`, over the raw JSON.
     Json(Path),
+    /// `vN { fields } => expr` or `vN = Type => expr`: `expr`, a closure or a function path,
+    /// called as `FnOnce(<type of N>) -> <type of N + 1>`.
+    Fn(syn::Expr),
 }
 
 pub struct Hop {
@@ -136,6 +158,8 @@ pub struct Hop {
     pub key: syn::Ident,
     /// The shape of version N, if known as a Rust type.
     pub ty: Option<Type>,
+    /// `vN { fields }`: the shape of version N as a field list; the derive writes its struct.
+    pub fields: Option<Vec<syn::Field>>,
     pub kind: HopKind,
 }
 
@@ -150,11 +174,13 @@ pub struct EventAttrs {
     /// `upcast(...)` had a syntax error (reported); chain checks would only repeat it.
     pub upcast_broken: bool,
     pub crate_path: Option<Path>,
+    /// On an enum: what its generated payload structs also get.
+    pub payloads: PayloadOptions,
 }
 
 pub const EVENT_KEYS: &str = "`rename`, `alias`, `version`, `upcast`";
 pub const EVENT_CONTAINER_KEYS: &str = "`crate`, `rename`, `alias`, `version`, `upcast`";
-pub const EVENT_ENUM_KEYS: &str = "`crate`";
+pub const EVENT_ENUM_KEYS: &str = "`crate`, `derive`, `attr`";
 
 impl EventAttrs {
     /// Parses `#[event(...)]`; `container` allows `crate`, `per_event` allows the rest.
@@ -176,6 +202,7 @@ impl EventAttrs {
         let mut upcast = BTreeMap::new();
         let mut upcast_span = None;
         let mut upcast_broken = false;
+        let mut payloads = PayloadOptions::default();
         parse_attrs(
             attrs,
             "event",
@@ -191,6 +218,9 @@ impl EventAttrs {
                         rename.set(errors, &meta.path, parse_string(meta, key)?)
                     }
                     "alias" if per_event => aliases.push(parse_string(meta, key)?),
+                    "derive" | "attr" if container && !per_event => {
+                        parse_payload_option(key, meta, &mut payloads)?;
+                    }
                     "version" if per_event => {
                         version.set(errors, &meta.path, parse_positive(meta, "version")?)
                     }
@@ -227,6 +257,7 @@ impl EventAttrs {
             upcast_span,
             upcast_broken,
             crate_path: crate_path.take(),
+            payloads,
         }
     }
 }
@@ -247,18 +278,27 @@ fn parse_hop(
         errors.error(
             &meta.path,
             format!(
-                "`{name}` is not a version key; write `v1 = OldType`, `v2(ty = OldType, with = path::to::fn)` or `v1(json = path::to::fn)`"
+                "`{name}` is not a version key; write `v1 {{ field: Type }} => |v1| ...`, `v1 = OldType`, `v2(ty = OldType, with = path::to::fn)` or `v1(json = path::to::fn)`"
             ),
         );
         skip_value(meta)?;
         return Ok(false);
     };
-    let hop = if meta.input.peek(Token![=]) {
+    let hop = if meta.input.peek(syn::token::Brace) {
+        let fields: syn::FieldsNamed = meta.input.parse()?;
+        Hop {
+            key: key.clone(),
+            ty: None,
+            fields: Some(fields.named.into_iter().collect()),
+            kind: parse_arrow(meta)?,
+        }
+    } else if meta.input.peek(Token![=]) {
         let ty: Type = meta.value()?.parse()?;
         Hop {
             key: key.clone(),
             ty: Some(ty),
-            kind: HopKind::From,
+            fields: None,
+            kind: parse_arrow(meta)?,
         }
     } else {
         let mut ty = Once::new("ty");
@@ -313,6 +353,7 @@ fn parse_hop(
         Hop {
             key: key.clone(),
             ty,
+            fields: None,
             kind,
         }
     };
@@ -326,6 +367,16 @@ fn parse_hop(
         hops.insert(version, hop);
     }
     Ok(true)
+}
+
+/// `=> expr` after a version's shape: the hop function; without it, a `From` impl.
+fn parse_arrow(meta: &ParseNestedMeta<'_>) -> syn::Result<HopKind> {
+    if meta.input.peek(Token![=>]) {
+        meta.input.parse::<Token![=>]>()?;
+        Ok(HopKind::Fn(meta.input.parse()?))
+    } else {
+        Ok(HopKind::From)
+    }
 }
 
 // ------------------------------------------------------------------------- #[aggregate(...)]
@@ -342,9 +393,13 @@ pub struct AggregateAttrs {
     pub snapshot_version: Option<(u32, LitInt)>,
     pub ignore: Vec<Type>,
     pub crate_path: Option<Path>,
+    /// The error of a handler that needs an existing aggregate, when there is none.
+    pub missing: Option<syn::Expr>,
+    /// The error of a `#[create]` handler, when the aggregate exists.
+    pub exists: Option<syn::Expr>,
 }
 
-pub const AGGREGATE_KEYS: &str = "`rename`, `id`, `event`, `command`, `error`, `services`, `snapshot_every`, `snapshot_version`, `ignore`, `crate`";
+pub const AGGREGATE_KEYS: &str = "`rename`, `id`, `event`, `command`, `error`, `services`, `missing`, `exists`, `snapshot_every`, `snapshot_version`, `ignore`, `crate`";
 
 impl AggregateAttrs {
     pub fn parse(attrs: &[Attribute], errors: &mut Errors) -> Self {
@@ -357,6 +412,8 @@ impl AggregateAttrs {
         let mut snapshot_every = Once::new("snapshot_every");
         let mut snapshot_version = Once::new("snapshot_version");
         let mut crate_path = Once::new("crate");
+        let mut missing = Once::new("missing");
+        let mut exists = Once::new("exists");
         let mut ignore = Vec::new();
         parse_attrs(
             attrs,
@@ -373,6 +430,8 @@ impl AggregateAttrs {
                     "command" => command.set(errors, p, meta.value()?.parse()?),
                     "error" => error.set(errors, p, meta.value()?.parse()?),
                     "services" => services.set(errors, p, meta.value()?.parse()?),
+                    "missing" => missing.set(errors, p, meta.value()?.parse()?),
+                    "exists" => exists.set(errors, p, meta.value()?.parse()?),
                     "snapshot_every" => {
                         snapshot_every.set(errors, p, parse_positive(meta, "snapshot_every")?)
                     }
@@ -402,6 +461,8 @@ impl AggregateAttrs {
             snapshot_version: snapshot_version.take(),
             ignore,
             crate_path: crate_path.take(),
+            missing: missing.take(),
+            exists: exists.take(),
         }
     }
 }
@@ -414,17 +475,20 @@ use syn::parse::Parse;
 pub struct CommandAttrs {
     pub rename: Option<LitStr>,
     pub crate_path: Option<Path>,
+    /// On an enum: what its generated payload structs also get.
+    pub payloads: PayloadOptions,
 }
 
 impl CommandAttrs {
     pub fn parse(attrs: &[Attribute], errors: &mut Errors, container: bool, named: bool) -> Self {
         let expected = match (container, named) {
             (true, true) => "`crate`, `rename`",
-            (true, false) => "`crate`",
+            (true, false) => "`crate`, `derive`, `attr`",
             _ => "`rename`",
         };
         let mut rename = Once::new("rename");
         let mut crate_path = Once::new("crate");
+        let mut payloads = PayloadOptions::default();
         parse_attrs(
             attrs,
             "command",
@@ -437,6 +501,9 @@ impl CommandAttrs {
                         crate_path.set(errors, &meta.path, parse_crate_path(meta)?)
                     }
                     "rename" if named => rename.set(errors, &meta.path, parse_string(meta, key)?),
+                    "derive" | "attr" if container && !named => {
+                        parse_payload_option(key, meta, &mut payloads)?;
+                    }
                     _ => return Ok(false),
                 }
                 Ok(true)
@@ -445,6 +512,7 @@ impl CommandAttrs {
         CommandAttrs {
             rename: rename.take(),
             crate_path: crate_path.take(),
+            payloads,
         }
     }
 }

@@ -4,4 +4,5 @@ pub mod aggregate;
 pub mod command;
 pub mod event;
 pub mod handlers;
+pub mod payload;
 pub mod projection;

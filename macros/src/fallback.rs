@@ -65,6 +65,7 @@ pub fn command(input: &DeriveInput, krate: &Path) -> TokenStream {
             > + ::core::marker::Send {
                 async { ::core::unreachable!() }
             }
+            fn existence(&self) -> #p::Existence { ::core::unreachable!() }
         }
         impl #impl_generics #p::DescribeCommands for #ident #ty_generics #where_clause {
             fn describe_commands() -> ::std::vec::Vec<#p::CommandSchema> { ::core::unreachable!() }
@@ -92,6 +93,7 @@ pub fn aggregate(input: &AggregateInput<'_>) -> TokenStream {
     }
     let ident = input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let refuses = crate::expand::aggregate::refuses_existing(input, &p);
     let id = input
         .attrs
         .id
@@ -126,6 +128,7 @@ pub fn aggregate(input: &AggregateInput<'_>) -> TokenStream {
             }
             fn apply(&mut self, _: &#p::EventEnvelope<Self::Event>) { ::core::unreachable!() }
         }
+        #refuses
     }
 }
 

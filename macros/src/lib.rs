@@ -17,7 +17,7 @@ use syn::{DeriveInput, parse_macro_input};
 use crate::ctxt::Errors;
 
 /// Derives `DomainEvent` for an event enum or struct. See `cqrs_runtime::Event`.
-#[proc_macro_derive(Event, attributes(event))]
+#[proc_macro_derive(Event, attributes(event, serde, schemars))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     derive::event(&input).into()
@@ -31,7 +31,7 @@ pub fn derive_aggregate(input: TokenStream) -> TokenStream {
 }
 
 /// Derives command routing for a command enum or struct. See `cqrs_runtime::Command`.
-#[proc_macro_derive(Command, attributes(command))]
+#[proc_macro_derive(Command, attributes(command, serde, schemars))]
 pub fn derive_command(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     derive::command(&input).into()
@@ -86,9 +86,13 @@ mod derive {
         check: fn(&M, &mut Errors),
         expand: fn(&M) -> TokenStream,
         fallback: fn(&'a DeriveInput, Option<M>) -> Option<TokenStream>,
+        types: fn(&M) -> TokenStream,
     ) -> TokenStream {
         let mut errors = Errors::default();
         let model = parse(input, &mut errors);
+        // The payload structs are written even beside errors: code that names them must not
+        // raise a second error.
+        let types = model.as_ref().map(types);
         if let Some(model) = &model {
             check(model, &mut errors);
         }
@@ -97,7 +101,7 @@ mod derive {
             model => fallback(input, model).map(wrap),
         };
         let errors = errors.into_compile_errors();
-        quote!(#errors #generated)
+        quote!(#errors #types #generated)
     }
 
     pub fn event(input: &DeriveInput) -> TokenStream {
@@ -110,6 +114,7 @@ mod derive {
                 let krate = model.map_or_else(attr::default_crate_path, |m| m.crate_path);
                 Some(fallback::event(input, &krate))
             },
+            |m| expand::payload::structs(&m.generated, &m.options, m.vis, &m.crate_path),
         )
     }
 
@@ -120,6 +125,7 @@ mod derive {
             valid::check_aggregate,
             expand::aggregate::expand,
             |_, model| model.map(|m| fallback::aggregate(&m)),
+            |_| TokenStream::new(),
         )
     }
 
@@ -133,6 +139,7 @@ mod derive {
                 let krate = model.map_or_else(attr::default_crate_path, |m| m.crate_path);
                 Some(fallback::command(input, &krate))
             },
+            |m| expand::payload::structs(&m.generated, &m.options, m.vis, &m.crate_path),
         )
     }
 
@@ -156,8 +163,9 @@ mod derive {
         // The impl block is kept as written, and the valid handlers still get their impls, so
         // that one bad method does not make every command look unhandled.
         let generated = wrap(expand::handlers::expand(&model));
+        let cleaned = model.cleaned_item();
         let errors = errors.into_compile_errors();
-        quote!(#item #generated #errors)
+        quote!(#cleaned #generated #errors)
     }
 
     pub fn projection(args: TokenStream, item: &syn::ItemImpl) -> TokenStream {

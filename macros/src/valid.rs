@@ -250,10 +250,13 @@ pub fn check_projection(input: &ProjectionInput<'_>, errors: &mut Errors) {
 fn check_one_handler_per_payload(input: &ProjectionInput<'_>, errors: &mut Errors) {
     let mut seen = BTreeMap::new();
     for handler in &input.handlers {
-        let key = handler.payload.to_token_stream().to_string();
+        let key = match handler.payload {
+            Some(payload) => payload.to_token_stream().to_string(),
+            None => "StoredEvent".to_owned(),
+        };
         if let Some(first) = seen.insert(key.clone(), handler.method) {
             errors.error(
-                handler.payload,
+                handler.payload.unwrap_or(handler.first),
                 format!(
                     "a second handler for `{}`, `{}`; merge it into `{first}`",
                     key.replace(' ', ""),

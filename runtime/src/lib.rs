@@ -52,7 +52,9 @@ pub use crate::kits::doc_support;
 pub mod __private;
 
 pub use crate::contract::aggregate::{Aggregate, AggregateId, AggregateRoot, Snapshots};
-pub use crate::contract::command::{ApplyEvent, CommandContext, HandleCommand, IntoEvents};
+pub use crate::contract::command::{
+    ApplyEvent, CommandContext, Existence, HandleCommand, IntoEvents,
+};
 pub use crate::contract::error::{AppendError, BoxError, CommandError, Conflict, StoreError};
 pub use crate::contract::event::{
     DecodeError, DomainEvent, EventEnvelope, LogPosition, Metadata, StoredEvent,

@@ -4,13 +4,15 @@
 use std::future::Future;
 
 pub use inventory;
-pub use schemars::JsonSchema;
-pub use serde::Serialize;
+pub use schemars::{self, JsonSchema};
 pub use serde::de::DeserializeOwned;
+pub use serde::{self, Deserialize, Serialize};
 pub use serde_json;
 
 pub use crate::contract::aggregate::{Aggregate, Snapshots};
-pub use crate::contract::command::{ApplyEvent, CommandContext, HandleCommand, IntoEvents};
+pub use crate::contract::command::{
+    ApplyEvent, CommandContext, Existence, HandleCommand, IntoEvents,
+};
 pub use crate::contract::event::{DecodeError, DomainEvent, EventEnvelope};
 pub use crate::contract::schema::{
     AggregateSchema, CommandSchema, DescribeCommands, DescribeEvents, EventSchema,
@@ -31,6 +33,31 @@ pub trait CommandDispatch<A: Aggregate>: Sized {
         state: &A,
         cx: &CommandContext<'_, A>,
     ) -> impl Future<Output = Result<Vec<A::Event>, A::Error>> + Send;
+
+    /// When the command's handler runs: its `HandleCommand::EXISTENCE`.
+    fn existence(&self) -> Existence;
+}
+
+/// Implemented by `#[derive(Aggregate)]` when `#[aggregate(exists = ...)]` declares how a
+/// `#[create]` handler refuses an aggregate that already exists.
+#[diagnostic::on_unimplemented(
+    message = "`#[create]` runs only on a new `{Self}`, but `{Self}` declares no refusal for one that exists",
+    label = "needs `exists = ...` on the aggregate",
+    note = "add the error to return to `#[aggregate(...)]` of `{Self}`, e.g. `exists = CardError::AlreadyRegistered`"
+)]
+pub trait RefusesExisting {}
+
+/// Checks a `#[create]` handler's aggregate declares its refusal; spanned at `#[create]`.
+pub const fn refuses_existing<A: RefusesExisting>() {}
+
+/// Turns what an infallible handler returned into the aggregate's events.
+#[inline]
+pub fn events<A, T>(events: T) -> Result<Vec<A::Event>, A::Error>
+where
+    A: Aggregate,
+    T: IntoEvents<A::Event>,
+{
+    Ok(events.into_events())
 }
 
 /// The command type of an aggregate whose `#[aggregate(...)]` does not name it: the stub impl
@@ -96,6 +123,13 @@ where
     Er: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     hop(value).map_err(|e| DecodeError::upcast(event_type, from_version, e))
+}
+
+/// Runs a typed upcast written as a closure or a function, `upcast(v1 { .. } => |v1| ..)`:
+/// the bound gives a closure its parameter type.
+#[inline]
+pub fn upcast_with<A, B>(hop: impl FnOnce(A) -> B, value: A) -> B {
+    hop(value)
 }
 
 /// Serializes an event payload.

@@ -56,7 +56,7 @@ fn deposit_and_withdraw_move_the_balance() {
     AggregateTest::<Account>::new()
         .given([opened(), deposited(500)])
         .when(Withdraw { cents: 200 })
-        .then_expect_events([MoneyWithdrawn { cents: 200 }.into()])
+        .then_expect_events(MoneyWithdrawn { cents: 200 })
         .then_state(|account| assert_eq!(account.balance, 300));
 }
 
@@ -102,7 +102,7 @@ fn closing_needs_an_empty_account_and_is_idempotent() {
     AggregateTest::<Account>::new()
         .given([opened()])
         .when(CloseAccount {})
-        .then_expect_events([AccountClosed {}.into()]);
+        .then_expect_events(AccountClosed {});
     AggregateTest::<Account>::new()
         .given([opened(), AccountClosed {}.into()])
         .when(CloseAccount {})

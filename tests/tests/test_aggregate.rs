@@ -185,7 +185,7 @@ fn every_handler_shape_is_routed() {
 fn ignored_events_leave_the_state_alone() {
     AggregateTest::<TallyBoard>::for_id("t".into())
         .when(Annotate { note: "hi".into() })
-        .then_expect_events([Annotated { note: "hi".into() }.into()])
+        .then_expect_events(Annotated { note: "hi".into() })
         .then_state(|t| assert_eq!(*t, TallyBoard::default()));
 }
 

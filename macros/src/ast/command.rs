@@ -1,14 +1,17 @@
 //! The model of a `#[derive(Command)]` input: its command types.
 
 use proc_macro2::Span;
-use syn::{Data, DeriveInput, Generics, Ident, Path, Type};
+use syn::{Data, DeriveInput, Generics, Ident, Path, Type, Visibility};
 
-use super::{check_item, single_field};
+use super::{
+    Generated, PayloadOptions, Shape, check_generated_generics, check_item, variant_payload,
+};
 use crate::attr::{self, CommandAttrs, Errors};
 
 pub struct CommandDef<'a> {
     pub variant: Option<&'a Ident>,
     pub payload: Type,
+    pub shape: Shape,
     pub name: String,
     pub name_span: Span,
 }
@@ -18,11 +21,17 @@ pub struct CommandInput<'a> {
     pub generics: &'a Generics,
     pub crate_path: Path,
     pub commands: Vec<CommandDef<'a>>,
+    pub vis: &'a Visibility,
+    /// The payload structs written for named-field variants.
+    pub generated: Vec<Generated>,
+    pub options: PayloadOptions,
 }
 
 impl<'a> CommandInput<'a> {
     pub fn from_syn(input: &'a DeriveInput, errors: &mut Errors) -> Option<Self> {
         check_item(input, "Command", errors);
+        let mut generated = Vec::new();
+        let mut options = PayloadOptions::default();
         let (crate_path, commands) = match &input.data {
             Data::Enum(data) => {
                 let container = CommandAttrs::parse(&input.attrs, errors, true, false);
@@ -37,7 +46,8 @@ impl<'a> CommandInput<'a> {
                     .iter()
                     .filter_map(|v| {
                         let attrs = CommandAttrs::parse(&v.attrs, errors, false, true);
-                        let payload = single_field(&v.fields, &v.ident, "command", errors)?;
+                        let (payload, shape, written) = variant_payload(v, "command", errors)?;
+                        generated.extend(written);
                         let (name, name_span) = match attrs.rename {
                             Some(lit) => (lit.value(), lit.span()),
                             None => (v.ident.to_string(), v.ident.span()),
@@ -45,11 +55,14 @@ impl<'a> CommandInput<'a> {
                         Some(CommandDef {
                             variant: Some(&v.ident),
                             payload,
+                            shape,
                             name,
                             name_span,
                         })
                     })
                     .collect();
+                check_generated_generics(&input.generics, &generated, errors);
+                options = container.payloads;
                 (container.crate_path, commands)
             }
             Data::Struct(_) => {
@@ -61,6 +74,7 @@ impl<'a> CommandInput<'a> {
                 let def = CommandDef {
                     variant: None,
                     payload: syn::parse_quote!(Self),
+                    shape: Shape::Newtype,
                     name,
                     name_span,
                 };
@@ -73,6 +87,9 @@ impl<'a> CommandInput<'a> {
             generics: &input.generics,
             crate_path: crate_path.unwrap_or_else(attr::default_crate_path),
             commands,
+            vis: &input.vis,
+            generated,
+            options,
         })
     }
 }

@@ -4,17 +4,20 @@ use std::collections::BTreeMap;
 
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
-use syn::{Data, DeriveInput, Generics, Ident, LitInt, LitStr, Path, Type};
+use syn::{Data, DeriveInput, Generics, Ident, LitInt, LitStr, Path, Type, Visibility};
 
-use super::{check_item, single_field};
+use super::{
+    Generated, PayloadOptions, Shape, check_generated_generics, check_item, variant_payload,
+};
 use crate::attr::{self, Errors, EventAttrs, Hop};
 
 /// One stored event type: a variant of an event enum, or a standalone event struct.
 pub struct EventDef<'a> {
     /// The variant, or `None` for a standalone struct.
     pub variant: Option<&'a Ident>,
-    /// The payload type: the variant's field, or `Self`.
+    /// The payload type: the variant's field, the struct generated for it, or `Self`.
     pub payload: Type,
+    pub shape: Shape,
     /// The stored type name.
     pub name: String,
     /// Where the name comes from (the `rename` literal or the variant ident).
@@ -34,12 +37,18 @@ pub struct EventInput<'a> {
     pub events: Vec<EventDef<'a>>,
     /// True for `#[derive(Event)]` on an enum.
     pub is_enum: bool,
+    pub vis: &'a Visibility,
+    /// The payload structs written for named-field variants and `upcast(vN { ... })` shapes.
+    pub generated: Vec<Generated>,
+    pub options: PayloadOptions,
 }
 
 impl<'a> EventInput<'a> {
     pub fn from_syn(input: &'a DeriveInput, errors: &mut Errors) -> Option<Self> {
         check_item(input, "Event", errors);
-        let (crate_path, events, is_enum) = match &input.data {
+        let mut generated = Vec::new();
+        let mut options = PayloadOptions::default();
+        let (crate_path, mut events, is_enum) = match &input.data {
             Data::Enum(data) => {
                 let container = EventAttrs::parse(&input.attrs, errors, true, false);
                 if data.variants.is_empty() {
@@ -53,16 +62,18 @@ impl<'a> EventInput<'a> {
                     .iter()
                     .filter_map(|v| {
                         let attrs = EventAttrs::parse(&v.attrs, errors, false, true);
-                        let payload = single_field(&v.fields, &v.ident, "event", errors)?;
-                        Some(EventDef::new(Some(&v.ident), payload, attrs))
+                        let (payload, shape, written) = variant_payload(v, "event", errors)?;
+                        generated.extend(written);
+                        Some(EventDef::new(Some(&v.ident), payload, shape, attrs))
                     })
                     .collect();
+                options = container.payloads;
                 (container.crate_path, events, true)
             }
             Data::Struct(_) => {
                 let attrs = EventAttrs::parse(&input.attrs, errors, true, true);
                 let crate_path = attrs.crate_path.clone();
-                let def = EventDef::new(None, syn::parse_quote!(Self), attrs);
+                let def = EventDef::new(None, syn::parse_quote!(Self), Shape::Newtype, attrs);
                 let def = EventDef {
                     name: def.name_or(&input.ident),
                     name_span: def.name_span_or(&input.ident),
@@ -72,18 +83,25 @@ impl<'a> EventInput<'a> {
             }
             Data::Union(_) => return None,
         };
+        for def in &mut events {
+            generated.extend(def.older_shapes(&input.ident));
+        }
+        check_generated_generics(&input.generics, &generated, errors);
         Some(EventInput {
             ident: &input.ident,
             generics: &input.generics,
             crate_path: crate_path.unwrap_or_else(attr::default_crate_path),
             events,
             is_enum,
+            vis: &input.vis,
+            generated,
+            options,
         })
     }
 }
 
 impl<'a> EventDef<'a> {
-    fn new(variant: Option<&'a Ident>, payload: Type, attrs: EventAttrs) -> Self {
+    fn new(variant: Option<&'a Ident>, payload: Type, shape: Shape, attrs: EventAttrs) -> Self {
         let (name, name_span) = match (&attrs.rename, variant) {
             (Some(lit), _) => (lit.value(), lit.span()),
             (None, Some(v)) => (v.to_string(), v.span()),
@@ -96,6 +114,7 @@ impl<'a> EventDef<'a> {
         EventDef {
             variant,
             payload,
+            shape,
             name,
             name_span,
             aliases: attrs.aliases,
@@ -105,6 +124,38 @@ impl<'a> EventDef<'a> {
             upcast_span: attrs.upcast_span,
             upcast_broken: attrs.upcast_broken,
         }
+    }
+
+    /// The structs of the older versions written as field lists, `upcast(v1 { ... })`, named
+    /// `<Payload>V1`; each hop's type becomes its struct.
+    fn older_shapes(&mut self, item: &Ident) -> Vec<Generated> {
+        let base = match &self.payload {
+            Type::Path(p) if p.path.is_ident("Self") => item.clone(),
+            Type::Path(p) => p
+                .path
+                .segments
+                .last()
+                .map_or_else(|| item.clone(), |s| s.ident.clone()),
+            _ => item.clone(),
+        };
+        let mut written = Vec::new();
+        for (version, hop) in &mut self.hops {
+            let Some(fields) = hop.fields.take() else {
+                continue;
+            };
+            let ident = quote::format_ident!("{}V{}", base, version, span = hop.key.span());
+            let doc = format!(
+                " Version {version} of `{}`, as stored; read through the upcast chain.",
+                self.name
+            );
+            hop.ty = Some(syn::parse_quote!(#ident));
+            written.push(Generated {
+                ident,
+                docs: vec![quote::quote!(#[doc = #doc])],
+                fields,
+            });
+        }
+        written
     }
 
     fn name_or(&self, ident: &Ident) -> String {

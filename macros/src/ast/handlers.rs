@@ -14,14 +14,25 @@ pub enum HandlerExtra<'a> {
     Services(&'a Type),
 }
 
+/// `#[create]` or `#[upsert]` on a command handler: when it runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Create,
+    Upsert,
+}
+
 /// `fn name(&self, command: C [, extra]) -> R`
 pub struct Handler<'a> {
+    /// `#[create]` or `#[upsert]`, with the attribute for spans.
+    pub mark: Option<(Mark, &'a syn::Attribute)>,
     pub method: &'a Ident,
     pub command: &'a Type,
     pub extra: Option<HandlerExtra<'a>>,
     pub is_async: bool,
     /// The return type, for spans of conversion errors.
     pub output: Option<&'a Type>,
+    /// It returns a `Result`; otherwise it returns its events directly.
+    pub fallible: bool,
     /// The signature is wrong (reported); the impl is a stub so the command is not also
     /// reported as unhandled.
     pub stub: bool,
@@ -44,6 +55,17 @@ pub struct HandlersInput<'a> {
 }
 
 impl<'a> HandlersInput<'a> {
+    /// The impl block as it is emitted: as written, without the `#[create]`/`#[upsert]` marks.
+    pub fn cleaned_item(&self) -> syn::ItemImpl {
+        let mut item = self.item.clone();
+        for impl_item in &mut item.items {
+            if let syn::ImplItem::Fn(f) = impl_item {
+                f.attrs.retain(|a| !is_marker(a));
+            }
+        }
+        item
+    }
+
     pub fn from_syn(item: &'a syn::ItemImpl, crate_path: Path, errors: &mut Errors) -> Self {
         if let Some((_, path, _)) = &item.trait_ {
             errors.error(
@@ -63,9 +85,21 @@ impl<'a> HandlersInput<'a> {
             syn::ImplItem::Fn(f) => Some(f),
             _ => None,
         }) {
+            let mark = mark(method, errors);
             match classify(&method.sig, errors) {
-                Some(Method::Handler(h)) => handlers.push(h),
-                Some(Method::Applier(a)) => appliers.push(a),
+                Some(Method::Handler(h)) => handlers.push(Handler { mark, ..h }),
+                Some(Method::Applier(a)) => {
+                    if let Some((_, attr)) = mark {
+                        errors.beside(
+                            attr,
+                            format!(
+                                "`{}` is an event applier (`&mut self`), which runs for events that already happened; `#[create]` and `#[upsert]` mark command handlers (`&self`): remove it",
+                                a.method
+                            ),
+                        );
+                    }
+                    appliers.push(a);
+                }
                 None => {}
             }
         }
@@ -76,6 +110,56 @@ impl<'a> HandlersInput<'a> {
             appliers,
         }
     }
+}
+
+/// Reads `#[create]` or `#[upsert]` from a method: at most one, without arguments.
+fn mark<'a>(
+    method: &'a syn::ImplItemFn,
+    errors: &mut Errors,
+) -> Option<(Mark, &'a syn::Attribute)> {
+    let mut found: Option<(Mark, &syn::Attribute)> = None;
+    for attr in &method.attrs {
+        let kind = if attr.path().is_ident("create") {
+            Mark::Create
+        } else if attr.path().is_ident("upsert") {
+            Mark::Upsert
+        } else {
+            continue;
+        };
+        if !matches!(attr.meta, syn::Meta::Path(_)) {
+            errors.beside(
+                &attr.meta,
+                format!(
+                    "`#[{}]` takes no arguments; the refusals are declared on the aggregate: `#[aggregate(missing = ..., exists = ...)]`",
+                    attr.path().to_token_stream()
+                ),
+            );
+        }
+        match found {
+            Some((first, _)) if first == kind => {
+                errors.beside(
+                    attr,
+                    format!(
+                        "duplicate `#[{}]`; give it once",
+                        attr.path().to_token_stream()
+                    ),
+                );
+            }
+            Some(_) => {
+                errors.beside(
+                    attr,
+                    "`#[create]` runs only on a new aggregate and `#[upsert]` on both: keep one",
+                );
+            }
+            None => found = Some((kind, attr)),
+        }
+    }
+    found
+}
+
+/// Whether a method attribute is one `#[handlers]` reads (and removes from the emitted block).
+pub fn is_marker(attr: &syn::Attribute) -> bool {
+    attr.path().is_ident("create") || attr.path().is_ident("upsert")
 }
 
 enum Method<'a> {
@@ -190,7 +274,7 @@ fn classify_handler<'a>(
         syn::ReturnType::Default => {
             errors.error(
                 &sig.ident,
-                format!("command handler `{name}` must return its decision: add `-> Result<Event, Error>` (or `Result<Vec<Event>, Error>`)"),
+                format!("command handler `{name}` must return its decision: add `-> Event` (or `-> Vec<Event>`, `-> Option<Event>`), `-> Result<Event, Error>` if it can refuse, or `-> ()` if it records nothing"),
             );
             stub = true;
             None
@@ -198,6 +282,8 @@ fn classify_handler<'a>(
     };
     stub |= params.len() > 2;
     Some(Handler {
+        mark: None,
+        fallible: output.is_some_and(is_result),
         method: name,
         command,
         extra,
@@ -205,6 +291,11 @@ fn classify_handler<'a>(
         output,
         stub,
     })
+}
+
+/// `Result<..>` by its last segment (`std::result::Result`, `Result`): a handler that can refuse.
+fn is_result(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Result"))
 }
 
 fn is_context(ty: &Type) -> bool {

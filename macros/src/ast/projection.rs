@@ -17,10 +17,15 @@ pub enum Extra {
     Connection,
 }
 
-/// `fn name(&mut self, event: &Payload [, envelope: &StoredEvent] [, conn: &mut C]) [-> R]`
+/// `fn name(&mut self, event: &Payload [, envelope: &StoredEvent] [, conn: &mut C]) [-> R]`,
+/// or `fn name(&mut self, envelope: &StoredEvent [, conn: &mut C])` for every event.
 pub struct EventHandler<'a> {
     pub method: &'a Ident,
-    pub payload: &'a Type,
+    /// The decoded type: a payload type, or an aggregate's whole event enum (every event of that
+    /// aggregate). `None`: every event of every followed aggregate, undecoded.
+    pub payload: Option<&'a Type>,
+    /// The first parameter, for spans.
+    pub first: &'a Type,
     pub extras: Vec<Extra>,
     pub is_async: bool,
     pub output: Option<&'a Type>,
@@ -171,7 +176,11 @@ impl<'a> ProjectionInput<'a> {
             );
             return;
         };
+        let first = *payload;
         let payload = match payload {
+            Type::Reference(r) if r.mutability.is_none() && is_stored_event(&r.elem) => {
+                return self.every_event(sig, first, extras, output, errors);
+            }
             Type::Reference(r) if r.mutability.is_none() => &*r.elem,
             other => {
                 errors.error(
@@ -211,8 +220,43 @@ impl<'a> ProjectionInput<'a> {
         }
         self.handlers.push(EventHandler {
             method: name,
-            payload,
+            payload: Some(payload),
+            first,
             extras: kinds,
+            is_async: sig.asyncness.is_some(),
+            output,
+        });
+    }
+
+    /// `fn name(&mut self, envelope: &StoredEvent [, conn: &mut C])`: every event, undecoded.
+    fn every_event(
+        &mut self,
+        sig: &'a syn::Signature,
+        first: &'a Type,
+        extras: &[&'a Type],
+        output: Option<&'a Type>,
+        errors: &mut Errors,
+    ) {
+        let name = &sig.ident;
+        let extras = match extras {
+            [] => Vec::new(),
+            [Type::Reference(r)] if r.mutability.is_some() => {
+                self.connections.push(&r.elem);
+                vec![Extra::Connection]
+            }
+            [other, ..] => {
+                errors.error(
+                    other,
+                    format!("`{name}` handles every event through its envelope; after it, it takes only the connection `&mut Connection`: `fn {name}(&mut self, envelope: &StoredEvent, conn: &mut Connection)`"),
+                );
+                return;
+            }
+        };
+        self.handlers.push(EventHandler {
+            method: name,
+            payload: None,
+            first,
+            extras,
             is_async: sig.asyncness.is_some(),
             output,
         });
@@ -273,6 +317,11 @@ fn type_ident(ty: &Type) -> Option<&Ident> {
         Type::Path(p) => p.path.segments.last().map(|s| &s.ident),
         _ => None,
     }
+}
+
+/// `StoredEvent` by its last segment: the envelope of a stored event.
+fn is_stored_event(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "StoredEvent"))
 }
 
 fn strip_ref(ty: &Type) -> &Type {

@@ -32,6 +32,8 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
     let handle = quote_spanned! {command.span()=>
         <#command as #p::CommandDispatch<Self>>::dispatch(command, self, cx).await
     };
+    let existence = existence_check(input, command, &p);
+    let refuses = refuses_existing(input, &p);
     let snapshots = attrs.snapshot_every.as_ref().map(|(every, _)| {
         let salt = attrs
             .snapshot_version
@@ -92,7 +94,10 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
             ) -> impl ::core::future::Future<
                 Output = ::core::result::Result<::std::vec::Vec<Self::Event>, Self::Error>,
             > + ::core::marker::Send {
-                async move { #handle }
+                async move {
+                    #existence
+                    #handle
+                }
             }
 
             #[inline]
@@ -103,7 +108,51 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
             #snapshots
         }
         #(#ignored)*
+        #refuses
         #registration
+    }
+}
+
+/// The refusals `missing = ...` and `exists = ...`, checked before the handler runs, from the
+/// handler's `#[create]` or `#[upsert]` mark.
+fn existence_check(input: &AggregateInput<'_>, command: &Type, p: &TokenStream) -> TokenStream {
+    let (missing, exists) = (&input.attrs.missing, &input.attrs.exists);
+    if missing.is_none() && exists.is_none() {
+        return TokenStream::new();
+    }
+    let missing = missing.as_ref().map(|e| {
+        quote_spanned! {e.span()=>
+            (#p::Existence::Existing, false) => {
+                return ::core::result::Result::Err(::core::convert::Into::into(#e));
+            }
+        }
+    });
+    let exists = exists.as_ref().map(|e| {
+        quote_spanned! {e.span()=>
+            (#p::Existence::Create, true) => {
+                return ::core::result::Result::Err(::core::convert::Into::into(#e));
+            }
+        }
+    });
+    quote! {
+        match (<#command as #p::CommandDispatch<Self>>::existence(&command), cx.exists()) {
+            #missing
+            #exists
+            _ => {}
+        }
+    }
+}
+
+/// `RefusesExisting`, which a `#[create]` handler requires, when `exists = ...` is given.
+pub fn refuses_existing(input: &AggregateInput<'_>, p: &TokenStream) -> TokenStream {
+    if input.attrs.exists.is_none() {
+        return TokenStream::new();
+    }
+    let ident = input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #p::RefusesExisting for #ident #ty_generics #where_clause {}
     }
 }
 

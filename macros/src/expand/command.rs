@@ -6,6 +6,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ast::CommandInput;
+use crate::expand::payload;
 
 pub fn expand(input: &CommandInput<'_>) -> TokenStream {
     let krate = &input.crate_path;
@@ -23,37 +24,50 @@ pub fn expand(input: &CommandInput<'_>) -> TokenStream {
         quote!(#ident: ::core::marker::Send + 'static,)
     });
 
-    let (bounds, body): (Vec<TokenStream>, TokenStream) = match input.commands.first() {
+    let (bounds, body, existence): (Vec<TokenStream>, TokenStream, TokenStream) = match input
+        .commands
+        .first()
+    {
         Some(def) if def.variant.is_none() => (
             vec![quote!(__A: #p::HandleCommand<Self>)],
             quote!(<__A as #p::HandleCommand<Self>>::handle_command(state, self, cx)),
+            quote!(<__A as #p::HandleCommand<Self>>::EXISTENCE),
         ),
         _ => {
             let bounds = input.commands.iter().map(|d| {
                 let ty = &d.payload;
                 quote!(__A: #p::HandleCommand<#ty>)
             });
-            let arms = input.commands.iter().filter_map(|d| {
-                let (v, ty) = (d.variant?, &d.payload);
-                Some(quote! {
-                    Self::#v(command) => <__A as #p::HandleCommand<#ty>>::handle_command(state, command, cx).await,
-                })
+            let arms = input.commands.iter().map(|d| {
+                let ty = &d.payload;
+                let pat = payload::pattern(d.variant, &d.shape);
+                let command = payload::by_value(&d.shape, ty);
+                quote! {
+                    #pat => <__A as #p::HandleCommand<#ty>>::handle_command(state, #command, cx).await,
+                }
+            });
+            let existence = input.commands.iter().map(|d| {
+                let ty = &d.payload;
+                let pat = payload::pattern_any(d.variant, &d.shape);
+                quote!(#pat => <__A as #p::HandleCommand<#ty>>::EXISTENCE,)
             });
             (
                 bounds.collect(),
                 quote!(async move { match self { #(#arms)* } }),
+                quote!(match self { #(#existence)* }),
             )
         }
     };
 
     let conversions = input.commands.iter().filter_map(|d| {
         let (v, ty) = (d.variant?, &d.payload);
+        let construct = payload::construct(v, &d.shape);
         Some(quote! {
             #[automatically_derived]
             impl #impl_generics ::core::convert::From<#ty> for #ident #ty_generics #where_clause {
                 #[inline]
-                fn from(command: #ty) -> Self {
-                    Self::#v(command)
+                fn from(__payload: #ty) -> Self {
+                    #construct
                 }
             }
         })
@@ -102,6 +116,11 @@ pub fn expand(input: &CommandInput<'_>) -> TokenStream {
                 >,
             > + ::core::marker::Send {
                 #body
+            }
+
+            #[inline]
+            fn existence(&self) -> #p::Existence {
+                #existence
             }
         }
         #(#conversions)*

@@ -8,6 +8,7 @@ use syn::{Path, Type};
 
 use crate::ast::{EventDef, EventInput};
 use crate::attr::HopKind;
+use crate::expand::payload;
 
 pub fn expand(input: &EventInput<'_>) -> TokenStream {
     let krate = &input.crate_path;
@@ -21,21 +22,18 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
     let where_serde = merge_where(where_clause, &serde_bounds);
 
     let names: Vec<&str> = input.events.iter().map(|d| d.name.as_str()).collect();
-    let pattern = |def: &EventDef<'_>, bind: TokenStream| match def.variant {
-        Some(v) => quote!(Self::#v(#bind)),
-        None => quote!(#bind),
-    };
     let type_arms = input.events.iter().map(|d| {
-        let (pat, name) = (pattern(d, quote!(_)), &d.name);
+        let (pat, name) = (payload::pattern_any(d.variant, &d.shape), &d.name);
         quote!(#pat => #name,)
     });
     let version_arms = input.events.iter().map(|d| {
-        let (pat, version) = (pattern(d, quote!(_)), d.version);
+        let (pat, version) = (payload::pattern_any(d.variant, &d.shape), d.version);
         quote!(#pat => #version,)
     });
     let encode_arms = input.events.iter().map(|d| {
-        let pat = pattern(d, quote!(payload));
-        quote!(#pat => #p::encode(payload),)
+        let pat = payload::pattern(d.variant, &d.shape);
+        let value = payload::by_ref(&d.shape, &d.payload);
+        quote!(#pat => #p::encode(#value),)
     });
     let decode_arms = input.events.iter().map(|d| decode_arm(d, &p));
 
@@ -85,17 +83,23 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
 /// decoded event, for routing to projection handlers.
 fn variants(input: &EventInput<'_>, p: &TokenStream, where_serde: &TokenStream) -> TokenStream {
     let ident = input.ident;
+    let names = input.events.iter().map(|d| &d.name);
+    let aliases = input.events.iter().flat_map(|d| &d.aliases);
     let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
     let impls = input.events.iter().map(|d| {
         let (ty, name, aliases) = (&d.payload, &d.name, d.aliases.iter());
         let take = match d.variant {
-            Some(v) => quote! {
-                #[allow(unreachable_patterns)]
-                match self {
-                    Self::#v(payload) => ::core::option::Option::Some(payload),
-                    _ => ::core::option::Option::None,
+            Some(_) => {
+                let pat = payload::pattern(d.variant, &d.shape);
+                let value = payload::by_value(&d.shape, ty);
+                quote! {
+                    #[allow(unreachable_patterns)]
+                    match self {
+                        #pat => ::core::option::Option::Some(#value),
+                        _ => ::core::option::Option::None,
+                    }
                 }
-            },
+            }
             None => quote!(::core::option::Option::Some(self)),
         };
         quote! {
@@ -112,7 +116,23 @@ fn variants(input: &EventInput<'_>, p: &TokenStream, where_serde: &TokenStream) 
             }
         }
     });
-    quote!(#(#impls)*)
+    // The enum itself, for a projection handler of every event of its aggregate.
+    let every = input.is_enum.then(|| {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics #p::EventVariant<#ident #ty_generics> for #ident #ty_generics #where_serde {
+                #[inline]
+                fn is_stored_as(event_type: &str) -> bool {
+                    ::core::matches!(event_type, #(#names)|* #(| #aliases)*)
+                }
+                #[inline]
+                fn into_variant(self) -> ::core::option::Option<Self> {
+                    ::core::option::Option::Some(self)
+                }
+            }
+        }
+    });
+    quote!(#(#impls)* #every)
 }
 
 /// `T: bounds` for every type parameter and every payload and version type, when the event type
@@ -150,8 +170,8 @@ fn decode_arm(def: &EventDef<'_>, p: &TokenStream) -> TokenStream {
     let aliases = def.aliases.iter();
     let current = def.version;
     let wrap = match def.variant {
-        Some(v) => quote!(Self::#v),
-        None => quote!(::core::convert::identity),
+        Some(v) => payload::construct(v, &def.shape),
+        None => quote!(__payload),
     };
     let older = (1..current).map(|from| {
         let chain = chain_from(def, from, p);
@@ -164,11 +184,11 @@ fn decode_arm(def: &EventDef<'_>, p: &TokenStream) -> TokenStream {
     quote! {
         #name #(| #aliases)* => {
             #p::DecodeError::check_version(__event_type, __version, #current)?;
-            let __event = match __version {
+            let __payload = match __version {
                 #(#older,)*
                 _ => #direct?,
             };
-            ::core::result::Result::Ok(#wrap(__event))
+            ::core::result::Result::Ok(#wrap)
         }
     }
 }
@@ -194,7 +214,7 @@ fn chain_from(def: &EventDef<'_>, from: u32, p: &TokenStream) -> TokenStream {
         let next = version + 1;
         let value = format_ident!("__value");
         match &hop.kind {
-            HopKind::From | HopKind::With(_) => {
+            HopKind::From | HopKind::With(_) | HopKind::Fn(_) => {
                 let ty = def.type_of(version);
                 let next_ty = def.type_of(next);
                 if is_json {
@@ -204,6 +224,7 @@ fn chain_from(def: &EventDef<'_>, from: u32, p: &TokenStream) -> TokenStream {
                 }
                 steps.push(match &hop.kind {
                     HopKind::With(with) => with_hop(with, next_ty),
+                    HopKind::Fn(f) => fn_hop(f, ty, next_ty, p),
                     _ => from_hop(ty, next_ty),
                 });
                 is_json = false;
@@ -255,6 +276,14 @@ fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
         .collect()
 }
 
+/// `=> |v1| ...`: called with its parameter and result types given, so that a closure's
+/// parameter needs no annotation and a wrong body is reported inside it.
+fn fn_hop(f: &syn::Expr, ty: Option<&Type>, next: Option<&Type>, p: &TokenStream) -> TokenStream {
+    quote_spanned! {f.span()=>
+        let __value: #next = #p::upcast_with::<#ty, #next>(#f, __value);
+    }
+}
+
 fn with_hop(with: &Path, next: Option<&Type>) -> TokenStream {
     quote_spanned! {with.span()=>
         let __value: #next = #with(__value);
@@ -281,9 +310,13 @@ fn dispatch(input: &EventInput<'_>, p: &TokenStream) -> TokenStream {
     let arms = input.events.iter().map(|d| {
         let ty = &d.payload;
         match d.variant {
-            Some(v) => quote! {
-                Self::#v(event) => <__A as #p::ApplyEvent<#ty>>::apply_event(state, event, envelope),
-            },
+            Some(_) => {
+                let pat = payload::pattern(d.variant, &d.shape);
+                let event = payload::by_ref(&d.shape, ty);
+                quote! {
+                    #pat => <__A as #p::ApplyEvent<#ty>>::apply_event(state, #event, envelope),
+                }
+            }
             None => quote! {
                 event => <__A as #p::ApplyEvent<Self>>::apply_event(state, event, envelope),
             },
@@ -313,19 +346,20 @@ fn conversions(input: &EventInput<'_>, p: &TokenStream) -> TokenStream {
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let impls = input.events.iter().filter_map(|d| {
         let (v, ty) = (d.variant?, &d.payload);
+        let construct = payload::construct(v, &d.shape);
         Some(quote! {
             #[automatically_derived]
             impl #impl_generics ::core::convert::From<#ty> for #ident #ty_generics #where_clause {
                 #[inline]
-                fn from(payload: #ty) -> Self {
-                    Self::#v(payload)
+                fn from(__payload: #ty) -> Self {
+                    #construct
                 }
             }
             #[automatically_derived]
             impl #impl_generics #p::IntoEvents<#ident #ty_generics> for #ty #where_clause {
                 #[inline]
                 fn into_events(self) -> ::std::vec::Vec<#ident #ty_generics> {
-                    ::std::vec![#ident::#v(self)]
+                    ::std::vec![::core::convert::From::from(self)]
                 }
             }
         })
@@ -351,7 +385,7 @@ fn describe(
             let upcast = match d.hops.get(&v).map(|h| &h.kind) {
                 None => quote!(#p::Upcast::Current),
                 Some(HopKind::From) => quote!(#p::Upcast::From),
-                Some(HopKind::With(_)) => quote!(#p::Upcast::Function),
+                Some(HopKind::With(_) | HopKind::Fn(_)) => quote!(#p::Upcast::Function),
                 Some(HopKind::Json(_)) => quote!(#p::Upcast::Json),
             };
             let (rust_type, schema) = match d.type_of(v) {

@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::ast::{Applier, Handler, HandlerExtra, HandlersInput};
+use crate::ast::{Applier, Handler, HandlerExtra, HandlersInput, Mark};
 
 pub fn expand(input: &HandlersInput<'_>) -> TokenStream {
     let krate = &input.crate_path;
@@ -46,16 +46,37 @@ fn handler(input: &HandlersInput<'_>, h: &Handler<'_>, p: &TokenStream) -> Token
         // The signature was reported as wrong; this impl only keeps the command from also
         // being reported as unhandled. It never runs: the crate does not compile.
         quote!(async { ::core::unreachable!() })
-    } else if h.is_async {
-        let converted = quote_spanned!(output=> #p::outcome::<Self, _, _>(#call.await));
-        quote!(async move { #converted })
     } else {
-        let converted = quote_spanned!(output=> #p::outcome::<Self, _, _>(#call));
-        quote!(::core::future::ready(#converted))
+        let convert = if h.fallible {
+            quote_spanned!(output=> #p::outcome::<Self, _, _>)
+        } else {
+            quote_spanned!(output=> #p::events::<Self, _>)
+        };
+        if h.is_async {
+            let converted = quote_spanned!(output=> #convert(#call.await));
+            quote!(async move { #converted })
+        } else {
+            let converted = quote_spanned!(output=> #convert(#call));
+            quote!(::core::future::ready(#converted))
+        }
     };
+    let existence = h.mark.map(|(mark, attr)| {
+        let span = attr.span();
+        match mark {
+            Mark::Create => quote_spanned! {span=>
+                const EXISTENCE: #p::Existence = {
+                    #p::refuses_existing::<Self>();
+                    #p::Existence::Create
+                };
+            },
+            Mark::Upsert => quote!(const EXISTENCE: #p::Existence = #p::Existence::Any;),
+        }
+    });
     quote! {
         #[automatically_derived]
         impl #impl_generics #p::HandleCommand<#command> for #self_ty #where_clause {
+            #existence
+
             #[inline]
             fn handle_command(
                 &self,

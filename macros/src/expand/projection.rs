@@ -87,20 +87,35 @@ pub fn expand(input: &ProjectionInput<'_>) -> TokenStream {
     }
 }
 
-/// `if the event is a Payload { decode it; return the handler's outcome }`
+/// `if the event is a Payload { decode it; run the handler }`. Every handler whose type
+/// matches runs, in the order written: a handler of every event runs beside the one of its type.
 fn arm(h: &EventHandler<'_>, p: &TokenStream) -> TokenStream {
-    let (method, payload) = (h.method, h.payload);
+    let method = h.method;
     let extras = h.extras.iter().map(|e| match e {
         Extra::Envelope => quote!(__event),
         Extra::Connection => quote!(&mut *__conn),
     });
+    let output = h.output.map_or_else(|| method.span(), |o| o.span());
+    let Some(payload) = h.payload else {
+        let call = quote_spanned!(method.span()=> Self::#method(self, __event, #(#extras),*));
+        let awaited = if h.is_async {
+            quote!(#call.await)
+        } else {
+            call
+        };
+        let outcome = quote_spanned!(output=> #p::handled(#awaited));
+        return quote! {
+            if <Self as #p::Projection>::AGGREGATES.contains(&__event.aggregate_type.as_str()) {
+                #outcome?;
+            }
+        };
+    };
     let call = quote_spanned!(method.span()=> Self::#method(self, &__payload, #(#extras),*));
     let awaited = if h.is_async {
         quote!(#call.await)
     } else {
         call
     };
-    let output = h.output.map_or_else(|| method.span(), |o| o.span());
     let outcome = quote_spanned!(output=> #p::handled(#awaited));
     // Spanned at the payload type: a type no listed aggregate has is reported there.
     let routes = quote_spanned!(payload.span()=> #p::routes::<#payload, __Aggregates, _>(__event));
@@ -109,7 +124,7 @@ fn arm(h: &EventHandler<'_>, p: &TokenStream) -> TokenStream {
     quote! {
         if #routes {
             let __payload: #payload = #decode?;
-            return #outcome;
+            #outcome?;
         }
     }
 }

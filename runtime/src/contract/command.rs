@@ -68,12 +68,32 @@ impl<'a, A: Aggregate> CommandContext<'a, A> {
     note = "add `fn name(&self, command: {C}) -> Result<Event, Error>` to a `#[handlers]` impl block of `{Self}`"
 )]
 pub trait HandleCommand<C>: Aggregate {
+    /// Whether the handler runs on a new aggregate, an existing one, or both: see
+    /// [`Existence`]. `#[handlers]` sets it from `#[create]` and `#[upsert]`.
+    const EXISTENCE: Existence = Existence::Existing;
+
     /// Decides which events the command produces.
     fn handle_command(
         &self,
         command: C,
         cx: &CommandContext<'_, Self>,
     ) -> impl Future<Output = Result<Vec<Self::Event>, Self::Error>> + Send;
+}
+
+/// When a command handler runs, as `#[handlers]` marks it. The refusals are declared once on
+/// the aggregate, `#[aggregate(missing = CardError::NotRegistered, exists =
+/// CardError::AlreadyRegistered)]`; the check runs before the handler, which then never needs
+/// `cx.exists()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existence {
+    /// Unmarked: only on an aggregate that exists, refused with `missing` otherwise (when the
+    /// aggregate declares `missing`; without it, the handler always runs).
+    Existing,
+    /// `#[create]`: only on an aggregate that does not exist yet, refused with `exists`
+    /// otherwise.
+    Create,
+    /// `#[upsert]`: on both; the handler tells them apart with `cx.exists()`.
+    Any,
 }
 
 /// Applying one event payload type to an aggregate.
@@ -93,7 +113,7 @@ pub trait ApplyEvent<T>: Aggregate {
 /// What a command handler may return inside `Ok`: one event, several, or none.
 #[diagnostic::on_unimplemented(
     message = "a command handler cannot return `{Self}` as events of `{E}`",
-    note = "return `Result<T, Error>` where `T` is `{E}` or a payload type of one of its variants, a `Vec`, `Option` or array of those, or `()`"
+    note = "return `T` or `Result<T, Error>` where `T` is `{E}` or a payload type of one of its variants, a `Vec`, `Option`, array or tuple of those, or `()`"
 )]
 pub trait IntoEvents<E> {
     /// The events, in order.
@@ -131,3 +151,28 @@ impl<E: DomainEvent> IntoEvents<E> for () {
         Vec::new()
     }
 }
+
+// Tuples mix payload types, `(Registered { .. }, Deposited { .. })`, in handlers and in the
+// given/when/then tests.
+macro_rules! tuple_into_events {
+    ($($name:ident)+) => {
+        impl<E: DomainEvent, $($name: IntoEvents<E>),+> IntoEvents<E> for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn into_events(self) -> Vec<E> {
+                let ($($name,)+) = self;
+                let mut events = Vec::new();
+                $(events.extend($name.into_events());)+
+                events
+            }
+        }
+    };
+}
+
+tuple_into_events!(A);
+tuple_into_events!(A B);
+tuple_into_events!(A B C);
+tuple_into_events!(A B C D);
+tuple_into_events!(A B C D F);
+tuple_into_events!(A B C D F G);
+tuple_into_events!(A B C D F G H);
+tuple_into_events!(A B C D F G H I);

@@ -41,6 +41,33 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    /// An event row written as-is, for fixtures and imports: a stored type name, the version
+    /// its payload is written as (older versions are read back through the upcasters), and the
+    /// payload. It gets a fresh id, no metadata and the current time.
+    ///
+    /// ```
+    /// use cqrs_runtime::NewEvent;
+    ///
+    /// let v1 = NewEvent::raw("Deposited", 1, serde_json::json!({ "euros": 5 }));
+    /// assert_eq!((v1.event_type, v1.event_version), ("Deposited", 1));
+    /// assert_eq!(v1.payload, r#"{"euros":5}"#);
+    /// ```
+    pub fn raw(event_type: &'static str, event_version: u32, payload: serde_json::Value) -> Self {
+        NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type,
+            event_version,
+            payload: payload.to_string(),
+            metadata: Metadata::default(),
+            recorded_at: Utc::now(),
+        }
+    }
+
+    /// The same event with this metadata.
+    pub fn with_metadata(self, metadata: Metadata) -> Self {
+        NewEvent { metadata, ..self }
+    }
+
     /// The events of one append as the log holds them once committed at `positions`: for
     /// inline projections, which run before the commit.
     pub(crate) fn stored(

@@ -7,7 +7,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::contract::aggregate::{Aggregate, AggregateRoot};
-use crate::contract::command::CommandContext;
+use crate::contract::command::{CommandContext, IntoEvents};
 use crate::contract::event::{DomainEvent, EventEnvelope, LogPosition, Metadata};
 
 /// Given events, when a command, then expect events or an error.
@@ -91,9 +91,10 @@ impl<A: Aggregate> AggregateTest<A> {
         self
     }
 
-    /// Past events, applied in order after any given before.
-    pub fn given(mut self, events: impl IntoIterator<Item = A::Event>) -> Self {
-        let events: Vec<_> = events.into_iter().collect();
+    /// Past events, applied in order after any given before: one payload or event, or a
+    /// tuple, array, `Vec` or `Option` of them, `given((Opened { .. }, Deposited { .. }))`.
+    pub fn given(mut self, events: impl IntoEvents<A::Event>) -> Self {
+        let events = events.into_events();
         for envelope in envelopes::<A>(&self.root, events, &self.metadata) {
             self.root.apply(&envelope);
         }
@@ -187,13 +188,14 @@ impl<A: Aggregate> Outcome<A> {
         &self.root
     }
 
-    /// Asserts that the command produced exactly these events, in this order.
+    /// Asserts that the command produced exactly these events, in this order: one payload or
+    /// event, or a tuple, array, `Vec` or `Option` of them.
     #[track_caller]
-    pub fn then_expect_events(&self, expected: impl IntoIterator<Item = A::Event>) -> &Self
+    pub fn then_expect_events(&self, expected: impl IntoEvents<A::Event>) -> &Self
     where
         A::Event: PartialEq + Debug,
     {
-        let expected: Vec<_> = expected.into_iter().collect();
+        let expected = expected.into_events();
         match &self.result {
             Ok(events) => assert!(
                 *events == expected,
@@ -212,7 +214,7 @@ impl<A: Aggregate> Outcome<A> {
     where
         A::Event: PartialEq + Debug,
     {
-        self.then_expect_events([])
+        self.then_expect_events(())
     }
 
     /// Asserts that the command was rejected with exactly this error.
