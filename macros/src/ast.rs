@@ -107,6 +107,7 @@ pub enum Shape {
 /// A payload struct a derive writes from a field list: a named-field variant's, or an older
 /// version's in `upcast(v1 { ... })`.
 pub struct Generated {
+    /// Its name, spanned at the variant (or the `vN` key) that declares it.
     pub ident: Ident,
     /// The variant's doc comments (or a generated one), shown by rustdoc and the JSON Schema.
     pub docs: Vec<TokenStream>,
@@ -123,8 +124,16 @@ pub struct PayloadOptions {
 
 /// The payload of one variant: its type, how the variant holds it, and the struct to generate
 /// for a named-field or unit variant.
+/// The module the payload structs of an enum are written in, `__cqrs_<Enum>`: the derives'
+/// impls name them through it, so that an item of the same name elsewhere in the user's module
+/// is one clear error, not a cascade (see `expand/payload.rs`).
+pub(crate) fn payload_module(item: &Ident) -> Ident {
+    quote::format_ident!("__cqrs_{}", item)
+}
+
 pub(crate) fn variant_payload(
     variant: &syn::Variant,
+    module: &Ident,
     what: &str,
     errors: &mut Errors,
 ) -> Option<(Type, Shape, Option<Generated>)> {
@@ -158,7 +167,7 @@ pub(crate) fn variant_payload(
         .map(quote::ToTokens::to_token_stream)
         .collect();
     let shape = Shape::Named(named.iter().filter_map(|f| f.ident.clone()).collect());
-    let ty: Type = syn::parse_quote!(#ident);
+    let ty: Type = syn::parse_quote!(#module::#ident);
     let generated = Generated {
         ident: ident.clone(),
         docs,

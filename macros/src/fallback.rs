@@ -20,8 +20,16 @@ pub fn event(input: &DeriveInput, krate: &Path) -> TokenStream {
     }
     let p = quote!(#krate::__private);
     let ident = &input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    let params = input.generics.params.iter();
+    // The bounds `DomainEvent` puts on the type's parameters, so the stub raises no error of
+    // its own.
+    let mut generics = input.generics.clone();
+    for param in generics.type_params_mut() {
+        param.bounds.push(syn::parse_quote!(::core::marker::Send));
+        param.bounds.push(syn::parse_quote!(::core::marker::Sync));
+        param.bounds.push(syn::parse_quote!('static));
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let params = generics.params.iter();
     quote! {
         impl #impl_generics #p::DomainEvent for #ident #ty_generics #where_clause {
             const EVENT_TYPES: &'static [&'static str] = &[];

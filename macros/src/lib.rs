@@ -114,7 +114,16 @@ mod derive {
                 let krate = model.map_or_else(attr::default_crate_path, |m| m.crate_path);
                 Some(fallback::event(input, &krate))
             },
-            |m| expand::payload::structs(&m.generated, &m.options, m.vis, &m.crate_path),
+            |m| {
+                expand::payload::structs(
+                    &m.generated,
+                    &m.options,
+                    m.vis,
+                    &m.crate_path,
+                    m.ident,
+                    m.generics,
+                )
+            },
         )
     }
 
@@ -139,7 +148,16 @@ mod derive {
                 let krate = model.map_or_else(attr::default_crate_path, |m| m.crate_path);
                 Some(fallback::command(input, &krate))
             },
-            |m| expand::payload::structs(&m.generated, &m.options, m.vis, &m.crate_path),
+            |m| {
+                expand::payload::structs(
+                    &m.generated,
+                    &m.options,
+                    m.vis,
+                    &m.crate_path,
+                    m.ident,
+                    m.generics,
+                )
+            },
         )
     }
 

@@ -38,6 +38,17 @@ pub trait CommandDispatch<A: Aggregate>: Sized {
     fn existence(&self) -> Existence;
 }
 
+/// Marks a payload struct a derive wrote for a variant (or an older version) of `E`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` here is another item than the payload struct `#[derive]` writes for a variant of `{E}`",
+    label = "an item named `{Self}` already exists in this module",
+    note = "a variant with named fields (or an `upcast(vN {{ ... }})`) gets a struct of the same name: rename the variant or the other item, or wrap your own struct, `Variant(MyStruct)`"
+)]
+pub trait GeneratedPayload<E> {}
+
+/// Checks that a name resolves to the payload struct written for `E`; spanned at the variant.
+pub const fn generated_payload<P: GeneratedPayload<E>, E>() {}
+
 /// Implemented by `#[derive(Aggregate)]` when `#[aggregate(exists = ...)]` declares how a
 /// `#[create]` handler refuses an aggregate that already exists.
 #[diagnostic::on_unimplemented(

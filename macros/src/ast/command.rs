@@ -4,7 +4,8 @@ use proc_macro2::Span;
 use syn::{Data, DeriveInput, Generics, Ident, Path, Type, Visibility};
 
 use super::{
-    Generated, PayloadOptions, Shape, check_generated_generics, check_item, variant_payload,
+    Generated, PayloadOptions, Shape, check_generated_generics, check_item, payload_module,
+    variant_payload,
 };
 use crate::attr::{self, CommandAttrs, Errors};
 
@@ -30,6 +31,7 @@ pub struct CommandInput<'a> {
 impl<'a> CommandInput<'a> {
     pub fn from_syn(input: &'a DeriveInput, errors: &mut Errors) -> Option<Self> {
         check_item(input, "Command", errors);
+        let module = payload_module(&input.ident);
         let mut generated = Vec::new();
         let mut options = PayloadOptions::default();
         let (crate_path, commands) = match &input.data {
@@ -46,7 +48,8 @@ impl<'a> CommandInput<'a> {
                     .iter()
                     .filter_map(|v| {
                         let attrs = CommandAttrs::parse(&v.attrs, errors, false, true);
-                        let (payload, shape, written) = variant_payload(v, "command", errors)?;
+                        let (payload, shape, written) =
+                            variant_payload(v, &module, "command", errors)?;
                         generated.extend(written);
                         let (name, name_span) = match attrs.rename {
                             Some(lit) => (lit.value(), lit.span()),

@@ -7,7 +7,8 @@ use quote::ToTokens;
 use syn::{Data, DeriveInput, Generics, Ident, LitInt, LitStr, Path, Type, Visibility};
 
 use super::{
-    Generated, PayloadOptions, Shape, check_generated_generics, check_item, variant_payload,
+    Generated, PayloadOptions, Shape, check_generated_generics, check_item, payload_module,
+    variant_payload,
 };
 use crate::attr::{self, Errors, EventAttrs, Hop};
 
@@ -46,6 +47,7 @@ pub struct EventInput<'a> {
 impl<'a> EventInput<'a> {
     pub fn from_syn(input: &'a DeriveInput, errors: &mut Errors) -> Option<Self> {
         check_item(input, "Event", errors);
+        let module = payload_module(&input.ident);
         let mut generated = Vec::new();
         let mut options = PayloadOptions::default();
         let (crate_path, mut events, is_enum) = match &input.data {
@@ -62,7 +64,8 @@ impl<'a> EventInput<'a> {
                     .iter()
                     .filter_map(|v| {
                         let attrs = EventAttrs::parse(&v.attrs, errors, false, true);
-                        let (payload, shape, written) = variant_payload(v, "event", errors)?;
+                        let (payload, shape, written) =
+                            variant_payload(v, &module, "event", errors)?;
                         generated.extend(written);
                         Some(EventDef::new(Some(&v.ident), payload, shape, attrs))
                     })
@@ -84,7 +87,7 @@ impl<'a> EventInput<'a> {
             Data::Union(_) => return None,
         };
         for def in &mut events {
-            generated.extend(def.older_shapes(&input.ident));
+            generated.extend(def.older_shapes(&input.ident, &module));
         }
         check_generated_generics(&input.generics, &generated, errors);
         Some(EventInput {
@@ -128,7 +131,7 @@ impl<'a> EventDef<'a> {
 
     /// The structs of the older versions written as field lists, `upcast(v1 { ... })`, named
     /// `<Payload>V1`; each hop's type becomes its struct.
-    fn older_shapes(&mut self, item: &Ident) -> Vec<Generated> {
+    fn older_shapes(&mut self, item: &Ident, module: &Ident) -> Vec<Generated> {
         let base = match &self.payload {
             Type::Path(p) if p.path.is_ident("Self") => item.clone(),
             Type::Path(p) => p
@@ -148,7 +151,7 @@ impl<'a> EventDef<'a> {
                 " Version {version} of `{}`, as stored; read through the upcast chain.",
                 self.name
             );
-            hop.ty = Some(syn::parse_quote!(#ident));
+            hop.ty = Some(syn::parse_quote!(#module::#ident));
             written.push(Generated {
                 ident,
                 docs: vec![quote::quote!(#[doc = #doc])],

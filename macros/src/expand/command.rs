@@ -88,7 +88,7 @@ pub fn expand(input: &CommandInput<'_>) -> TokenStream {
     let schemas = input.commands.iter().map(|d| {
         let (name, ty) = (&d.name, &d.payload);
         let shown = match d.variant {
-            Some(_) => quote!(#ty).to_string().replace(' ', ""),
+            Some(_) => payload::shown(ty),
             None => ident.to_string(),
         };
         let schema = quote_spanned!(ty.span()=> #p::schema_of::<#ty>());

@@ -393,7 +393,7 @@ fn describe(
                     let shown = if d.variant.is_none() && v == d.version {
                         ident.to_string()
                     } else {
-                        quote!(#ty).to_string().replace(' ', "")
+                        payload::shown(ty)
                     };
                     (
                         quote!(::core::option::Option::Some(::std::borrow::ToOwned::to_owned(#shown))),

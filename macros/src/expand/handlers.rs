@@ -61,7 +61,7 @@ fn handler(input: &HandlersInput<'_>, h: &Handler<'_>, p: &TokenStream) -> Token
         }
     };
     let existence = h.mark.map(|(mark, attr)| {
-        let span = attr.span();
+        let span = attr.path().span();
         match mark {
             Mark::Create => quote_spanned! {span=>
                 const EXISTENCE: #p::Existence = {

@@ -8,18 +8,28 @@
 //! a hand-written struct with the same fields would have.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
+use syn::visit_mut::{self, VisitMut};
 use syn::{Ident, Path, Type, Visibility};
 
-use crate::ast::{Generated, PayloadOptions, Shape};
+use crate::ast::{Generated, PayloadOptions, Shape, payload_module};
 
 pub fn structs(
     generated: &[Generated],
     options: &PayloadOptions,
     vis: &Visibility,
     krate: &Path,
+    item: &Ident,
+    generics: &syn::Generics,
 ) -> TokenStream {
+    if generated.is_empty() {
+        return TokenStream::new();
+    }
+    // A generic enum's named variants are reported (`check_generated_generics`); their structs
+    // are still written, so that uses of them raise no second error, but not tied to the enum.
+    let tied = generics.params.is_empty();
     let p = quote!(#krate::__private);
+    let module = payload_module(item);
     let serde_crate = format!("{}::__private::serde", quote!(#krate)).replace(' ', "");
     let schemars_crate = format!("{}::__private::schemars", quote!(#krate)).replace(' ', "");
     let derives = &options.derives;
@@ -28,8 +38,9 @@ pub fn structs(
         let ident = &g.ident;
         let docs = &g.docs;
         let fields = g.fields.iter().map(|f| {
-            let (attrs, name, ty) = (&f.attrs, &f.ident, &f.ty);
-            quote!(#(#attrs)* #vis #name: #ty)
+            let (attrs, name) = (&f.attrs, &f.ident);
+            let ty = one_level_deeper(f.ty.clone());
+            quote!(#(#attrs)* pub #name: #ty)
         });
         quote! {
             #(#docs)*
@@ -44,12 +55,78 @@ pub fn structs(
             #[serde(crate = #serde_crate)]
             #[schemars(crate = #schemars_crate)]
             #(#[#attrs])*
-            #vis struct #ident {
+            pub struct #ident {
                 #(#fields,)*
             }
+
         }
     });
-    quote!(#(#items)*)
+    let ties = generated.iter().filter(|_| tied).map(|g| {
+        let ident = &g.ident;
+        quote! {
+            #[automatically_derived]
+            impl #p::GeneratedPayload<#item> for #module::#ident {}
+        }
+    });
+    // Each name, as the user's module resolves it, must be the struct written here: an item
+    // of the same name shadows the glob re-export, and this is then the one error, at the
+    // variant.
+    let checks = generated.iter().filter(|_| tied).map(|g| {
+        let ident = &g.ident;
+        quote_spanned!(ident.span()=> #p::generated_payload::<#ident, #item>();)
+    });
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        mod #module {
+            #[allow(unused_imports)]
+            use super::*;
+            #(#items)*
+        }
+        #[allow(unused_imports)]
+        #vis use #module::*;
+        const _: () = {
+            #(#ties)*
+            #(#checks)*
+        };
+    }
+}
+
+/// A payload type as the schema export shows it: as written, or a generated struct by its
+/// name (the module it is written in is not part of it).
+pub fn shown(ty: &Type) -> String {
+    match ty {
+        Type::Path(p)
+            if p.path.segments.len() == 2
+                && p.path.segments[0].ident.to_string().starts_with("__cqrs_") =>
+        {
+            p.path.segments[1].ident.to_string()
+        }
+        other => quote!(#other).to_string().replace(' ', ""),
+    }
+}
+
+/// A field type as seen from inside the payload module: `super::X` and `self::X` name the
+/// same item one level up.
+fn one_level_deeper(mut ty: Type) -> Type {
+    struct Deeper;
+    impl VisitMut for Deeper {
+        fn visit_path_mut(&mut self, path: &mut syn::Path) {
+            if path.leading_colon.is_none() {
+                if let Some(first) = path.segments.first_mut() {
+                    if first.ident == "self" {
+                        first.ident = Ident::new("super", first.ident.span());
+                    } else if first.ident == "super" {
+                        let span = first.ident.span();
+                        path.segments.insert(0, Ident::new("super", span).into());
+                    }
+                }
+            }
+            visit_mut::visit_path_mut(self, path);
+        }
+    }
+    Deeper.visit_type_mut(&mut ty);
+    ty
 }
 
 /// Matches the variant that holds a payload, binding it: `Self::V(__payload)`, or each field

@@ -156,6 +156,7 @@ impl<E: DomainEvent> IntoEvents<E> for () {
 // given/when/then tests.
 macro_rules! tuple_into_events {
     ($($name:ident)+) => {
+        #[diagnostic::do_not_recommend]
         impl<E: DomainEvent, $($name: IntoEvents<E>),+> IntoEvents<E> for ($($name,)+) {
             #[allow(non_snake_case)]
             fn into_events(self) -> Vec<E> {

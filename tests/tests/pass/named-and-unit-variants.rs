@@ -1,0 +1,56 @@
+//! Commands and events declared once as named-field and unit variants, mixed with a newtype
+//! variant; no serde or schemars import is needed for the generated structs.
+use cqrs_runtime::{Aggregate, Command, Event, handlers};
+
+pub mod money {
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    pub struct Money(pub i64);
+}
+
+#[derive(Debug, Clone, PartialEq, Command)]
+pub enum TillCommand {
+    Open,
+    Take { amount: money::Money },
+    Count(Count),
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Count {}
+
+#[derive(Debug, Clone, PartialEq, Event)]
+pub(crate) enum TillEvent {
+    Opened,
+    Taken {
+        /// How much.
+        amount: self::money::Money,
+    },
+}
+
+#[derive(Default, Aggregate)]
+#[aggregate(command = TillCommand, event = TillEvent)]
+pub(crate) struct Till {
+    total: i64,
+}
+
+#[handlers]
+impl Till {
+    fn open(&self, _: Open) -> Opened {
+        Opened {}
+    }
+
+    fn take(&self, cmd: Take) -> Taken {
+        Taken { amount: cmd.amount }
+    }
+
+    fn count(&self, _: Count) -> () {}
+
+    fn opened(&mut self, _: &Opened) {}
+
+    fn taken(&mut self, e: &Taken) {
+        self.total += e.amount.0;
+    }
+}
+
+fn main() {
+    let _ = TillEvent::from(Opened {});
+}

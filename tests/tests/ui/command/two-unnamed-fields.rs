@@ -1,0 +1,8 @@
+use cqrs_runtime::Command;
+
+#[derive(Debug, Clone, Command)]
+pub enum CardCommand {
+    Register(String, u32),
+}
+
+fn main() {}
