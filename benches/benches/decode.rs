@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use bank::{AccountEvent, MoneyDeposited};
+use bank::{AccountEvent, Deposited};
 use cqrs_runtime::DomainEvent;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -15,7 +15,7 @@ fn decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode");
     group.throughput(Throughput::Elements(1));
     group.bench_function("serde_json_current_type", |b| {
-        b.iter(|| serde_json::from_str::<MoneyDeposited>(black_box(CURRENT)).unwrap())
+        b.iter(|| serde_json::from_str::<Deposited>(black_box(CURRENT)).unwrap())
     });
     group.bench_function("derived_current_version", |b| {
         b.iter(|| {
@@ -28,7 +28,7 @@ fn decode(c: &mut Criterion) {
         })
     });
     group.bench_function("serde_json_v1_type", |b| {
-        b.iter(|| serde_json::from_str::<bank::MoneyDepositedV1>(black_box(V1)).unwrap())
+        b.iter(|| serde_json::from_str::<bank::DepositedV1>(black_box(V1)).unwrap())
     });
     group.finish();
 }

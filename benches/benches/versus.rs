@@ -16,7 +16,7 @@
 
 use std::time::{Duration, Instant};
 
-use bank::{Account, AccountCommand, AccountEvent, Deposit, OpenAccount};
+use bank::{Account, AccountCommand, AccountEvent, Deposit, Open};
 use cqrs_runtime::{DomainEvent as _, EventStore, InMemoryStore, Metadata, NewEvent, Repository};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -118,7 +118,7 @@ mod peer {
 }
 
 fn open() -> AccountCommand {
-    OpenAccount {
+    Open {
         owner: "Ada".into(),
         currency: "EUR".into(),
     }
@@ -223,13 +223,13 @@ fn our_events(events: usize) -> Vec<NewEvent> {
     (0..events)
         .map(|i| {
             let event: AccountEvent = if i == 0 {
-                bank::AccountOpened {
+                bank::Opened {
                     owner: "Ada".into(),
                     currency: "EUR".into(),
                 }
                 .into()
             } else {
-                bank::MoneyDeposited {
+                bank::Deposited {
                     amount: bank::Money::eur(i as i64),
                 }
                 .into()
@@ -435,9 +435,7 @@ fn sqlite_commands(c: &mut Criterion) {
                             let stored = raw.read(&id).await;
                             let balance: i64 = stored
                                 .iter()
-                                .filter_map(|p| {
-                                    serde_json::from_str::<bank::MoneyDeposited>(p).ok()
-                                })
+                                .filter_map(|p| serde_json::from_str::<bank::Deposited>(p).ok())
                                 .map(|e| e.amount.cents)
                                 .sum();
                             std::hint::black_box(balance);
@@ -486,11 +484,11 @@ struct OurTotals {
 
 #[cqrs_runtime::projection(aggregates(Account), name = "versus-totals")]
 impl OurTotals {
-    fn opened(&mut self, _event: &bank::AccountOpened) {
+    fn opened(&mut self, _event: &bank::Opened) {
         self.events += 1;
     }
 
-    fn deposited(&mut self, event: &bank::MoneyDeposited, envelope: &cqrs_runtime::StoredEvent) {
+    fn deposited(&mut self, event: &bank::Deposited, envelope: &cqrs_runtime::StoredEvent) {
         self.events += 1;
         *self
             .totals

@@ -11,7 +11,7 @@ pub mod bus;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bank::{Account, AccountOpened, MoneyDeposited};
+use bank::{Account, Deposited, Opened};
 use cqrs_runtime::{BoxError, StoredEvent, projection};
 use sqlx::{Executor, PgConnection, Row as _, SqliteConnection};
 
@@ -96,15 +96,11 @@ impl MemLedger {
 
 #[projection(aggregates(Account), name = "ledger")]
 impl MemLedger {
-    fn opened(&mut self, _event: &AccountOpened, envelope: &StoredEvent) {
+    fn opened(&mut self, _event: &Opened, envelope: &StoredEvent) {
         self.push(envelope, 0);
     }
 
-    fn deposited(
-        &mut self,
-        event: &MoneyDeposited,
-        envelope: &StoredEvent,
-    ) -> Result<(), BoxError> {
+    fn deposited(&mut self, event: &Deposited, envelope: &StoredEvent) -> Result<(), BoxError> {
         self.switches.check(event.amount.cents)?;
         self.push(envelope, event.amount.cents);
         Ok(())
@@ -125,11 +121,11 @@ pub struct MemLedgerV2(pub MemLedger);
 
 #[projection(aggregates(Account), name = "ledger", version = 2)]
 impl MemLedgerV2 {
-    fn opened(&mut self, _event: &AccountOpened, envelope: &StoredEvent) {
+    fn opened(&mut self, _event: &Opened, envelope: &StoredEvent) {
         self.0.push(envelope, 0);
     }
 
-    fn deposited(&mut self, event: &MoneyDeposited, envelope: &StoredEvent) {
+    fn deposited(&mut self, event: &Deposited, envelope: &StoredEvent) {
         self.0.push(envelope, event.amount.cents);
     }
 
@@ -194,7 +190,7 @@ impl SqliteLedger {
 
     async fn opened(
         &mut self,
-        _event: &AccountOpened,
+        _event: &Opened,
         envelope: &StoredEvent,
         conn: &mut SqliteConnection,
     ) -> Result<(), BoxError> {
@@ -203,7 +199,7 @@ impl SqliteLedger {
 
     async fn deposited(
         &mut self,
-        event: &MoneyDeposited,
+        event: &Deposited,
         envelope: &StoredEvent,
         conn: &mut SqliteConnection,
     ) -> Result<(), BoxError> {
@@ -282,7 +278,7 @@ impl PgLedger {
 
     async fn opened(
         &mut self,
-        _event: &AccountOpened,
+        _event: &Opened,
         envelope: &StoredEvent,
         conn: &mut PgConnection,
     ) -> Result<(), BoxError> {
@@ -291,7 +287,7 @@ impl PgLedger {
 
     async fn deposited(
         &mut self,
-        event: &MoneyDeposited,
+        event: &Deposited,
         envelope: &StoredEvent,
         conn: &mut PgConnection,
     ) -> Result<(), BoxError> {
@@ -307,8 +303,8 @@ pub fn expected_rows(log: &[StoredEvent]) -> Vec<Row> {
         .filter(|e| e.aggregate_type == bank::ACCOUNT_TYPE)
         .filter_map(|e| {
             let cents = match e.clone().decode::<bank::AccountEvent>().ok()?.event {
-                bank::AccountEvent::Opened(_) => 0,
-                bank::AccountEvent::Deposited(d) => d.amount.cents,
+                bank::AccountEvent::Opened { .. } => 0,
+                bank::AccountEvent::Deposited { amount } => amount.cents,
                 _ => return None,
             };
             Some((e.aggregate_id.clone(), e.sequence, cents))

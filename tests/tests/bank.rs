@@ -8,7 +8,7 @@ use cqrs_runtime::{
 };
 
 fn opened() -> AccountEvent {
-    AccountOpened {
+    Opened {
         owner: "ada".into(),
         currency: "EUR".into(),
     }
@@ -16,7 +16,7 @@ fn opened() -> AccountEvent {
 }
 
 fn deposited(cents: i64) -> AccountEvent {
-    MoneyDeposited {
+    Deposited {
         amount: Money::eur(cents),
     }
     .into()
@@ -25,7 +25,7 @@ fn deposited(cents: i64) -> AccountEvent {
 #[test]
 fn opening_a_new_account() {
     AggregateTest::<Account>::new()
-        .when(OpenAccount {
+        .when(Open {
             owner: "ada".into(),
             currency: "EUR".into(),
         })
@@ -37,7 +37,7 @@ fn opening_a_new_account() {
 fn opening_twice_is_rejected() {
     AggregateTest::<Account>::new()
         .given([opened()])
-        .when(OpenAccount {
+        .when(Open {
             owner: "bob".into(),
             currency: "EUR".into(),
         })
@@ -56,7 +56,7 @@ fn deposit_and_withdraw_move_the_balance() {
     AggregateTest::<Account>::new()
         .given([opened(), deposited(500)])
         .when(Withdraw { cents: 200 })
-        .then_expect_events(MoneyWithdrawn { cents: 200 })
+        .then_expect_events(Withdrawn { cents: 200 })
         .then_state(|account| assert_eq!(account.balance, 300));
 }
 
@@ -97,22 +97,22 @@ fn non_positive_amounts_are_rejected() {
 fn closing_needs_an_empty_account_and_is_idempotent() {
     AggregateTest::<Account>::new()
         .given([opened(), deposited(5)])
-        .when(CloseAccount {})
+        .when(Close {})
         .then_expect_error(BankError::NotEmpty(5));
     AggregateTest::<Account>::new()
         .given([opened()])
-        .when(CloseAccount {})
-        .then_expect_events(AccountClosed {});
+        .when(Close {})
+        .then_expect_events(Closed {});
     AggregateTest::<Account>::new()
-        .given([opened(), AccountClosed {}.into()])
-        .when(CloseAccount {})
+        .given([opened(), Closed {}.into()])
+        .when(Close {})
         .then_expect_no_events();
 }
 
 #[test]
 fn a_closed_account_refuses_deposits() {
     AggregateTest::<Account>::new()
-        .given([opened(), AccountClosed {}.into()])
+        .given([opened(), Closed {}.into()])
         .when(Deposit { cents: 1 })
         .then_expect_error(BankError::Closed);
 }
@@ -216,7 +216,7 @@ async fn commands_through_a_repository() {
     let id: AccountId = "acc-7".into();
     repo.execute(
         &id,
-        OpenAccount {
+        Open {
             owner: "ada".into(),
             currency: "EUR".into(),
         },

@@ -11,7 +11,7 @@
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use bank::{Account, AccountCommand, OpenAccount};
+use bank::{Account, AccountCommand, Open};
 use cqrs_runtime::bus::{Message, Outbox, ProjectionHandler, Publisher, Relay, Subscriber};
 use cqrs_runtime::postgres::{PostgresConfig, PostgresStore};
 use cqrs_runtime::projection::{Checkpoints, ProjectionId};
@@ -188,7 +188,7 @@ async fn write<S: EventStore + Clone>(store: &S, tag: &str, midway: impl AsyncFn
                 for a in 0..ACCOUNTS_PER_WRITER {
                     let id = format!("{tag}-{w}-{a}");
                     if from == 0 {
-                        let open = OpenAccount {
+                        let open = Open {
                             owner: format!("writer {w}"),
                             currency: "EUR".into(),
                         };
@@ -520,7 +520,7 @@ async fn poison_goes_to_the_dead_letters(kind: Kind) {
     let running = consumer.subscribe(broker, topic, ledger.clone(), 1).await;
 
     let repo = Repository::<Account, _>::new(store.clone());
-    let open = OpenAccount {
+    let open = Open {
         owner: "poison".into(),
         currency: "EUR".into(),
     };

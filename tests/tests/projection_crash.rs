@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use bank::{Account, AccountCommand, Deposit, OpenAccount};
+use bank::{Account, AccountCommand, Deposit, Open};
 use cqrs_runtime::projection::ProjectionTarget;
 use cqrs_runtime::{EventStore, LogPosition, Projection, Projector, Repository};
 use cqrs_tests::{PgLedger, Row, SqliteLedger, expected_rows};
@@ -42,7 +42,7 @@ async fn fill<S: EventStore + Clone>(store: &S, round: usize) -> usize {
             let repo = Repository::<Account, _>::new(store.clone());
             tokio::spawn(async move {
                 let id = format!("acc-{round}-{a}");
-                let open = OpenAccount {
+                let open = Open {
                     owner: id.clone(),
                     currency: "EUR".into(),
                 };

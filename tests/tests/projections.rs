@@ -9,7 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use bank::{Account, AccountCommand, Deposit, OpenAccount};
+use bank::{Account, AccountCommand, Deposit, Open};
 use cqrs_runtime::projection::{Checkpoints, MemoryTarget, PoisonPolicy, ProjectionTarget};
 use cqrs_runtime::{
     EventStore, LogPosition, ProjectionError, ProjectionHandlers, Projector, Repository,
@@ -58,7 +58,7 @@ where
         let repo = Repository::<Account, _>::new(self.store.clone());
         for a in 0..accounts {
             let id = format!("{prefix}-{a}");
-            let open = OpenAccount {
+            let open = Open {
                 owner: id.clone(),
                 currency: "EUR".into(),
             };
@@ -545,7 +545,7 @@ async fn rebuild_needs_a_reset_handler() {
     struct NoReset;
     #[cqrs_runtime::projection(aggregates(Account))]
     impl NoReset {
-        fn opened(&mut self, _event: &bank::AccountOpened) {}
+        fn opened(&mut self, _event: &bank::Opened) {}
     }
     let mut runner = Projector::new(
         cqrs_runtime::InMemoryStore::new(),
@@ -575,7 +575,7 @@ mod inline {
         rows: impl Fn() -> Rows,
     ) {
         let repo = Repository::<Account, _>::new(store.clone());
-        let open = OpenAccount {
+        let open = Open {
             owner: "Ada".into(),
             currency: "EUR".into(),
         };
@@ -712,7 +712,7 @@ async fn postgres_late_commit_through_a_projection() {
     let mut held = held_store.pool().begin().await.unwrap();
     let insert = format!(
         "INSERT INTO {} (aggregate_type, aggregate_id, sequence, event_id, event_type, event_version, payload, metadata, recorded_at) \
-         VALUES ($1, 'held', 1, $2, 'AccountOpened', 1, '{{\"owner\":\"Held\",\"currency\":\"EUR\"}}', '{{}}', now())",
+         VALUES ($1, 'held', 1, $2, 'Opened', 1, '{{\"owner\":\"Held\",\"currency\":\"EUR\"}}', '{{}}', now())",
         held_store.events_table()
     );
     sqlx::query(&insert)

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use bank::{Account, AccountCommand, Deposit, OpenAccount};
+use bank::{Account, AccountCommand, Deposit, Open};
 use cqrs_runtime::bus::memory::MemoryBroker;
 use cqrs_runtime::bus::{Outbox, Relay, RelayProgress};
 use cqrs_runtime::projection::Checkpoints;
@@ -31,7 +31,7 @@ async fn write(store: &SqliteStore, tag: &str, accounts: usize) {
     let repo = Repository::<Account, _>::new(store.clone());
     for a in 0..accounts {
         let id = format!("{tag}-{a}");
-        let open = OpenAccount {
+        let open = Open {
             owner: format!("owner {a}"),
             currency: "EUR".into(),
         };

@@ -6,7 +6,7 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bank::{Account, AccountCommand, BankError, Deposit, OpenAccount, Withdraw};
+use bank::{Account, AccountCommand, BankError, Deposit, Open, Withdraw};
 use cqrs_runtime::{
     AppendError, CommandError, EventStore, InMemoryStore, LogPosition, NewEvent, Repository,
     Snapshot, StoreError, StoredEvent,
@@ -75,7 +75,7 @@ fn capacity(n: usize) -> NonZeroUsize {
 }
 
 fn open() -> AccountCommand {
-    OpenAccount {
+    Open {
         owner: "Ada".into(),
         currency: "EUR".into(),
     }

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bank::{Account, Deposit, OpenAccount};
+use bank::{Account, Deposit, Open};
 use cqrs_runtime::doc_support::{Counter, CounterCommand};
 use cqrs_runtime::sqlite::{Durability, SqliteConfig, SqliteStore};
 use cqrs_runtime::{EventStore, Repository, Snapshot, StoreError};
@@ -45,7 +45,7 @@ async fn events_survive_closing_and_reopening() {
         );
         repo.execute(
             &id,
-            OpenAccount {
+            Open {
                 owner: "ada".into(),
                 currency: "EUR".into(),
             },

@@ -1,11 +1,13 @@
 //! The reference domain: a bank account, written with the cargo-cqrs macros.
 //!
 //! It shows every feature a real domain meets:
-//! - commands routed to sync and async handlers, one of them using injected services and one
-//!   the command context (to tell "never opened" from "opened");
+//! - commands and events declared once, as enum variants with named fields;
+//! - commands routed to sync and async handlers, one of them using injected services;
+//! - existence declared once: `open` is `#[create]`, every other command is refused with
+//!   `BankError::NotOpen` on an account never opened;
 //! - an event renamed after data was stored (`AccountOpened`, once stored as `Opened`);
-//! - an event that evolved v1 -> v2 -> v3 (`MoneyDeposited`), with a `From` hop and a named
-//!   function hop, and one that evolved through a raw JSON upcaster (`MoneyWithdrawn`);
+//! - an event that evolved v1 -> v2 -> v3 (`Deposited`), its older shapes given as field lists
+//!   with closure hops, and one that evolved through a raw JSON upcaster (`Withdrawn`);
 //! - snapshots every 50 events.
 
 mod projections;
@@ -13,7 +15,7 @@ pub mod public;
 
 pub use projections::{AccountSummaries, AccountSummary, DailyTotal, DailyTotals};
 
-use cqrs_runtime::{Aggregate, Command, CommandContext, Event, EventEnvelope, handlers};
+use cqrs_runtime::{Aggregate, Command, Event, EventEnvelope, handlers};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -41,135 +43,79 @@ impl Money {
 
 // ---------------------------------------------------------------------------------- commands
 
-/// Open a new account.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct OpenAccount {
-    /// Who owns it.
-    pub owner: String,
-    /// The account's currency.
-    pub currency: String,
-}
-
-/// Put money in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Deposit {
-    /// In cents of the account's currency.
-    pub cents: i64,
-}
-
-/// Take money out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Withdraw {
-    /// In cents of the account's currency.
-    pub cents: i64,
-}
-
-/// Close the account; it must be empty.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct CloseAccount {}
-
-/// Everything an account can be asked.
+/// Everything an account can be asked. Each variant's fields become a struct of the same name
+/// (`Open`, `Deposit`, ...), the type its handler takes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Command)]
+#[command(derive(PartialEq))]
 pub enum AccountCommand {
-    /// See [`OpenAccount`].
-    Open(OpenAccount),
-    /// See [`Deposit`].
-    Deposit(Deposit),
-    /// See [`Withdraw`].
-    Withdraw(Withdraw),
-    /// See [`CloseAccount`].
-    Close(CloseAccount),
+    /// Open a new account.
+    Open {
+        /// Who owns it.
+        owner: String,
+        /// The account's currency.
+        currency: String,
+    },
+    /// Put money in.
+    Deposit {
+        /// In cents of the account's currency.
+        cents: i64,
+    },
+    /// Take money out.
+    Withdraw {
+        /// In cents of the account's currency.
+        cents: i64,
+    },
+    /// Close the account; it must be empty.
+    Close {},
 }
 
 // ------------------------------------------------------------------------------------ events
 
-/// An account was opened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct AccountOpened {
-    /// Who owns it.
-    pub owner: String,
-    /// Its currency.
-    pub currency: String,
+/// Everything that can happen to an account. Each variant's fields become a struct of the same
+/// name (`Opened`, `Deposited`, ...), the type its applier and projections take.
+#[derive(Debug, Clone, PartialEq, Event)]
+#[event(derive(PartialEq))]
+pub enum AccountEvent {
+    /// An account was opened. Stored as `AccountOpened`; code before 0.2 stored it as `Opened`.
+    #[event(rename = "AccountOpened", alias = "Opened")]
+    Opened {
+        /// Who owns it.
+        owner: String,
+        /// Its currency.
+        currency: String,
+    },
+    /// Money came in. Version 3: the amount carries its currency; version 1 counted whole
+    /// euros, version 2 euro cents.
+    #[event(version = 3, upcast(
+        v1 { euros: i64 } => |v1| DepositedV2 { cents: v1.euros * 100 },
+        v2 { cents: i64 } => |v2| Deposited { amount: Money::eur(v2.cents) },
+    ))]
+    Deposited {
+        /// How much.
+        amount: Money,
+    },
+    /// Money went out. Version 2; version 1 called the field `sum`, renamed on the raw JSON.
+    #[event(version = 2, upcast(v1(json = withdrawn_v1_to_v2)))]
+    Withdrawn {
+        /// In cents of the account's currency.
+        cents: i64,
+    },
+    /// The account was closed.
+    Closed {},
 }
 
-/// Money came in (version 3: the amount carries its currency).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct MoneyDeposited {
-    /// How much.
-    pub amount: Money,
-}
-
-/// Version 1 of `MoneyDeposited`: whole euros.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct MoneyDepositedV1 {
-    /// Whole euros.
-    pub euros: i64,
-}
-
-/// Version 2 of `MoneyDeposited`: cents, still implicitly euros.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct MoneyDepositedV2 {
-    /// Euro cents.
-    pub cents: i64,
-}
-
-impl From<MoneyDepositedV1> for MoneyDepositedV2 {
-    fn from(v1: MoneyDepositedV1) -> Self {
-        MoneyDepositedV2 {
-            cents: v1.euros * 100,
-        }
-    }
-}
-
-/// The v2 -> v3 hop: amounts before v3 were all in euros.
-pub fn deposited_v2_to_v3(v2: MoneyDepositedV2) -> MoneyDeposited {
-    MoneyDeposited {
-        amount: Money::eur(v2.cents),
-    }
-}
-
-/// Money went out (version 2: `cents`; version 1 called the field `sum`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct MoneyWithdrawn {
-    /// In cents of the account's currency.
-    pub cents: i64,
-}
-
-/// The v1 -> v2 hop of `MoneyWithdrawn`, on the raw JSON: the field `sum` became `cents`.
+/// The v1 -> v2 hop of `Withdrawn`, on the raw JSON: the field `sum` became `cents`.
 pub fn withdrawn_v1_to_v2(
     mut json: serde_json::Value,
 ) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
     let object = json
         .as_object_mut()
-        .ok_or("MoneyWithdrawn v1 is not a JSON object")?;
+        .ok_or("Withdrawn v1 is not a JSON object")?;
     let sum = object
         .remove("sum")
-        .ok_or("MoneyWithdrawn v1 has no `sum` field")?;
+        .ok_or("Withdrawn v1 has no `sum` field")?;
     object.insert("cents".to_owned(), sum);
     Ok(json)
-}
-
-/// The account was closed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct AccountClosed {}
-
-/// Everything that can happen to an account.
-#[derive(Debug, Clone, PartialEq, Event)]
-pub enum AccountEvent {
-    /// Stored as `AccountOpened`; code before 0.2 stored it as `Opened`.
-    #[event(rename = "AccountOpened", alias = "Opened")]
-    Opened(AccountOpened),
-    /// At version 3; versions 1 and 2 are read through the upcast chain.
-    #[event(version = 3, upcast(
-        v1 = MoneyDepositedV1,
-        v2(ty = MoneyDepositedV2, with = deposited_v2_to_v3),
-    ))]
-    Deposited(MoneyDeposited),
-    /// At version 2; version 1 is upgraded on the raw JSON.
-    #[event(version = 2, upcast(v1(json = withdrawn_v1_to_v2)))]
-    Withdrawn(MoneyWithdrawn),
-    /// The account was closed.
-    Closed(AccountClosed),
 }
 
 // ------------------------------------------------------------------------------------ errors
@@ -236,6 +182,8 @@ impl Default for BankServices {
     event = AccountEvent,
     error = BankError,
     services = BankServices,
+    missing = BankError::NotOpen,
+    exists = BankError::AlreadyOpen,
     snapshot_every = 50
 )]
 pub struct Account {
@@ -251,31 +199,21 @@ pub struct Account {
 
 #[handlers]
 impl Account {
-    fn open(
-        &self,
-        cmd: OpenAccount,
-        cx: &CommandContext<Self>,
-    ) -> Result<AccountOpened, BankError> {
-        if cx.exists() {
-            return Err(BankError::AlreadyOpen);
-        }
-        Ok(AccountOpened {
+    #[create]
+    fn open(&self, cmd: Open) -> Opened {
+        Opened {
             owner: cmd.owner,
             currency: cmd.currency,
-        })
+        }
     }
 
-    fn deposit(
-        &self,
-        cmd: Deposit,
-        cx: &CommandContext<Self>,
-    ) -> Result<MoneyDeposited, BankError> {
-        self.check_usable(cx)?;
-        positive(cmd.cents)?;
-        Ok(MoneyDeposited {
+    fn deposit(&self, cmd: Deposit) -> Result<Deposited, BankError> {
+        self.check_usable(cmd.cents)?;
+        let currency = self.currency.clone();
+        Ok(Deposited {
             amount: Money {
                 cents: cmd.cents,
-                currency: self.currency.clone(),
+                currency,
             },
         })
     }
@@ -284,14 +222,8 @@ impl Account {
         &self,
         cmd: Withdraw,
         services: &BankServices,
-    ) -> Result<MoneyWithdrawn, BankError> {
-        if self.owner.is_empty() {
-            return Err(BankError::NotOpen);
-        }
-        if self.closed {
-            return Err(BankError::Closed);
-        }
-        positive(cmd.cents)?;
+    ) -> Result<Withdrawn, BankError> {
+        self.check_usable(cmd.cents)?;
         if cmd.cents > services.withdrawal_limit {
             return Err(BankError::AboveLimit {
                 limit: services.withdrawal_limit,
@@ -304,60 +236,48 @@ impl Account {
                 requested: cmd.cents,
             });
         }
-        Ok(MoneyWithdrawn { cents: cmd.cents })
+        Ok(Withdrawn { cents: cmd.cents })
     }
 
-    fn close(
-        &self,
-        _cmd: CloseAccount,
-        cx: &CommandContext<Self>,
-    ) -> Result<Option<AccountEvent>, BankError> {
+    fn close(&self, _: Close) -> Result<Option<Closed>, BankError> {
         if self.closed {
             // Closing twice is allowed and records nothing.
             return Ok(None);
         }
-        self.check_usable(cx)?;
         if self.balance != 0 {
             return Err(BankError::NotEmpty(self.balance));
         }
-        Ok(Some(AccountClosed {}.into()))
+        Ok(Some(Closed {}))
     }
 
-    fn opened(&mut self, event: &AccountOpened) {
+    fn opened(&mut self, event: &Opened) {
         self.owner.clone_from(&event.owner);
         self.currency.clone_from(&event.currency);
     }
 
-    fn deposited(&mut self, event: &MoneyDeposited) {
+    fn deposited(&mut self, event: &Deposited) {
         self.balance += event.amount.cents;
     }
 
-    fn withdrawn(&mut self, event: &MoneyWithdrawn, _envelope: &EventEnvelope<AccountEvent>) {
+    fn withdrawn(&mut self, event: &Withdrawn, _envelope: &EventEnvelope<AccountEvent>) {
         self.balance -= event.cents;
     }
 
-    fn closed(&mut self, _event: &AccountClosed) {
+    fn closed(&mut self, _: &Closed) {
         self.closed = true;
     }
 }
 
 impl Account {
-    fn check_usable(&self, cx: &CommandContext<Self>) -> Result<(), BankError> {
-        if !cx.exists() {
-            Err(BankError::NotOpen)
-        } else if self.closed {
+    /// An open account and a positive amount.
+    fn check_usable(&self, cents: i64) -> Result<(), BankError> {
+        if self.closed {
             Err(BankError::Closed)
+        } else if cents <= 0 {
+            Err(BankError::InvalidAmount(cents))
         } else {
             Ok(())
         }
-    }
-}
-
-fn positive(cents: i64) -> Result<(), BankError> {
-    if cents > 0 {
-        Ok(())
-    } else {
-        Err(BankError::InvalidAmount(cents))
     }
 }
 

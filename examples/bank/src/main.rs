@@ -18,16 +18,17 @@ mod bus_demo;
 use std::time::Duration;
 
 use bank::{
-    ACCOUNT_TYPE, Account, AccountCommand, AccountEvent, AccountSummaries, CloseAccount,
-    DailyTotals, Deposit, OpenAccount, Withdraw,
+    ACCOUNT_TYPE, Account, AccountCommand, AccountEvent, AccountSummaries, Close, DailyTotals,
+    Deposit, Open, Withdraw,
 };
 use cqrs_runtime::projection::{Checkpoints, MemoryTarget};
 use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
 use cqrs_runtime::{
-    AggregateRoot, CommandError, EventStore, EventStoreExt, Metadata, NewEvent, Projection,
-    Projector, Repository,
+    AggregateRoot, CommandError, EventStore, EventStoreExt, NewEvent, Projection, Projector,
+    Repository,
 };
 use futures::TryStreamExt;
+use serde_json::json;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -58,7 +59,7 @@ async fn main() -> Result<(), Error> {
         show(&before);
     } else {
         println!("== {id} is new: opening it");
-        let open = OpenAccount {
+        let open = Open {
             owner: "Ada".into(),
             currency: "EUR".into(),
         };
@@ -68,7 +69,7 @@ async fn main() -> Result<(), Error> {
         Deposit { cents: 10_000 }.into(),
         Withdraw { cents: 2_500 }.into(),
         Withdraw { cents: 1_000_000 }.into(),
-        CloseAccount {}.into(),
+        Close {}.into(),
     ] {
         run(&repo, &id, command).await?;
     }
@@ -147,7 +148,7 @@ async fn read_models(
         repo.execute(&id, AccountCommand::from(Deposit { cents: 100 }))
             .await?
     } else {
-        let open = OpenAccount {
+        let open = Open {
             owner: "Linus".into(),
             currency: "USD".into(),
         };
@@ -224,18 +225,10 @@ async fn legacy_rows(
 ) -> Result<(), Error> {
     let id = "acc-grace";
     if !repo.load(&id.to_owned()).await?.exists() {
-        let row = |event_type, event_version, payload: &str| NewEvent {
-            event_id: uuid::Uuid::now_v7(),
-            event_type,
-            event_version,
-            payload: payload.to_owned(),
-            metadata: Metadata::default(),
-            recorded_at: chrono::Utc::now(),
-        };
         let old = [
-            row("Opened", 1, r#"{"owner":"Grace","currency":"EUR"}"#),
-            row("Deposited", 1, r#"{"euros":42}"#),
-            row("Withdrawn", 1, r#"{"sum":250}"#),
+            NewEvent::raw("Opened", 1, json!({ "owner": "Grace", "currency": "EUR" })),
+            NewEvent::raw("Deposited", 1, json!({ "euros": 42 })),
+            NewEvent::raw("Withdrawn", 1, json!({ "sum": 250 })),
         ];
         store.append(ACCOUNT_TYPE, id, 0, &old).await?;
         println!("== {id}: wrote 3 rows the way release 1 of the bank code stored them");

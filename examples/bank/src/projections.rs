@@ -12,7 +12,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use cqrs_runtime::{StoredEvent, projection};
 use sqlx::{Executor, Row, SqliteConnection};
 
-use crate::{Account, AccountClosed, AccountOpened, MoneyDeposited, MoneyWithdrawn};
+use crate::{Account, Closed, Deposited, Opened, Withdrawn};
 
 /// What the bank shows for an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +72,7 @@ impl AccountSummaries {
 
 #[projection(aggregates(Account))]
 impl AccountSummaries {
-    fn opened(&mut self, event: &AccountOpened, envelope: &StoredEvent) {
+    fn opened(&mut self, event: &Opened, envelope: &StoredEvent) {
         let mut accounts = self
             .accounts
             .write()
@@ -89,21 +89,21 @@ impl AccountSummaries {
             });
     }
 
-    fn deposited(&mut self, event: &MoneyDeposited, envelope: &StoredEvent) {
+    fn deposited(&mut self, event: &Deposited, envelope: &StoredEvent) {
         self.update(envelope, |s| {
             s.balance += event.amount.cents;
             s.transactions += 1;
         });
     }
 
-    fn withdrawn(&mut self, event: &MoneyWithdrawn, envelope: &StoredEvent) {
+    fn withdrawn(&mut self, event: &Withdrawn, envelope: &StoredEvent) {
         self.update(envelope, |s| {
             s.balance -= event.cents;
             s.transactions += 1;
         });
     }
 
-    fn closed(&mut self, _event: &AccountClosed, envelope: &StoredEvent) {
+    fn closed(&mut self, _event: &Closed, envelope: &StoredEvent) {
         self.update(envelope, |s| s.closed = true);
     }
 
@@ -185,7 +185,7 @@ impl DailyTotals {
 
     async fn opened(
         &mut self,
-        event: &AccountOpened,
+        event: &Opened,
         envelope: &StoredEvent,
         conn: &mut SqliteConnection,
     ) -> Result<(), sqlx::Error> {
@@ -200,7 +200,7 @@ impl DailyTotals {
 
     async fn deposited(
         &mut self,
-        event: &MoneyDeposited,
+        event: &Deposited,
         envelope: &StoredEvent,
         conn: &mut SqliteConnection,
     ) -> Result<(), sqlx::Error> {
@@ -216,7 +216,7 @@ impl DailyTotals {
 
     async fn withdrawn(
         &mut self,
-        event: &MoneyWithdrawn,
+        event: &Withdrawn,
         envelope: &StoredEvent,
         conn: &mut SqliteConnection,
     ) -> Result<(), sqlx::Error> {

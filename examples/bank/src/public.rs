@@ -4,58 +4,44 @@
 //! ([`to_public`]); consumers decode them with `Message::decode::<AccountPublic>()`.
 
 use cqrs_runtime::Event;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use crate::AccountEvent;
 
 /// The topic the public events go to.
 pub const TOPIC: &str = "bank-accounts";
 
-/// An account was opened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Opened {
-    /// ISO 4217 code.
-    pub currency: String,
-}
-
-/// The balance changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct BalanceChanged {
-    /// Cents in the account's currency; negative: money out.
-    pub cents: i64,
-}
-
-/// The account was closed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Closed {}
-
-/// What other services learn about accounts.
+/// What other services learn about accounts. Each variant's fields become a struct of the
+/// same name (`Opened`, `BalanceChanged`, `Closed`).
 #[derive(Debug, Clone, PartialEq, Eq, Event)]
+#[event(derive(PartialEq, Eq))]
 pub enum AccountPublic {
-    /// See [`Opened`].
+    /// An account was opened.
     #[event(rename = "bank.AccountOpened")]
-    Opened(Opened),
-    /// See [`BalanceChanged`].
+    Opened {
+        /// ISO 4217 code.
+        currency: String,
+    },
+    /// The balance changed.
     #[event(rename = "bank.BalanceChanged")]
-    BalanceChanged(BalanceChanged),
-    /// See [`Closed`].
+    BalanceChanged {
+        /// Cents in the account's currency; negative: money out.
+        cents: i64,
+    },
+    /// The account was closed.
     #[event(rename = "bank.AccountClosed")]
-    Closed(Closed),
+    Closed {},
 }
 
 /// The public event of a domain event. The owner's name stays private.
 pub fn to_public(event: &AccountEvent) -> Option<AccountPublic> {
     Some(match event {
-        AccountEvent::Opened(opened) => AccountPublic::Opened(Opened {
-            currency: opened.currency.clone(),
-        }),
-        AccountEvent::Deposited(deposited) => AccountPublic::BalanceChanged(BalanceChanged {
-            cents: deposited.amount.cents,
-        }),
-        AccountEvent::Withdrawn(withdrawn) => AccountPublic::BalanceChanged(BalanceChanged {
-            cents: -withdrawn.cents,
-        }),
-        AccountEvent::Closed(_) => AccountPublic::Closed(Closed {}),
+        AccountEvent::Opened { currency, .. } => AccountPublic::Opened {
+            currency: currency.clone(),
+        },
+        AccountEvent::Deposited { amount } => AccountPublic::BalanceChanged {
+            cents: amount.cents,
+        },
+        AccountEvent::Withdrawn { cents } => AccountPublic::BalanceChanged { cents: -cents },
+        AccountEvent::Closed {} => AccountPublic::Closed {},
     })
 }

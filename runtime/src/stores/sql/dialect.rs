@@ -26,7 +26,10 @@ pub(crate) enum Cell {
     Int(i64),
     Text(String),
     Bytes(Vec<u8>),
+    /// Only PostgreSQL has native UUID and timestamp columns.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Id(Uuid),
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Time(DateTime<Utc>),
 }
 

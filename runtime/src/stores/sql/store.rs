@@ -61,7 +61,9 @@ pub(crate) fn snapshot_params(snapshot: &Snapshot) -> Result<[Param<'_>; 6], Sto
     ])
 }
 
-/// Stores a snapshot with `upsert_snapshot.sql`, on the pool.
+/// Stores a snapshot with `upsert_snapshot.sql`, on the pool. (SQLite stores its snapshots
+/// through its writer thread instead.)
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) async fn save_snapshot<D: Dialect>(
     db: &D,
     sql: &str,

@@ -1,4 +1,4 @@
-use bank::{Account, AccountOpened};
+use bank::{Account, Opened};
 use cqrs_runtime::projection;
 
 #[derive(Default)]
@@ -6,7 +6,7 @@ pub struct Owners;
 
 #[projection(aggregates(Account))]
 impl Owners {
-    fn opened(&mut self, _event: AccountOpened) {}
+    fn opened(&mut self, _event: Opened) {}
 }
 
 fn main() {}

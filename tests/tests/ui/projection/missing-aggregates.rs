@@ -1,4 +1,4 @@
-use bank::AccountOpened;
+use bank::Opened;
 use cqrs_runtime::projection;
 
 #[derive(Default)]
@@ -6,7 +6,7 @@ pub struct Owners;
 
 #[projection]
 impl Owners {
-    fn opened(&mut self, _event: &AccountOpened) {}
+    fn opened(&mut self, _event: &Opened) {}
 }
 
 fn main() {}

@@ -1,4 +1,4 @@
-use bank::{Account, AccountOpened};
+use bank::{Account, Opened};
 use cqrs_runtime::projection;
 
 #[projection(aggregates(Account))]
@@ -8,7 +8,7 @@ pub struct Owners {
 }
 
 impl Owners {
-    fn opened(&mut self, event: &AccountOpened) {
+    fn opened(&mut self, event: &Opened) {
         self.names.push(event.owner.clone());
     }
 }

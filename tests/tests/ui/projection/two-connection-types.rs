@@ -1,4 +1,4 @@
-use bank::{Account, AccountOpened, MoneyDeposited};
+use bank::{Account, Opened, Deposited};
 use cqrs_runtime::projection;
 
 #[derive(Default)]
@@ -6,8 +6,8 @@ pub struct Totals;
 
 #[projection(aggregates(Account))]
 impl Totals {
-    async fn opened(&mut self, _event: &AccountOpened, _conn: &mut sqlx::SqliteConnection) {}
-    async fn deposited(&mut self, _event: &MoneyDeposited, _conn: &mut sqlx::PgConnection) {}
+    async fn opened(&mut self, _event: &Opened, _conn: &mut sqlx::SqliteConnection) {}
+    async fn deposited(&mut self, _event: &Deposited, _conn: &mut sqlx::PgConnection) {}
 }
 
 fn main() {}

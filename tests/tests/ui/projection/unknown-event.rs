@@ -1,4 +1,4 @@
-use bank::{Account, AccountOpened};
+use bank::{Account, Opened};
 use cqrs_runtime::projection;
 
 /// Not an event of any aggregate.
@@ -11,7 +11,7 @@ pub struct Names;
 
 #[projection(aggregates(Account))]
 impl Names {
-    fn opened(&mut self, _event: &AccountOpened) {}
+    fn opened(&mut self, _event: &Opened) {}
     fn renamed(&mut self, _event: &Renamed) {}
 }
 
