@@ -21,9 +21,9 @@ use rust::{Field, SourceFile};
 pub enum Kind {
     /// A new aggregate in its own module, with a create command and event, and a test file.
     Aggregate,
-    /// An event of an aggregate: its payload type, the variant, an applier and a test.
+    /// An event of an aggregate: the variant with its fields, an applier and a test.
     Event,
-    /// A command of an aggregate: its payload type, the variant, a handler and a test.
+    /// A command of an aggregate: the variant with its fields, a handler and a test.
     Command,
     /// A projection of an aggregate's events in its own module, with a test file.
     Projection,
@@ -47,6 +47,10 @@ pub struct AddArgs {
     /// The crate's folder (the one holding `Cargo.toml`).
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub path: PathBuf,
+    /// For an event or a command: write a payload struct of its own and a `Variant(Struct)`
+    /// instead of a variant with named fields.
+    #[arg(long)]
+    pub newtype: bool,
 }
 
 /// A file to write: new, or an existing one with text injected.
@@ -65,6 +69,14 @@ pub fn exec(args: AddArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
             name: name.to_owned(),
         });
     }
+    if args.newtype && !matches!(args.kind, Kind::Event | Kind::Command) {
+        return Err(Error::NewtypeNotTaken);
+    }
+    let shape = if args.newtype {
+        rust::Shape::Newtype
+    } else {
+        rust::Shape::Named
+    };
     let fields = args
         .fields
         .iter()
@@ -75,13 +87,13 @@ pub fn exec(args: AddArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
         Kind::Event => {
             let module = module(&krate, args.to.as_deref())?;
             inject(&krate, &module, |file| {
-                file.add_event(&krate.ident, &module, name, &fields)
+                file.add_event(&krate.ident, &module, name, &fields, shape)
             })?
         }
         Kind::Command => {
             let module = module(&krate, args.to.as_deref())?;
             inject(&krate, &module, |file| {
-                file.add_command(&krate.ident, &module, name, &fields)
+                file.add_command(&krate.ident, &module, name, &fields, shape)
             })?
         }
         Kind::Projection => {

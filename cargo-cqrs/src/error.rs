@@ -124,6 +124,10 @@ pub enum Error {
     #[error("`add projection` takes no fields: a projection handles the aggregate's events")]
     #[diagnostic(help("drop the fields, then shape the read model in the generated module"))]
     FieldsNotTaken,
+    /// `--newtype` on `add aggregate` or `add projection`.
+    #[error("`--newtype` shapes an event or a command, not an aggregate or a projection")]
+    #[diagnostic(help("drop `--newtype`, or use it with `add event` or `add command`"))]
+    NewtypeNotTaken,
     /// `add event|command|projection` without `--to`.
     #[error("which aggregate? events, commands and projections belong to an aggregate's module")]
     #[diagnostic(help("add `--to MODULE`; modules with an aggregate here: {}", if modules.is_empty() { "none (add one with `cargo cqrs add aggregate Name`)".to_owned() } else { modules.join(", ") }))]

@@ -267,13 +267,13 @@ fn sqlite_service_runs_grows_and_keeps_its_events_readable() {
     let task = dir.join("src/task.rs");
     edit(
         &task,
-        "pub struct TaskRenamed {\n    /// The new title.\n    pub title: String,\n}",
-        "pub struct TaskRenamed {\n    /// The new title.\n    pub title: String,\n    /// Who renamed it.\n    pub by: String,\n}",
+        "    Renamed {\n        /// The new title.\n        title: String,\n    },",
+        "    Renamed {\n        /// The new title.\n        title: String,\n        /// Who renamed it.\n        by: String,\n    },",
     );
     edit(
         &task,
-        "then_some(TaskRenamed { title: new })",
-        "then_some(TaskRenamed { title: new, by: String::new() })",
+        "then_some(Renamed { title: new })",
+        "then_some(Renamed { title: new, by: String::new() })",
     );
     let refused = cqrs(&dir, &["schema", "check"]);
     assert_eq!(refused.status.code(), Some(1));
@@ -284,13 +284,8 @@ fn sqlite_service_runs_grows_and_keeps_its_events_readable() {
     );
     edit(
         &task,
-        "/// A task got another title.",
-        "/// Version 1 of `TaskRenamed`.\n#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]\npub struct TaskRenamedV1 {\n    pub title: String,\n}\n\nimpl From<TaskRenamedV1> for TaskRenamed {\n    fn from(v1: TaskRenamedV1) -> Self {\n        TaskRenamed { title: v1.title, by: String::new() }\n    }\n}\n\n/// A task got another title.",
-    );
-    edit(
-        &task,
-        "    /// The title changed.\n    Renamed(TaskRenamed),",
-        "    /// The title changed.\n    #[event(version = 2, upcast(v1 = TaskRenamedV1))]\n    Renamed(TaskRenamed),",
+        "    /// A task got another title.\n    Renamed {",
+        "    /// A task got another title.\n    #[event(version = 2, upcast(v1 { title: String } => |v1| Renamed { title: v1.title, by: String::new() }))]\n    Renamed {",
     );
     let accepted = ok(&cqrs(&dir, &["schema", "check"]));
     assert!(accepted.contains("0 error(s)"), "{accepted}");

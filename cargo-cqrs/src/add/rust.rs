@@ -225,11 +225,23 @@ impl Render for PayloadStruct<'_> {
     const TEMPLATE: Template = Template::Payload;
 }
 
-/// `add/snippets/variant.rs.j2`: an enum variant wrapping a payload.
+/// How `add event|command` declares the new item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `Variant { field: Type }`: the macros write the payload struct.
+    Named,
+    /// `struct Payload { ... }` before the enum and `Variant(Payload)`.
+    Newtype,
+}
+
+/// `add/snippets/variant.rs.j2`: an enum variant with named fields, or wrapping a payload.
 #[derive(Serialize)]
 struct Variant<'a> {
+    doc: String,
     variant: &'a str,
     name: &'a str,
+    newtype: bool,
+    fields: &'a [Field],
 }
 
 impl Render for Variant<'_> {
@@ -263,6 +275,7 @@ impl Render for Handler<'_> {
 /// `add/snippets/event_test.rs.j2`: a round-trip test of a new event.
 #[derive(Serialize)]
 struct EventTest<'a> {
+    newtype: bool,
     method: &'a str,
     crate_name: &'a str,
     module: &'a str,
@@ -280,6 +293,8 @@ impl Render for EventTest<'_> {
 /// `add/snippets/command_test.rs.j2`: a given/when/then test of a new command.
 #[derive(Serialize)]
 struct CommandTest<'a> {
+    /// The aggregate's `missing = ...` refusal: the new command is refused on a new aggregate.
+    missing: Option<String>,
     method: &'a str,
     crate_name: &'a str,
     module: &'a str,
@@ -320,6 +335,8 @@ struct AggregateItem<'a> {
     event: Option<String>,
     command: Option<String>,
     error: Option<String>,
+    /// `missing = ...`: what a command on an aggregate never created is refused with.
+    missing: Option<String>,
 }
 
 impl SourceFile {
@@ -354,11 +371,15 @@ impl SourceFile {
                 event: None,
                 command: None,
                 error: None,
+                missing: None,
             };
             for attr in s.attrs.iter().filter(|a| a.path().is_ident("aggregate")) {
                 let _ = attr.parse_nested_meta(|meta| {
                     let key = meta.path.get_ident().map(ToString::to_string);
-                    if meta.input.peek(syn::Token![=]) {
+                    if key.as_deref() == Some("missing") {
+                        let value: syn::Expr = meta.value()?.parse()?;
+                        found.missing = Some(value.to_token_stream().to_string().replace(' ', ""));
+                    } else if meta.input.peek(syn::Token![=]) {
                         let value: syn::Type = meta.value()?.parse()?;
                         let value = Some(value.to_token_stream().to_string().replace(' ', ""));
                         match key.as_deref() {
@@ -422,16 +443,17 @@ impl SourceFile {
             .variants
             .iter()
             .filter_map(|v| {
-                let syn::Fields::Unnamed(f) = &v.fields else {
-                    return None;
+                let ty = match &v.fields {
+                    syn::Fields::Unnamed(f) => f
+                        .unnamed
+                        .first()?
+                        .ty
+                        .to_token_stream()
+                        .to_string()
+                        .replace(' ', ""),
+                    // A variant with named fields (or none) gets a struct named after it.
+                    _ => v.ident.to_string(),
                 };
-                let ty = f
-                    .unnamed
-                    .first()?
-                    .ty
-                    .to_token_stream()
-                    .to_string()
-                    .replace(' ', "");
                 Some(Payload {
                     method: v.ident.to_string().to_snake_case(),
                     ty,
@@ -456,6 +478,7 @@ impl SourceFile {
         module: &str,
         name: &str,
         fields: &[Field],
+        shape: Shape,
     ) -> Result<Edited, Error> {
         let aggregate = self.aggregate()?;
         let state = &aggregate.state.ident;
@@ -467,20 +490,21 @@ impl SourceFile {
             .unwrap_or(name)
             .to_owned();
         let method = variant.to_snake_case();
+        let newtype = shape == Shape::Newtype;
+        // A variant with named fields gets a struct named after it.
+        let name = if newtype { name } else { variant.as_str() };
         self.refuse_duplicates(events, &variant, name, handlers, &method)?;
-        let payload = PayloadStruct {
-            doc: format!("{variant}: what happened to a {state}."),
-            name,
-            fields,
-        };
+        let doc = format!("{variant}: what happened to a {state}.");
         let event_enum = events.ident.to_string();
-        let inserts = vec![
-            (item_start(events), payload.render()?, false),
+        let mut inserts = vec![
             (
                 closing_line(events.brace_token.span.close()),
                 Variant {
+                    doc: doc.clone(),
                     variant: &variant,
                     name,
+                    newtype,
+                    fields,
                 }
                 .render()?,
                 true,
@@ -495,8 +519,13 @@ impl SourceFile {
                 true,
             ),
         ];
+        if newtype {
+            let payload = PayloadStruct { doc, name, fields };
+            inserts.push((item_start(events), payload.render()?, false));
+        }
         let source = self.insert(inserts)?;
         let test = EventTest {
+            newtype,
             method: &method,
             crate_name,
             module,
@@ -517,6 +546,7 @@ impl SourceFile {
         module: &str,
         name: &str,
         fields: &[Field],
+        shape: Shape,
     ) -> Result<Edited, Error> {
         let aggregate = self.aggregate()?;
         let state = &aggregate.state.ident;
@@ -532,18 +562,17 @@ impl SourceFile {
             .error
             .clone()
             .unwrap_or_else(|| "<Self as cqrs_runtime::Aggregate>::Error".to_owned());
-        let payload = PayloadStruct {
-            doc: format!("{name} a {state}."),
-            name,
-            fields,
-        };
-        let inserts = vec![
-            (item_start(commands), payload.render()?, false),
+        let newtype = shape == Shape::Newtype;
+        let doc = format!("{name} a {state}.");
+        let mut inserts = vec![
             (
                 closing_line(commands.brace_token.span.close()),
                 Variant {
+                    doc: doc.clone(),
                     variant: name,
                     name,
+                    newtype,
+                    fields,
                 }
                 .render()?,
                 true,
@@ -560,8 +589,13 @@ impl SourceFile {
                 true,
             ),
         ];
+        if newtype {
+            let payload = PayloadStruct { doc, name, fields };
+            inserts.push((item_start(commands), payload.render()?, false));
+        }
         let source = self.insert(inserts)?;
         let test = CommandTest {
+            missing: aggregate.missing.clone(),
             method: &method,
             crate_name,
             module,
@@ -708,11 +742,25 @@ mod tests {
             ),
             (
                 Variant {
+                    doc: "Archived: what happened to a Task.".into(),
                     variant: "Archived",
                     name: "TaskArchived",
+                    newtype: true,
+                    fields: &fields[..2],
                 }
                 .render(),
-                "    /// See [`TaskArchived`].\n    Archived(TaskArchived),\n",
+                "    /// Archived: what happened to a Task.\n    Archived(TaskArchived),\n",
+            ),
+            (
+                Variant {
+                    doc: "Archived: what happened to a Task.".into(),
+                    variant: "Archived",
+                    name: "Archived",
+                    newtype: false,
+                    fields: &fields[..2],
+                }
+                .render(),
+                "    /// Archived: what happened to a Task.\n    Archived {\n        name: String,\n        budget: i64,\n    },\n",
             ),
             (
                 Applier {
@@ -724,6 +772,7 @@ mod tests {
             ),
             (
                 EventTest {
+                    newtype: true,
                     method: "archived",
                     crate_name: "shop",
                     module: "task",
@@ -736,7 +785,22 @@ mod tests {
                 "#[test]\nfn archived_round_trips() {\n    use cqrs_runtime::DomainEvent;\n    use shop::task::{TaskEvent, TaskArchived};\n    let event = TaskEvent::Archived(TaskArchived { name: \"x\".to_owned(), budget: 1 });\n    let stored = event.encode().unwrap();\n    let back = TaskEvent::decode(event.event_type(), event.event_version(), &stored).unwrap();\n    assert_eq!(back.event_type(), \"Archived\");\n}\n",
             ),
             (
+                EventTest {
+                    newtype: false,
+                    method: "archived",
+                    crate_name: "shop",
+                    module: "task",
+                    event_enum: "TaskEvent",
+                    variant: "Archived",
+                    name: "Archived",
+                    values: sample_values(&fields[..2]),
+                }
+                .render(),
+                "#[test]\nfn archived_round_trips() {\n    use cqrs_runtime::DomainEvent;\n    use shop::task::TaskEvent;\n    let event = TaskEvent::Archived { name: \"x\".to_owned(), budget: 1 };\n    let stored = event.encode().unwrap();\n    let back = TaskEvent::decode(event.event_type(), event.event_version(), &stored).unwrap();\n    assert_eq!(back.event_type(), \"Archived\");\n}\n",
+            ),
+            (
                 CommandTest {
+                    missing: None,
                     method: "archive",
                     crate_name: "shop",
                     module: "task",
@@ -759,7 +823,9 @@ mod tests {
         };
         let text = handler.render().unwrap();
         assert!(
-            text.starts_with("\n    fn archive(\n        &self,\n        cmd: Archive,\n"),
+            text.starts_with(
+                "\n    fn archive(&self, cmd: Archive) -> Result<Vec<TaskEvent>, TaskError> {\n"
+            ),
             "{text}"
         );
         assert!(text.ends_with("        Ok(Vec::new())\n    }\n"), "{text}");

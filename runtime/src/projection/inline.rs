@@ -72,7 +72,9 @@ impl<C: Send + 'static> InlineProjections<C> {
 
     /// Applies one append's events to every projection, through `conn`. The first failure is
     /// returned as [`StoreError::Inline`], naming the projection and the event; the caller
-    /// rolls the append back.
+    /// rolls the append back. (The SQL stores call it in their transaction; the in-memory
+    /// store runs its projections under its own lock.)
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) async fn apply(
         &mut self,
         events: &[StoredEvent],

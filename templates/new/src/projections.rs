@@ -6,7 +6,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use cqrs_runtime::{StoredEvent, projection};
 use serde::Serialize;
 
-use crate::task::{Task, TaskCompleted, TaskCreated, TaskRenamed};
+use crate::task::{Completed, Created, Renamed, Task};
 
 /// A task as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -57,7 +57,7 @@ impl TaskList {
 
 #[projection(aggregates(Task))]
 impl TaskList {
-    fn created(&mut self, event: &TaskCreated, envelope: &StoredEvent) {
+    fn created(&mut self, event: &Created, envelope: &StoredEvent) {
         let mut tasks = self.tasks.write().unwrap_or_else(PoisonError::into_inner);
         tasks.entry(envelope.aggregate_id.clone()).or_insert_with(|| TaskView {
             id: envelope.aggregate_id.clone(),
@@ -68,11 +68,11 @@ impl TaskList {
         });
     }
 
-    fn renamed(&mut self, event: &TaskRenamed, envelope: &StoredEvent) {
+    fn renamed(&mut self, event: &Renamed, envelope: &StoredEvent) {
         self.update(envelope, |t| t.title.clone_from(&event.title));
     }
 
-    fn completed(&mut self, _event: &TaskCompleted, envelope: &StoredEvent) {
+    fn completed(&mut self, _event: &Completed, envelope: &StoredEvent) {
         self.update(envelope, |t| t.completed = true);
     }
 

@@ -1,99 +1,58 @@
 //! The `Task` aggregate: a to-do item that can be created, renamed and completed.
 
-use cqrs_runtime::{Aggregate, Command, CommandContext, Event, handlers};
-use schemars::JsonSchema;
+use cqrs_runtime::{Aggregate, Command, Event, handlers};
 use serde::{Deserialize, Serialize};
 
 // ---------------------------------------------------------------------------------- commands
 
-/// Create a task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct CreateTask {
-    /// What to do.
-    pub title: String,
-    /// 0 (default) to 9.
-    #[serde(default)]
-    pub priority: u8,
-}
-
-/// Give a task another title.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct RenameTask {
-    /// The new title.
-    pub title: String,
-}
-
-/// Mark a task done.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct CompleteTask {}
-
-/// Archive a Task.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct Archive {
-    pub reason: String,
-}
 /// Everything a task can be asked, as the API receives it: `{"Create": {"title": "..."}}`.
+/// Each variant's fields become a struct of the same name (`Create`, `Rename`, `Complete`), the
+/// type its handler takes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Command)]
+#[command(derive(PartialEq))]
 pub enum TaskCommand {
-    /// See [`CreateTask`].
-    Create(CreateTask),
-    /// See [`RenameTask`].
-    Rename(RenameTask),
-    /// See [`CompleteTask`].
-    Complete(CompleteTask),
-    /// See [`Archive`].
-    Archive(Archive),
+    /// Create a task.
+    Create {
+        /// What to do.
+        title: String,
+        /// 0 (default) to 9.
+        #[serde(default)]
+        priority: u8,
+    },
+    /// Give a task another title.
+    Rename {
+        /// The new title.
+        title: String,
+    },
+    /// Mark a task done.
+    Complete {},
+    /// Archive a Task.
+    Archive { reason: String },
 }
 
 // ------------------------------------------------------------------------------------ events
 
-/// A task was created (version 2: with a priority).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct TaskCreated {
-    /// What to do.
-    pub title: String,
-    /// 0 to 9.
-    pub priority: u8,
-}
-
-/// Version 1 of `TaskCreated`, as stored before priorities existed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct TaskCreatedV1 {
-    /// What to do.
-    pub title: String,
-}
-
-impl From<TaskCreatedV1> for TaskCreated {
-    fn from(v1: TaskCreatedV1) -> Self {
-        TaskCreated {
-            title: v1.title,
-            priority: 0,
-        }
-    }
-}
-
-/// A task got another title.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct TaskRenamed {
-    /// The new title.
-    pub title: String,
-}
-
-/// A task was completed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct TaskCompleted {}
-
-/// Everything that can happen to a task. Stored events are never rewritten: change an event
-/// by bumping its version and upcasting the old one, as `Created` does.
+/// Everything that can happen to a task. Each variant's fields become a struct of the same
+/// name (`Created`, ...). Stored events are never rewritten: change an event by bumping its
+/// version and declaring how the older one is read, as `Created` does.
 #[derive(Debug, Clone, PartialEq, Event)]
+#[event(derive(PartialEq))]
 pub enum TaskEvent {
-    /// At version 2; version 1 is read through `From<TaskCreatedV1>`.
-    #[event(version = 2, upcast(v1 = TaskCreatedV1))]
-    Created(TaskCreated),
-    /// The title changed.
-    Renamed(TaskRenamed),
-    /// The task is done.
-    Completed(TaskCompleted),
+    /// A task was created. Version 2 added the priority; version 1 is read with priority 0.
+    #[event(version = 2, upcast(v1 { title: String } => |v1| Created { title: v1.title, priority: 0 }))]
+    Created {
+        /// What to do.
+        title: String,
+        /// 0 to 9.
+        priority: u8,
+    },
+    /// A task got another title.
+    Renamed {
+        /// The new title.
+        title: String,
+    },
+    /// A task was completed.
+    Completed {},
 }
 
 // ------------------------------------------------------------------------------------ errors
@@ -120,13 +79,16 @@ pub enum TaskError {
 
 // ------------------------------------------------------------------------------ the aggregate
 
-/// A task's state, rebuilt from its events.
+/// A task's state, rebuilt from its events. `Create` runs only on a new task; every other
+/// command on a task never created is refused with `NotFound`.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize, Aggregate)]
 #[aggregate(
     id = String,
     command = TaskCommand,
     event = TaskEvent,
     error = TaskError,
+    missing = TaskError::NotFound,
+    exists = TaskError::AlreadyExists,
     snapshot_every = 100
 )]
 pub struct Task {
@@ -140,68 +102,52 @@ pub struct Task {
 
 #[handlers]
 impl Task {
-    fn create(&self, cmd: CreateTask, cx: &CommandContext<Self>) -> Result<TaskCreated, TaskError> {
-        if cx.exists() {
-            return Err(TaskError::AlreadyExists);
-        }
+    #[create]
+    fn create(&self, cmd: Create) -> Result<Created, TaskError> {
         if cmd.priority > 9 {
             return Err(TaskError::BadPriority(cmd.priority));
         }
-        Ok(TaskCreated {
+        Ok(Created {
             title: title(cmd.title)?,
             priority: cmd.priority,
         })
     }
 
-    fn rename(
-        &self,
-        cmd: RenameTask,
-        cx: &CommandContext<Self>,
-    ) -> Result<Option<TaskRenamed>, TaskError> {
-        self.check_open(cx)?;
+    fn rename(&self, cmd: Rename) -> Result<Option<Renamed>, TaskError> {
+        self.check_open()?;
         let new = title(cmd.title)?;
         // Renaming to the same title records nothing.
-        Ok((new != self.title).then_some(TaskRenamed { title: new }))
+        Ok((new != self.title).then_some(Renamed { title: new }))
     }
 
-    fn complete(
-        &self,
-        _cmd: CompleteTask,
-        cx: &CommandContext<Self>,
-    ) -> Result<TaskCompleted, TaskError> {
-        self.check_open(cx)?;
-        Ok(TaskCompleted {})
+    fn complete(&self, _: Complete) -> Result<Completed, TaskError> {
+        self.check_open()?;
+        Ok(Completed {})
     }
 
-    fn created(&mut self, event: &TaskCreated) {
+    fn created(&mut self, event: &Created) {
         self.title.clone_from(&event.title);
         self.priority = event.priority;
     }
 
-    fn renamed(&mut self, event: &TaskRenamed) {
+    fn renamed(&mut self, event: &Renamed) {
         self.title.clone_from(&event.title);
     }
 
-    fn completed(&mut self, _event: &TaskCompleted) {
+    fn completed(&mut self, _: &Completed) {
         self.completed = true;
     }
 
-    fn archive(
-        &self,
-        cmd: Archive,
-        cx: &cqrs_runtime::CommandContext<Self>,
-    ) -> Result<Vec<TaskEvent>, TaskError> {
-        // Decide here: check `self` and `cx`, then return the events this command records.
-        let _ = (cmd, cx);
+    fn archive(&self, cmd: Archive) -> Result<Vec<TaskEvent>, TaskError> {
+        // Decide here: check `self`, then return the events this command records.
+        let _ = cmd;
         Ok(Vec::new())
     }
 }
 
 impl Task {
-    fn check_open(&self, cx: &CommandContext<Self>) -> Result<(), TaskError> {
-        if !cx.exists() {
-            Err(TaskError::NotFound)
-        } else if self.completed {
+    fn check_open(&self) -> Result<(), TaskError> {
+        if self.completed {
             Err(TaskError::AlreadyCompleted)
         } else {
             Ok(())
