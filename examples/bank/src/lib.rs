@@ -41,12 +41,12 @@ impl Money {
     }
 }
 
+// --- domain: begin (counted by `tests/tests/lines.rs`, against `tests/tests/bank_by_hand.rs`)
 // ---------------------------------------------------------------------------------- commands
 
 /// Everything an account can be asked. Each variant's fields become a struct of the same name
 /// (`Open`, `Deposit`, ...), the type its handler takes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Command)]
-#[command(derive(PartialEq))]
 pub enum AccountCommand {
     /// Open a new account.
     Open {
@@ -74,7 +74,6 @@ pub enum AccountCommand {
 /// Everything that can happen to an account. Each variant's fields become a struct of the same
 /// name (`Opened`, `Deposited`, ...), the type its applier and projections take.
 #[derive(Debug, Clone, PartialEq, Event)]
-#[event(derive(PartialEq))]
 pub enum AccountEvent {
     /// An account was opened. Stored as `AccountOpened`; code before 0.2 stored it as `Opened`.
     #[event(rename = "AccountOpened", alias = "Opened")]
@@ -103,6 +102,8 @@ pub enum AccountEvent {
     /// The account was closed.
     Closed {},
 }
+
+// --- domain: end
 
 /// The v1 -> v2 hop of `Withdrawn`, on the raw JSON: the field `sum` became `cents`.
 pub fn withdrawn_v1_to_v2(
@@ -173,6 +174,7 @@ impl Default for BankServices {
     }
 }
 
+// --- domain: begin
 /// The state of an account, rebuilt from its events.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize, Aggregate)]
 #[aggregate(
@@ -280,6 +282,8 @@ impl Account {
         }
     }
 }
+
+// --- domain: end
 
 /// The aggregate type name the bank stores accounts under.
 pub const ACCOUNT_TYPE: &str = <Account as Aggregate>::TYPE;
