@@ -7,3 +7,6 @@ pub(crate) mod aggregate_test;
 pub mod doc_support;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "derive")]
+#[doc(hidden)]
+pub mod tour;

@@ -46,6 +46,22 @@ pub use crate::stores::sqlite;
 
 #[doc(hidden)]
 pub use crate::kits::doc_support;
+#[cfg(feature = "derive")]
+#[doc(hidden)]
+pub use crate::kits::tour;
+
+/// The README's Rust blocks, compiled and run as doctests: the README is a contract. (Some
+/// blocks use every store and broker, so they are checked with all features.)
+#[cfg(all(
+    doctest,
+    feature = "derive",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "kafka",
+    feature = "testing"
+))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 
 #[doc(hidden)]
 #[path = "private.rs"]
