@@ -176,6 +176,15 @@ pub(crate) fn variant_payload(
     Some((ty, shape, Some(generated)))
 }
 
+/// For a `&self` or `&mut self` receiver, whether it is `&mut`; `None` for `self`, `mut self`
+/// or `self: Type`.
+pub(crate) fn borrowed_receiver(receiver: &syn::Receiver) -> Option<bool> {
+    match &receiver.kind {
+        syn::ReceiverKind::Reference(_, _, mutability) => Some(mutability.is_some()),
+        _ => None,
+    }
+}
+
 /// The impl block an attribute macro goes on. Anything else is one error at the item's first
 /// token, naming where the attribute goes; the item is kept as written, so that its own uses
 /// raise no second error.

@@ -67,7 +67,7 @@ impl<'a> HandlersInput<'a> {
     }
 
     pub fn from_syn(item: &'a syn::ItemImpl, crate_path: Path, errors: &mut Errors) -> Self {
-        if let Some((_, path, _)) = &item.trait_ {
+        if let Some((path, _)) = &item.trait_ {
             errors.error(
                 path,
                 "`#[handlers]` goes on an inherent impl block (`impl Account { ... }`), not on a trait impl",
@@ -179,7 +179,8 @@ fn classify<'a>(sig: &'a syn::Signature, errors: &mut Errors) -> Option<Method<'
         .collect();
     let receiver = sig.receiver();
     let mut stub = false;
-    if receiver.is_none_or(|r| r.reference.is_none()) {
+    let borrowed = receiver.and_then(super::borrowed_receiver);
+    if borrowed.is_none() {
         errors.error(
             sig,
             format!(
@@ -199,9 +200,9 @@ fn classify<'a>(sig: &'a syn::Signature, errors: &mut Errors) -> Option<Method<'
         stub = true;
     }
     // Without a usable receiver, a first parameter taken by reference looks like an event.
-    let is_applier = match receiver {
-        Some(r) if r.reference.is_some() => r.mutability.is_some(),
-        _ => matches!(params.first(), Some(Type::Reference(_))),
+    let is_applier = match borrowed {
+        Some(mutable) => mutable,
+        None => matches!(params.first(), Some(Type::Reference(_))),
     };
     if is_applier {
         classify_applier(sig, &params, stub, errors).map(Method::Applier)

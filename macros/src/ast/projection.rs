@@ -55,7 +55,7 @@ pub struct ProjectionInput<'a> {
 impl<'a> ProjectionInput<'a> {
     pub fn from_syn(args: TokenStream, item: &'a syn::ItemImpl, errors: &mut Errors) -> Self {
         let attrs = ProjectionAttrs::parse(args.clone(), errors);
-        if let Some((_, path, _)) = &item.trait_ {
+        if let Some((path, _)) = &item.trait_ {
             errors.error(
                 path,
                 "`#[projection]` goes on an inherent impl block (`impl AccountSummaries { ... }`), not on a trait impl",
@@ -139,7 +139,7 @@ impl<'a> ProjectionInput<'a> {
             errors.error(second, "duplicate `#[reset]`; give it once");
             errors.error(first, "first `#[reset]` here");
         }
-        if sig.receiver().is_none_or(|r| r.reference.is_none()) {
+        if sig.receiver().and_then(super::borrowed_receiver).is_none() {
             errors.error(
                 sig,
                 format!("`{name}` is not a projection handler: handlers take `&mut self` (or `&self`) and the event, `fn {name}(&mut self, event: &AccountOpened)`; move other functions to an impl block without `#[projection]`"),
