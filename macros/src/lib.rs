@@ -111,8 +111,12 @@ mod derive {
             valid::check_event,
             expand::event::expand,
             |input, model| {
-                let krate = model.map_or_else(attr::default_crate_path, |m| m.crate_path);
-                Some(fallback::event(input, &krate))
+                let Some(model) = model else {
+                    return Some(fallback::event(input, &attr::default_crate_path()));
+                };
+                let stub = fallback::event(input, &model.crate_path);
+                let impls = expand::event::fallback_impls(&model);
+                Some(quote!(#stub #impls))
             },
             |m| {
                 expand::payload::structs(
@@ -145,8 +149,12 @@ mod derive {
             valid::check_command,
             expand::command::expand,
             |input, model| {
-                let krate = model.map_or_else(attr::default_crate_path, |m| m.crate_path);
-                Some(fallback::command(input, &krate))
+                let Some(model) = model else {
+                    return Some(fallback::command(input, &attr::default_crate_path()));
+                };
+                let stub = fallback::command(input, &model.crate_path);
+                let conversions = expand::command::conversions(&model);
+                Some(quote!(#stub #conversions))
             },
             |m| {
                 expand::payload::structs(

@@ -59,19 +59,7 @@ pub fn expand(input: &CommandInput<'_>) -> TokenStream {
         }
     };
 
-    let conversions = input.commands.iter().filter_map(|d| {
-        let (v, ty) = (d.variant?, &d.payload);
-        let construct = payload::construct(v, &d.shape);
-        Some(quote! {
-            #[automatically_derived]
-            impl #impl_generics ::core::convert::From<#ty> for #ident #ty_generics #where_clause {
-                #[inline]
-                fn from(__payload: #ty) -> Self {
-                    #construct
-                }
-            }
-        })
-    });
+    let conversions = conversions(input);
 
     let schema_bounds = if input.generics.type_params().next().is_some() {
         input
@@ -123,7 +111,7 @@ pub fn expand(input: &CommandInput<'_>) -> TokenStream {
                 #existence
             }
         }
-        #(#conversions)*
+        #conversions
         #[automatically_derived]
         impl #impl_generics #p::DescribeCommands for #ident #ty_generics where #existing #schema_bounds {
             fn describe_commands() -> ::std::vec::Vec<#p::CommandSchema> {
@@ -131,4 +119,36 @@ pub fn expand(input: &CommandInput<'_>) -> TokenStream {
             }
         }
     }
+}
+
+/// `From<Payload> for Command` for each payload type only one variant wraps (two are an error,
+/// and their impls would only conflict); written beside a stub too, so that callers building
+/// commands from payloads raise no second error.
+pub fn conversions(input: &CommandInput<'_>) -> TokenStream {
+    let ident = input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let key = |ty: &syn::Type| quote!(#ty).to_string();
+    let impls = input.commands.iter().filter_map(|d| {
+        let (v, ty) = (d.variant?, &d.payload);
+        let twice = input
+            .commands
+            .iter()
+            .filter(|o| key(&o.payload) == key(ty))
+            .count()
+            > 1;
+        if twice {
+            return None;
+        }
+        let construct = payload::construct(v, &d.shape);
+        Some(quote! {
+            #[automatically_derived]
+            impl #impl_generics ::core::convert::From<#ty> for #ident #ty_generics #where_clause {
+                #[inline]
+                fn from(__payload: #ty) -> Self {
+                    #construct
+                }
+            }
+        })
+    });
+    quote!(#(#impls)*)
 }

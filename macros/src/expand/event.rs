@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Path, Type};
+use syn::{LitStr, Path, Type};
 
 use crate::ast::{EventDef, EventInput};
 use crate::attr::HopKind;
@@ -83,10 +83,15 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
 /// decoded event, for routing to projection handlers.
 fn variants(input: &EventInput<'_>, p: &TokenStream, where_serde: &TokenStream) -> TokenStream {
     let ident = input.ident;
-    let names = input.events.iter().map(|d| &d.name);
-    let aliases = input.events.iter().flat_map(|d| &d.aliases);
+    // Every stored name, once (beside a stub, two events may share one).
+    let stored: std::collections::BTreeSet<String> = input
+        .events
+        .iter()
+        .flat_map(|d| std::iter::once(d.name.clone()).chain(d.aliases.iter().map(LitStr::value)))
+        .collect();
+    let stored = stored.iter();
     let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
-    let impls = input.events.iter().map(|d| {
+    let impls = unique_payloads(input).map(|d| {
         let (ty, name, aliases) = (&d.payload, &d.name, d.aliases.iter());
         let take = match d.variant {
             Some(_) => {
@@ -123,7 +128,7 @@ fn variants(input: &EventInput<'_>, p: &TokenStream, where_serde: &TokenStream) 
             impl #impl_generics #p::EventVariant<#ident #ty_generics> for #ident #ty_generics #where_serde {
                 #[inline]
                 fn is_stored_as(event_type: &str) -> bool {
-                    ::core::matches!(event_type, #(#names)|* #(| #aliases)*)
+                    [#(#stored),*].contains(&event_type)
                 }
                 #[inline]
                 fn into_variant(self) -> ::core::option::Option<Self> {
@@ -336,6 +341,38 @@ fn dispatch(input: &EventInput<'_>, p: &TokenStream) -> TokenStream {
     }
 }
 
+/// What a derive with errors still writes beside its stub (see `fallback.rs`): the conversions
+/// and payload routing of every variant, so that handlers returning a payload and projections
+/// taking one raise no second error.
+pub fn fallback_impls(input: &EventInput<'_>) -> TokenStream {
+    // A generic enum may wrap a bare type parameter, whose impls would overlap the others';
+    // and without a stub `DomainEvent` (lifetimes) nothing can be routed.
+    if !input.generics.params.is_empty() {
+        return TokenStream::new();
+    }
+    let krate = &input.crate_path;
+    let p = quote!(#krate::__private);
+    let (_, _, where_clause) = input.generics.split_for_impl();
+    let serde_bounds = generic_bounds(
+        input,
+        quote!(#p::Serialize + #p::DeserializeOwned + ::core::marker::Send + ::core::marker::Sync + 'static),
+    );
+    let where_serde = merge_where(where_clause, &serde_bounds);
+    let conversions = conversions(input, &p);
+    let variants = variants(input, &p, &where_serde);
+    quote!(#conversions #variants)
+}
+
+/// The events whose payload type no other variant wraps: two variants of one payload type are
+/// an error (`valid::check_distinct_payloads`), and their impls would only conflict.
+fn unique_payloads<'a, 'b>(input: &'b EventInput<'a>) -> impl Iterator<Item = &'b EventDef<'a>> {
+    let key = |d: &EventDef<'_>| d.payload.to_token_stream().to_string();
+    input
+        .events
+        .iter()
+        .filter(move |d| input.events.iter().filter(|o| key(o) == key(d)).count() == 1)
+}
+
 /// `From<Payload> for Event` and `IntoEvents<Event> for Payload`, so handlers can return a
 /// payload and callers can build events from payloads.
 fn conversions(input: &EventInput<'_>, p: &TokenStream) -> TokenStream {
@@ -344,7 +381,7 @@ fn conversions(input: &EventInput<'_>, p: &TokenStream) -> TokenStream {
     }
     let ident = input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    let impls = input.events.iter().filter_map(|d| {
+    let impls = unique_payloads(input).filter_map(|d| {
         let (v, ty) = (d.variant?, &d.payload);
         let construct = payload::construct(v, &d.shape);
         Some(quote! {
