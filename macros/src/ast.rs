@@ -114,6 +114,34 @@ pub struct Generated {
     pub fields: Vec<syn::Field>,
 }
 
+/// The payload structs a derive writes for an enum, with what writing them needs.
+pub struct Payloads<'a> {
+    pub item: &'a Ident,
+    pub generics: &'a syn::Generics,
+    pub vis: &'a syn::Visibility,
+    pub crate_path: syn::Path,
+    pub generated: Vec<Generated>,
+    pub options: PayloadOptions,
+}
+
+impl<'a> Payloads<'a> {
+    pub fn of(
+        input: &'a DeriveInput,
+        crate_path: syn::Path,
+        generated: Vec<Generated>,
+        options: PayloadOptions,
+    ) -> Self {
+        Payloads {
+            item: &input.ident,
+            generics: &input.generics,
+            vis: &input.vis,
+            crate_path,
+            generated,
+            options,
+        }
+    }
+}
+
 /// What the user lists once on the enum for every payload struct it generates:
 /// `#[event(derive(PartialEq), attr(serde(deny_unknown_fields)))]`.
 #[derive(Default)]

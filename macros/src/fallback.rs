@@ -4,9 +4,10 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::{DeriveInput, Path};
+use syn::DeriveInput;
 
-use crate::ast::AggregateInput;
+use crate::ast::{AggregateInput, CommandInput, EventInput};
+use crate::{attr, expand};
 
 /// A stub cannot be written for borrowed types (reported as unsupported): it would only add
 /// lifetime errors.
@@ -14,10 +15,14 @@ fn has_lifetimes(generics: &syn::Generics) -> bool {
     generics.lifetimes().next().is_some()
 }
 
-pub fn event(input: &DeriveInput, krate: &Path) -> TokenStream {
+/// The stub `DomainEvent`, `EventDispatch` and `DescribeEvents`, and, when the input parsed,
+/// the payload conversions and routing as the full expansion writes them.
+pub fn event(input: &DeriveInput, model: Option<&EventInput<'_>>) -> TokenStream {
     if has_lifetimes(&input.generics) {
         return TokenStream::new();
     }
+    let krate = &model.map_or_else(attr::default_crate_path, |m| m.crate_path.clone());
+    let kept = model.map(expand::event::fallback_impls);
     let p = quote!(#krate::__private);
     let ident = &input.ident;
     // The bounds `DomainEvent` puts on the type's parameters, so the stub raises no error of
@@ -48,13 +53,18 @@ pub fn event(input: &DeriveInput, krate: &Path) -> TokenStream {
         impl #impl_generics #p::DescribeEvents for #ident #ty_generics #where_clause {
             fn describe_events() -> ::std::vec::Vec<#p::EventSchema> { ::core::unreachable!() }
         }
+        #kept
     }
 }
 
-pub fn command(input: &DeriveInput, krate: &Path) -> TokenStream {
+/// The stub `CommandDispatch` and `DescribeCommands`, and, when the input parsed, the payload
+/// conversions.
+pub fn command(input: &DeriveInput, model: Option<&CommandInput<'_>>) -> TokenStream {
     if has_lifetimes(&input.generics) {
         return TokenStream::new();
     }
+    let krate = &model.map_or_else(attr::default_crate_path, |m| m.crate_path.clone());
+    let kept = model.map(expand::command::conversions);
     let p = quote!(#krate::__private);
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
@@ -78,6 +88,7 @@ pub fn command(input: &DeriveInput, krate: &Path) -> TokenStream {
         impl #impl_generics #p::DescribeCommands for #ident #ty_generics #where_clause {
             fn describe_commands() -> ::std::vec::Vec<#p::CommandSchema> { ::core::unreachable!() }
         }
+        #kept
     }
 }
 

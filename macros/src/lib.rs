@@ -110,24 +110,8 @@ mod derive {
             EventInput::from_syn,
             valid::check_event,
             expand::event::expand,
-            |input, model| {
-                let Some(model) = model else {
-                    return Some(fallback::event(input, &attr::default_crate_path()));
-                };
-                let stub = fallback::event(input, &model.crate_path);
-                let impls = expand::event::fallback_impls(&model);
-                Some(quote!(#stub #impls))
-            },
-            |m| {
-                expand::payload::structs(
-                    &m.generated,
-                    &m.options,
-                    m.vis,
-                    &m.crate_path,
-                    m.ident,
-                    m.generics,
-                )
-            },
+            |input, model| Some(fallback::event(input, model.as_ref())),
+            |m| expand::payload::structs(&m.payloads),
         )
     }
 
@@ -148,24 +132,8 @@ mod derive {
             CommandInput::from_syn,
             valid::check_command,
             expand::command::expand,
-            |input, model| {
-                let Some(model) = model else {
-                    return Some(fallback::command(input, &attr::default_crate_path()));
-                };
-                let stub = fallback::command(input, &model.crate_path);
-                let conversions = expand::command::conversions(&model);
-                Some(quote!(#stub #conversions))
-            },
-            |m| {
-                expand::payload::structs(
-                    &m.generated,
-                    &m.options,
-                    m.vis,
-                    &m.crate_path,
-                    m.ident,
-                    m.generics,
-                )
-            },
+            |input, model| Some(fallback::command(input, model.as_ref())),
+            |m| expand::payload::structs(&m.payloads),
         )
     }
 

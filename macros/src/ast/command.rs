@@ -1,10 +1,10 @@
 //! The model of a `#[derive(Command)]` input: its command types.
 
 use proc_macro2::Span;
-use syn::{Data, DeriveInput, Generics, Ident, Path, Type, Visibility};
+use syn::{Data, DeriveInput, Generics, Ident, Path, Type};
 
 use super::{
-    Generated, PayloadOptions, Shape, check_generated_generics, check_item, payload_module,
+    PayloadOptions, Payloads, Shape, check_generated_generics, check_item, payload_module,
     variant_payload,
 };
 use crate::attr::{self, CommandAttrs, Errors};
@@ -22,10 +22,9 @@ pub struct CommandInput<'a> {
     pub generics: &'a Generics,
     pub crate_path: Path,
     pub commands: Vec<CommandDef<'a>>,
-    pub vis: &'a Visibility,
+
     /// The payload structs written for named-field variants.
-    pub generated: Vec<Generated>,
-    pub options: PayloadOptions,
+    pub payloads: Payloads<'a>,
 }
 
 impl<'a> CommandInput<'a> {
@@ -85,14 +84,13 @@ impl<'a> CommandInput<'a> {
             }
             Data::Union(_) => return None,
         };
+        let crate_path = crate_path.unwrap_or_else(attr::default_crate_path);
         Some(CommandInput {
             ident: &input.ident,
             generics: &input.generics,
-            crate_path: crate_path.unwrap_or_else(attr::default_crate_path),
+            crate_path: crate_path.clone(),
             commands,
-            vis: &input.vis,
-            generated,
-            options,
+            payloads: Payloads::of(input, crate_path, generated, options),
         })
     }
 }

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
-use syn::{Data, DeriveInput, Generics, Ident, LitInt, LitStr, Path, Type, Visibility};
+use syn::{Data, DeriveInput, Generics, Ident, LitInt, LitStr, Path, Type};
 
 use super::{
-    Generated, PayloadOptions, Shape, check_generated_generics, check_item, payload_module,
-    variant_payload,
+    Generated, PayloadOptions, Payloads, Shape, check_generated_generics, check_item,
+    payload_module, variant_payload,
 };
 use crate::attr::{self, Errors, EventAttrs, Hop};
 
@@ -38,10 +38,9 @@ pub struct EventInput<'a> {
     pub events: Vec<EventDef<'a>>,
     /// True for `#[derive(Event)]` on an enum.
     pub is_enum: bool,
-    pub vis: &'a Visibility,
+
     /// The payload structs written for named-field variants and `upcast(vN { ... })` shapes.
-    pub generated: Vec<Generated>,
-    pub options: PayloadOptions,
+    pub payloads: Payloads<'a>,
 }
 
 impl<'a> EventInput<'a> {
@@ -90,15 +89,14 @@ impl<'a> EventInput<'a> {
             generated.extend(def.older_shapes(&input.ident, &module));
         }
         check_generated_generics(&input.generics, &generated, errors);
+        let crate_path = crate_path.unwrap_or_else(attr::default_crate_path);
         Some(EventInput {
             ident: &input.ident,
             generics: &input.generics,
-            crate_path: crate_path.unwrap_or_else(attr::default_crate_path),
+            crate_path: crate_path.clone(),
             events,
             is_enum,
-            vis: &input.vis,
-            generated,
-            options,
+            payloads: Payloads::of(input, crate_path, generated, options),
         })
     }
 }

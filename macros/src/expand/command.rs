@@ -125,8 +125,6 @@ pub fn expand(input: &CommandInput<'_>) -> TokenStream {
 /// and their impls would only conflict); written beside a stub too, so that callers building
 /// commands from payloads raise no second error.
 pub fn conversions(input: &CommandInput<'_>) -> TokenStream {
-    let ident = input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let key = |ty: &syn::Type| quote!(#ty).to_string();
     let impls = input.commands.iter().filter_map(|d| {
         let (v, ty) = (d.variant?, &d.payload);
@@ -136,19 +134,7 @@ pub fn conversions(input: &CommandInput<'_>) -> TokenStream {
             .filter(|o| key(&o.payload) == key(ty))
             .count()
             > 1;
-        if twice {
-            return None;
-        }
-        let construct = payload::construct(v, &d.shape);
-        Some(quote! {
-            #[automatically_derived]
-            impl #impl_generics ::core::convert::From<#ty> for #ident #ty_generics #where_clause {
-                #[inline]
-                fn from(__payload: #ty) -> Self {
-                    #construct
-                }
-            }
-        })
+        (!twice).then(|| payload::from_impl(input.ident, input.generics, v, &d.shape, ty))
     });
     quote!(#(#impls)*)
 }

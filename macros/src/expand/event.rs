@@ -383,15 +383,9 @@ fn conversions(input: &EventInput<'_>, p: &TokenStream) -> TokenStream {
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let impls = unique_payloads(input).filter_map(|d| {
         let (v, ty) = (d.variant?, &d.payload);
-        let construct = payload::construct(v, &d.shape);
+        let from = payload::from_impl(ident, input.generics, v, &d.shape, ty);
         Some(quote! {
-            #[automatically_derived]
-            impl #impl_generics ::core::convert::From<#ty> for #ident #ty_generics #where_clause {
-                #[inline]
-                fn from(__payload: #ty) -> Self {
-                    #construct
-                }
-            }
+            #from
             #[automatically_derived]
             impl #impl_generics #p::IntoEvents<#ident #ty_generics> for #ty #where_clause {
                 #[inline]

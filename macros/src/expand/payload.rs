@@ -10,18 +10,19 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::visit_mut::{self, VisitMut};
-use syn::{Ident, Path, Type, Visibility};
+use syn::{Ident, Type};
 
-use crate::ast::{Generated, PayloadOptions, Shape, payload_module};
+use crate::ast::{Payloads, Shape, payload_module};
 
-pub fn structs(
-    generated: &[Generated],
-    options: &PayloadOptions,
-    vis: &Visibility,
-    krate: &Path,
-    item: &Ident,
-    generics: &syn::Generics,
-) -> TokenStream {
+pub fn structs(payloads: &Payloads<'_>) -> TokenStream {
+    let Payloads {
+        item,
+        generics,
+        vis,
+        crate_path: krate,
+        generated,
+        options,
+    } = payloads;
     if generated.is_empty() {
         return TokenStream::new();
     }
@@ -170,6 +171,27 @@ pub fn by_value(shape: &Shape, ty: &Type) -> TokenStream {
         Shape::Named(fields) => {
             let bound = fields.iter().map(field_binding);
             quote!(#ty { #(#fields: #bound),* })
+        }
+    }
+}
+
+/// `From<Payload> for Enum`, for the variant that holds `ty`.
+pub fn from_impl(
+    item: &Ident,
+    generics: &syn::Generics,
+    variant: &Ident,
+    shape: &Shape,
+    ty: &Type,
+) -> TokenStream {
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let construct = construct(variant, shape);
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics ::core::convert::From<#ty> for #item #ty_generics #where_clause {
+            #[inline]
+            fn from(__payload: #ty) -> Self {
+                #construct
+            }
         }
     }
 }
