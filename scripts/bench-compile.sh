@@ -14,7 +14,7 @@ rounds=${ROUNDS:-5}
 gen=target/compile-bench
 cargo run --quiet --release -p cqrs-benches --bin gen_domain -- "$gen/src" "$PWD/runtime"
 export CARGO_TARGET_DIR="$PWD/$gen/target"
-crates=(hand macros named)
+crates=(${CRATES:-hand macros named})
 for crate in "${crates[@]}"; do
     cp Cargo.lock "$gen/src/$crate/"
     (cd "$gen/src/$crate" && cargo build --quiet --offline)
