@@ -50,7 +50,7 @@ table=target/compile-table.md
     echo
     echo "| domain (10 aggregates, 50 commands, 50 events) | \`cargo check\` | \`cargo build\` | check / by hand | build / by hand |"
     echo "| --- | --- | --- | --- | --- |"
-    for crate in hand macros named; do
+    for crate in "${crates[@]}"; do
         case $crate in
             hand) label="by hand against the traits" ;;
             macros) label="macros, payload structs written by hand (newtype variants)" ;;
@@ -63,8 +63,10 @@ table=target/compile-table.md
     echo
     echo "Samples (ms, in run order):"
     echo
-    for key in hand/check hand/build macros/check macros/build named/check named/build; do
-        echo "- \`$key\`: ${samples[$key]}"
+    for crate in "${crates[@]}"; do
+        for mode in check build; do
+            echo "- \`$crate/$mode\`: ${samples[$crate/$mode]}"
+        done
     done
 } > "$table"
 

@@ -37,6 +37,14 @@ pub fn derive_command(input: TokenStream) -> TokenStream {
     derive::command(&input).into()
 }
 
+/// Writes nothing: the derive generated payload structs get instead of `JsonSchema` when the
+/// runtime's `schema` feature is off, so that their `#[schemars(...)]` attributes still compile.
+#[doc(hidden)]
+#[proc_macro_derive(NoJsonSchema, attributes(schemars))]
+pub fn derive_no_json_schema(_: TokenStream) -> TokenStream {
+    TokenStream::new()
+}
+
 /// Turns an impl block's methods into command handlers and event appliers.
 /// See `cqrs_runtime::handlers`.
 #[proc_macro_attribute]

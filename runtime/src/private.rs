@@ -3,8 +3,32 @@
 
 use std::future::Future;
 
+pub use futures::future::Either;
+#[cfg(feature = "schema")]
 pub use inventory;
+// With the `schema` feature, schemars' `JsonSchema` (trait and derive); without it, only a
+// derive that writes nothing (and accepts the `#[schemars(...)]` attributes), for the payload
+// structs the derives generate.
+#[cfg(all(feature = "derive", not(feature = "schema")))]
+pub use cqrs_macros::NoJsonSchema as JsonSchema;
+#[cfg(feature = "schema")]
 pub use schemars::{self, JsonSchema};
+
+/// Schema items (descriptions, the registration): kept with the `schema` feature, dropped
+/// without it.
+#[cfg(feature = "schema")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __cqrs_schema_items {
+    ($($item:item)*) => { $($item)* };
+}
+#[cfg(not(feature = "schema"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __cqrs_schema_items {
+    ($($item:item)*) => {};
+}
+pub use crate::__cqrs_schema_items as schema_items;
 pub use serde::de::DeserializeOwned;
 pub use serde::{self, Deserialize, Serialize};
 pub use serde_json;
@@ -16,8 +40,10 @@ pub use crate::contract::command::{
 pub use crate::contract::event::{DecodeError, DomainEvent, EventEnvelope};
 pub use crate::contract::schema::{
     AggregateSchema, CommandSchema, DescribeCommands, DescribeEvents, EventSchema,
-    EventVersionSchema, Registration, Upcast, schema_of,
+    EventVersionSchema, Upcast,
 };
+#[cfg(feature = "schema")]
+pub use crate::contract::schema::{Registration, schema_of};
 
 /// Routes each variant of an event enum to `ApplyEvent<Payload>`; implemented by
 /// `#[derive(Event)]` for every aggregate that applies all of its payload types.

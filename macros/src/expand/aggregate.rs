@@ -27,12 +27,18 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
     let apply = quote_spanned! {event.span()=>
         <#event as #p::EventDispatch<Self>>::dispatch(self, envelope)
     };
-    // Awaited inside a block of our own so that only the call needs the dispatch impl; the
-    // return type does not, and a missing handler is reported once.
+    // Awaited inside a block of our own, spanned at `command = ...`, so that only the call
+    // needs the dispatch impl (the return type does not) and a missing handler is reported once.
     let handle = quote_spanned! {command.span()=>
         <#command as #p::CommandDispatch<Self>>::dispatch(command, self, cx).await
     };
-    let existence = existence_check(input, command, &p);
+    let refusal = existence_check(input, command, &p).map(|refusal| {
+        quote! {
+            if let ::core::option::Option::Some(error) = #refusal {
+                return ::core::result::Result::Err(error);
+            }
+        }
+    });
     let refuses = refuses_existing(input, &p);
     let snapshots = attrs.snapshot_every.as_ref().map(|(every, _)| {
         let salt = attrs
@@ -62,15 +68,18 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
     // A generic aggregate has no single schema to register; its instantiations are listed by
     // whoever names them.
     let registration = input.generics.params.is_empty().then(|| {
+        // Only with the runtime's `schema` feature (see `__private::schema_items`).
         quote! {
-            #p::inventory::submit! {
-                #p::Registration {
-                    describe: || #p::AggregateSchema {
-                        aggregate_type: ::std::borrow::ToOwned::to_owned(#name),
-                        rust_type: ::std::borrow::ToOwned::to_owned(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident))),
-                        commands: <#command as #p::DescribeCommands>::describe_commands(),
-                        events: <#event as #p::DescribeEvents>::describe_events(),
-                    },
+            #p::schema_items! {
+                #p::inventory::submit! {
+                    #p::Registration {
+                        describe: || #p::AggregateSchema {
+                            aggregate_type: ::std::borrow::ToOwned::to_owned(#name),
+                            rust_type: ::std::borrow::ToOwned::to_owned(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident))),
+                            commands: <#command as #p::DescribeCommands>::describe_commands(),
+                            events: <#event as #p::DescribeEvents>::describe_events(),
+                        },
+                    }
                 }
             }
         }
@@ -95,7 +104,7 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
                 Output = ::core::result::Result<::std::vec::Vec<Self::Event>, Self::Error>,
             > + ::core::marker::Send {
                 async move {
-                    #existence
+                    #refusal
                     #handle
                 }
             }
@@ -114,33 +123,34 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
 }
 
 /// The refusals `missing = ...` and `exists = ...`, checked before the handler runs, from the
-/// handler's `#[create]` or `#[upsert]` mark.
-fn existence_check(input: &AggregateInput<'_>, command: &Type, p: &TokenStream) -> TokenStream {
+/// handler's `#[create]` or `#[upsert]` mark: an `Option` of the error.
+fn existence_check(
+    input: &AggregateInput<'_>,
+    command: &Type,
+    p: &TokenStream,
+) -> Option<TokenStream> {
     let (missing, exists) = (&input.attrs.missing, &input.attrs.exists);
     if missing.is_none() && exists.is_none() {
-        return TokenStream::new();
+        return None;
     }
-    let missing = missing.as_ref().map(|e| {
+    let refuse = |pattern: TokenStream, e: &syn::Expr| {
         quote_spanned! {e.span()=>
-            (#p::Existence::Existing, false) => {
-                return ::core::result::Result::Err(::core::convert::Into::into(#e));
-            }
+            #pattern => ::core::option::Option::Some(::core::convert::Into::into(#e)),
         }
-    });
-    let exists = exists.as_ref().map(|e| {
-        quote_spanned! {e.span()=>
-            (#p::Existence::Create, true) => {
-                return ::core::result::Result::Err(::core::convert::Into::into(#e));
-            }
-        }
-    });
-    quote! {
+    };
+    let missing = missing
+        .as_ref()
+        .map(|e| refuse(quote!((#p::Existence::Existing, false)), e));
+    let exists = exists
+        .as_ref()
+        .map(|e| refuse(quote!((#p::Existence::Create, true)), e));
+    Some(quote! {
         match (<#command as #p::CommandDispatch<Self>>::existence(&command), cx.exists()) {
             #missing
             #exists
-            _ => {}
+            _ => ::core::option::Option::None,
         }
-    }
+    })
 }
 
 /// `RefusesExisting`, which a `#[create]` handler requires, when `exists = ...` is given.

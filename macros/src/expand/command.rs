@@ -24,40 +24,48 @@ pub fn expand(input: &CommandInput<'_>) -> TokenStream {
         quote!(#ident: ::core::marker::Send + 'static,)
     });
 
-    let (bounds, body, existence): (Vec<TokenStream>, TokenStream, TokenStream) = match input
-        .commands
-        .first()
-    {
-        Some(def) if def.variant.is_none() => (
-            vec![quote!(__A: #p::HandleCommand<Self>)],
-            quote!(<__A as #p::HandleCommand<Self>>::handle_command(state, self, cx)),
-            quote!(<__A as #p::HandleCommand<Self>>::EXISTENCE),
-        ),
-        _ => {
-            let bounds = input.commands.iter().map(|d| {
-                let ty = &d.payload;
-                quote!(__A: #p::HandleCommand<#ty>)
-            });
-            let arms = input.commands.iter().map(|d| {
-                let ty = &d.payload;
-                let pat = payload::pattern(d.variant, &d.shape);
-                let command = payload::by_value(&d.shape, ty);
-                quote! {
-                    #pat => <__A as #p::HandleCommand<#ty>>::handle_command(state, #command, cx).await,
-                }
-            });
-            let existence = input.commands.iter().map(|d| {
-                let ty = &d.payload;
-                let pat = payload::pattern_any(d.variant, &d.shape);
-                quote!(#pat => <__A as #p::HandleCommand<#ty>>::EXISTENCE,)
-            });
-            (
-                bounds.collect(),
-                quote!(async move { match self { #(#arms)* } }),
-                quote!(match self { #(#existence)* }),
-            )
-        }
-    };
+    let (bounds, body, existence): (Vec<TokenStream>, TokenStream, TokenStream) =
+        match input.commands.first() {
+            Some(def) if def.variant.is_none() => (
+                vec![quote!(__A: #p::HandleCommand<Self>)],
+                quote!(<__A as #p::HandleCommand<Self>>::handle_command(state, self, cx)),
+                quote!(<__A as #p::HandleCommand<Self>>::EXISTENCE),
+            ),
+            _ => {
+                let bounds = input.commands.iter().map(|d| {
+                    let ty = &d.payload;
+                    quote!(__A: #p::HandleCommand<#ty>)
+                });
+                // Each handler's future, in a nest of `Either`s (one position per command): a plain
+                // enum future, with no async block (a coroutine) to type-check and compile.
+                let last = input.commands.len().saturating_sub(1);
+                let arms = input.commands.iter().enumerate().map(|(i, d)| {
+                    let ty = &d.payload;
+                    let pat = payload::pattern(d.variant, &d.shape);
+                    let command = payload::by_value(&d.shape, ty);
+                    let mut future = quote! {
+                        <__A as #p::HandleCommand<#ty>>::handle_command(state, #command, cx)
+                    };
+                    if i < last {
+                        future = quote!(#p::Either::Left(#future));
+                    }
+                    for _ in 0..i {
+                        future = quote!(#p::Either::Right(#future));
+                    }
+                    quote!(#pat => #future,)
+                });
+                let existence = input.commands.iter().map(|d| {
+                    let ty = &d.payload;
+                    let pat = payload::pattern_any(d.variant, &d.shape);
+                    quote!(#pat => <__A as #p::HandleCommand<#ty>>::EXISTENCE,)
+                });
+                (
+                    bounds.collect(),
+                    quote!(match self { #(#arms)* }),
+                    quote!(match self { #(#existence)* }),
+                )
+            }
+        };
 
     let conversions = conversions(input);
 
@@ -84,40 +92,43 @@ pub fn expand(input: &CommandInput<'_>) -> TokenStream {
     });
 
     quote! {
-        #[automatically_derived]
-        impl<__A, #(#params),*> #p::CommandDispatch<__A> for #ident #ty_generics
-        where
-            #existing
-            #(#param_bounds)*
-            __A: #p::Aggregate,
-            Self: ::core::marker::Send + 'static,
-            #(#bounds,)*
-        {
-            fn dispatch(
-                self,
-                state: &__A,
-                cx: &#p::CommandContext<'_, __A>,
-            ) -> impl ::core::future::Future<
-                Output = ::core::result::Result<
-                    ::std::vec::Vec<<__A as #p::Aggregate>::Event>,
-                    <__A as #p::Aggregate>::Error,
-                >,
-            > + ::core::marker::Send {
-                #body
-            }
-
-            #[inline]
-            fn existence(&self) -> #p::Existence {
-                #existence
-            }
+    #[automatically_derived]
+    impl<__A, #(#params),*> #p::CommandDispatch<__A> for #ident #ty_generics
+    where
+        #existing
+        #(#param_bounds)*
+        __A: #p::Aggregate,
+        Self: ::core::marker::Send + 'static,
+        #(#bounds,)*
+    {
+        fn dispatch(
+            self,
+            state: &__A,
+            cx: &#p::CommandContext<'_, __A>,
+        ) -> impl ::core::future::Future<
+            Output = ::core::result::Result<
+                ::std::vec::Vec<<__A as #p::Aggregate>::Event>,
+                <__A as #p::Aggregate>::Error,
+            >,
+        > + ::core::marker::Send {
+            #body
         }
-        #conversions
-        #[automatically_derived]
+
+        #[inline]
+        fn existence(&self) -> #p::Existence {
+            #existence
+        }
+    }
+    #conversions
+    // Only with the runtime's `schema` feature (see `__private::schema_items`).
+    #p::schema_items! {
+    #[automatically_derived]
         impl #impl_generics #p::DescribeCommands for #ident #ty_generics where #existing #schema_bounds {
             fn describe_commands() -> ::std::vec::Vec<#p::CommandSchema> {
                 ::std::vec![#(#schemas),*]
             }
         }
+    }
     }
 }
 

@@ -446,11 +446,14 @@ fn describe(
             }
         }
     });
+    // Only with the runtime's `schema` feature (see `__private::schema_items`).
     quote! {
-        #[automatically_derived]
-        impl #impl_generics #p::DescribeEvents for #ident #ty_generics #where_all {
-            fn describe_events() -> ::std::vec::Vec<#p::EventSchema> {
-                ::std::vec![#(#events),*]
+        #p::schema_items! {
+            #[automatically_derived]
+            impl #impl_generics #p::DescribeEvents for #ident #ty_generics #where_all {
+                fn describe_events() -> ::std::vec::Vec<#p::EventSchema> {
+                    ::std::vec![#(#events),*]
+                }
             }
         }
     }

@@ -1,9 +1,12 @@
 //! Schema metadata: every aggregate's commands and events, each event version with its JSON
 //! Schema, gathered from a crate without a hand-written registry.
 //!
-//! `#[derive(Aggregate)]` registers each aggregate at link time (through `inventory`);
-//! [`aggregates`] lists them. `cargo cqrs schema export|check` reads this list as JSON
-//! ([`aggregates_json`]) into these same types: the wire format is declared once, here.
+//! With the `schema` feature, `#[derive(Aggregate)]` registers each aggregate at link time
+//! (through `inventory`) and [`aggregates`] lists them. `cargo cqrs schema export|check` turns
+//! the feature on for its own build and reads this list as JSON ([`aggregates_json`]) into these
+//! same types: the wire format is declared once, here. Without the feature, the derives write
+//! no schema code at all (no `JsonSchema` impls, no descriptions, no registration), which
+//! compiles faster; the types here stay, for tools that read an export.
 
 use serde::{Deserialize, Serialize};
 
@@ -85,15 +88,19 @@ pub trait DescribeCommands {
 }
 
 /// The link-time registry entry `#[derive(Aggregate)]` submits.
+#[cfg(feature = "schema")]
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Registration {
     pub describe: fn() -> AggregateSchema,
 }
 
+#[cfg(feature = "schema")]
 inventory::collect!(Registration);
 
 /// Every aggregate derived in the program, sorted by aggregate type name.
+#[cfg(feature = "schema")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schema")))]
 pub fn aggregates() -> Vec<AggregateSchema> {
     // The runtime's own aggregates (the README tour's domain, for its doctests) are not the
     // program's.
@@ -107,12 +114,16 @@ pub fn aggregates() -> Vec<AggregateSchema> {
 }
 
 /// The JSON Schema of a type, as a JSON value (draft 2020-12).
+#[cfg(feature = "schema")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schema")))]
 pub fn schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
     schemars::schema_for!(T).to_value()
 }
 
 /// [`aggregates`] as JSON: what `cargo cqrs schema export|check` reads from a crate, through a
 /// small program linked with it that prints this.
+#[cfg(feature = "schema")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schema")))]
 pub fn aggregates_json() -> String {
     // Serializing plain strings, numbers and JSON values cannot fail.
     serde_json::to_string(&aggregates()).unwrap_or_else(|_| "[]".to_owned())
