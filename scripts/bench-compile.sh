@@ -2,7 +2,9 @@
 # Compile time of a domain with the macros against the same domain by hand (issue 15), in one
 # run: `gen_domain` writes 10 aggregates with 5 commands and 5 events each as `domain-hand`
 # (the traits implemented by hand), `domain-macros` (the derives over payload structs written
-# by hand) and `domain-named` (the derives over named-field variants, the structs generated).
+# by hand), `domain-named` (the derives over named-field variants, the structs generated) and
+# `domain-named-schema` (the same with the runtime's `schema` feature, which `cargo cqrs schema`
+# turns on).
 # Dependencies are built first; then, round after round, each crate alone is cleaned and
 # checked, then cleaned and built, the three crates interleaved so that machine drift hits them
 # alike. Medians of 5 rounds go into BENCHMARKS.md between the `compile-v2` markers. About 5
@@ -14,7 +16,7 @@ rounds=${ROUNDS:-5}
 gen=target/compile-bench
 cargo run --quiet --release -p cqrs-benches --bin gen_domain -- "$gen/src" "$PWD/runtime"
 export CARGO_TARGET_DIR="$PWD/$gen/target"
-crates=(${CRATES:-hand macros named})
+crates=(${CRATES:-hand macros named named-schema})
 for crate in "${crates[@]}"; do
     cp Cargo.lock "$gen/src/$crate/"
     (cd "$gen/src/$crate" && cargo build --quiet --offline)
@@ -55,6 +57,7 @@ table=target/compile-table.md
             hand) label="by hand against the traits" ;;
             macros) label="macros, payload structs written by hand (newtype variants)" ;;
             named) label="macros, named-field variants (structs generated)" ;;
+            named-schema) label="the same, with the runtime's \`schema\` feature (as \`cargo cqrs schema\` builds it)" ;;
         esac
         check=${med[$crate/check]}
         build=${med[$crate/build]}

@@ -2,8 +2,9 @@
 //! one domain of 10 aggregates with 5 events and 5 commands each (50 events), three times:
 //! `domain-macros` with the derives and `#[handlers]` over payload structs written by hand
 //! (newtype variants), `domain-named` with the derives over named-field variants (the macros
-//! write the payload structs), and `domain-hand` implementing the same traits by hand (as
-//! `tests/tests/bank_by_hand.rs` does). `gen_domain <DIR> <RUNTIME_PATH>`.
+//! write the payload structs), `domain-named-schema` (the same with the runtime's `schema`
+//! feature, as `cargo cqrs schema` builds it), and `domain-hand` implementing the same traits
+//! by hand (as `tests/tests/bank_by_hand.rs` does). `gen_domain <DIR> <RUNTIME_PATH>`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -12,9 +13,14 @@ const AGGREGATES: usize = 10;
 const EVENTS: usize = 5;
 
 fn manifest(name: &str, runtime: &str, schemars: bool) -> String {
+    manifest_with(name, runtime, schemars, "")
+}
+
+/// `features`: runtime features beyond the defaults, e.g. `, features = ["schema"]`.
+fn manifest_with(name: &str, runtime: &str, schemars: bool, features: &str) -> String {
     let schemars = if schemars { "schemars = \"1\"\n" } else { "" };
     format!(
-        "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n[dependencies]\ncqrs-runtime = {{ path = {runtime:?} }}\n{schemars}serde = {{ version = \"1\", features = [\"derive\"] }}\nserde_json = \"1\"\n\n[workspace]\n"
+        "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n[dependencies]\ncqrs-runtime = {{ path = {runtime:?}{features} }}\n{schemars}serde = {{ version = \"1\", features = [\"derive\"] }}\nserde_json = \"1\"\n\n[workspace]\n"
     )
 }
 
@@ -250,6 +256,17 @@ fn main() {
         &manifest("domain-named", &runtime, false),
     );
     write(&dir.join("named/src/lib.rs"), &named);
+    // The same, with the schema metadata `cargo cqrs schema` builds.
+    write(
+        &dir.join("named-schema/Cargo.toml"),
+        &manifest_with(
+            "domain-named-schema",
+            &runtime,
+            false,
+            ", features = [\"schema\"]",
+        ),
+    );
+    write(&dir.join("named-schema/src/lib.rs"), &named);
     write(
         &dir.join("hand/Cargo.toml"),
         &manifest("domain-hand", &runtime, false),
