@@ -6,7 +6,7 @@
 # `domain-named-schema` (the same with the runtime's `schema` feature, which `cargo cqrs schema`
 # turns on).
 # Dependencies are built first; then, round after round, each crate alone is cleaned and
-# checked, then cleaned and built, the three crates interleaved so that machine drift hits them
+# checked, then cleaned and built, the crates interleaved so that machine drift hits them
 # alike. Medians of 5 rounds go into BENCHMARKS.md between the `compile-v2` markers. About 5
 # minutes on 2 cores once the dependencies are built.
 set -euo pipefail
@@ -48,7 +48,7 @@ table=target/compile-table.md
     syn=$(cargo tree -p cqrs-macros -e normal --prefix none | grep -m1 '^syn ' | cut -d' ' -f2)
     echo "Measured $(date -u +%Y-%m-%d) by \`bash scripts/bench-compile.sh\`: $(nproc) cores ($cpu),"
     echo "$(rustc --version | cut -d' ' -f1-2), the macros on syn $syn. The domain crate alone, its dependencies built;"
-    echo "medians of $rounds rounds, the three crates interleaved within each round."
+    echo "medians of $rounds rounds, the crates interleaved within each round."
     echo
     echo "| domain (10 aggregates, 50 commands, 50 events) | \`cargo check\` | \`cargo build\` | check / by hand | build / by hand |"
     echo "| --- | --- | --- | --- | --- |"
