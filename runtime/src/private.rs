@@ -47,12 +47,21 @@ pub use crate::contract::schema::{Registration, schema_of};
 
 /// Routes each variant of an event enum to `ApplyEvent<Payload>`; implemented by
 /// `#[derive(Event)]` for every aggregate that applies all of its payload types.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event type: add `#[derive(Event)]` to `{Self}`",
+    label = "not a `#[derive(Event)]` type"
+)]
 pub trait EventDispatch<A: Aggregate<Event = Self>>: Sized {
     fn dispatch(state: &mut A, envelope: &EventEnvelope<Self>);
 }
 
 /// Routes each variant of a command enum to `HandleCommand<Payload>`; implemented by
 /// `#[derive(Command)]` for every aggregate that handles all of its payload types.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a command type: add `#[derive(Command)]` to `{Self}`",
+    label = "not a `#[derive(Command)]` type",
+    note = "an aggregate's `command = ...` names its command enum (or a command struct); `#[derive(Command)]` routes each of its commands to a handler"
+)]
 pub trait CommandDispatch<A: Aggregate>: Sized {
     fn dispatch(
         self,

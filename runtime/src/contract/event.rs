@@ -43,6 +43,11 @@ use uuid::Uuid;
 /// assert_eq!(back.name, "x");
 /// assert!(Renamed::decode("Renamed", 2, "{}").is_err());
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event type: add `#[derive(Event)]` to `{Self}`",
+    label = "not a `#[derive(Event)]` type",
+    note = "an aggregate's `event = ...` names its event enum (not one of its payloads); `#[derive(Event)]` writes `DomainEvent` for it"
+)]
 pub trait DomainEvent: Sized + Send + Sync + 'static {
     /// The current stored type names this type can produce, in declaration order.
     const EVENT_TYPES: &'static [&'static str];

@@ -76,12 +76,20 @@ pub struct AggregateSchema {
 }
 
 /// Events that can describe themselves; implemented by `#[derive(Event)]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event type: add `#[derive(Event)]` to `{Self}`",
+    label = "not a `#[derive(Event)]` type"
+)]
 pub trait DescribeEvents {
     /// Every event type with its versions.
     fn describe_events() -> Vec<EventSchema>;
 }
 
 /// Commands that can describe themselves; implemented by `#[derive(Command)]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a command type: add `#[derive(Command)]` to `{Self}`",
+    label = "not a `#[derive(Command)]` type"
+)]
 pub trait DescribeCommands {
     /// Every command.
     fn describe_commands() -> Vec<CommandSchema>;
