@@ -67,6 +67,16 @@ pub struct ReadmeDoctests;
 #[path = "private.rs"]
 pub mod __private;
 
+// What the compiler names in its messages about generated code: rustc prints the shortest
+// public path of a trait or function, so these short ones keep `__private` out of the errors
+// users read.
+#[doc(hidden)]
+pub use crate::__private::{
+    CommandDispatch, EventDispatch, EventVariant, Follows, GeneratedPayload, HandlerResult, Here,
+    RefusesExisting, SnapshotState, There, events, generated_payload, handled, outcome,
+    refuses_existing, routes, snapshots_json,
+};
+
 pub use crate::contract::aggregate::{Aggregate, AggregateId, AggregateRoot, Snapshots};
 pub use crate::contract::command::{
     ApplyEvent, CommandContext, Existence, HandleCommand, IntoEvents,

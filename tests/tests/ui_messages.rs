@@ -1,0 +1,166 @@
+//! What the compile-fail suite's expectations may say: each mistake gives one error, and no
+//! message names the runtime's hidden `__private` module. Cases that do not meet this yet are
+//! listed below, each with the reason; the list only shrinks. (The expectations themselves are
+//! checked by `ui.rs`; this reads the `.stderr` files it compares against.)
+
+use std::path::Path;
+
+/// Cases with more than one error, and why.
+const SEVERAL_ERRORS: &[(&str, &str)] = &[
+    (
+        "aggregate/missing-event",
+        "without `event = ...` no stub `Aggregate` impl can be written: what handlers return must convert into the event type",
+    ),
+    (
+        "aggregate/event-without-derive",
+        "`DomainEvent` (the associated type's bound), the dispatch and the description are separate obligations at one span",
+    ),
+    (
+        "aggregate/command-without-derive",
+        "with the `schema` feature (which the tests enable), the description is a second obligation at the same span",
+    ),
+    (
+        "aggregate/id-without-display",
+        "`Display` and `FromStr` are two bounds of `Aggregate::Id`",
+    ),
+    (
+        "aggregate/snapshot-without-serde",
+        "serde's own derive bounds are reported beside the snapshot's",
+    ),
+    (
+        "handlers/applier-without-event",
+        "the applier's impl and the dispatch both name the payload type",
+    ),
+    (
+        "projection/not-an-aggregate",
+        "the routing and the decoding of the handler's type are two calls",
+    ),
+    (
+        "aggregate/duplicate-key",
+        "a duplicate key is reported at both places (second: \"first ... here\"); syn errors have no notes",
+    ),
+    ("event/duplicate-key", "as `aggregate/duplicate-key`"),
+    (
+        "event/duplicate-upcast-version",
+        "as `aggregate/duplicate-key`",
+    ),
+    ("event/rename-collision", "as `aggregate/duplicate-key`"),
+    (
+        "event/alias-collides-with-a-name",
+        "as `aggregate/duplicate-key`",
+    ),
+    ("command/rename-collision", "as `aggregate/duplicate-key`"),
+];
+
+/// Cases whose output names `__private`, and why.
+const NAMES_PRIVATE: &[(&str, &str)] = &[
+    (
+        "event/payload-without-json-schema",
+        "the generated structs' `JsonSchema` derive is reached through `__private`, and rustc names the trait by that path",
+    ),
+    (
+        "aggregate/snapshot-without-serde",
+        "rustc's list of serde implementors names `serde_json` through the runtime's re-export",
+    ),
+];
+
+fn cases() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui");
+    let mut cases = Vec::new();
+    for category in std::fs::read_dir(&root).unwrap() {
+        let category = category.unwrap().path();
+        for file in std::fs::read_dir(&category).unwrap() {
+            let file = file.unwrap().path();
+            if file.extension().is_some_and(|e| e == "stderr") {
+                let name = format!(
+                    "{}/{}",
+                    category.file_name().unwrap().to_string_lossy(),
+                    file.file_stem().unwrap().to_string_lossy()
+                );
+                cases.push((name, std::fs::read_to_string(&file).unwrap()));
+            }
+        }
+    }
+    cases.sort();
+    assert!(cases.len() > 50, "the suite is under tests/ui");
+    cases
+}
+
+#[test]
+fn every_listed_case_exists() {
+    let cases = cases();
+    for (case, _) in SEVERAL_ERRORS.iter().chain(NAMES_PRIVATE) {
+        assert!(
+            cases.iter().any(|(name, _)| name == case),
+            "`{case}` is listed but has no .stderr"
+        );
+    }
+}
+
+fn errors(stderr: &str) -> usize {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("error:") || l.starts_with("error["))
+        .count()
+}
+
+fn listed(list: &[(&str, &str)], name: &str) -> bool {
+    list.iter().any(|(case, _)| *case == name)
+}
+
+#[test]
+fn every_mistake_gives_one_error() {
+    let cases = cases();
+    let several: Vec<String> = cases
+        .iter()
+        .filter(|(name, stderr)| errors(stderr) > 1 && !listed(SEVERAL_ERRORS, name))
+        .map(|(name, stderr)| format!("{name}: {} errors", errors(stderr)))
+        .collect();
+    assert!(
+        several.is_empty(),
+        "cases with more than one error: {several:#?}"
+    );
+    let none: Vec<&String> = cases
+        .iter()
+        .filter(|(_, stderr)| errors(stderr) == 0)
+        .map(|(name, _)| name)
+        .collect();
+    assert!(
+        none.is_empty(),
+        "compile-fail cases without an error: {none:?}"
+    );
+    // The list only shrinks: a listed case that now gives one error leaves it.
+    let stale: Vec<&str> = SEVERAL_ERRORS
+        .iter()
+        .map(|(case, _)| *case)
+        .filter(|case| cases.iter().any(|(n, s)| n == case && errors(s) <= 1))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "now one error, remove from SEVERAL_ERRORS: {stale:?}"
+    );
+}
+
+#[test]
+fn no_message_names_the_private_module() {
+    let cases = cases();
+    let private: Vec<&String> = cases
+        .iter()
+        .filter(|(name, stderr)| stderr.contains("__private") && !listed(NAMES_PRIVATE, name))
+        .map(|(name, _)| name)
+        .collect();
+    assert!(private.is_empty(), "cases naming `__private`: {private:?}");
+    let stale: Vec<&str> = NAMES_PRIVATE
+        .iter()
+        .map(|(case, _)| *case)
+        .filter(|case| {
+            cases
+                .iter()
+                .any(|(n, s)| n == case && !s.contains("__private"))
+        })
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "no longer names `__private`, remove from NAMES_PRIVATE: {stale:?}"
+    );
+}
