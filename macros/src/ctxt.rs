@@ -3,7 +3,7 @@
 //! misspelt one. Errors are collected, never panicked, so a user sees every mistake in one
 //! build.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::Path;
 
@@ -35,6 +35,16 @@ impl Errors {
         self.push(syn::Error::new_spanned(tokens, message));
     }
 
+    /// One error covering two places of the input, `first` before `second` (a duplicate and
+    /// its original): rustc marks the range from one to the other.
+    pub fn twice(&mut self, first: Span, second: Span, message: impl std::fmt::Display) {
+        let (first, second) = (
+            proc_macro2::Ident::new("first", first),
+            proc_macro2::Ident::new("second", second),
+        );
+        self.error(quote::quote!(#first #second), message);
+    }
+
     /// An error reported beside the full expansion.
     pub fn beside(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
         combine(&mut self.beside, syn::Error::new_spanned(tokens, message));
@@ -59,7 +69,7 @@ impl Errors {
     }
 }
 
-/// A key that may be given once. A second one is an error at both places.
+/// A key that may be given once. A second one is one error covering both places.
 pub struct Once<T> {
     key: &'static str,
     value: Option<(T, TokenStream)>,
@@ -73,8 +83,10 @@ impl<T> Once<T> {
     pub fn set(&mut self, errors: &mut Errors, at: &Path, value: T) {
         if let Some((_, first)) = &self.value {
             let key = self.key;
-            errors.error(at, format!("duplicate key `{key}`; give it once"));
-            errors.error(first, format!("first `{key}` here"));
+            errors.error(
+                quote::quote!(#first #at),
+                format!("duplicate key `{key}` (both are marked); give it once"),
+            );
         } else {
             self.value = Some((value, at.to_token_stream()));
         }

@@ -121,13 +121,13 @@ fn check_stored_names(input: &EventInput<'_>, errors: &mut Errors) {
             .chain(def.aliases.iter().map(|a| (a.value(), a.span())));
         for (name, span) in names {
             if let Some(&first) = seen.get(&name) {
-                errors.push(syn::Error::new(
+                errors.twice(
+                    first,
                     span,
                     format!(
-                        "event name `{name}` is used twice; stored events of that name could not be told apart: rename one of them"
+                        "event name `{name}` is used twice (both are marked); stored events of that name could not be told apart: rename one of them"
                     ),
-                ));
-                errors.push(syn::Error::new(first, format!("first `{name}` here")));
+                );
             } else {
                 seen.insert(name, span);
             }
@@ -170,14 +170,14 @@ pub fn check_command(input: &CommandInput<'_>, errors: &mut Errors) {
     let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
     for def in &input.commands {
         if let Some(&first) = seen.get(def.name.as_str()) {
-            errors.push(syn::Error::new(
+            errors.twice(
+                first,
                 def.name_span,
                 format!(
-                    "command name `{}` is used twice: rename one of them",
+                    "command name `{}` is used twice (both are marked): rename one of them",
                     def.name
                 ),
-            ));
-            errors.push(syn::Error::new(first, format!("first `{}` here", def.name)));
+            );
         } else {
             seen.insert(&def.name, def.name_span);
         }

@@ -35,21 +35,6 @@ const SEVERAL_ERRORS: &[(&str, &str)] = &[
         "projection/not-an-aggregate",
         "the routing and the decoding of the handler's type are two calls",
     ),
-    (
-        "aggregate/duplicate-key",
-        "a duplicate key is reported at both places (second: \"first ... here\"); syn errors have no notes",
-    ),
-    ("event/duplicate-key", "as `aggregate/duplicate-key`"),
-    (
-        "event/duplicate-upcast-version",
-        "as `aggregate/duplicate-key`",
-    ),
-    ("event/rename-collision", "as `aggregate/duplicate-key`"),
-    (
-        "event/alias-collides-with-a-name",
-        "as `aggregate/duplicate-key`",
-    ),
-    ("command/rename-collision", "as `aggregate/duplicate-key`"),
 ];
 
 /// Cases whose output names `__private`, and why.

@@ -233,11 +233,13 @@ fn parse_hop(
         }
     };
     if let Some(first) = hops.get(&version) {
-        errors.error(
-            &key,
-            format!("duplicate upcast from version {version}; give `{name}` once"),
+        errors.twice(
+            first.key.span(),
+            key.span(),
+            format!(
+                "duplicate upcast from version {version} (both are marked); give `{name}` once"
+            ),
         );
-        errors.error(&first.key, format!("first `{name}` here"));
     } else {
         hops.insert(version, hop);
     }
