@@ -40,15 +40,7 @@ fn payloads(out: &mut String, a: usize, schema: bool) {
             "{derive}\npub struct Ev{a}x{e} {{ pub value: i64, pub note: String }}"
         );
     }
-    let _ = writeln!(
-        out,
-        "#[derive(Debug, Clone, PartialEq, Eq)]\npub struct Refused{a};"
-    );
-    let _ = writeln!(
-        out,
-        "impl std::fmt::Display for Refused{a} {{ fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{ f.write_str(\"refused\") }} }}"
-    );
-    let _ = writeln!(out, "impl std::error::Error for Refused{a} {{}}");
+    refused(out, a);
 }
 
 fn with_macros(a: usize) -> String {
@@ -69,37 +61,14 @@ fn with_macros(a: usize) -> String {
         "#[derive(Debug, Clone, PartialEq, cqrs_runtime::Event)]\npub enum Event{a} {{\n{}}}",
         variants("Ev")
     );
-    let _ = writeln!(
-        out,
-        "#[derive(Debug, Default, cqrs_runtime::Aggregate)]\n#[aggregate(command = Command{a}, event = Event{a}, error = Refused{a})]\npub struct Aggregate{a} {{ pub total: i64 }}"
-    );
-    let _ = writeln!(out, "#[cqrs_runtime::handlers]\nimpl Aggregate{a} {{");
-    for e in 0..EVENTS {
-        let _ = writeln!(
-            out,
-            "    fn c{e}(&self, cmd: Cmd{a}x{e}) -> Result<Ev{a}x{e}, Refused{a}> {{ if cmd.value < 0 {{ return Err(Refused{a}); }} Ok(Ev{a}x{e} {{ value: cmd.value, note: cmd.note }}) }}"
-        );
-        let _ = writeln!(
-            out,
-            "    fn e{e}(&mut self, event: &Ev{a}x{e}) {{ self.total += event.value; }}"
-        );
-    }
-    out.push_str("}\n");
+    aggregate_with_handlers(&mut out, a);
     out
 }
 
 /// The same aggregate with named-field variants: no payload structs of its own.
 fn with_named_variants(a: usize) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "#[derive(Debug, Clone, PartialEq, Eq)]\npub struct Refused{a};"
-    );
-    let _ = writeln!(
-        out,
-        "impl std::fmt::Display for Refused{a} {{ fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{ f.write_str(\"refused\") }} }}"
-    );
-    let _ = writeln!(out, "impl std::error::Error for Refused{a} {{}}");
+    refused(&mut out, a);
     let variants = |prefix: &str| {
         (0..EVENTS)
             .map(|e| format!("    {prefix}{a}x{e} {{ value: i64, note: String }},\n"))
@@ -115,6 +84,25 @@ fn with_named_variants(a: usize) -> String {
         "#[derive(Debug, Clone, PartialEq, cqrs_runtime::Event)]\npub enum Event{a} {{\n{}}}",
         variants("Ev")
     );
+    aggregate_with_handlers(&mut out, a);
+    out
+}
+
+/// The error type of aggregate `a`, shared by every version of the domain.
+fn refused(out: &mut String, a: usize) {
+    let _ = writeln!(
+        out,
+        "#[derive(Debug, Clone, PartialEq, Eq)]\npub struct Refused{a};"
+    );
+    let _ = writeln!(
+        out,
+        "impl std::fmt::Display for Refused{a} {{ fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{ f.write_str(\"refused\") }} }}"
+    );
+    let _ = writeln!(out, "impl std::error::Error for Refused{a} {{}}");
+}
+
+/// The derived aggregate `a` and its `#[handlers]`, the same over either kind of variant.
+fn aggregate_with_handlers(out: &mut String, a: usize) {
     let _ = writeln!(
         out,
         "#[derive(Debug, Default, cqrs_runtime::Aggregate)]\n#[aggregate(command = Command{a}, event = Event{a}, error = Refused{a})]\npub struct Aggregate{a} {{ pub total: i64 }}"
@@ -131,7 +119,6 @@ fn with_named_variants(a: usize) -> String {
         );
     }
     out.push_str("}\n");
-    out
 }
 
 fn by_hand(a: usize) -> String {
