@@ -29,6 +29,9 @@ fn run(dir: &Path, program: &str, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", target_dir())
+        // Line tables only, as the workspace builds: full debug info of every generated
+        // service would take gigabytes of `target/e2e`.
+        .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
         .output()
         .unwrap();
     println!(

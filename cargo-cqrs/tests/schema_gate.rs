@@ -38,6 +38,9 @@ fn cqrs(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", repo().join("target/e2e"))
+        // Line tables only, as the workspace builds: full debug info of every generated
+        // service would take gigabytes of `target/e2e`.
+        .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
         .output()
         .unwrap();
     println!(
