@@ -57,6 +57,25 @@ pub(crate) fn check_item(input: &DeriveInput, derive: &str, errors: &mut Errors)
         );
     }
     check_field_attributes(input, derive, errors);
+    // An aggregate's attribute goes on the type; on a variant of an aggregate enum it would be
+    // ignored (events' and commands' variants take theirs).
+    if let (Data::Enum(data), "Aggregate") = (&input.data, derive) {
+        for variant in &data.variants {
+            for attr in variant
+                .attrs
+                .iter()
+                .filter(|a| a.path().is_ident("aggregate"))
+            {
+                errors.beside(
+                    attr,
+                    format!(
+                        "`#[aggregate(...)]` goes on the aggregate type `{}`, not on its variant `{}`, where nothing reads it: move it above the enum",
+                        input.ident, variant.ident
+                    ),
+                );
+            }
+        }
+    }
 }
 
 // The derive's own attribute is accepted by the compiler anywhere in the item, fields included,

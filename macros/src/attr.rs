@@ -19,8 +19,9 @@ pub use event::{EventAttrs, Hop, HopKind};
 /// Reads the attributes named `name` with `parse_key` for each key; unknown keys are reported
 /// by `parse_key` returning `Ok(false)`.
 ///
-/// With `guess`, a misspelled key close to a known one is also read as that key, so that the
-/// stub impl emitted beside the error matches what the user meant.
+/// With `guess`, a misspelled key close to a known one is also read as that key, so that what
+/// is emitted beside the error matches what the user meant and raises no second error (an
+/// `upcasts(...)` read as `upcast(...)` leaves no version without its upcast).
 pub fn parse_attrs(
     attrs: &[Attribute],
     name: &str,
@@ -43,7 +44,14 @@ pub fn parse_attrs(
                             "unknown key `{key}` in `#[{name}(...)]`; did you mean `{likely}`?"
                         ),
                     );
-                    if !(guess && parse_key(likely, &meta, &mut Errors::default())?) {
+                    // Read as the likely key, so that its value takes effect; a value that
+                    // does not fit that key either is passed over: the key is the mistake.
+                    let read = guess
+                        && parse_key(likely, &meta, &mut Errors::default()).unwrap_or_else(|_| {
+                            skip_rest(&meta);
+                            true
+                        });
+                    if !read {
                         skip_value(&meta)?;
                     }
                 }
@@ -63,13 +71,23 @@ pub fn parse_attrs(
     }
 }
 
+/// Passes over what is left of one `key = value` or `key(...)` entry, up to its comma.
+fn skip_rest(meta: &syn::meta::ParseNestedMeta<'_>) {
+    while !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+        if meta.input.parse::<proc_macro2::TokenTree>().is_err() {
+            break;
+        }
+    }
+}
+
 /// Consumes `= value` or `(...)` after an unknown key, so parsing can go on.
 pub(crate) fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     if meta.input.peek(Token![=]) {
         meta.value()?.parse::<syn::Expr>()?;
     } else if meta.input.peek(syn::token::Paren) {
-        let _content;
-        syn::parenthesized!(_content in meta.input);
+        let content;
+        syn::parenthesized!(content in meta.input);
+        content.parse::<proc_macro2::TokenStream>()?;
     }
     Ok(())
 }
@@ -252,7 +270,7 @@ impl CommandAttrs {
             attrs,
             "command",
             expected,
-            false,
+            true,
             errors,
             |key, meta, errors| {
                 match key {
@@ -318,6 +336,18 @@ impl ProjectionAttrs {
             };
             let p = &meta.path;
             match key {
+                "aggregates" if meta.input.peek(Token![=]) => {
+                    // `aggregates = Account`: reported, and read as the list it meant.
+                    let ty: Type = meta.value()?.parse()?;
+                    errors.error(
+                        &ty,
+                        format!(
+                            "`aggregates` takes a list: write `aggregates({})`",
+                            ty.to_token_stream()
+                        ),
+                    );
+                    aggregates.set(errors, p, (vec![ty], p.clone()));
+                }
                 "aggregates" => {
                     let content;
                     syn::parenthesized!(content in meta.input);

@@ -65,6 +65,12 @@ pub fn command(input: &DeriveInput, model: Option<&CommandInput<'_>>) -> TokenSt
     }
     let krate = &model.map_or_else(attr::default_crate_path, |m| m.crate_path.clone());
     let kept = model.map(expand::command::conversions);
+    // `conversions` writes it when the input parsed.
+    let type_marker = kept.is_none().then(|| {
+        let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+        let ident = &input.ident;
+        quote!(impl #impl_generics #krate::__private::CommandType for #ident #ty_generics #where_clause {})
+    });
     let p = quote!(#krate::__private);
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
@@ -88,6 +94,7 @@ pub fn command(input: &DeriveInput, model: Option<&CommandInput<'_>>) -> TokenSt
         impl #impl_generics #p::DescribeCommands for #ident #ty_generics #where_clause {
             fn describe_commands() -> ::std::vec::Vec<#p::CommandSchema> { ::core::unreachable!() }
         }
+        #type_marker
         #kept
     }
 }
@@ -136,6 +143,7 @@ pub fn aggregate(input: &AggregateInput<'_>) -> TokenStream {
             type Event = #event;
             type Error = #error;
             type Services = #services;
+            fn initial() -> Self { ::core::unreachable!() }
             fn handle(
                 &self,
                 _: Self::Command,

@@ -71,10 +71,24 @@ pub mod __private;
 // public path of a trait or function, so these short ones keep `__private` out of the errors
 // users read.
 #[doc(hidden)]
+pub use crate::__private::check::{
+    IsNoCommand, IsNoEvent, IsOneCommand, IsOneEvent, IsWholeCommand, IsWholeEvent,
+    UnderivedCommand, UnderivedEvent,
+};
+#[doc(hidden)]
+pub use crate::__private::route::{
+    AsEvents, DescribedCommands, DescribedEvents, NoEventType, NoEventsOf, ThroughDispatch,
+    ThroughEventDispatch, ToApplier, ToHandler, Undescribed, Undispatched, UnroutedEvent,
+};
+#[doc(hidden)]
+pub use crate::__private::stored::{Stored, Unstorable};
+#[doc(hidden)]
 pub use crate::__private::{
-    CommandDispatch, EventDispatch, EventVariant, Follows, GeneratedPayload, HandlerResult, Here,
-    RefusesExisting, SnapshotState, There, events, generated_payload, handled, outcome,
-    refuses_existing, routes, snapshots_json,
+    AggregateState, CommandDispatch, CommandOf, CommandType, EventDispatch, EventOf, EventPayload,
+    EventVariant, Follows, GeneratedPayload, HandlerResult, Here, InitialState, OneCommand,
+    OneEvent, Probe, RefusesExisting, SnapshotState, There, event_payload, events,
+    generated_payload, handled, initial, outcome, refusal, refuses_existing, routes,
+    snapshots_json,
 };
 
 pub use crate::contract::aggregate::{Aggregate, AggregateId, AggregateRoot, Snapshots};

@@ -33,7 +33,7 @@ pub use serde::de::DeserializeOwned;
 pub use serde::{self, Deserialize, Serialize};
 pub use serde_json;
 
-pub use crate::contract::aggregate::{Aggregate, Snapshots};
+pub use crate::contract::aggregate::{Aggregate, AggregateId, Snapshots};
 pub use crate::contract::command::{
     ApplyEvent, CommandContext, Existence, HandleCommand, IntoEvents,
 };
@@ -73,6 +73,43 @@ pub trait CommandDispatch<A: Aggregate>: Sized {
     fn existence(&self) -> Existence;
 }
 
+/// Marks a command type of `C`: written by `#[derive(Command)]` for each variant's payload
+/// type of a command enum, and for a command struct itself.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a command of `{C}`: this handler can never run",
+    label = "not a command of `{C}`",
+    note = "add a variant to `{C}`, e.g. `{Self}({Self})`, or remove the handler; an event is applied by `fn name(&mut self, event: &{Self})`"
+)]
+pub trait CommandOf<C> {}
+
+/// Marks a type `#[derive(Command)]` wrote its routing for (enum or struct).
+pub trait CommandType {}
+
+/// Marks an event type of `E`: written by `#[derive(Event)]` for each variant's payload type of
+/// an event enum, and for an event struct itself.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event of `{E}`: this applier can never run",
+    label = "not an event of `{E}`",
+    note = "add a variant to `{E}`, e.g. `{Self}({Self})`, or remove the applier; a command is handled by `fn name(&self, command: {Self})`"
+)]
+pub trait EventOf<E> {}
+
+/// Never implemented: what a handler of the whole command enum is told.
+#[diagnostic::on_unimplemented(
+    message = "a command handler takes one command, not the whole command enum `{Self}`",
+    label = "the whole command enum",
+    note = "`#[derive(Command)]` routes each variant of `{Self}` to the handler of its payload type: write one handler per variant, `fn name(&self, command: Payload)`"
+)]
+pub trait OneCommand {}
+
+/// Never implemented: what an applier of the whole event enum is told.
+#[diagnostic::on_unimplemented(
+    message = "an event applier takes one event, not the whole event enum `{Self}`",
+    label = "the whole event enum",
+    note = "`#[derive(Event)]` routes each variant of `{Self}` to the applier of its payload type: write one applier per variant, `fn name(&mut self, event: &Payload)`"
+)]
+pub trait OneEvent {}
+
 /// Marks a payload struct a derive wrote for a variant (or an older version) of `E`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` here is another item than the payload struct `#[derive]` writes for a variant of `{E}`",
@@ -95,6 +132,38 @@ pub trait RefusesExisting {}
 
 /// Checks a `#[create]` handler's aggregate declares its refusal; spanned at `#[create]`.
 pub const fn refuses_existing<A: RefusesExisting>() {}
+
+/// What a derived aggregate's state starts from: its `Default`.
+#[diagnostic::on_unimplemented(
+    message = "aggregate `{Self}` starts from its `Default` state, but `{Self}` does not implement `Default`",
+    label = "needs `Default`",
+    note = "add `#[derive(Default)]` to `{Self}` (or implement `Default` for it): the state before the first event"
+)]
+pub trait InitialState: Default {}
+
+// Not recommended: reported as the aggregate's missing `Default`, with the fix, once.
+#[diagnostic::do_not_recommend]
+impl<T: Default> InitialState for T {}
+
+/// What a generic aggregate's type must be for each type argument, which the derived impl and
+/// `#[handlers]` put in their `where` clauses: one bound, reported once where a type argument
+/// does not meet it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an aggregate: an aggregate's state is `Default + Send + Sync + 'static`",
+    label = "not an aggregate",
+    note = "use a type argument that makes `{Self}` `Default`, `Send`, `Sync` and `'static`"
+)]
+pub trait AggregateState: Default + Send + Sync + 'static {}
+
+// Not recommended: reported as the one bound above, rather than once per missing one.
+#[diagnostic::do_not_recommend]
+impl<T: Default + Send + Sync + 'static> AggregateState for T {}
+
+/// The derived `Aggregate::initial`; spanned at the aggregate's name.
+#[inline]
+pub fn initial<A: InitialState>() -> A {
+    A::default()
+}
 
 /// Turns what an infallible handler returned into the aggregate's events.
 #[inline]
@@ -125,6 +194,13 @@ where
         Ok(events) => Ok(events.into_events()),
         Err(error) => Err(error.into()),
     }
+}
+
+/// Turns a handler's refusal into the aggregate's error; spanned at the error type of the
+/// handler's `Result<_, E>`, where a wrong one is reported.
+#[inline]
+pub fn refusal<A: Aggregate, Er: Into<A::Error>>(error: Er) -> A::Error {
+    error.into()
 }
 
 /// Deserializes a stored payload as the shape of one version.
@@ -184,6 +260,108 @@ pub fn encode<T: serde::Serialize + ?Sized>(payload: &T) -> Result<String, serde
     serde_json::to_string(payload)
 }
 
+/// What the current version of an event's payload must be: stored and read as JSON, and
+/// described by a JSON Schema with the `schema` feature. Every use by `#[derive(Event)]` is
+/// spanned at the payload type and bounded by this one trait, so that a payload without its
+/// derives is one error there.
+#[cfg(feature = "schema")]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an event payload: events are stored as JSON, and `{Self}` is not `Serialize`, `Deserialize` and `JsonSchema`",
+    label = "not `Serialize + Deserialize + JsonSchema`",
+    note = "add `#[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]` to `{Self}`, or give the variant named fields, `Variant {{ field: Type }}`, whose struct is written for you"
+)]
+pub trait EventPayload: Serialize + DeserializeOwned + JsonSchema {}
+#[cfg(feature = "schema")]
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned + JsonSchema> EventPayload for T {}
+
+/// What the current version of an event's payload must be (see the `schema` feature's).
+#[cfg(not(feature = "schema"))]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an event payload: events are stored as JSON, and `{Self}` is not `Serialize` and `Deserialize`",
+    label = "not `Serialize + Deserialize`",
+    note = "add `#[derive(serde::Serialize, serde::Deserialize)]` to `{Self}`, or give the variant named fields, `Variant {{ field: Type }}`, whose struct is written for you"
+)]
+pub trait EventPayload: Serialize + DeserializeOwned {}
+#[cfg(not(feature = "schema"))]
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned> EventPayload for T {}
+
+/// What generated code calls methods on to pick, at compile time, what to do with a type:
+/// `(&&&Probe::<T>::new()).method()` resolves to the first impl (by how many references it
+/// takes off the receiver) whose bounds `T` meets. This works on the concrete types generated
+/// code names ("autoref specialization"), and lets a derive say nothing more about a type an
+/// earlier check has already reported. Used by [`stored`], [`check`] and [`route`].
+#[derive(Debug)]
+pub struct Probe<T: ?Sized>(std::marker::PhantomData<fn() -> T>);
+
+impl<T: ?Sized> Probe<T> {
+    #[inline]
+    pub const fn new() -> Self {
+        Probe(std::marker::PhantomData)
+    }
+}
+
+impl<T: ?Sized> Default for Probe<T> {
+    fn default() -> Self {
+        Probe::new()
+    }
+}
+
+/// The one check that an event's current payload type is storable, spanned at the type; its
+/// encoding, decoding and schema go through [`stored`], which is silent for a type
+/// that fails it.
+#[inline]
+pub const fn event_payload<T: EventPayload>() {}
+
+/// How `#[derive(Event)]` encodes, decodes and describes the current version of a payload: as
+/// JSON when it is an [`EventPayload`], and not at all (never run: the crate does not compile)
+/// when [`event_payload`] has reported that it is not. Call on `&&Probe::<T>::new()`.
+pub mod stored {
+    use super::Probe;
+    use super::{DecodeError, EventPayload};
+
+    pub trait Stored<T> {
+        fn encode(&self, payload: &T) -> Result<String, serde_json::Error>;
+        fn decode(&self, event_type: &str, version: u32, payload: &str) -> Result<T, DecodeError>;
+        #[cfg(feature = "schema")]
+        fn schema(&self) -> serde_json::Value;
+    }
+    impl<T: EventPayload> Stored<T> for &Probe<T> {
+        #[inline]
+        fn encode(&self, payload: &T) -> Result<String, serde_json::Error> {
+            serde_json::to_string(payload)
+        }
+        #[inline]
+        fn decode(&self, event_type: &str, version: u32, payload: &str) -> Result<T, DecodeError> {
+            super::from_str(event_type, version, payload)
+        }
+        #[cfg(feature = "schema")]
+        #[inline]
+        fn schema(&self) -> serde_json::Value {
+            super::schema_of::<T>()
+        }
+    }
+
+    pub trait Unstorable<T> {
+        fn encode(&self, _: &T) -> Result<String, serde_json::Error> {
+            Ok(String::new())
+        }
+        fn decode(&self, event_type: &str, version: u32, _: &str) -> Result<T, DecodeError> {
+            let _ = version;
+            Err(DecodeError::UnknownType {
+                event_type: event_type.to_owned(),
+                known: &[],
+            })
+        }
+        #[cfg(feature = "schema")]
+        fn schema(&self) -> serde_json::Value {
+            serde_json::Value::Null
+        }
+    }
+    impl<T> Unstorable<T> for Probe<T> {}
+}
+
 /// The `std::any::type_name` of a type, for schema metadata.
 #[inline]
 pub fn type_name<T: ?Sized>() -> &'static str {
@@ -198,6 +376,9 @@ pub fn type_name<T: ?Sized>() -> &'static str {
 )]
 pub trait SnapshotState: Serialize + DeserializeOwned {}
 
+// Not recommended: the state is reported as "not Serialize and Deserialize", once, rather than
+// with serde's own bounds and its list of implementors.
+#[diagnostic::do_not_recommend]
 impl<T: Serialize + DeserializeOwned> SnapshotState for T {}
 
 /// JSON snapshots for a derived aggregate.
@@ -326,3 +507,260 @@ pub fn handled<R: HandlerResult>(result: R) -> Result<(), crate::contract::error
     result.into_outcome()
 }
 pub use crate::contract::error::BoxError;
+
+/// The check a handler or applier makes at its parameter: that `T` is one command (or event) of
+/// an aggregate's command (or event) type `E`. Generated code brings these traits into scope
+/// and calls `(&&&&Probe::<(E, T)>::new()).command()` (or `.event()`): method resolution takes
+/// the first impl that applies, by how many references it removes from the receiver
+/// (autoref specialization, which works on the concrete types generated code names):
+///
+/// 1. `T` is one of `E`'s: nothing to say;
+/// 2. `T` is `E` itself, the whole enum: an error, from a bound no type meets;
+/// 3. `E` derives its routing but has no `T`: an error, from the relation's own bound;
+/// 4. `E` derives nothing: silent here, as the aggregate's impl reports it, once.
+pub mod check {
+    use super::Probe;
+    use super::{CommandOf, CommandType, DomainEvent, EventOf, OneCommand, OneEvent};
+
+    pub trait IsOneCommand {
+        #[inline]
+        fn command(&self) {}
+    }
+    impl<E, T: CommandOf<E>> IsOneCommand for &&&Probe<(E, T)> {}
+
+    pub trait IsWholeCommand<E> {
+        #[inline]
+        fn command(&self)
+        where
+            E: OneCommand,
+        {
+        }
+    }
+    impl<E: CommandType> IsWholeCommand<E> for &&Probe<(E, E)> {}
+
+    pub trait IsNoCommand<E, T> {
+        #[inline]
+        fn command(&self)
+        where
+            T: CommandOf<E>,
+        {
+        }
+    }
+    impl<E: CommandType, T> IsNoCommand<E, T> for &Probe<(E, T)> {}
+
+    pub trait UnderivedCommand {
+        #[inline]
+        fn command(&self) {}
+    }
+    impl<E, T> UnderivedCommand for Probe<(E, T)> {}
+
+    pub trait IsOneEvent {
+        #[inline]
+        fn event(&self) {}
+    }
+    impl<E, T: EventOf<E>> IsOneEvent for &&&Probe<(E, T)> {}
+
+    pub trait IsWholeEvent<E> {
+        #[inline]
+        fn event(&self)
+        where
+            E: OneEvent,
+        {
+        }
+    }
+    impl<E: DomainEvent> IsWholeEvent<E> for &&Probe<(E, E)> {}
+
+    pub trait IsNoEvent<E, T> {
+        #[inline]
+        fn event(&self)
+        where
+            T: EventOf<E>,
+        {
+        }
+    }
+    impl<E: DomainEvent, T> IsNoEvent<E, T> for &Probe<(E, T)> {}
+
+    pub trait UnderivedEvent {
+        #[inline]
+        fn event(&self) {}
+    }
+    impl<E, T> UnderivedEvent for Probe<(E, T)> {}
+}
+
+/// How a derived `Aggregate` reaches its handlers and appliers: through the command and event
+/// types' routing, or, when `#[handlers]` has a handler (applier) of the whole command (event)
+/// type, straight to it. The latter is right for a command or event struct, and for a whole
+/// enum it is the mistake the handler's own check reports at its parameter: routing straight to
+/// it keeps that the only error. Same mechanism as [`check`]: call on `&&&Probe` (commands) or
+/// `&&&&Probe` (events, whose last level takes a type that is no event at all).
+pub mod route {
+    use super::Probe;
+    use std::future::Future;
+
+    use super::{
+        Aggregate, ApplyEvent, CommandContext, CommandDispatch, CommandSchema, CommandType,
+        DescribeCommands, DescribeEvents, DomainEvent, EventDispatch, EventEnvelope, EventSchema,
+        Existence, HandleCommand, IntoEvents,
+    };
+
+    pub trait ToHandler<A: HandleCommand<C>, C> {
+        #[inline]
+        fn existence(&self, _: &C) -> Existence {
+            A::EXISTENCE
+        }
+        #[inline]
+        fn handle(
+            &self,
+            state: &A,
+            command: C,
+            cx: &CommandContext<'_, A>,
+        ) -> impl Future<Output = Result<Vec<A::Event>, A::Error>> + Send {
+            state.handle_command(command, cx)
+        }
+    }
+    impl<A: HandleCommand<C>, C: CommandType> ToHandler<A, C> for &&Probe<(A, C)> {}
+
+    pub trait ThroughDispatch<A: Aggregate, C: CommandDispatch<A>> {
+        #[inline]
+        fn existence(&self, command: &C) -> Existence {
+            command.existence()
+        }
+        #[inline]
+        fn handle(
+            &self,
+            state: &A,
+            command: C,
+            cx: &CommandContext<'_, A>,
+        ) -> impl Future<Output = Result<Vec<A::Event>, A::Error>> + Send {
+            command.dispatch(state, cx)
+        }
+    }
+    impl<A: Aggregate, C: CommandDispatch<A>> ThroughDispatch<A, C> for &Probe<(A, C)> {}
+
+    /// A command type without its routing (no derive, or a handler missing): the error, once,
+    /// from the method's bound. The return type is a plain one, so that the bound is not also
+    /// one of an opaque type's, which rustc would report a second time.
+    pub trait Undispatched<A: Aggregate, C> {
+        #[inline]
+        fn existence(&self, _: &C) -> Existence
+        where
+            C: CommandDispatch<A>,
+        {
+            Existence::Existing
+        }
+        #[inline]
+        fn handle(
+            &self,
+            _: &A,
+            _: C,
+            _: &CommandContext<'_, A>,
+        ) -> std::future::Pending<Result<Vec<A::Event>, A::Error>>
+        where
+            C: CommandDispatch<A>,
+        {
+            std::future::pending()
+        }
+    }
+    impl<A: Aggregate, C> Undispatched<A, C> for Probe<(A, C)> {}
+
+    pub trait ToApplier<A: Aggregate> {
+        fn apply(&self, state: &mut A, envelope: &EventEnvelope<A::Event>);
+    }
+    impl<A> ToApplier<A> for &&&Probe<(A, A::Event)>
+    where
+        A: Aggregate + ApplyEvent<<A as Aggregate>::Event>,
+    {
+        #[inline]
+        fn apply(&self, state: &mut A, envelope: &EventEnvelope<A::Event>) {
+            state.apply_event(&envelope.event, envelope);
+        }
+    }
+
+    pub trait ThroughEventDispatch<A: Aggregate> {
+        fn apply(&self, state: &mut A, envelope: &EventEnvelope<A::Event>);
+    }
+    impl<A> ThroughEventDispatch<A> for &&Probe<(A, A::Event)>
+    where
+        A: Aggregate,
+        A::Event: EventDispatch<A>,
+    {
+        #[inline]
+        fn apply(&self, state: &mut A, envelope: &EventEnvelope<A::Event>) {
+            <A::Event as EventDispatch<A>>::dispatch(state, envelope);
+        }
+    }
+
+    /// An event type without its routing (an applier missing): the error, once, from the
+    /// method's bound; none for a type that is no `DomainEvent` at all, which the `Aggregate`
+    /// impl's own bound on `type Event` reports.
+    pub trait UnroutedEvent<A: Aggregate> {
+        #[inline]
+        fn apply(&self, _: &mut A, _: &EventEnvelope<A::Event>)
+        where
+            A::Event: EventDispatch<A>,
+        {
+        }
+    }
+    impl<A: Aggregate, E: DomainEvent> UnroutedEvent<A> for &Probe<(A, E)> {}
+
+    /// No event type at all: see [`UnroutedEvent`].
+    pub trait NoEventType<A: Aggregate> {
+        #[inline]
+        fn apply(&self, _: &mut A, _: &EventEnvelope<A::Event>) {}
+    }
+    impl<A: Aggregate, E> NoEventType<A> for Probe<(A, E)> {}
+
+    /// What a handler returned, as its aggregate's events. An event type that is no
+    /// `DomainEvent` at all (`event = SomePayload`) is reported at `event = ...`, once: its
+    /// handlers' returns are then not checked against it.
+    pub trait AsEvents<E, T> {
+        #[inline]
+        fn events(&self, returned: T) -> Vec<E>
+        where
+            T: IntoEvents<E>,
+        {
+            returned.into_events()
+        }
+    }
+    impl<E: DomainEvent, T> AsEvents<E, T> for &Probe<(E, T)> {}
+
+    pub trait NoEventsOf<E, T> {
+        #[inline]
+        fn events(&self, _: T) -> Vec<E> {
+            Vec::new()
+        }
+    }
+    impl<E, T> NoEventsOf<E, T> for Probe<(E, T)> {}
+
+    /// The schema registration's description of a command or event type: its derive's, or,
+    /// without the derive (reported by the routing), nothing, so that is the one error.
+    pub trait DescribedCommands {
+        fn commands(&self) -> Vec<CommandSchema>;
+    }
+    impl<T: DescribeCommands> DescribedCommands for &Probe<T> {
+        #[inline]
+        fn commands(&self) -> Vec<CommandSchema> {
+            T::describe_commands()
+        }
+    }
+
+    pub trait DescribedEvents {
+        fn events(&self) -> Vec<EventSchema>;
+    }
+    impl<T: DescribeEvents> DescribedEvents for &Probe<T> {
+        #[inline]
+        fn events(&self) -> Vec<EventSchema> {
+            T::describe_events()
+        }
+    }
+
+    pub trait Undescribed {
+        fn commands(&self) -> Vec<CommandSchema> {
+            Vec::new()
+        }
+        fn events(&self) -> Vec<EventSchema> {
+            Vec::new()
+        }
+    }
+    impl<T> Undescribed for Probe<T> {}
+}

@@ -184,6 +184,10 @@ impl Aggregate for HandAccount {
     type Error = BankError;
     type Services = BankServices;
 
+    fn initial() -> Self {
+        Self::default()
+    }
+
     fn handle(
         &self,
         command: HandCommand,

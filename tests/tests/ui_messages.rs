@@ -38,16 +38,7 @@ const SEVERAL_ERRORS: &[(&str, &str)] = &[
 ];
 
 /// Cases whose output names `__private`, and why.
-const NAMES_PRIVATE: &[(&str, &str)] = &[
-    (
-        "event/payload-without-json-schema",
-        "the generated structs' `JsonSchema` derive is reached through `__private`, and rustc names the trait by that path",
-    ),
-    (
-        "aggregate/snapshot-without-serde",
-        "rustc's list of serde implementors names `serde_json` through the runtime's re-export",
-    ),
-];
+const NAMES_PRIVATE: &[(&str, &str)] = &[];
 
 fn cases() -> Vec<(String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui");
@@ -148,4 +139,34 @@ fn no_message_names_the_private_module() {
         stale.is_empty(),
         "no longer names `__private`, remove from NAMES_PRIVATE: {stale:?}"
     );
+}
+
+/// The README's section on compiler messages quotes real ones: each ```` ```text ```` block
+/// after a `<!-- ui: <case> -->` line is that case's expectation, character for character.
+#[test]
+fn the_readme_quotes_the_suite() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let cases = cases();
+    let mut quoted = 0;
+    for (at, _) in readme.match_indices("<!-- ui: ") {
+        let rest = &readme[at + "<!-- ui: ".len()..];
+        let case = rest.split(" -->").next().unwrap();
+        let block = rest
+            .split_once("```text\n")
+            .and_then(|(_, b)| b.split_once("```"))
+            .map(|(b, _)| b)
+            .unwrap_or_else(|| panic!("no ```text block after the quote of `{case}`"));
+        let (_, stderr) = cases
+            .iter()
+            .find(|(name, _)| name == case)
+            .unwrap_or_else(|| panic!("the README quotes `{case}`, which is not in the suite"));
+        assert_eq!(
+            block, stderr,
+            "the README's quote of `{case}` is not its expectation"
+        );
+        quoted += 1;
+    }
+    assert!(quoted >= 2, "the README quotes {quoted} messages");
 }

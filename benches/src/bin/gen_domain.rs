@@ -185,7 +185,7 @@ fn by_hand(a: usize) -> String {
     let _ = writeln!(out, "impl cqrs_runtime::Aggregate for Aggregate{a} {{");
     let _ = writeln!(
         out,
-        "    const TYPE: &'static str = \"aggregate{a}\";\n    type Id = String;\n    type Command = Command{a};\n    type Event = Event{a};\n    type Error = Refused{a};\n    type Services = ();"
+        "    const TYPE: &'static str = \"aggregate{a}\";\n    type Id = String;\n    type Command = Command{a};\n    type Event = Event{a};\n    type Error = Refused{a};\n    type Services = ();\n    fn initial() -> Self {{ Self::default() }}"
     );
     let _ = writeln!(
         out,

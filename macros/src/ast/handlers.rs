@@ -200,14 +200,78 @@ fn classify<'a>(sig: &'a syn::Signature, errors: &mut Errors) -> Option<Method<'
         stub = true;
     }
     // Without a usable receiver, a first parameter taken by reference looks like an event.
-    let is_applier = match borrowed {
-        Some(mutable) => mutable,
-        None => matches!(params.first(), Some(Type::Reference(_))),
+    let likeness = applier_likeness(sig, &params);
+    let mut mixed_up = false;
+    let is_applier = match (borrowed, receiver) {
+        (Some(mutable), Some(receiver))
+            if (mutable && likeness < 0) || (!mutable && likeness > 0) =>
+        {
+            // The receiver says one kind and the rest of the signature clearly the other: one
+            // error at the receiver; the method is taken for what the rest says.
+            let message = if mutable {
+                format!(
+                    "`{name}` takes `&mut self`, which makes it an event applier, but it is {} like a command handler; command handlers take `&self` (they decide, only appliers change state): write `&self`",
+                    handler_signs(sig, &params)
+                )
+            } else {
+                format!(
+                    "`{name}` takes `&self`, which makes it a command handler, but it borrows its parameter and returns nothing like an event applier; appliers change state: write `&mut self`"
+                )
+            };
+            errors.error(receiver, message);
+            mixed_up = true;
+            !mutable
+        }
+        (Some(mutable), _) => mutable,
+        (None, _) => matches!(params.first(), Some(Type::Reference(_))),
     };
+    // After a mix-up, what else the signature gets wrong for its kind follows from it.
+    let mut ignored = Errors::default();
+    let errors = if mixed_up { &mut ignored } else { errors };
+    stub |= mixed_up;
     if is_applier {
         classify_applier(sig, &params, stub, errors).map(Method::Applier)
     } else {
         classify_handler(sig, &params, stub, errors).map(Method::Handler)
+    }
+}
+
+/// How much a signature looks like an applier's (borrowed first parameter, nothing returned)
+/// rather than a handler's (`async`, the command by value, a return type): positive for an
+/// applier, negative for a handler. The receiver decides unless the rest clearly disagrees.
+fn applier_likeness(sig: &syn::Signature, params: &[&Type]) -> i32 {
+    let returns = returns_something(sig);
+    let by_reference = matches!(params.first(), Some(Type::Reference(_)));
+    let applier = i32::from(by_reference) + i32::from(!returns);
+    let handler = i32::from(sig.asyncness.is_some())
+        + i32::from(!by_reference && !params.is_empty())
+        + i32::from(returns);
+    applier - handler
+}
+
+fn returns_something(sig: &syn::Signature) -> bool {
+    match &sig.output {
+        syn::ReturnType::Default => false,
+        syn::ReturnType::Type(_, ty) => !matches!(&**ty, Type::Tuple(t) if t.elems.is_empty()),
+    }
+}
+
+/// "async, takes `Close` by value and returns a value", for the receiver mix-up message.
+fn handler_signs(sig: &syn::Signature, params: &[&Type]) -> String {
+    let mut signs = Vec::new();
+    if sig.asyncness.is_some() {
+        signs.push("async".to_owned());
+    }
+    if let Some(first) = params.first().filter(|t| !matches!(t, Type::Reference(_))) {
+        signs.push(format!("takes `{}` by value", first.to_token_stream()));
+    }
+    if returns_something(sig) {
+        signs.push("returns a value".to_owned());
+    }
+    match signs.as_slice() {
+        [] => "written".to_owned(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
 

@@ -118,6 +118,10 @@ impl<'a> ProjectionInput<'a> {
             reset: None,
             connections: Vec::new(),
         };
+        // A trait impl's methods are the trait's, not handlers: the one error is the above.
+        if item.trait_.is_some() {
+            return input;
+        }
         for method in item.items.iter().filter_map(|i| match i {
             syn::ImplItem::Fn(f) => Some(f),
             _ => None,

@@ -82,7 +82,7 @@ impl EventAttrs {
             attrs,
             "event",
             expected,
-            false,
+            true,
             errors,
             |key, meta, errors| {
                 match key {

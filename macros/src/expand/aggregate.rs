@@ -13,24 +13,30 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
     let krate = &input.crate_path;
     let p = quote!(#krate::__private);
     let ident = input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let attrs = &input.attrs;
     let (Some(event), Some(command)) = (&attrs.event, &attrs.command) else {
         return TokenStream::new();
     };
+    let generics = bounded(input, event, command, &p);
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let name = &input.name;
     let id = type_or(&attrs.id, quote!(::std::string::String));
     let error = type_or(&attrs.error, quote!(::core::convert::Infallible));
     let services = type_or(&attrs.services, quote!(()));
 
-    // Spanned at `event = ...` / `command = ...`: a missing applier or handler is reported there.
+    // Spanned at `event = ...` / `command = ...`: a missing applier or handler is reported
+    // there. Through `__private::route`: the types' routing, or a handler of the whole type.
     let apply = quote_spanned! {event.span()=>
-        <#event as #p::EventDispatch<Self>>::dispatch(self, envelope)
+        (&&&&#p::Probe::<(Self, #event)>::new()).apply(self, envelope)
     };
     // Awaited inside a block of our own, spanned at `command = ...`, so that only the call
     // needs the dispatch impl (the return type does not) and a missing handler is reported once.
     let handle = quote_spanned! {command.span()=>
-        <#command as #p::CommandDispatch<Self>>::dispatch(command, self, cx).await
+        (&&&#p::Probe::<(Self, #command)>::new()).handle(self, command, cx).await
+    };
+    let routes = quote! {
+        #[allow(unused_imports)]
+        use #p::route::{ToHandler as _, ThroughDispatch as _, Undispatched as _, ToApplier as _, ThroughEventDispatch as _, UnroutedEvent as _, NoEventType as _};
     };
     let refusal = existence_check(input, command, &p).map(|refusal| {
         quote! {
@@ -40,6 +46,8 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
         }
     });
     let refuses = refuses_existing(input, &p);
+    // At the aggregate's name: a missing `Default` is reported there, once.
+    let initial = quote_spanned!(ident.span()=> #p::initial::<Self>());
     let snapshots = attrs.snapshot_every.as_ref().map(|(every, _)| {
         let salt = attrs
             .snapshot_version
@@ -61,7 +69,12 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
             #[automatically_derived]
             impl #impl_generics #p::ApplyEvent<#ty> for #ident #ty_generics #where_clause {
                 #[inline]
-                fn apply_event(&mut self, _: &#ty, _: &#p::EventEnvelope<#event>) {}
+                fn apply_event(&mut self, _: &#ty, _: &#p::EventEnvelope<#event>) {
+                    // That the ignored type is one of the events, reported at it.
+                    #[allow(unused_imports)]
+                    use #p::check::{IsOneEvent as _, IsWholeEvent as _, IsNoEvent as _, UnderivedEvent as _};
+                    (&&&&#p::Probe::<(#event, #ty)>::new()).event();
+                }
             }
         }
     });
@@ -76,8 +89,16 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
                         describe: || #p::AggregateSchema {
                             aggregate_type: ::std::borrow::ToOwned::to_owned(#name),
                             rust_type: ::std::borrow::ToOwned::to_owned(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident))),
-                            commands: <#command as #p::DescribeCommands>::describe_commands(),
-                            events: <#event as #p::DescribeEvents>::describe_events(),
+                            commands: {
+                                #[allow(unused_imports)]
+                                use #p::route::{DescribedCommands as _, Undescribed as _};
+                                (&&#p::Probe::<#command>::new()).commands()
+                            },
+                            events: {
+                                #[allow(unused_imports)]
+                                use #p::route::{DescribedEvents as _, Undescribed as _};
+                                (&&#p::Probe::<#event>::new()).events()
+                            },
                         },
                     }
                 }
@@ -96,6 +117,11 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
             type Services = #services;
 
             #[inline]
+            fn initial() -> Self {
+                #initial
+            }
+
+            #[inline]
             fn handle(
                 &self,
                 command: Self::Command,
@@ -103,6 +129,7 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
             ) -> impl ::core::future::Future<
                 Output = ::core::result::Result<::std::vec::Vec<Self::Event>, Self::Error>,
             > + ::core::marker::Send {
+                #routes
                 async move {
                     #refusal
                     #handle
@@ -111,6 +138,7 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
 
             #[inline]
             fn apply(&mut self, envelope: &#p::EventEnvelope<Self::Event>) {
+                #routes
                 #apply
             }
 
@@ -120,6 +148,35 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
         #refuses
         #registration
     }
+}
+
+/// A generic aggregate is an aggregate for the type arguments that meet what `Aggregate` asks
+/// of it, its commands and its events: the impl says so in its `where` clause, so that a
+/// missing bound is reported where an unsuitable type is used, once, not at every generated
+/// item. A concrete aggregate is checked as written.
+fn bounded(
+    input: &AggregateInput<'_>,
+    event: &Type,
+    command: &Type,
+    p: &TokenStream,
+) -> syn::Generics {
+    let mut generics = input.generics.clone();
+    if generics.type_params().next().is_none() && generics.const_params().next().is_none() {
+        return generics;
+    }
+    let id = type_or(&input.attrs.id, quote!(::std::string::String));
+    let error = type_or(&input.attrs.error, quote!(::core::convert::Infallible));
+    let services = type_or(&input.attrs.services, quote!(()));
+    let predicates: [syn::WherePredicate; 6] = [
+        syn::parse_quote!(Self: #p::AggregateState),
+        syn::parse_quote!(#command: ::core::marker::Send + 'static),
+        syn::parse_quote!(#event: #p::DomainEvent),
+        syn::parse_quote!(#id: #p::AggregateId),
+        syn::parse_quote!(#error: ::std::error::Error + ::core::marker::Send + ::core::marker::Sync + 'static),
+        syn::parse_quote!(#services: ::core::marker::Send + ::core::marker::Sync + 'static),
+    ];
+    generics.make_where_clause().predicates.extend(predicates);
+    generics
 }
 
 /// The refusals `missing = ...` and `exists = ...`, checked before the handler runs, from the
@@ -144,8 +201,12 @@ fn existence_check(
     let exists = exists
         .as_ref()
         .map(|e| refuse(quote!((#p::Existence::Create, true)), e));
+    // At `command = ...`, as the dispatch: a missing handler is one error there.
+    let existence = quote_spanned! {command.span()=>
+        (&&&#p::Probe::<(Self, #command)>::new()).existence(&command)
+    };
     Some(quote! {
-        match (<#command as #p::CommandDispatch<Self>>::existence(&command), cx.exists()) {
+        match (#existence, cx.exists()) {
             #missing
             #exists
             _ => ::core::option::Option::None,

@@ -132,20 +132,44 @@ pub fn expand(input: &CommandInput<'_>) -> TokenStream {
     }
 }
 
-/// `From<Payload> for Command` for each payload type only one variant wraps (two are an error,
-/// and their impls would only conflict); written beside a stub too, so that callers building
-/// commands from payloads raise no second error.
+/// `From<Payload> for Command` and `CommandOf<Command>` for each payload type only one variant
+/// wraps (two are an error, and their impls would only conflict), and `CommandType`; written
+/// beside a stub too, so that callers building commands from payloads and the handlers' checks
+/// raise no second error.
 pub fn conversions(input: &CommandInput<'_>) -> TokenStream {
     let key = |ty: &syn::Type| quote!(#ty).to_string();
+    let krate = &input.crate_path;
+    let p = quote!(#krate::__private);
+    let ident = input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let impls = input.commands.iter().filter_map(|d| {
-        let (v, ty) = (d.variant?, &d.payload);
+        let ty = &d.payload;
         let twice = input
             .commands
             .iter()
             .filter(|o| key(&o.payload) == key(ty))
             .count()
             > 1;
-        (!twice).then(|| payload::from_impl(input.ident, input.generics, v, &d.shape, ty))
+        if twice {
+            return None;
+        }
+        // What a handler's check asks of its parameter (`__private::check`).
+        let ty = match d.variant {
+            Some(_) => quote!(#ty),
+            None => quote!(#ident #ty_generics),
+        };
+        let member = quote! {
+            #[automatically_derived]
+            impl #impl_generics #p::CommandOf<#ident #ty_generics> for #ty #where_clause {}
+        };
+        let from = d
+            .variant
+            .map(|v| payload::from_impl(ident, input.generics, v, &d.shape, &d.payload));
+        Some(quote!(#member #from))
     });
-    quote!(#(#impls)*)
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #p::CommandType for #ident #ty_generics #where_clause {}
+        #(#impls)*
+    }
 }

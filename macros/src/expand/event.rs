@@ -30,12 +30,21 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
         let (pat, version) = (payload::pattern_any(d.variant, &d.shape), d.version);
         quote!(#pat => #version,)
     });
+    let generic = input.generics.type_params().next().is_some();
     let encode_arms = input.events.iter().map(|d| {
         let pat = payload::pattern(d.variant, &d.shape);
         let value = payload::by_ref(&d.shape, &d.payload);
-        quote!(#pat => #p::encode(#value),)
+        let ty = &d.payload;
+        let encode = stored(generic, ty, Use::Encode(value), &p);
+        quote!(#pat => #encode,)
     });
-    let decode_arms = input.events.iter().map(|d| decode_arm(d, &p));
+    let decode_arms = input.events.iter().map(|d| decode_arm(d, generic, &p));
+    // Each current payload type is storable: checked once, at the type. (A generic enum's
+    // `where` clause bounds its payloads instead.)
+    let storable = unique_payloads(input).filter(|_| !generic).map(|d| {
+        let ty = &d.payload;
+        quote_spanned!(ty.span()=> #p::event_payload::<#ty>();)
+    });
 
     let dispatch = dispatch(input, &p);
     let conversions = conversions(input, &p);
@@ -56,6 +65,7 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
             }
 
             fn encode(&self) -> ::core::result::Result<::std::string::String, #p::serde_json::Error> {
+                #(#storable)*
                 match self { #(#encode_arms)* }
             }
 
@@ -170,7 +180,7 @@ fn merge_where(where_clause: Option<&syn::WhereClause>, extra: &[TokenStream]) -
 }
 
 /// `"Name" | "Alias" => { check version; decode from the stored version }`
-fn decode_arm(def: &EventDef<'_>, p: &TokenStream) -> TokenStream {
+fn decode_arm(def: &EventDef<'_>, generic: bool, p: &TokenStream) -> TokenStream {
     let name = &def.name;
     let aliases = def.aliases.iter();
     let current = def.version;
@@ -183,9 +193,7 @@ fn decode_arm(def: &EventDef<'_>, p: &TokenStream) -> TokenStream {
         quote!(#from => { #chain })
     });
     let payload_ty = &def.payload;
-    let direct = quote_spanned! {payload_ty.span()=>
-        #p::from_str::<#payload_ty>(__event_type, __version, __payload)
-    };
+    let direct = stored(generic, payload_ty, Use::Decode, p);
     quote! {
         #name #(| #aliases)* => {
             #p::DecodeError::check_version(__event_type, __version, #current)?;
@@ -374,13 +382,26 @@ fn unique_payloads<'a, 'b>(input: &'b EventInput<'a>) -> impl Iterator<Item = &'
 }
 
 /// `From<Payload> for Event` and `IntoEvents<Event> for Payload`, so handlers can return a
-/// payload and callers can build events from payloads.
+/// payload and callers can build events from payloads; `EventOf<Event>` for each payload type
+/// (a struct event's is itself), which appliers check their parameter against.
 fn conversions(input: &EventInput<'_>, p: &TokenStream) -> TokenStream {
-    if !input.is_enum {
-        return TokenStream::new();
-    }
     let ident = input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    // What an applier's check asks of its parameter (`__private::check`).
+    let members = unique_payloads(input).map(|d| {
+        let ty = match d.variant {
+            Some(_) => d.payload.to_token_stream(),
+            None => quote!(#ident #ty_generics),
+        };
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics #p::EventOf<#ident #ty_generics> for #ty #where_clause {}
+        }
+    });
+    let members = quote!(#(#members)*);
+    if !input.is_enum {
+        return members;
+    }
     let impls = unique_payloads(input).filter_map(|d| {
         let (v, ty) = (d.variant?, &d.payload);
         let from = payload::from_impl(ident, input.generics, v, &d.shape, ty);
@@ -395,7 +416,7 @@ fn conversions(input: &EventInput<'_>, p: &TokenStream) -> TokenStream {
             }
         })
     });
-    quote!(#(#impls)*)
+    quote!(#members #(#impls)*)
 }
 
 /// `DescribeEvents`: every event with every version's JSON Schema.
@@ -407,6 +428,7 @@ fn describe(
     let ident = input.ident;
     let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
     let schema_bounds = generic_bounds(input, quote!(#p::JsonSchema));
+    let generic = input.generics.type_params().next().is_some();
     let where_all = merge_where(where_clause, &schema_bounds);
     let events = input.events.iter().map(|d| {
         let name = &d.name;
@@ -428,7 +450,12 @@ fn describe(
                     };
                     (
                         quote!(::core::option::Option::Some(::std::borrow::ToOwned::to_owned(#shown))),
-                        quote_spanned!(ty.span()=> ::core::option::Option::Some(#p::schema_of::<#ty>())),
+                        if v == d.version {
+                            let schema = stored(generic, ty, Use::Schema, p);
+                            quote!(::core::option::Option::Some(#schema))
+                        } else {
+                            quote_spanned!(ty.span()=> ::core::option::Option::Some(#p::schema_of::<#ty>()))
+                        },
                     )
                 }
                 None => (quote!(::core::option::Option::None), quote!(::core::option::Option::None)),
@@ -457,4 +484,37 @@ fn describe(
             }
         }
     }
+}
+
+/// What the derive does with a current payload type.
+enum Use {
+    /// `encode(value)`, the value a reference to the payload.
+    Encode(TokenStream),
+    /// Decode `__payload` (stored as `__event_type`, `__version`).
+    Decode,
+    /// Its JSON Schema.
+    Schema,
+}
+
+/// A use of a current payload type: through `__private::stored`, which says nothing more about
+/// a type `event_payload` has reported; for a generic enum, whose `where` clause bounds its
+/// payloads, directly.
+fn stored(generic: bool, ty: &Type, wanted: Use, p: &TokenStream) -> TokenStream {
+    if generic {
+        return match wanted {
+            Use::Encode(value) => quote!(#p::encode(#value)),
+            Use::Decode => quote!(#p::from_str::<#ty>(__event_type, __version, __payload)),
+            Use::Schema => quote_spanned!(ty.span()=> #p::schema_of::<#ty>()),
+        };
+    }
+    let call = match wanted {
+        Use::Encode(value) => quote!(encode(#value)),
+        Use::Decode => quote!(decode(__event_type, __version, __payload)),
+        Use::Schema => quote!(schema()),
+    };
+    quote! {{
+        #[allow(unused_imports)]
+        use #p::stored::{Stored as _, Unstorable as _};
+        (&&#p::Probe::<#ty>::new()).#call
+    }}
 }

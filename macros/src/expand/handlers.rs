@@ -10,6 +10,7 @@ use crate::ast::{Applier, Handler, HandlerExtra, HandlersInput, Mark};
 pub fn expand(input: &HandlersInput<'_>) -> TokenStream {
     let krate = &input.crate_path;
     let p = quote!(#krate::__private);
+    let generics = &generics(input);
     // A second handler for one type is reported by `valid`; it gets no impl of its own, which
     // would only add a conflicting-impl error.
     let mut seen = std::collections::BTreeSet::new();
@@ -17,20 +18,41 @@ pub fn expand(input: &HandlersInput<'_>) -> TokenStream {
         .handlers
         .iter()
         .filter(|h| seen.insert(("command", h.command.to_token_stream().to_string())))
-        .map(|h| handler(input, h, &p))
+        .map(|h| handler(input, generics, h, &p))
         .collect::<Vec<_>>();
     let appliers = input
         .appliers
         .iter()
         .filter(|a| seen.insert(("event", a.event.to_token_stream().to_string())))
-        .map(|a| applier(input, a, &p))
+        .map(|a| applier(input, generics, a, &p))
         .collect::<Vec<_>>();
     quote!(#(#handlers)* #(#appliers)*)
 }
 
-fn handler(input: &HandlersInput<'_>, h: &Handler<'_>, p: &TokenStream) -> TokenStream {
+/// The impl block's generics; a generic block's impls also hold only where its type can be
+/// an aggregate at all, as the derived `Aggregate` impl of a generic type does (see
+/// `expand::aggregate::bounded`), so that a type parameter without bounds is not reported at
+/// every handler. (`Self: Aggregate` itself would hide the aggregate's associated types.)
+fn generics(input: &HandlersInput<'_>) -> syn::Generics {
+    let mut generics = input.item.generics.clone();
+    if generics.type_params().next().is_some() || generics.const_params().next().is_some() {
+        let krate = &input.crate_path;
+        generics
+            .make_where_clause()
+            .predicates
+            .push(syn::parse_quote!(Self: #krate::__private::AggregateState));
+    }
+    generics
+}
+
+fn handler(
+    input: &HandlersInput<'_>,
+    generics: &syn::Generics,
+    h: &Handler<'_>,
+    p: &TokenStream,
+) -> TokenStream {
     let item = input.item;
-    let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let (impl_generics, _, where_clause) = generics.split_for_impl();
     let self_ty = &item.self_ty;
     let (method, command) = (h.method, h.command);
     let extra = match h.extra {
@@ -47,16 +69,32 @@ fn handler(input: &HandlersInput<'_>, h: &Handler<'_>, p: &TokenStream) -> Token
         // being reported as unhandled. It never runs: the crate does not compile.
         quote!(async { ::core::unreachable!() })
     } else {
-        let convert = if h.fallible {
-            quote_spanned!(output=> #p::outcome::<Self, _, _>)
+        let returned = if h.is_async {
+            quote!(#call.await)
         } else {
-            quote_spanned!(output=> #p::events::<Self, _>)
+            call
+        };
+        // Each conversion is spanned at its type inside `Result<T, E>`, where a wrong one is
+        // reported: the events at `T`, the refusal at `E`.
+        let converted = if h.fallible {
+            let (ok, err) = result_spans(h.output, output);
+            let events = as_events(ok, quote!(__events), p);
+            let refusal = quote_spanned!(err=> #p::refusal::<Self, _>(__refusal));
+            quote! {
+                match #returned {
+                    ::core::result::Result::Ok(__events) => ::core::result::Result::Ok(#events),
+                    // `Result<_, Infallible>` makes this arm unreachable.
+                    #[allow(unreachable_code)]
+                    ::core::result::Result::Err(__refusal) => ::core::result::Result::Err(#refusal),
+                }
+            }
+        } else {
+            let events = as_events(output, returned, p);
+            quote!(::core::result::Result::Ok(#events))
         };
         if h.is_async {
-            let converted = quote_spanned!(output=> #convert(#call.await));
             quote!(async move { #converted })
         } else {
-            let converted = quote_spanned!(output=> #convert(#call));
             quote!(::core::future::ready(#converted))
         }
     };
@@ -72,6 +110,10 @@ fn handler(input: &HandlersInput<'_>, h: &Handler<'_>, p: &TokenStream) -> Token
             Mark::Upsert => quote!(const EXISTENCE: #p::Existence = #p::Existence::Any;),
         }
     });
+    // That the aggregate's command type has this command, reported at the parameter.
+    let check = quote_spanned! {command.span()=>
+        (&&&&#p::Probe::<(<Self as #p::Aggregate>::Command, #command)>::new()).command()
+    };
     quote! {
         #[automatically_derived]
         impl #impl_generics #p::HandleCommand<#command> for #self_ty #where_clause {
@@ -88,15 +130,25 @@ fn handler(input: &HandlersInput<'_>, h: &Handler<'_>, p: &TokenStream) -> Token
                     <Self as #p::Aggregate>::Error,
                 >,
             > + ::core::marker::Send {
+                {
+                    #[allow(unused_imports)]
+                    use #p::check::{IsOneCommand as _, IsWholeCommand as _, IsNoCommand as _, UnderivedCommand as _};
+                    #check;
+                }
                 #body
             }
         }
     }
 }
 
-fn applier(input: &HandlersInput<'_>, a: &Applier<'_>, p: &TokenStream) -> TokenStream {
+fn applier(
+    input: &HandlersInput<'_>,
+    generics: &syn::Generics,
+    a: &Applier<'_>,
+    p: &TokenStream,
+) -> TokenStream {
     let item = input.item;
-    let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let (impl_generics, _, where_clause) = generics.split_for_impl();
     let self_ty = &item.self_ty;
     let (method, event) = (a.method, a.event);
     let envelope = a.with_envelope.then(|| quote!(envelope));
@@ -104,6 +156,10 @@ fn applier(input: &HandlersInput<'_>, a: &Applier<'_>, p: &TokenStream) -> Token
         quote!(::core::unreachable!())
     } else {
         quote_spanned!(method.span()=> Self::#method(self, event, #envelope))
+    };
+    // That the aggregate's event type has this event, reported at the parameter.
+    let check = quote_spanned! {event.span()=>
+        (&&&&#p::Probe::<(<Self as #p::Aggregate>::Event, #event)>::new()).event()
     };
     quote! {
         #[automatically_derived]
@@ -114,9 +170,54 @@ fn applier(input: &HandlersInput<'_>, a: &Applier<'_>, p: &TokenStream) -> Token
                 event: &#event,
                 envelope: &#p::EventEnvelope<<Self as #p::Aggregate>::Event>,
             ) {
+                {
+                    #[allow(unused_imports)]
+                    use #p::check::{IsOneEvent as _, IsWholeEvent as _, IsNoEvent as _, UnderivedEvent as _};
+                    #check;
+                }
                 let _ = (event, envelope);
                 #call
             }
         }
     }
+}
+
+/// The spans of `T` and `E` in a handler's `Result<T, E>` (or `Result<T>`, an alias that fixes
+/// the error), falling back to the whole return type.
+fn result_spans(
+    output: Option<&syn::Type>,
+    whole: proc_macro2::Span,
+) -> (proc_macro2::Span, proc_macro2::Span) {
+    let args = match output {
+        Some(syn::Type::Path(p)) => match p.path.segments.last().map(|s| &s.arguments) {
+            Some(syn::PathArguments::AngleBracketed(args)) => args
+                .args
+                .iter()
+                .filter_map(|a| match a {
+                    syn::GenericArgument::Type(t) => Some(t.span()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    match args.as_slice() {
+        [ok, err] => (*ok, *err),
+        [ok] => (*ok, whole),
+        _ => (whole, whole),
+    }
+}
+
+/// What a handler returned (`returned`), as the aggregate's events, spanned at its type (see
+/// `__private::route::Returned`).
+fn as_events(span: proc_macro2::Span, returned: TokenStream, p: &TokenStream) -> TokenStream {
+    let call = quote_spanned! {span=>
+        (&&#p::Probe::<(<Self as #p::Aggregate>::Event, _)>::new()).events(#returned)
+    };
+    quote! {{
+        #[allow(unused_imports)]
+        use #p::route::{AsEvents as _, NoEventsOf as _};
+        #call
+    }}
 }

@@ -38,8 +38,24 @@ pub fn structs(payloads: &Payloads<'_>) -> TokenStream {
     let items = generated.iter().map(|g| {
         let ident = &g.ident;
         let docs = &g.docs;
+        // A unit variant's struct is braced, so that it is stored as `{}` like any other
+        // payload, and a constant of the same name makes it a value too: `Closed`, as a unit
+        // struct would be written.
+        let value = g.fields.is_empty().then(|| {
+            quote! {
+                #[doc(hidden)]
+                #[allow(non_upper_case_globals, dead_code)]
+                pub const #ident: #ident = #ident {};
+            }
+        });
         let fields = g.fields.iter().map(|f| {
-            let (attrs, name) = (&f.attrs, &f.ident);
+            // The derives' own attributes on a field are reported (`check_field_attributes`)
+            // and not carried over, where the struct has no such attribute.
+            let attrs = f
+                .attrs
+                .iter()
+                .filter(|a| !a.path().is_ident("event") && !a.path().is_ident("command"));
+            let name = &f.ident;
             let ty = one_level_deeper(f.ty.clone());
             quote!(#(#attrs)* pub #name: #ty)
         });
@@ -60,6 +76,7 @@ pub fn structs(payloads: &Payloads<'_>) -> TokenStream {
                 #(#fields,)*
             }
 
+            #value
         }
     });
     let ties = generated.iter().filter(|_| tied).map(|g| {

@@ -18,16 +18,25 @@ use crate::contract::event::{DomainEvent, EventEnvelope};
 ///
 /// Implemented for every type with `Display + FromStr` (`String`, `Uuid`, integers, newtypes
 /// that implement both).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an aggregate id: ids are stored as their `Display` form and read back with `FromStr`",
+    label = "not an aggregate id",
+    note = "an id needs `Debug`, `Clone`, `Display`, `FromStr`, `Send`, `Sync` and `'static`: implement the missing ones for `{Self}`, or use `String`, `Uuid` or an integer"
+)]
 pub trait AggregateId: Debug + Display + FromStr + Clone + Send + Sync + 'static {}
 
+// Not recommended: a type that misses one bound is reported as "not an aggregate id", once,
+// with every bound listed, rather than once per missing bound.
+#[diagnostic::do_not_recommend]
 impl<T> AggregateId for T where T: Debug + Display + FromStr + Clone + Send + Sync + 'static {}
 
 /// The state of one aggregate type, with its commands, events and errors.
 ///
-/// The state starts at [`Default`], and only [`Aggregate::apply`] changes it. Whether an
+/// The state starts at [`Aggregate::initial`] (its `Default`, for a derived aggregate), and only
+/// [`Aggregate::apply`] changes it. Whether an
 /// instance exists is not part of the state: it is [`AggregateRoot::exists`] (some event was
 /// recorded), also visible to handlers as [`CommandContext::exists`].
-pub trait Aggregate: Default + Send + Sync + Sized + 'static {
+pub trait Aggregate: Send + Sync + Sized + 'static {
     /// The stored aggregate type name, e.g. `"bank_account"`. Never change it once events exist.
     const TYPE: &'static str;
 
@@ -41,6 +50,9 @@ pub trait Aggregate: Default + Send + Sync + Sized + 'static {
     type Error: std::error::Error + Send + Sync + 'static;
     /// What handlers may use from the outside world (clients, clocks, lookups); `()` if nothing.
     type Services: Send + Sync + 'static;
+
+    /// The state before the first event. `#[derive(Aggregate)]` writes `Default::default()`.
+    fn initial() -> Self;
 
     /// Decides which events a command produces, without changing state.
     fn handle(
@@ -121,7 +133,7 @@ impl<A: Aggregate> AggregateRoot<A> {
         AggregateRoot {
             id,
             version: 0,
-            state: A::default(),
+            state: A::initial(),
             snapshot_version: 0,
         }
     }

@@ -84,6 +84,10 @@ impl Aggregate for Counter {
     type Error = CounterError;
     type Services = ();
 
+    fn initial() -> Self {
+        Self::default()
+    }
+
     fn handle(
         &self,
         command: CounterCommand,

@@ -81,5 +81,3 @@ impl Stock {
         self.count -= e.count;
     }
 }
-
-fn main() {}

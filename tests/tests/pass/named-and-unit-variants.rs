@@ -18,7 +18,7 @@ pub enum TillCommand {
 pub struct Count {}
 
 #[derive(Debug, Clone, PartialEq, Event)]
-pub(crate) enum TillEvent {
+pub enum TillEvent {
     Opened,
     Taken {
         /// How much.
@@ -28,7 +28,7 @@ pub(crate) enum TillEvent {
 
 #[derive(Default, Aggregate)]
 #[aggregate(command = TillCommand, event = TillEvent)]
-pub(crate) struct Till {
+pub struct Till {
     total: i64,
 }
 
@@ -51,6 +51,6 @@ impl Till {
     }
 }
 
-fn main() {
+pub fn conversions() {
     let _ = TillEvent::from(Opened {});
 }

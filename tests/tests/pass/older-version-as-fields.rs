@@ -35,5 +35,3 @@ impl From<ShippedV1> for Shipped {
         Shipped { id: v1.id.to_string() }
     }
 }
-
-fn main() {}

@@ -45,5 +45,3 @@ impl Audit {
         log.push(format!("{} {}", envelope.aggregate_id, e.on));
     }
 }
-
-fn main() {}

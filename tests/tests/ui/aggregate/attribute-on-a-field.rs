@@ -49,5 +49,3 @@ impl Door {
         self.open = false;
     }
 }
-
-fn main() {}

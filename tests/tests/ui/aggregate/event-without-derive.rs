@@ -25,5 +25,3 @@ impl Door {
 
     fn opened(&mut self, _: &Opened) {}
 }
-
-fn main() {}

@@ -52,5 +52,3 @@ impl Door {
         self.open = false;
     }
 }
-
-fn main() {}

@@ -32,5 +32,3 @@ pub struct Stuck;
 pub struct Door<'a> {
     name: &'a str,
 }
-
-fn main() {}

@@ -45,5 +45,3 @@ impl Door {
         self.open = false;
     }
 }
-
-fn main() {}

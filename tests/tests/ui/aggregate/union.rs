@@ -32,5 +32,3 @@ pub struct Stuck;
 pub union Door {
     open: u8,
 }
-
-fn main() {}

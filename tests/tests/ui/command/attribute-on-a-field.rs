@@ -48,5 +48,3 @@ impl Door {
         self.open = false;
     }
 }
-
-fn main() {}

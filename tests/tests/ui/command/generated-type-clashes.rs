@@ -8,5 +8,3 @@ pub struct Register;
 pub enum CardCommand {
     Register { name: String },
 }
-
-fn main() {}

@@ -14,4 +14,3 @@ pub enum DoorCommand {
     #[command(rename = "Open")]
     Shut(Shut),
 }
-fn main() {}

@@ -10,4 +10,3 @@ pub enum DoorCommand {
     #[command(rename = Open)]
     Open(Open),
 }
-fn main() {}

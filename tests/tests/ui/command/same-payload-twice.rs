@@ -10,4 +10,3 @@ pub enum DoorCommand {
     Open(Open),
     OpenWide(Open),
 }
-fn main() {}

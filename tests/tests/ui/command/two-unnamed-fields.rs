@@ -4,5 +4,3 @@ use cqrs_runtime::Command;
 pub enum CardCommand {
     Register(String, u32),
 }
-
-fn main() {}

@@ -9,4 +9,3 @@ pub struct Open {}
 pub union DoorCommand {
     code: u32,
 }
-fn main() {}

@@ -10,4 +10,3 @@ pub enum DoorCommand {
     #[command(handler = open)]
     Open(Open),
 }
-fn main() {}

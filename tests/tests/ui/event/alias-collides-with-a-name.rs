@@ -13,4 +13,3 @@ pub enum DoorEvent {
     #[event(alias = "Opened")]
     Closed(Closed),
 }
-fn main() {}

@@ -12,4 +12,3 @@ pub enum DoorEvent {
     #[event(alias = Opened)]
     Opened(Opened),
 }
-fn main() {}

@@ -12,4 +12,3 @@ pub enum DoorEvent {
     #[event(rename = "DoorOpened", rename = "Opened")]
     Opened(Opened),
 }
-fn main() {}

@@ -9,4 +9,3 @@ pub struct Closed {}
 
 #[derive(Event)]
 pub enum DoorEvent {}
-fn main() {}

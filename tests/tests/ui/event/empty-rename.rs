@@ -12,4 +12,3 @@ pub enum DoorEvent {
     #[event(rename = "")]
     Opened(Opened),
 }
-fn main() {}

@@ -11,4 +11,3 @@ pub struct Closed {}
 pub enum DoorEvent {
     Opened { by: String },
 }
-fn main() {}

@@ -16,4 +16,3 @@ pub enum DoorEvent {
     #[event(version = 2, upcast(v1(json = upgrade)))]
     Opened(Opened),
 }
-fn main() {}

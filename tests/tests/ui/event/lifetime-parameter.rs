@@ -11,4 +11,3 @@ pub struct Closed {}
 pub enum DoorEvent<'a> {
     Opened(&'a Opened),
 }
-fn main() {}

@@ -5,5 +5,3 @@ pub enum CardEvent<T> {
     Registered { name: String },
     Tagged(T),
 }
-
-fn main() {}

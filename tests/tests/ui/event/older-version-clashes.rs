@@ -12,5 +12,3 @@ pub enum CardEvent {
     #[event(version = 2, upcast(v1 { book_id: String } => |v1| Borrowed { book: v1.book_id }))]
     Borrowed { book: String },
 }
-
-fn main() {}

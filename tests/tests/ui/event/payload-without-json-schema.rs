@@ -8,5 +8,3 @@ pub struct Opened {}
 pub enum DoorEvent {
     Opened(Opened),
 }
-
-fn main() {}

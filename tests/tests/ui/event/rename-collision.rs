@@ -14,4 +14,3 @@ pub enum DoorEvent {
     #[event(rename = "Changed")]
     Closed(Closed),
 }
-fn main() {}

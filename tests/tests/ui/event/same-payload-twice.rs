@@ -12,4 +12,3 @@ pub enum DoorEvent {
     Opened(Opened),
     Reopened(Opened),
 }
-fn main() {}

@@ -31,4 +31,3 @@ pub enum DoorEvent {
     #[event(version = 3, upcast(v1 = OpenedV1, v2(json = upgrade)))]
     Opened(Opened),
 }
-fn main() {}

@@ -11,4 +11,3 @@ pub struct Closed {}
 pub union DoorEvent {
     code: u32,
 }
-fn main() {}

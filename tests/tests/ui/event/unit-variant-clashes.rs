@@ -12,4 +12,3 @@ pub enum DoorEvent {
     Opened(Opened),
     Closed,
 }
-fn main() {}

@@ -12,4 +12,3 @@ pub enum DoorEvent {
     #[event(verison = 2)]
     Opened(Opened),
 }
-fn main() {}

@@ -31,4 +31,3 @@ pub enum DoorEvent {
     #[event(version = 2, upcast(v1(ty = OpenedV1, with = upgrade)))]
     Opened(Opened),
 }
-fn main() {}

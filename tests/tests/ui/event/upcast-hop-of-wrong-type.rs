@@ -27,4 +27,3 @@ pub enum DoorEvent {
     #[event(version = 2, upcast(v1 = OpenedV1))]
     Opened(Opened),
 }
-fn main() {}

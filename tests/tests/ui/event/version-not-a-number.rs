@@ -12,4 +12,3 @@ pub enum DoorEvent {
     #[event(version = "2")]
     Opened(Opened),
 }
-fn main() {}

@@ -12,4 +12,3 @@ pub struct Closed {}
 pub enum DoorEvent {
     Opened(Opened),
 }
-fn main() {}

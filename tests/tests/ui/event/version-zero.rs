@@ -12,4 +12,3 @@ pub enum DoorEvent {
     #[event(version = 0)]
     Opened(Opened),
 }
-fn main() {}

@@ -46,5 +46,3 @@ impl Door {
         true
     }
 }
-
-fn main() {}

@@ -44,5 +44,3 @@ impl Door {
     fn closed(&mut self, _: &Closed) {}
     fn opened(&mut self) {}
 }
-
-fn main() {}

@@ -44,5 +44,3 @@ impl Door {
     fn closed(&mut self, _: &Closed) {}
     async fn opened(&mut self, _: &Opened) {}
 }
-
-fn main() {}

@@ -44,5 +44,3 @@ impl Card {
         self.loans += 1;
     }
 }
-
-fn main() {}

@@ -45,5 +45,3 @@ impl Door {
     fn opened(&mut self, _: &Opened) {}
     fn opened_again(&mut self, _: &Opened) {}
 }
-
-fn main() {}

@@ -51,5 +51,3 @@ impl Door {
         Ok(Closed {})
     }
 }
-
-fn main() {}

@@ -43,5 +43,3 @@ impl Card {
         self.loans += 1;
     }
 }
-
-fn main() {}

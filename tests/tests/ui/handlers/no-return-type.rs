@@ -46,5 +46,3 @@ impl Door {
         Ok(Closed {})
     }
 }
-
-fn main() {}

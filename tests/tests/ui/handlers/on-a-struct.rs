@@ -12,6 +12,6 @@ impl Door {
     }
 }
 
-fn main() {
+pub fn check() {
     assert!(!Door::default().is_open());
 }

@@ -48,5 +48,3 @@ impl Door {
         Ok(Closed {})
     }
 }
-
-fn main() {}

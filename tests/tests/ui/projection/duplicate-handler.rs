@@ -9,5 +9,3 @@ impl Owners {
     fn opened(&mut self, _event: &Opened) {}
     fn opened_again(&mut self, _event: &Opened) {}
 }
-
-fn main() {}

@@ -10,5 +10,3 @@ impl Owners {
         true
     }
 }
-
-fn main() {}

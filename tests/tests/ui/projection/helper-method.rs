@@ -12,5 +12,3 @@ impl Owners {
         0
     }
 }
-
-fn main() {}

@@ -8,5 +8,3 @@ pub struct Owners;
 impl Owners {
     fn opened(&mut self, _event: &Opened) {}
 }
-
-fn main() {}

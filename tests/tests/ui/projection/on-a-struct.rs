@@ -13,7 +13,7 @@ impl Owners {
     }
 }
 
-fn main() {
+pub fn check() {
     let mut owners = Owners::default();
     let _ = &mut owners;
     let _ = Owners::opened;

@@ -11,5 +11,3 @@ impl Owners {
     #[reset]
     fn clear(&mut self, _event: &Opened) {}
 }
-
-fn main() {}

@@ -9,5 +9,3 @@ impl Totals {
     async fn opened(&mut self, _event: &Opened, _conn: &mut sqlx::SqliteConnection) {}
     async fn deposited(&mut self, _event: &Deposited, _conn: &mut sqlx::PgConnection) {}
 }
-
-fn main() {}

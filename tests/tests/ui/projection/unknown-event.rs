@@ -14,5 +14,3 @@ impl Names {
     fn opened(&mut self, _event: &Opened) {}
     fn renamed(&mut self, _event: &Renamed) {}
 }
-
-fn main() {}
