@@ -24,7 +24,8 @@ pub(crate) fn check_generated_generics(
     generated: &[Generated],
     errors: &mut Errors,
 ) {
-    if generics.params.is_empty() {
+    // Lifetimes are reported on their own (`check_item`).
+    if generics.type_params().next().is_none() && generics.const_params().next().is_none() {
         return;
     }
     for g in generated {

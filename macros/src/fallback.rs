@@ -23,6 +23,12 @@ pub fn event(input: &DeriveInput, model: Option<&EventInput<'_>>) -> TokenStream
     }
     let krate = &model.map_or_else(attr::default_crate_path, |m| m.crate_path.clone());
     let kept = model.map(expand::event::fallback_impls);
+    // `fallback_impls` writes it for an input that parsed (and is not generic).
+    let type_marker = (kept.as_ref().is_none_or(TokenStream::is_empty)).then(|| {
+        let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+        let ident = &input.ident;
+        quote!(impl #impl_generics #krate::__private::EventType for #ident #ty_generics #where_clause {})
+    });
     let p = quote!(#krate::__private);
     let ident = &input.ident;
     // The bounds `DomainEvent` puts on the type's parameters, so the stub raises no error of
@@ -47,12 +53,13 @@ pub fn event(input: &DeriveInput, model: Option<&EventInput<'_>>) -> TokenStream
                 ::core::unreachable!()
             }
         }
-        impl<__A: #p::Aggregate<Event = Self>, #(#params),*> #p::EventDispatch<__A> for #ident #ty_generics #where_clause {
+        impl<#(#params,)* __A: #p::Aggregate<Event = Self>> #p::EventDispatch<__A> for #ident #ty_generics #where_clause {
             fn dispatch(_: &mut __A, _: &#p::EventEnvelope<Self>) { ::core::unreachable!() }
         }
         impl #impl_generics #p::DescribeEvents for #ident #ty_generics #where_clause {
             fn describe_events() -> ::std::vec::Vec<#p::EventSchema> { ::core::unreachable!() }
         }
+        #type_marker
         #kept
     }
 }
@@ -60,9 +67,6 @@ pub fn event(input: &DeriveInput, model: Option<&EventInput<'_>>) -> TokenStream
 /// The stub `CommandDispatch` and `DescribeCommands`, and, when the input parsed, the payload
 /// conversions.
 pub fn command(input: &DeriveInput, model: Option<&CommandInput<'_>>) -> TokenStream {
-    if has_lifetimes(&input.generics) {
-        return TokenStream::new();
-    }
     let krate = &model.map_or_else(attr::default_crate_path, |m| m.crate_path.clone());
     let kept = model.map(expand::command::conversions);
     // `conversions` writes it when the input parsed.
@@ -76,7 +80,7 @@ pub fn command(input: &DeriveInput, model: Option<&CommandInput<'_>>) -> TokenSt
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let params = input.generics.params.iter();
     quote! {
-        impl<__A: #p::Aggregate, #(#params),*> #p::CommandDispatch<__A> for #ident #ty_generics #where_clause {
+        impl<#(#params,)* __A: #p::Aggregate> #p::CommandDispatch<__A> for #ident #ty_generics #where_clause {
             fn dispatch(
                 self,
                 _: &__A,
@@ -100,15 +104,16 @@ pub fn command(input: &DeriveInput, model: Option<&CommandInput<'_>>) -> TokenSt
 }
 
 /// A command type `#[aggregate(...)]` does not name is `__private::Unknown`, which satisfies
-/// every bound put on a command type, so that the handlers raise no second error. Without the
-/// event type no stub is written: what handlers return must convert into it, which no
-/// placeholder can promise for every payload type.
+/// every bound put on a command type, and an event type `__private::UnknownEvent`, which
+/// generated code checks nothing against, so that the handlers raise no second error.
 pub fn aggregate(input: &AggregateInput<'_>) -> TokenStream {
     let krate = &input.crate_path;
     let p = quote!(#krate::__private);
-    let Some(event) = &input.attrs.event else {
-        return TokenStream::new();
-    };
+    let event = input
+        .attrs
+        .event
+        .as_ref()
+        .map_or(quote!(#p::UnknownEvent), |t| quote!(#t));
     let command = input
         .attrs
         .command

@@ -101,7 +101,10 @@ mod derive {
         // The payload structs are written even beside errors: code that names them must not
         // raise a second error.
         let types = model.as_ref().map(types);
-        if let Some(model) = &model {
+        // What the attributes say is only checked as a whole once they parse: a misspelt key,
+        // read as the key it resembles or not at all, must not add an error of its own
+        // (`verison = 2` is not also "version 2 without an upcast").
+        if let Some(model) = model.as_ref().filter(|_| errors.is_empty()) {
             check(model, &mut errors);
         }
         let generated = match model {

@@ -76,17 +76,22 @@ pub use crate::__private::check::{
     UnderivedCommand, UnderivedEvent,
 };
 #[doc(hidden)]
+pub use crate::__private::context::{ContextOf, NoContext, OtherContext, OwnContext};
+#[doc(hidden)]
+pub use crate::__private::follow::{Aggregates, Followed, NotFollowed};
+#[doc(hidden)]
 pub use crate::__private::route::{
     AsEvents, DescribedCommands, DescribedEvents, NoEventType, NoEventsOf, ThroughDispatch,
-    ThroughEventDispatch, ToApplier, ToHandler, Undescribed, Undispatched, UnroutedEvent,
+    ThroughEventDispatch, ToApplier, ToHandler, Undescribed, Undispatched, UnknownEvents,
+    UnroutedEvent,
 };
 #[doc(hidden)]
 pub use crate::__private::stored::{Stored, Unstorable};
 #[doc(hidden)]
 pub use crate::__private::{
     AggregateState, CommandDispatch, CommandOf, CommandType, EventDispatch, EventOf, EventPayload,
-    EventVariant, Follows, GeneratedPayload, HandlerResult, Here, InitialState, OneCommand,
-    OneEvent, Probe, RefusesExisting, SnapshotState, There, event_payload, events,
+    EventType, EventVariant, Follows, GeneratedPayload, HandlerResult, Here, InitialState,
+    OneCommand, OneEvent, Probe, RefusesExisting, SnapshotState, There, event_payload, events,
     generated_payload, handled, initial, outcome, refusal, refuses_existing, routes,
     snapshots_json,
 };

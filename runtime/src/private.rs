@@ -182,6 +182,36 @@ where
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unknown {}
 
+/// The event type of an aggregate whose `#[aggregate(...)]` does not name it, as [`Unknown`]
+/// for commands: generated code checks nothing against it (it is no [`EventType`]), so the
+/// missing key is the only error. It has no values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownEvent {}
+
+impl DomainEvent for UnknownEvent {
+    const EVENT_TYPES: &'static [&'static str] = &[];
+
+    fn event_type(&self) -> &'static str {
+        match *self {}
+    }
+
+    fn event_version(&self) -> u32 {
+        match *self {}
+    }
+
+    fn encode(&self) -> Result<String, serde_json::Error> {
+        match *self {}
+    }
+
+    fn decode(event_type: &str, _: u32, _: &str) -> Result<Self, DecodeError> {
+        Err(DecodeError::unknown_type(event_type, &[]))
+    }
+}
+
+/// Marks a type `#[derive(Event)]` wrote its routing for (enum or struct): what handlers'
+/// and appliers' checks compare against.
+pub trait EventType {}
+
 /// Turns what a handler returned into the aggregate's events or error.
 #[inline]
 pub fn outcome<A, T, Er>(result: Result<T, Er>) -> Result<Vec<A::Event>, A::Error>
@@ -519,8 +549,7 @@ pub use crate::contract::error::BoxError;
 /// 3. `E` derives its routing but has no `T`: an error, from the relation's own bound;
 /// 4. `E` derives nothing: silent here, as the aggregate's impl reports it, once.
 pub mod check {
-    use super::Probe;
-    use super::{CommandOf, CommandType, DomainEvent, EventOf, OneCommand, OneEvent};
+    use super::{CommandOf, CommandType, EventOf, EventType, OneCommand, OneEvent, Probe};
 
     pub trait IsOneCommand {
         #[inline]
@@ -568,7 +597,7 @@ pub mod check {
         {
         }
     }
-    impl<E: DomainEvent> IsWholeEvent<E> for &&Probe<(E, E)> {}
+    impl<E: EventType> IsWholeEvent<E> for &&Probe<(E, E)> {}
 
     pub trait IsNoEvent<E, T> {
         #[inline]
@@ -578,7 +607,7 @@ pub mod check {
         {
         }
     }
-    impl<E: DomainEvent, T> IsNoEvent<E, T> for &Probe<(E, T)> {}
+    impl<E: EventType, T> IsNoEvent<E, T> for &Probe<(E, T)> {}
 
     pub trait UnderivedEvent {
         #[inline]
@@ -600,7 +629,7 @@ pub mod route {
     use super::{
         Aggregate, ApplyEvent, CommandContext, CommandDispatch, CommandSchema, CommandType,
         DescribeCommands, DescribeEvents, DomainEvent, EventDispatch, EventEnvelope, EventSchema,
-        Existence, HandleCommand, IntoEvents,
+        Existence, HandleCommand, IntoEvents, UnknownEvent,
     };
 
     pub trait ToHandler<A: HandleCommand<C>, C> {
@@ -724,6 +753,16 @@ pub mod route {
     }
     impl<E: DomainEvent, T> AsEvents<E, T> for &Probe<(E, T)> {}
 
+    /// An aggregate without `event = ...` (reported there): what its handlers return is not
+    /// checked against the placeholder.
+    pub trait UnknownEvents<T> {
+        #[inline]
+        fn events(&self, _: T) -> Vec<UnknownEvent> {
+            Vec::new()
+        }
+    }
+    impl<T> UnknownEvents<T> for &&Probe<(UnknownEvent, T)> {}
+
     pub trait NoEventsOf<E, T> {
         #[inline]
         fn events(&self, _: T) -> Vec<E> {
@@ -763,4 +802,88 @@ pub mod route {
         }
     }
     impl<T> Undescribed for Probe<T> {}
+}
+
+/// How a projection's handler reaches the stored events of its payload type: through the
+/// aggregates it follows, or, when one of them is no aggregate at all (reported at
+/// `aggregates(...)`), not at all, so that its handlers raise no second error. Call on
+/// `&&Probe::<(P, Aggregates)>::new()`.
+pub mod follow {
+    use super::{Aggregate, BoxError, DecodeError, Follows, Probe, StoredEvent};
+
+    /// A list `(A1, (A2, ()))` of aggregates.
+    pub trait Aggregates {}
+    impl Aggregates for () {}
+    impl<A: Aggregate, R: Aggregates> Aggregates for (A, R) {}
+
+    pub trait Followed<P, L> {
+        #[inline]
+        fn routes<I>(&self, event: &StoredEvent) -> bool
+        where
+            L: Follows<P, I>,
+        {
+            L::routes(event)
+        }
+        #[inline]
+        fn decode<I>(&self, event: &StoredEvent) -> Result<P, BoxError>
+        where
+            L: Follows<P, I>,
+        {
+            L::decode(event).map_err(Into::into)
+        }
+    }
+    impl<P, L: Aggregates> Followed<P, L> for &Probe<(P, L)> {}
+
+    pub trait NotFollowed<P> {
+        #[inline]
+        fn routes(&self, _: &StoredEvent) -> bool {
+            false
+        }
+        #[inline]
+        fn decode(&self, event: &StoredEvent) -> Result<P, BoxError> {
+            Err(DecodeError::unknown_type(&event.event_type, &[]).into())
+        }
+    }
+    impl<P, L> NotFollowed<P> for Probe<(P, L)> {}
+}
+
+/// What a handler's `&CommandContext<'_, A>` parameter receives: its aggregate's context when
+/// `A` is that aggregate; one error at `A` when it is another aggregate; nothing more when `A`
+/// is no aggregate at all (rustc reports the signature itself). The latter two never run: the
+/// crate does not compile. Call on `&&&Probe::<(Self, A)>::new()`.
+pub mod context {
+    use super::{Aggregate, CommandContext, Probe};
+
+    /// Never implemented: what a handler taking another aggregate's context is told.
+    #[diagnostic::on_unimplemented(
+        message = "a handler of `{A}` takes the context of `{A}`, not of `{Self}`",
+        label = "the context of another aggregate",
+        note = "write `cx: &CommandContext<'_, Self>`"
+    )]
+    pub trait ContextOf<A> {}
+
+    pub trait OwnContext<A: Aggregate> {
+        #[inline]
+        fn context<'c, 'a>(&self, cx: &'c CommandContext<'a, A>) -> &'c CommandContext<'a, A> {
+            cx
+        }
+    }
+    impl<A: Aggregate> OwnContext<A> for &&Probe<(A, A)> {}
+
+    pub trait OtherContext<A: Aggregate, X> {
+        fn context<T>(&self, _: &CommandContext<'_, A>) -> T
+        where
+            X: ContextOf<A>,
+        {
+            unreachable!("a crate with a handler of another aggregate's context does not compile")
+        }
+    }
+    impl<A: Aggregate, X: Aggregate> OtherContext<A, X> for &Probe<(A, X)> {}
+
+    pub trait NoContext<A: Aggregate> {
+        fn context<T>(&self, _: &CommandContext<'_, A>) -> T {
+            unreachable!("a crate with a handler of a context of no aggregate does not compile")
+        }
+    }
+    impl<A: Aggregate, X> NoContext<A> for Probe<(A, X)> {}
 }

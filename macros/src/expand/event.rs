@@ -398,7 +398,11 @@ fn conversions(input: &EventInput<'_>, p: &TokenStream) -> TokenStream {
             impl #impl_generics #p::EventOf<#ident #ty_generics> for #ty #where_clause {}
         }
     });
-    let members = quote!(#(#members)*);
+    let members = quote! {
+        #[automatically_derived]
+        impl #impl_generics #p::EventType for #ident #ty_generics #where_clause {}
+        #(#members)*
+    };
     if !input.is_enum {
         return members;
     }

@@ -57,7 +57,19 @@ fn handler(
     let (method, command) = (h.method, h.command);
     let extra = match h.extra {
         None => None,
-        Some(HandlerExtra::Context) => Some(quote!(cx)),
+        Some(HandlerExtra::Context(None)) => Some(quote!(cx)),
+        // Through `__private::context`: the aggregate's own context, or one error at `A` if it
+        // names another aggregate.
+        Some(HandlerExtra::Context(Some(aggregate))) => {
+            let context = quote_spanned! {aggregate.span()=>
+                (&&&#p::Probe::<(Self, #aggregate)>::new()).context(cx)
+            };
+            Some(quote! {{
+                #[allow(unused_imports)]
+                use #p::context::{OwnContext as _, OtherContext as _, NoContext as _};
+                #context
+            }})
+        }
         // Spanned at the parameter, where a services type mismatch is reported.
         Some(HandlerExtra::Services(ty)) => Some(quote_spanned!(ty.span()=> cx.services())),
     };
@@ -213,11 +225,11 @@ fn result_spans(
 /// `__private::route::Returned`).
 fn as_events(span: proc_macro2::Span, returned: TokenStream, p: &TokenStream) -> TokenStream {
     let call = quote_spanned! {span=>
-        (&&#p::Probe::<(<Self as #p::Aggregate>::Event, _)>::new()).events(#returned)
+        (&&&#p::Probe::<(<Self as #p::Aggregate>::Event, _)>::new()).events(#returned)
     };
     quote! {{
         #[allow(unused_imports)]
-        use #p::route::{AsEvents as _, NoEventsOf as _};
+        use #p::route::{AsEvents as _, NoEventsOf as _, UnknownEvents as _};
         #call
     }}
 }

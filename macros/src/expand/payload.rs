@@ -56,7 +56,7 @@ pub fn structs(payloads: &Payloads<'_>) -> TokenStream {
                 .iter()
                 .filter(|a| !a.path().is_ident("event") && !a.path().is_ident("command"));
             let name = &f.ident;
-            let ty = one_level_deeper(f.ty.clone());
+            let ty = without_lifetimes(one_level_deeper(f.ty.clone()), generics);
             quote!(#(#attrs)* pub #name: #ty)
         });
         quote! {
@@ -144,6 +144,21 @@ fn one_level_deeper(mut ty: Type) -> Type {
         }
     }
     Deeper.visit_type_mut(&mut ty);
+    ty
+}
+
+/// A field type with the enum's lifetimes (reported as unsupported) made `'static`, so that the
+/// struct written beside that error raises none of its own.
+fn without_lifetimes(mut ty: Type, generics: &syn::Generics) -> Type {
+    struct Static<'a>(&'a syn::Generics);
+    impl VisitMut for Static<'_> {
+        fn visit_lifetime_mut(&mut self, lifetime: &mut syn::Lifetime) {
+            if self.0.lifetimes().any(|l| l.lifetime == *lifetime) {
+                *lifetime = syn::Lifetime::new("'static", lifetime.span());
+            }
+        }
+    }
+    Static(generics).visit_type_mut(&mut ty);
     ty
 }
 

@@ -118,10 +118,14 @@ fn arm(h: &EventHandler<'_>, p: &TokenStream) -> TokenStream {
     };
     let outcome = quote_spanned!(output=> #p::handled(#awaited));
     // Spanned at the payload type: a type no listed aggregate has is reported there.
-    let routes = quote_spanned!(payload.span()=> #p::routes::<#payload, __Aggregates, _>(__event));
-    let decode =
-        quote_spanned!(payload.span()=> #p::decode_payload::<#payload, __Aggregates, _>(__event));
+    // Through `__private::follow`, silent when `aggregates(...)` names a type that is no
+    // aggregate (reported there).
+    let probe = quote!((&&#p::Probe::<(#payload, __Aggregates)>::new()));
+    let routes = quote_spanned!(payload.span()=> #probe.routes(__event));
+    let decode = quote_spanned!(payload.span()=> #probe.decode(__event));
     quote! {
+        #[allow(unused_imports)]
+        use #p::follow::{Followed as _, NotFollowed as _};
         if #routes {
             let __payload: #payload = #decode?;
             #outcome?;

@@ -18,16 +18,8 @@ use crate::contract::event::{DomainEvent, EventEnvelope};
 ///
 /// Implemented for every type with `Display + FromStr` (`String`, `Uuid`, integers, newtypes
 /// that implement both).
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be an aggregate id: ids are stored as their `Display` form and read back with `FromStr`",
-    label = "not an aggregate id",
-    note = "an id needs `Debug`, `Clone`, `Display`, `FromStr`, `Send`, `Sync` and `'static`: implement the missing ones for `{Self}`, or use `String`, `Uuid` or an integer"
-)]
 pub trait AggregateId: Debug + Display + FromStr + Clone + Send + Sync + 'static {}
 
-// Not recommended: a type that misses one bound is reported as "not an aggregate id", once,
-// with every bound listed, rather than once per missing bound.
-#[diagnostic::do_not_recommend]
 impl<T> AggregateId for T where T: Debug + Display + FromStr + Clone + Send + Sync + 'static {}
 
 /// The state of one aggregate type, with its commands, events and errors.

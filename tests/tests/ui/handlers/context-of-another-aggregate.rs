@@ -35,7 +35,7 @@ impl Door {
         Ok(Opened { by: command.by })
     }
 
-    fn close(&self, _: Close, _: &cqrs_runtime::CommandContext<'_, Window>) -> Closed {
+    fn close(&self, _: Close, _: &cqrs_runtime::CommandContext<'_, bank::Account>) -> Closed {
         Closed
     }
 
@@ -47,6 +47,3 @@ impl Door {
         self.open = false;
     }
 }
-
-#[derive(Debug, Default)]
-pub struct Window;
