@@ -16,6 +16,10 @@ const SEVERAL_ERRORS: &[(&str, &str)] = &[
         "`Send` and `Sync` are two bounds of `Aggregate::Services`, checked one by one where it is set; the handlers' future, which holds the context, is then not `Send` either",
     ),
     (
+        "handlers/handler-takes-an-event-payload",
+        "the handler's type is no command (reported at it), so the command it was meant for is also reported as unhandled: which one it was meant for is not in the code",
+    ),
+    (
         "handlers/applier-without-event",
         "an applier without its event parameter names no type, so the event it was meant for is also reported as not applied",
     ),

@@ -90,8 +90,10 @@ fn handler(
         // reported: the events at `T`, the refusal at `E`.
         let converted = if h.fallible {
             let (ok, err) = result_spans(h.output, output);
-            let events = as_events(ok, quote!(__events), p);
-            let refusal = quote_spanned!(err=> #p::refusal::<Self, _>(__refusal));
+            // The values too: rustc puts the caret on the argument whose type is wrong.
+            let events = as_events(ok, quote_spanned!(ok=> __events), p);
+            let refusal_value = quote_spanned!(err=> __refusal);
+            let refusal = quote_spanned!(err=> #p::refusal::<Self, _>(#refusal_value));
             quote! {
                 match #returned {
                     ::core::result::Result::Ok(__events) => ::core::result::Result::Ok(#events),
@@ -101,8 +103,11 @@ fn handler(
                 }
             }
         } else {
-            let events = as_events(output, returned, p);
-            quote!(::core::result::Result::Ok(#events))
+            let events = as_events(output, quote_spanned!(output=> __events), p);
+            quote! {{
+                let __events = #returned;
+                ::core::result::Result::Ok(#events)
+            }}
         };
         if h.is_async {
             quote!(async move { #converted })
