@@ -130,11 +130,13 @@ pub fn aggregate(input: &AggregateInput<'_>) -> TokenStream {
         .id
         .as_ref()
         .map_or(quote!(::std::string::String), |t| quote!(#t));
-    let error = input
-        .attrs
-        .error
-        .as_ref()
-        .map_or(quote!(::core::convert::Infallible), |t| quote!(#t));
+    // Without the attribute at all, the error type is a placeholder too, so that handlers'
+    // refusals raise nothing more; a missing `error = ...` beside the others means `Infallible`.
+    let error = match (&input.attrs.error, &input.attrs.event, &input.attrs.command) {
+        (Some(t), _, _) => quote!(#t),
+        (None, None, None) => quote!(#p::UnknownError),
+        (None, _, _) => quote!(::core::convert::Infallible),
+    };
     let services = input
         .attrs
         .services

@@ -186,6 +186,13 @@ pub fn check_command(input: &CommandInput<'_>, errors: &mut Errors) {
 
 pub fn check_aggregate(input: &AggregateInput<'_>, errors: &mut Errors) {
     // Rule: an aggregate names its event and command types; the rest have defaults.
+    if input.attrs.event.is_none() && input.attrs.command.is_none() {
+        errors.error(
+            input.ident,
+            "missing `#[aggregate(command = ..., event = ...)]`; name the aggregate's command and event types, e.g. `#[aggregate(command = AccountCommand, event = AccountEvent, error = AccountError)]`",
+        );
+        return;
+    }
     for (key, value, example) in [
         ("event", &input.attrs.event, "event = AccountEvent"),
         ("command", &input.attrs.command, "command = AccountCommand"),

@@ -80,6 +80,8 @@ pub use crate::__private::context::{ContextOf, NoContext, OtherContext, OwnConte
 #[doc(hidden)]
 pub use crate::__private::follow::{Aggregates, Followed, NotFollowed};
 #[doc(hidden)]
+pub use crate::__private::refusal::{IntoRefusal, NoErrorDeclared, SameError, UnknownRefusal};
+#[doc(hidden)]
 pub use crate::__private::route::{
     AsEvents, DescribedCommands, DescribedEvents, NoEventType, NoEventsOf, ThroughDispatch,
     ThroughEventDispatch, ToApplier, ToHandler, Undescribed, Undispatched, UnknownEvents,
@@ -91,9 +93,8 @@ pub use crate::__private::stored::{Stored, Unstorable};
 pub use crate::__private::{
     AggregateState, CommandDispatch, CommandOf, CommandType, EventDispatch, EventOf, EventPayload,
     EventType, EventVariant, Follows, GeneratedPayload, HandlerResult, Here, InitialState,
-    OneCommand, OneEvent, Probe, RefusesExisting, SnapshotState, There, event_payload, events,
-    generated_payload, handled, initial, outcome, refusal, refuses_existing, routes,
-    snapshots_json,
+    OneCommand, OneEvent, Probe, RefusalWithoutError, RefusesExisting, SnapshotState, There,
+    event_payload, generated_payload, handled, initial, refusal, refuses_existing, snapshots_json,
 };
 
 pub use crate::contract::aggregate::{Aggregate, AggregateId, AggregateRoot, Snapshots};

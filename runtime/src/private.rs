@@ -165,16 +165,6 @@ pub fn initial<A: InitialState>() -> A {
     A::default()
 }
 
-/// Turns what an infallible handler returned into the aggregate's events.
-#[inline]
-pub fn events<A, T>(events: T) -> Result<Vec<A::Event>, A::Error>
-where
-    A: Aggregate,
-    T: IntoEvents<A::Event>,
-{
-    Ok(events.into_events())
-}
-
 /// The command type of an aggregate whose `#[aggregate(...)]` does not name it: the stub impl
 /// written beside that error uses it. It satisfies every bound generated code puts on a
 /// command type, so the missing key is the only error. It has no values: nothing with it ever
@@ -212,25 +202,80 @@ impl DomainEvent for UnknownEvent {
 /// and appliers' checks compare against.
 pub trait EventType {}
 
-/// Turns what a handler returned into the aggregate's events or error.
-#[inline]
-pub fn outcome<A, T, Er>(result: Result<T, Er>) -> Result<Vec<A::Event>, A::Error>
-where
-    A: Aggregate,
-    T: IntoEvents<A::Event>,
-    Er: Into<A::Error>,
-{
-    match result {
-        Ok(events) => Ok(events.into_events()),
-        Err(error) => Err(error.into()),
+/// The error type of an aggregate whose `#[aggregate(...)]` is missing altogether (reported):
+/// generated code checks nothing against it, as [`Unknown`] and [`UnknownEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownError;
+
+impl std::fmt::Display for UnknownError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no error type was declared")
     }
 }
 
-/// Turns a handler's refusal into the aggregate's error; spanned at the error type of the
-/// handler's `Result<_, E>`, where a wrong one is reported.
+impl std::error::Error for UnknownError {}
+
+/// Never implemented: what a handler that refuses with an error is told when its aggregate
+/// declares none.
+#[diagnostic::on_unimplemented(
+    message = "aggregate `{A}` declares no error type, so its handlers cannot refuse with `{Self}`",
+    label = "a refusal `{A}` cannot return",
+    note = "add `error = {Self}` to `#[aggregate(...)]` of `{A}` (or an error type `{Self}` converts into with `From`)"
+)]
+pub trait RefusalWithoutError<A> {}
+
+/// Turns the refusal of a handler returning a `Result<T>` alias into the aggregate's error.
 #[inline]
 pub fn refusal<A: Aggregate, Er: Into<A::Error>>(error: Er) -> A::Error {
     error.into()
+}
+
+/// How a handler's refusal becomes its aggregate's error, spanned at the `E` of its
+/// `Result<_, E>`: as it is when it is that error; one error naming the missing
+/// `error = ...` when the aggregate declares none (`Infallible`); nothing for the
+/// [`UnknownError`] placeholder; else through `Into`. Call on
+/// `&&&&Probe::<(A, A::Error, E)>::new()`.
+pub mod refusal {
+    use super::{Probe, RefusalWithoutError, UnknownError};
+    use std::convert::Infallible;
+
+    pub trait SameError<E> {
+        #[inline]
+        fn refusal(&self, error: E) -> E {
+            error
+        }
+    }
+    impl<A, E> SameError<E> for &&&Probe<(A, E, E)> {}
+
+    pub trait NoErrorDeclared<A, Er> {
+        fn refusal(&self, error: Er) -> Infallible
+        where
+            Er: RefusalWithoutError<A>,
+        {
+            let _ = error;
+            unreachable!("a crate with a refusal its aggregate cannot return does not compile")
+        }
+    }
+    impl<A, Er> NoErrorDeclared<A, Er> for &&Probe<(A, Infallible, Er)> {}
+
+    pub trait UnknownRefusal<Er> {
+        #[inline]
+        fn refusal(&self, _: Er) -> UnknownError {
+            UnknownError
+        }
+    }
+    impl<A, Er> UnknownRefusal<Er> for &Probe<(A, UnknownError, Er)> {}
+
+    pub trait IntoRefusal<E, Er> {
+        #[inline]
+        fn refusal(&self, error: Er) -> E
+        where
+            Er: Into<E>,
+        {
+            error.into()
+        }
+    }
+    impl<A, E, Er> IntoRefusal<E, Er> for Probe<(A, E, Er)> {}
 }
 
 /// Deserializes a stored payload as the shape of one version.
@@ -392,12 +437,6 @@ pub mod stored {
     impl<T> Unstorable<T> for Probe<T> {}
 }
 
-/// The `std::any::type_name` of a type, for schema metadata.
-#[inline]
-pub fn type_name<T: ?Sized>() -> &'static str {
-    std::any::type_name::<T>()
-}
-
 /// What `snapshot_every` needs of the state: one bound, so a missing derive is one error.
 #[diagnostic::on_unimplemented(
     message = "`snapshot_every` stores `{Self}` as JSON, but `{Self}` is not Serialize and Deserialize",
@@ -489,20 +528,6 @@ where
     fn decode(event: &StoredEvent) -> Result<P, DecodeError> {
         R::decode(event)
     }
-}
-
-/// Whether `event` is a `P` of one of the aggregates `L`.
-#[inline]
-pub fn routes<P, L: Follows<P, I>, I>(event: &StoredEvent) -> bool {
-    L::routes(event)
-}
-
-/// Decodes `event` as a `P` of one of the aggregates `L`.
-#[inline]
-pub fn decode_payload<P, L: Follows<P, I>, I>(
-    event: &StoredEvent,
-) -> Result<P, crate::contract::error::BoxError> {
-    L::decode(event).map_err(Into::into)
 }
 
 /// What a projection handler may return: nothing, or a `Result` whose error converts into a

@@ -20,6 +20,14 @@ const SEVERAL_ERRORS: &[(&str, &str)] = &[
         "the handler's type is no command (reported at it), so the command it was meant for is also reported as unhandled: which one it was meant for is not in the code",
     ),
     (
+        "handlers/forgotten-handlers-attribute",
+        "without `#[handlers]` no method is a handler, and each command and event the aggregate routes is reported unhandled, at `command = ...` and `event = ...`: which of them have no handler is a fact per type",
+    ),
+    (
+        "handlers/misspelled-handlers-attribute",
+        "rustc's own error for the unknown attribute, then each command and event reported unhandled, as without `#[handlers]`",
+    ),
+    (
         "handlers/applier-without-event",
         "an applier without its event parameter names no type, so the event it was meant for is also reported as not applied",
     ),

@@ -93,7 +93,21 @@ fn handler(
             // The values too: rustc puts the caret on the argument whose type is wrong.
             let events = as_events(ok, quote_spanned!(ok=> __events), p);
             let refusal_value = quote_spanned!(err=> __refusal);
-            let refusal = quote_spanned!(err=> #p::refusal::<Self, _>(#refusal_value));
+            // Through `__private::refusal` when the error type is written out (the probe
+            // needs it known); a `Result<T>` alias's goes through `Into`.
+            let refusal = match error_type(h.output) {
+                Some(error) => {
+                    let refusal = quote_spanned! {err=>
+                        (&&&&#p::Probe::<(Self, <Self as #p::Aggregate>::Error, #error)>::new()).refusal(#refusal_value)
+                    };
+                    quote! {{
+                        #[allow(unused_imports)]
+                        use #p::refusal::{SameError as _, NoErrorDeclared as _, UnknownRefusal as _, IntoRefusal as _};
+                        #refusal
+                    }}
+                }
+                None => quote_spanned!(err=> #p::refusal::<Self, _>(#refusal_value)),
+            };
             quote! {
                 match #returned {
                     ::core::result::Result::Ok(__events) => ::core::result::Result::Ok(#events),
@@ -196,6 +210,30 @@ fn applier(
                 #call
             }
         }
+    }
+}
+
+/// The `E` of a handler's `Result<T, E>`, when written out.
+fn error_type(output: Option<&syn::Type>) -> Option<&syn::Type> {
+    let Some(syn::Type::Path(p)) = output else {
+        return None;
+    };
+    let Some(syn::PathArguments::AngleBracketed(args)) =
+        p.path.segments.last().map(|s| &s.arguments)
+    else {
+        return None;
+    };
+    let types: Vec<&syn::Type> = args
+        .args
+        .iter()
+        .filter_map(|a| match a {
+            syn::GenericArgument::Type(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    match types.as_slice() {
+        [_, error] => Some(error),
+        _ => None,
     }
 }
 

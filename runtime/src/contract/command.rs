@@ -65,7 +65,7 @@ impl<'a, A: Aggregate> CommandContext<'a, A> {
 #[diagnostic::on_unimplemented(
     message = "aggregate `{Self}` has no handler for command `{C}`",
     label = "no handler for `{C}`",
-    note = "add `fn name(&self, command: {C}) -> Result<Event, Error>` to a `#[handlers]` impl block of `{Self}`"
+    note = "add `fn name(&self, command: {C}) -> Result<Event, Error>` to a `#[handlers]` impl block of `{Self}` (the methods of an impl block without `#[handlers]` are no handlers)"
 )]
 pub trait HandleCommand<C>: Aggregate {
     /// Whether the handler runs on a new aggregate, an existing one, or both: see
@@ -103,7 +103,7 @@ pub enum Existence {
 #[diagnostic::on_unimplemented(
     message = "aggregate `{Self}` does not apply event `{T}`",
     label = "`{T}` is not applied",
-    note = "add `fn name(&mut self, event: &{T})` to a `#[handlers]` impl block of `{Self}`, or ignore the event with `#[aggregate(ignore({T}))]`"
+    note = "add `fn name(&mut self, event: &{T})` to a `#[handlers]` impl block of `{Self}` (the methods of an impl block without `#[handlers]` are no appliers), or ignore the event with `#[aggregate(ignore({T}))]`"
 )]
 pub trait ApplyEvent<T>: Aggregate {
     /// Changes state by one event; `envelope` is the whole recorded event.
