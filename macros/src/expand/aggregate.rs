@@ -2,12 +2,17 @@
 //! command and event types' dispatch, the snapshot policy, ignored events, and the schema
 //! registration.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::Type;
 use syn::spanned::Spanned;
 
 use crate::ast::AggregateInput;
+use crate::expand::handlers::EVENT_CHECKS;
+use crate::expand::probe;
+
+/// The levels a command takes to its handler (`__private::route`).
+const COMMAND_ROUTES: [&str; 3] = ["ToHandler", "ThroughDispatch", "Undispatched"];
 
 pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
     let krate = &input.crate_path;
@@ -26,18 +31,29 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
 
     // Spanned at `event = ...` / `command = ...`: a missing applier or handler is reported
     // there. Through `__private::route`: the types' routing, or a handler of the whole type.
-    let apply = quote_spanned! {event.span()=>
-        (&&&&#p::Probe::<(Self, #event)>::new()).apply(self, envelope)
-    };
+    let apply = probe(
+        &p,
+        "route",
+        &[
+            "ToApplier",
+            "ThroughEventDispatch",
+            "UnroutedEvent",
+            "NoEventType",
+        ],
+        quote!((Self, #event)),
+        quote!(apply(self, envelope)),
+        event.span(),
+    );
     // Awaited inside a block of our own, spanned at `command = ...`, so that only the call
     // needs the dispatch impl (the return type does not) and a missing handler is reported once.
-    let handle = quote_spanned! {command.span()=>
-        (&&&#p::Probe::<(Self, #command)>::new()).handle(self, command, cx).await
-    };
-    let routes = quote! {
-        #[allow(unused_imports)]
-        use #p::route::{ToHandler as _, ThroughDispatch as _, Undispatched as _, ToApplier as _, ThroughEventDispatch as _, UnroutedEvent as _, NoEventType as _};
-    };
+    let handle = probe(
+        &p,
+        "route",
+        &COMMAND_ROUTES,
+        quote!((Self, #command)),
+        quote!(handle(self, command, cx).await),
+        command.span(),
+    );
     let refusal = existence_check(input, command, &p).map(|refusal| {
         quote! {
             if let ::core::option::Option::Some(error) = #refusal {
@@ -65,15 +81,21 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
     });
     // Spanned at the type in `ignore(...)`, where a conflict with an applier is reported.
     let ignored = attrs.ignore.iter().map(|ty| {
+        let check = probe(
+            &p,
+            "check",
+            &EVENT_CHECKS,
+            quote!((#event, #ty)),
+            quote!(event()),
+            ty.span(),
+        );
         quote_spanned! {ty.span()=>
             #[automatically_derived]
             impl #impl_generics #p::ApplyEvent<#ty> for #ident #ty_generics #where_clause {
                 #[inline]
                 fn apply_event(&mut self, _: &#ty, _: &#p::EventEnvelope<#event>) {
                     // That the ignored type is one of the events, reported at it.
-                    #[allow(unused_imports)]
-                    use #p::check::{IsOneEvent as _, IsWholeEvent as _, IsNoEvent as _, UnderivedEvent as _};
-                    (&&&&#p::Probe::<(#event, #ty)>::new()).event();
+                    #check;
                 }
             }
         }
@@ -81,6 +103,9 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
     // A generic aggregate has no single schema to register; its instantiations are listed by
     // whoever names them.
     let registration = input.generics.params.is_empty().then(|| {
+        let span = Span::call_site();
+        let commands = probe(&p, "route", &["DescribedCommands", "Undescribed"], quote!(#command), quote!(commands()), span);
+        let events = probe(&p, "route", &["DescribedEvents", "Undescribed"], quote!(#event), quote!(events()), span);
         // Only with the runtime's `schema` feature (see `__private::schema_items`).
         quote! {
             #p::schema_items! {
@@ -89,16 +114,8 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
                         describe: || #p::AggregateSchema {
                             aggregate_type: ::std::borrow::ToOwned::to_owned(#name),
                             rust_type: ::std::borrow::ToOwned::to_owned(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident))),
-                            commands: {
-                                #[allow(unused_imports)]
-                                use #p::route::{DescribedCommands as _, Undescribed as _};
-                                (&&#p::Probe::<#command>::new()).commands()
-                            },
-                            events: {
-                                #[allow(unused_imports)]
-                                use #p::route::{DescribedEvents as _, Undescribed as _};
-                                (&&#p::Probe::<#event>::new()).events()
-                            },
+                            commands: #commands,
+                            events: #events,
                         },
                     }
                 }
@@ -129,7 +146,6 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
             ) -> impl ::core::future::Future<
                 Output = ::core::result::Result<::std::vec::Vec<Self::Event>, Self::Error>,
             > + ::core::marker::Send {
-                #routes
                 async move {
                     #refusal
                     #handle
@@ -138,7 +154,6 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
 
             #[inline]
             fn apply(&mut self, envelope: &#p::EventEnvelope<Self::Event>) {
-                #routes
                 #apply
             }
 
@@ -202,9 +217,14 @@ fn existence_check(
         .as_ref()
         .map(|e| refuse(quote!((#p::Existence::Create, true)), e));
     // At `command = ...`, as the dispatch: a missing handler is one error there.
-    let existence = quote_spanned! {command.span()=>
-        (&&&#p::Probe::<(Self, #command)>::new()).existence(&command)
-    };
+    let existence = probe(
+        p,
+        "route",
+        &COMMAND_ROUTES,
+        quote!((Self, #command)),
+        quote!(existence(&command)),
+        command.span(),
+    );
     Some(quote! {
         match (#existence, cx.exists()) {
             #missing

@@ -8,7 +8,7 @@ use syn::{LitStr, Path, Type};
 
 use crate::ast::{EventDef, EventInput};
 use crate::attr::HopKind;
-use crate::expand::payload;
+use crate::expand::{payload, probe};
 
 pub fn expand(input: &EventInput<'_>) -> TokenStream {
     let krate = &input.crate_path;
@@ -516,9 +516,12 @@ fn stored(generic: bool, ty: &Type, wanted: Use, p: &TokenStream) -> TokenStream
         Use::Decode => quote!(decode(__event_type, __version, __payload)),
         Use::Schema => quote!(schema()),
     };
-    quote! {{
-        #[allow(unused_imports)]
-        use #p::stored::{Stored as _, Unstorable as _};
-        (&&#p::Probe::<#ty>::new()).#call
-    }}
+    probe(
+        p,
+        "stored",
+        &["Stored", "Unstorable"],
+        quote!(#ty),
+        call,
+        proc_macro2::Span::call_site(),
+    )
 }

@@ -6,6 +6,18 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ast::{Applier, Handler, HandlerExtra, HandlersInput, Mark};
+use crate::expand::probe;
+
+/// The levels of the check that a handler's type is one of its aggregate's commands
+/// (`__private::check`).
+const COMMAND_CHECKS: [&str; 4] = [
+    "IsOneCommand",
+    "IsWholeCommand",
+    "IsNoCommand",
+    "UnderivedCommand",
+];
+/// The same for an applier's type and the events.
+pub const EVENT_CHECKS: [&str; 4] = ["IsOneEvent", "IsWholeEvent", "IsNoEvent", "UnderivedEvent"];
 
 pub fn expand(input: &HandlersInput<'_>) -> TokenStream {
     let krate = &input.crate_path;
@@ -60,16 +72,14 @@ fn handler(
         Some(HandlerExtra::Context(None)) => Some(quote!(cx)),
         // Through `__private::context`: the aggregate's own context, or one error at `A` if it
         // names another aggregate.
-        Some(HandlerExtra::Context(Some(aggregate))) => {
-            let context = quote_spanned! {aggregate.span()=>
-                (&&&#p::Probe::<(Self, #aggregate)>::new()).context(cx)
-            };
-            Some(quote! {{
-                #[allow(unused_imports)]
-                use #p::context::{OwnContext as _, OtherContext as _, NoContext as _};
-                #context
-            }})
-        }
+        Some(HandlerExtra::Context(Some(aggregate))) => Some(probe(
+            p,
+            "context",
+            &["OwnContext", "OtherContext", "NoContext"],
+            quote!((Self, #aggregate)),
+            quote!(context(cx)),
+            aggregate.span(),
+        )),
         // Spanned at the parameter, where a services type mismatch is reported.
         Some(HandlerExtra::Services(ty)) => Some(quote_spanned!(ty.span()=> cx.services())),
     };
@@ -86,43 +96,7 @@ fn handler(
         } else {
             call
         };
-        // Each conversion is spanned at its type inside `Result<T, E>`, where a wrong one is
-        // reported: the events at `T`, the refusal at `E`.
-        let converted = if h.fallible {
-            let (ok, err) = result_spans(h.output, output);
-            // The values too: rustc puts the caret on the argument whose type is wrong.
-            let events = as_events(ok, quote_spanned!(ok=> __events), p);
-            let refusal_value = quote_spanned!(err=> __refusal);
-            // Through `__private::refusal` when the error type is written out (the probe
-            // needs it known); a `Result<T>` alias's goes through `Into`.
-            let refusal = match error_type(h.output) {
-                Some(error) => {
-                    let refusal = quote_spanned! {err=>
-                        (&&&&#p::Probe::<(Self, <Self as #p::Aggregate>::Error, #error)>::new()).refusal(#refusal_value)
-                    };
-                    quote! {{
-                        #[allow(unused_imports)]
-                        use #p::refusal::{SameError as _, NoErrorDeclared as _, UnknownRefusal as _, IntoRefusal as _};
-                        #refusal
-                    }}
-                }
-                None => quote_spanned!(err=> #p::refusal::<Self, _>(#refusal_value)),
-            };
-            quote! {
-                match #returned {
-                    ::core::result::Result::Ok(__events) => ::core::result::Result::Ok(#events),
-                    // `Result<_, Infallible>` makes this arm unreachable.
-                    #[allow(unreachable_code)]
-                    ::core::result::Result::Err(__refusal) => ::core::result::Result::Err(#refusal),
-                }
-            }
-        } else {
-            let events = as_events(output, quote_spanned!(output=> __events), p);
-            quote! {{
-                let __events = #returned;
-                ::core::result::Result::Ok(#events)
-            }}
-        };
+        let converted = converted(h, output, returned, p);
         if h.is_async {
             quote!(async move { #converted })
         } else {
@@ -142,9 +116,14 @@ fn handler(
         }
     });
     // That the aggregate's command type has this command, reported at the parameter.
-    let check = quote_spanned! {command.span()=>
-        (&&&&#p::Probe::<(<Self as #p::Aggregate>::Command, #command)>::new()).command()
-    };
+    let check = probe(
+        p,
+        "check",
+        &COMMAND_CHECKS,
+        quote!((<Self as #p::Aggregate>::Command, #command)),
+        quote!(command()),
+        command.span(),
+    );
     quote! {
         #[automatically_derived]
         impl #impl_generics #p::HandleCommand<#command> for #self_ty #where_clause {
@@ -161,11 +140,7 @@ fn handler(
                     <Self as #p::Aggregate>::Error,
                 >,
             > + ::core::marker::Send {
-                {
-                    #[allow(unused_imports)]
-                    use #p::check::{IsOneCommand as _, IsWholeCommand as _, IsNoCommand as _, UnderivedCommand as _};
-                    #check;
-                }
+                #check;
                 #body
             }
         }
@@ -189,9 +164,14 @@ fn applier(
         quote_spanned!(method.span()=> Self::#method(self, event, #envelope))
     };
     // That the aggregate's event type has this event, reported at the parameter.
-    let check = quote_spanned! {event.span()=>
-        (&&&&#p::Probe::<(<Self as #p::Aggregate>::Event, #event)>::new()).event()
-    };
+    let check = probe(
+        p,
+        "check",
+        &EVENT_CHECKS,
+        quote!((<Self as #p::Aggregate>::Event, #event)),
+        quote!(event()),
+        event.span(),
+    );
     quote! {
         #[automatically_derived]
         impl #impl_generics #p::ApplyEvent<#event> for #self_ty #where_clause {
@@ -201,15 +181,60 @@ fn applier(
                 event: &#event,
                 envelope: &#p::EventEnvelope<<Self as #p::Aggregate>::Event>,
             ) {
-                {
-                    #[allow(unused_imports)]
-                    use #p::check::{IsOneEvent as _, IsWholeEvent as _, IsNoEvent as _, UnderivedEvent as _};
-                    #check;
-                }
+                #check;
                 let _ = (event, envelope);
                 #call
             }
         }
+    }
+}
+
+/// What a handler returned (`returned`), as the `Result` of the aggregate's events and error.
+/// Each conversion is spanned at its type inside `Result<T, E>`, where a wrong one is reported:
+/// the events at `T`, the refusal at `E`.
+fn converted(
+    h: &Handler<'_>,
+    output: proc_macro2::Span,
+    returned: TokenStream,
+    p: &TokenStream,
+) -> TokenStream {
+    if h.fallible {
+        let (ok, err) = result_spans(h.output, output);
+        // The values too: rustc puts the caret on the argument whose type is wrong.
+        let events = as_events(ok, quote_spanned!(ok=> __events), p);
+        let refusal_value = quote_spanned!(err=> __refusal);
+        // Through `__private::refusal` when the error type is written out (the probe
+        // needs it known); a `Result<T>` alias's goes through `Into`.
+        let refusal = match error_type(h.output) {
+            Some(error) => probe(
+                p,
+                "refusal",
+                &[
+                    "SameError",
+                    "NoErrorDeclared",
+                    "UnknownRefusal",
+                    "IntoRefusal",
+                ],
+                quote!((Self, <Self as #p::Aggregate>::Error, #error)),
+                quote!(refusal(#refusal_value)),
+                err,
+            ),
+            None => quote_spanned!(err=> #p::refusal::<Self, _>(#refusal_value)),
+        };
+        quote! {
+            match #returned {
+                ::core::result::Result::Ok(__events) => ::core::result::Result::Ok(#events),
+                // `Result<_, Infallible>` makes this arm unreachable.
+                #[allow(unreachable_code)]
+                ::core::result::Result::Err(__refusal) => ::core::result::Result::Err(#refusal),
+            }
+        }
+    } else {
+        let events = as_events(output, quote_spanned!(output=> __events), p);
+        quote! {{
+            let __events = #returned;
+            ::core::result::Result::Ok(#events)
+        }}
     }
 }
 
@@ -267,12 +292,12 @@ fn result_spans(
 /// What a handler returned (`returned`), as the aggregate's events, spanned at its type (see
 /// `__private::route::Returned`).
 fn as_events(span: proc_macro2::Span, returned: TokenStream, p: &TokenStream) -> TokenStream {
-    let call = quote_spanned! {span=>
-        (&&&#p::Probe::<(<Self as #p::Aggregate>::Event, _)>::new()).events(#returned)
-    };
-    quote! {{
-        #[allow(unused_imports)]
-        use #p::route::{AsEvents as _, NoEventsOf as _, UnknownEvents as _};
-        #call
-    }}
+    probe(
+        p,
+        "route",
+        &["UnknownEvents", "AsEvents", "NoEventsOf"],
+        quote!((<Self as #p::Aggregate>::Event, _)),
+        quote!(events(#returned)),
+        span,
+    )
 }

@@ -7,6 +7,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ast::{EventHandler, Extra, ProjectionInput};
+use crate::expand::probe;
 
 pub fn expand(input: &ProjectionInput<'_>) -> TokenStream {
     let krate = &input.crate_path;
@@ -120,12 +121,19 @@ fn arm(h: &EventHandler<'_>, p: &TokenStream) -> TokenStream {
     // Spanned at the payload type: a type no listed aggregate has is reported there.
     // Through `__private::follow`, silent when `aggregates(...)` names a type that is no
     // aggregate (reported there).
-    let probe = quote!((&&#p::Probe::<(#payload, __Aggregates)>::new()));
-    let routes = quote_spanned!(payload.span()=> #probe.routes(__event));
-    let decode = quote_spanned!(payload.span()=> #probe.decode(__event));
+    let follow = |call| {
+        probe(
+            p,
+            "follow",
+            &["Followed", "NotFollowed"],
+            quote!((#payload, __Aggregates)),
+            call,
+            payload.span(),
+        )
+    };
+    let routes = follow(quote!(routes(__event)));
+    let decode = follow(quote!(decode(__event)));
     quote! {
-        #[allow(unused_imports)]
-        use #p::follow::{Followed as _, NotFollowed as _};
         if #routes {
             let __payload: #payload = #decode?;
             #outcome?;
