@@ -183,6 +183,12 @@ fn a_generated_payload_is_stored_as_the_same_struct_written_by_hand() {
     );
     assert_eq!(generated.event_type(), "Registered");
     assert_eq!(CardEvent::from(Touched {}).encode().unwrap(), "{}");
+    // A unit variant's struct is also a value, the same one.
+    assert_eq!(CardEvent::from(Touched).encode().unwrap(), "{}");
+    assert_eq!(
+        CardEvent::decode("Touched", 1, "{}").unwrap(),
+        CardEvent::Touched
+    );
 }
 
 #[test]

@@ -35,7 +35,8 @@ pub struct Till {
 #[handlers]
 impl Till {
     fn open(&self, _: Open) -> Opened {
-        Opened {}
+        // A unit variant's struct is a value, as a unit struct would be.
+        Opened
     }
 
     fn take(&self, cmd: Take) -> Taken {
@@ -53,4 +54,6 @@ impl Till {
 
 pub fn conversions() {
     let _ = TillEvent::from(Opened {});
+    let _ = TillEvent::from(Opened);
+    let _ = TillCommand::from(Open);
 }
