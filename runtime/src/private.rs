@@ -366,7 +366,9 @@ impl<T: Serialize + DeserializeOwned> EventPayload for T {}
 /// `(&&&Probe::<T>::new()).method()` resolves to the first impl (by how many references it
 /// takes off the receiver) whose bounds `T` meets. This works on the concrete types generated
 /// code names ("autoref specialization"), and lets a derive say nothing more about a type an
-/// earlier check has already reported. Used by [`stored`], [`check`] and [`route`].
+/// earlier check has already reported. Used by [`stored`], [`check`], [`route`],
+/// [`refusal`](mod@refusal), [`follow`] and [`context`]; the macros write every call through
+/// one helper.
 #[derive(Debug)]
 pub struct Probe<T: ?Sized>(std::marker::PhantomData<fn() -> T>);
 
