@@ -48,8 +48,9 @@ pub use crate::contract::schema::{Registration, schema_of};
 /// Routes each variant of an event enum to `ApplyEvent<Payload>`; implemented by
 /// `#[derive(Event)]` for every aggregate that applies all of its payload types.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not an event type: add `#[derive(Event)]` to `{Self}`",
-    label = "not a `#[derive(Event)]` type"
+    message = "`{Self}` is not an event type: add `#[derive(Event)]` to it, or name the event enum it is a payload of",
+    label = "not a `#[derive(Event)]` type",
+    note = "`event = ...` names the aggregate's event enum (or an event struct), whose `#[derive(Event)]` routes each event to its applier"
 )]
 pub trait EventDispatch<A: Aggregate<Event = Self>>: Sized {
     fn dispatch(state: &mut A, envelope: &EventEnvelope<Self>);
@@ -58,9 +59,9 @@ pub trait EventDispatch<A: Aggregate<Event = Self>>: Sized {
 /// Routes each variant of a command enum to `HandleCommand<Payload>`; implemented by
 /// `#[derive(Command)]` for every aggregate that handles all of its payload types.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a command type: add `#[derive(Command)]` to `{Self}`",
+    message = "`{Self}` is not a command type: add `#[derive(Command)]` to it, or name the command enum it is a payload of",
     label = "not a `#[derive(Command)]` type",
-    note = "an aggregate's `command = ...` names its command enum (or a command struct); `#[derive(Command)]` routes each of its commands to a handler"
+    note = "`command = ...` names the aggregate's command enum (or a command struct), whose `#[derive(Command)]` routes each command to its handler"
 )]
 pub trait CommandDispatch<A: Aggregate>: Sized {
     fn dispatch(

@@ -44,9 +44,9 @@ use uuid::Uuid;
 /// assert!(Renamed::decode("Renamed", 2, "{}").is_err());
 /// ```
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not an event type: add `#[derive(Event)]` to `{Self}`",
+    message = "`{Self}` is not an event type: add `#[derive(Event)]` to it, or name the event enum it is a payload of",
     label = "not a `#[derive(Event)]` type",
-    note = "an aggregate's `event = ...` names its event enum (not one of its payloads); `#[derive(Event)]` writes `DomainEvent` for it"
+    note = "`event = ...` names the aggregate's event enum (or an event struct), whose `#[derive(Event)]` routes each event to its applier"
 )]
 pub trait DomainEvent: Sized + Send + Sync + 'static {
     /// The current stored type names this type can produce, in declaration order.

@@ -77,8 +77,9 @@ pub struct AggregateSchema {
 
 /// Events that can describe themselves; implemented by `#[derive(Event)]`.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not an event type: add `#[derive(Event)]` to `{Self}`",
-    label = "not a `#[derive(Event)]` type"
+    message = "`{Self}` is not an event type: add `#[derive(Event)]` to it, or name the event enum it is a payload of",
+    label = "not a `#[derive(Event)]` type",
+    note = "`event = ...` names the aggregate's event enum (or an event struct), whose `#[derive(Event)]` routes each event to its applier"
 )]
 pub trait DescribeEvents {
     /// Every event type with its versions.
@@ -87,8 +88,9 @@ pub trait DescribeEvents {
 
 /// Commands that can describe themselves; implemented by `#[derive(Command)]`.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a command type: add `#[derive(Command)]` to `{Self}`",
-    label = "not a `#[derive(Command)]` type"
+    message = "`{Self}` is not a command type: add `#[derive(Command)]` to it, or name the command enum it is a payload of",
+    label = "not a `#[derive(Command)]` type",
+    note = "`command = ...` names the aggregate's command enum (or a command struct), whose `#[derive(Command)]` routes each command to its handler"
 )]
 pub trait DescribeCommands {
     /// Every command.
