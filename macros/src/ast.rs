@@ -224,6 +224,26 @@ pub(crate) fn variant_payload(
     Some((ty, shape, Some(generated)))
 }
 
+/// The type arguments of a path type's last segment: `T` and `E` of `Result<T, E>`, `A` of
+/// `CommandContext<'_, A>`; none for any other type.
+pub(crate) fn type_args(ty: &Type) -> Vec<&Type> {
+    let Type::Path(p) = ty else {
+        return Vec::new();
+    };
+    let Some(syn::PathArguments::AngleBracketed(args)) =
+        p.path.segments.last().map(|s| &s.arguments)
+    else {
+        return Vec::new();
+    };
+    args.args
+        .iter()
+        .filter_map(|a| match a {
+            syn::GenericArgument::Type(t) => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
 /// For a `&self` or `&mut self` receiver, whether it is `&mut`; `None` for `self`, `mut self`
 /// or `self: Type`.
 pub(crate) fn borrowed_receiver(receiver: &syn::Receiver) -> Option<bool> {

@@ -408,7 +408,7 @@ pub mod stored {
     impl<T: EventPayload> Stored<T> for &Probe<T> {
         #[inline]
         fn encode(&self, payload: &T) -> Result<String, serde_json::Error> {
-            serde_json::to_string(payload)
+            super::encode(payload)
         }
         #[inline]
         fn decode(&self, event_type: &str, version: u32, payload: &str) -> Result<T, DecodeError> {

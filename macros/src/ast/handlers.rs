@@ -322,7 +322,7 @@ fn classify_handler<'a>(
     let extra = match extra {
         None => None,
         Some(Type::Reference(r)) if r.mutability.is_none() => Some(if is_context(&r.elem) {
-            HandlerExtra::Context(context_aggregate(&r.elem))
+            HandlerExtra::Context(super::type_args(&r.elem).last().copied())
         } else {
             HandlerExtra::Services(&r.elem)
         }),
@@ -362,18 +362,6 @@ fn classify_handler<'a>(
 /// `Result<..>` by its last segment (`std::result::Result`, `Result`): a handler that can refuse.
 fn is_result(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Result"))
-}
-
-/// The `A` of `CommandContext<'_, A>`.
-fn context_aggregate(ty: &Type) -> Option<&Type> {
-    let Type::Path(p) = ty else { return None };
-    let syn::PathArguments::AngleBracketed(args) = &p.path.segments.last()?.arguments else {
-        return None;
-    };
-    args.args.iter().rev().find_map(|a| match a {
-        syn::GenericArgument::Type(t) => Some(t),
-        _ => None,
-    })
 }
 
 fn is_context(ty: &Type) -> bool {

@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::ast::{Applier, Handler, HandlerExtra, HandlersInput, Mark};
+use crate::ast::{Applier, Handler, HandlerExtra, HandlersInput, Mark, type_args};
 use crate::expand::probe;
 
 /// The levels of the check that a handler's type is one of its aggregate's commands
@@ -240,24 +240,8 @@ fn converted(
 
 /// The `E` of a handler's `Result<T, E>`, when written out.
 fn error_type(output: Option<&syn::Type>) -> Option<&syn::Type> {
-    let Some(syn::Type::Path(p)) = output else {
-        return None;
-    };
-    let Some(syn::PathArguments::AngleBracketed(args)) =
-        p.path.segments.last().map(|s| &s.arguments)
-    else {
-        return None;
-    };
-    let types: Vec<&syn::Type> = args
-        .args
-        .iter()
-        .filter_map(|a| match a {
-            syn::GenericArgument::Type(t) => Some(t),
-            _ => None,
-        })
-        .collect();
-    match types.as_slice() {
-        [_, error] => Some(error),
+    match output.map(type_args).as_deref() {
+        Some([_, error]) => Some(error),
         _ => None,
     }
 }
@@ -268,23 +252,9 @@ fn result_spans(
     output: Option<&syn::Type>,
     whole: proc_macro2::Span,
 ) -> (proc_macro2::Span, proc_macro2::Span) {
-    let args = match output {
-        Some(syn::Type::Path(p)) => match p.path.segments.last().map(|s| &s.arguments) {
-            Some(syn::PathArguments::AngleBracketed(args)) => args
-                .args
-                .iter()
-                .filter_map(|a| match a {
-                    syn::GenericArgument::Type(t) => Some(t.span()),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    };
-    match args.as_slice() {
-        [ok, err] => (*ok, *err),
-        [ok] => (*ok, whole),
+    match output.map(type_args).as_deref() {
+        Some([ok, err]) => (ok.span(), err.span()),
+        Some([ok]) => (ok.span(), whole),
         _ => (whole, whole),
     }
 }

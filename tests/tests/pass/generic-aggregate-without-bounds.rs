@@ -1,5 +1,6 @@
-//! A generic aggregate whose type parameter has no bounds: it is an aggregate for each type
-//! argument that meets what one needs (`Send + Sync + Default + 'static` here).
+// A generic aggregate whose type parameter has no bounds: it is an aggregate for each type
+// argument that meets what one needs (`Send + Sync + Default + 'static` here). (Line comments:
+// `ui/aggregate/generic-used-with-an-unsuitable-type.rs` includes this file.)
 
 use cqrs_runtime::{Aggregate, Command, Event, handlers};
 
