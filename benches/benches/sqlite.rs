@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cqrs_benches::{RawSqlite, SnapshottedTally, Tally, new_events};
+use cqrs_benches::{RawSqlite, RusqliteLimit, SnapshottedTally, Tally, new_events};
 use cqrs_runtime::sqlite::{Durability, SqliteConfig, SqliteStore};
 use cqrs_runtime::{Aggregate, EventStore, Repository, Snapshot};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -118,6 +118,25 @@ fn appends(c: &mut Criterion) {
                         async move { run_raw(&raw, appends, writers, per_command).await }
                     })
                 });
+                if writers == 1 {
+                    let limit = RusqliteLimit::open(
+                        &dir.path().join(format!("limit-{label}-{per_command}.db")),
+                        durability == Durability::Full,
+                    );
+                    let events = new_events(per_command);
+                    let mut version = 0;
+                    group.bench_function(BenchmarkId::new("limit", &id), |b| {
+                        b.iter_custom(|appends| {
+                            let start = Instant::now();
+                            for _ in 0..appends {
+                                let fresh = fresh_ids(&events);
+                                limit.append("limit", version, &fresh);
+                                version += fresh.len() as i64;
+                            }
+                            start.elapsed()
+                        })
+                    });
+                }
             }
         }
     }
@@ -169,6 +188,18 @@ fn loads(c: &mut Criterion) {
         b.to_async(&rt).iter(|| async {
             let root = snapshotted.load(&"big".into()).await.unwrap();
             assert_eq!(root.version(), EVENTS);
+        })
+    });
+    let limit = RusqliteLimit::open(&dir.path().join("load-limit.db"), false);
+    for batch in 0..(EVENTS / 500) {
+        limit.append("big", (batch * 500) as i64, &new_events(500));
+    }
+    group.bench_function("limit", |b| {
+        b.iter(|| {
+            assert_eq!(
+                limit.load("big"),
+                (0..500).sum::<i64>() * (EVENTS / 500) as i64
+            )
         })
     });
     group.finish();

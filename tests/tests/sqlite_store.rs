@@ -24,6 +24,75 @@ async fn conformance_in(durability: Durability) {
     .await;
 }
 
+/// Counts the counter's events in the append's transaction.
+#[derive(Debug, Clone, Default)]
+struct Appended;
+
+#[cqrs_runtime::projection(aggregates(Counter), name = "appended", version = 1)]
+impl Appended {
+    #[reset]
+    async fn create(&mut self, conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS appended (n INTEGER NOT NULL)")
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    async fn any(
+        &mut self,
+        _: &cqrs_runtime::StoredEvent,
+        conn: &mut sqlx::SqliteConnection,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO appended VALUES (1)")
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+}
+
+/// A store with inline projections commits through a sqlx connection on a writer task (the
+/// connection type their handlers take), not through the rusqlite connection: the same suite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_with_inline_projections_conforms() {
+    use cqrs_runtime::projection::{InlineProjections, Projector};
+    let dir = tempfile::tempdir().unwrap();
+    let n = AtomicUsize::new(0);
+    cqrs_runtime::testing::conformance(|| {
+        let path = dir
+            .path()
+            .join(format!("inline-{}.db", n.fetch_add(1, Ordering::Relaxed)));
+        async move {
+            let config = SqliteConfig::new(path);
+            let store = SqliteStore::open(config.clone()).await.unwrap();
+            let target = store.projection_target();
+            Projector::new(store, target, Appended)
+                .catch_up()
+                .await
+                .unwrap();
+            let inline = InlineProjections::new().with(Appended);
+            SqliteStore::open_with_inline(config, inline).await.unwrap()
+        }
+    })
+    .await;
+    // And the projection ran in the appends' transactions.
+    let config = SqliteConfig::new(dir.path().join("inline-0.db"));
+    let store = SqliteStore::open_with_inline(
+        config,
+        cqrs_runtime::projection::InlineProjections::new().with(Appended),
+    )
+    .await
+    .unwrap();
+    let repo = Repository::<Counter, _>::new(store.clone());
+    repo.execute(&"c".to_owned(), CounterCommand::Add(1))
+        .await
+        .unwrap();
+    let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM appended")
+        .fetch_one(store.read_pool())
+        .await
+        .unwrap();
+    assert!(rows >= 1, "the inline projection wrote {rows} rows");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_sqlite_store_conforms() {
     conformance_in(Durability::Full).await;

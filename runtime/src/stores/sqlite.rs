@@ -2,12 +2,14 @@
 //! writers in one process (group commit through one writer task) and with several processes on
 //! one file (SQLite's write lock, waited for with a busy timeout).
 //!
-//! - Appends go to a single writer task that owns the write connection. Each round takes every
-//!   append queued so far into one `BEGIN IMMEDIATE` transaction: the appends of different
-//!   streams go in as one conditional insert that checks each expected version (a savepoint per
-//!   append only when that insert fails, to find the ones that conflict), and one `COMMIT` (one fsync)
-//!   makes them all durable before any caller is answered.
-//! - Reads use a separate pool; in WAL mode they never wait for the writer.
+//! - Appends go to a single writer that owns the write connection, on a thread of its own. Each
+//!   round takes every append queued so far into one `BEGIN IMMEDIATE` transaction: the appends
+//!   of different streams go in as one conditional insert that checks each expected version (a
+//!   savepoint per append only when that insert fails, to find the ones that conflict), and one
+//!   `COMMIT` (one fsync) makes them all durable before any caller is answered.
+//! - Reads use separate read-only connections; in WAL mode they never wait for the writer.
+//! - The writer and the reads of events and snapshots call SQLite through rusqlite; schema
+//!   migrations, the projection target and leases go through sqlx (see `sqlite/native.rs`).
 //! - Writes are serialized by SQLite, so global positions become visible in order: a reader of
 //!   the log never sees a later position before an earlier one has committed.
 
@@ -15,23 +17,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Row, SqliteConnection};
+use sqlx::{ConnectOptions, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 
 use crate::contract::error::{AppendError, StoreError};
 use crate::contract::event::{LogPosition, StoredEvent};
 use crate::contract::store::{EventStore, LogWatch, NewEvent, Snapshot};
 use crate::projection::InlineProjections;
-use crate::stores::sql::store::{StoreSql, count_events, load_snapshot};
-use crate::stores::sql::{EventRow, Statements as SqlStatements, Tables, to_i64, tokio_handle};
+use crate::stores::sql::store::{StoreSql, count_events};
+use crate::stores::sql::{Statements as SqlStatements, Tables, to_i64, tokio_handle};
 
 mod dialect;
 mod migrations;
+mod native;
 mod projections;
 mod writer;
 
@@ -170,20 +171,29 @@ impl SqliteConfig {
 #[derive(Debug)]
 struct Statements {
     sql: SqlStatements<StoreSql>,
-    events_table: String,
+    inserts: writer::Inserts,
 }
 
 impl Statements {
     fn new(tables: &Tables) -> Self {
         Statements {
             sql: SqlStatements::new(include_str!("sqlite/store.sql"), |sql| tables.render(sql)),
-            events_table: tables.events.clone(),
+            inserts: writer::Inserts::new(&tables.events),
         }
     }
 
     fn get(&self, statement: StoreSql) -> &str {
         self.sql.get(statement)
     }
+}
+
+/// Who commits appends and snapshots.
+#[derive(Debug)]
+enum Writer {
+    /// The caller that finds the rusqlite connection free (see `native::Combiner`).
+    Native(Arc<native::Combiner>),
+    /// A tokio task with a sqlx connection, for inline projections.
+    Task(mpsc::Sender<writer::Request>),
 }
 
 /// An event store in an SQLite file. Cloning shares the store (one writer, one reader pool).
@@ -196,8 +206,11 @@ pub struct SqliteStore {
 
 #[derive(Debug)]
 struct Inner {
+    /// For read models kept in the same file, and the event count.
     readers: SqlitePool,
-    writer: mpsc::Sender<writer::Request>,
+    /// Streams, the log and snapshots.
+    native: Arc<native::Readers>,
+    writer: Writer,
     statements: Arc<Statements>,
     path: PathBuf,
     /// Signalled by the writer after each commit that appended events.
@@ -234,10 +247,6 @@ impl SqliteStore {
         let migrated = migrations::apply(&migrator, &tables).await;
         migrator.pool.close().await;
         migrated?;
-        let write = options
-            .connect()
-            .await
-            .map_err(|e| open_error(&config.path, e))?;
         let readers = SqlitePoolOptions::new()
             .max_connections(config.readers)
             .min_connections(1)
@@ -245,20 +254,43 @@ impl SqliteStore {
             .await
             .map_err(|e| open_error(&config.path, e))?;
         let statements = Arc::new(Statements::new(&tables));
-        let (sender, receiver) = mpsc::channel(config.max_batch * 4);
         let appended = Arc::new(tokio::sync::watch::Sender::new(()));
-        runtime.spawn(writer::run(
-            write,
-            receiver,
-            Arc::clone(&statements),
-            config.max_batch,
-            Arc::clone(&appended),
-            inline,
-        ));
+        let opener = native::Opener {
+            path: config.path.clone(),
+            durability: config.durability,
+            busy_timeout: config.busy_timeout,
+        };
+        let writer = if inline.is_empty() {
+            Writer::Native(Arc::new(native::Combiner::new(
+                &opener,
+                Arc::clone(&statements),
+                config.max_batch,
+                Arc::clone(&appended),
+                runtime,
+            )?))
+        } else {
+            // Inline projections write through the sqlx connection their handlers take, on a
+            // writer task.
+            let conn = options
+                .connect()
+                .await
+                .map_err(|e| open_error(&config.path, e))?;
+            let (sender, receiver) = mpsc::channel(config.max_batch * 4);
+            runtime.spawn(writer::run(
+                writer::SqlxWriter { conn, inline },
+                receiver,
+                Arc::clone(&statements),
+                config.max_batch,
+                Arc::clone(&appended),
+            ));
+            Writer::Task(sender)
+        };
+        let native = native::Readers::new(opener, Arc::clone(&statements), config.readers as usize);
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 readers,
-                writer: sender,
+                native: Arc::new(native),
+                writer,
                 statements,
                 path: config.path,
                 appended,
@@ -279,18 +311,17 @@ impl SqliteStore {
         SqliteTarget::new(self.inner.options.clone(), &self.inner.tables)
     }
 
-    /// Queues a request for the writer task and waits for its answer.
+    /// Hands a request to the writer and waits for its answer.
     async fn ask_writer<T>(
         &self,
         request: writer::Request,
         answer: oneshot::Receiver<T>,
     ) -> Result<T, StoreError> {
-        let stopped = || StoreError::Backend("the SQLite writer task has stopped".into());
-        self.inner
-            .writer
-            .send(request)
-            .await
-            .map_err(|_| stopped())?;
+        let stopped = || StoreError::Backend("the SQLite writer has stopped".into());
+        match &self.inner.writer {
+            Writer::Native(combiner) => combiner.submit(request),
+            Writer::Task(queue) => queue.send(request).await.map_err(|_| stopped())?,
+        }
         answer.await.map_err(|_| stopped())
     }
 
@@ -305,98 +336,10 @@ impl SqliteStore {
     pub fn read_pool(&self) -> &SqlitePool {
         &self.inner.readers
     }
-
-    /// Runs a query of `select_stream.sql` or `select_log.sql`: one row, the page as a JSON
-    /// array. A stream's rows do not repeat their aggregate type and id (`stream` gives them);
-    /// the log's rows carry them.
-    async fn fetch_events<'q>(
-        &self,
-        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-        stream: Option<(&str, &str)>,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let row = query
-            .fetch_one(&self.inner.readers)
-            .await
-            .map_err(StoreError::backend)?;
-        let page: &str = row.try_get(0).map_err(StoreError::backend)?;
-        let rows: Vec<PageRow> = serde_json::from_str(page)
-            .map_err(|e| StoreError::Corrupt(format!("a page of events did not read back: {e}")))?;
-        rows.into_iter()
-            .map(|row| row.into_event_row(stream)?.into_stored())
-            .collect()
-    }
-}
-
-/// One event of a page: position, sequence, hex event id, type, version, payload, metadata,
-/// timestamp, and (in the global log) aggregate type and id.
-#[derive(serde::Deserialize)]
-struct PageRow(
-    i64,
-    i64,
-    String,
-    String,
-    i64,
-    String,
-    String,
-    i64,
-    #[serde(default)] Option<String>,
-    #[serde(default)] Option<String>,
-);
-
-impl PageRow {
-    fn into_event_row(self, stream: Option<(&str, &str)>) -> Result<EventRow, StoreError> {
-        let PageRow(
-            position,
-            sequence,
-            id,
-            event_type,
-            event_version,
-            payload,
-            metadata,
-            micros,
-            t,
-            i,
-        ) = self;
-        let (aggregate_type, aggregate_id) = match (stream, t, i) {
-            (Some((t, i)), _, _) => (t.to_owned(), i.to_owned()),
-            (None, Some(t), Some(i)) => (t, i),
-            (None, _, _) => {
-                return Err(StoreError::Corrupt(format!(
-                    "the event at position {position} has no aggregate type or id"
-                )));
-            }
-        };
-        let corrupt = |what: &str| {
-            StoreError::Corrupt(format!(
-                "{aggregate_type} `{aggregate_id}` sequence {sequence} (position {position}): {what}"
-            ))
-        };
-        let event_id = Uuid::try_parse(&id).map_err(|_| corrupt("event id is not 16 bytes"))?;
-        let recorded_at = DateTime::<Utc>::from_timestamp_micros(micros)
-            .ok_or_else(|| corrupt("timestamp out of range"))?;
-        Ok(EventRow {
-            transaction: None,
-            position,
-            sequence,
-            event_id,
-            event_type,
-            event_version,
-            payload,
-            metadata,
-            recorded_at,
-            aggregate_type,
-            aggregate_id,
-        })
-    }
 }
 
 fn open_error(path: &Path, error: sqlx::Error) -> StoreError {
     StoreError::Backend(format!("cannot open SQLite store {path:?}: {error}").into())
-}
-
-/// A page size as an SQL integer.
-fn limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
 impl EventStore for SqliteStore {
@@ -430,12 +373,9 @@ impl EventStore for SqliteStore {
         after: u64,
         max: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let query = sqlx::query(self.inner.statements.get(StoreSql::SelectStream))
-            .bind(aggregate_type)
-            .bind(aggregate_id)
-            .bind(to_i64(after, "sequence")?)
-            .bind(limit(max));
-        self.fetch_events(query, Some((aggregate_type, aggregate_id)))
+        self.inner
+            .native
+            .stream(aggregate_type, aggregate_id, after, max)
             .await
     }
 
@@ -444,10 +384,7 @@ impl EventStore for SqliteStore {
         after: LogPosition,
         max: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let query = sqlx::query(self.inner.statements.get(StoreSql::SelectLog))
-            .bind(to_i64(after.event, "position")?)
-            .bind(limit(max));
-        self.fetch_events(query, None).await
+        self.inner.native.log(after.event, max).await
     }
 
     async fn load_snapshot(
@@ -455,8 +392,10 @@ impl EventStore for SqliteStore {
         aggregate_type: &str,
         aggregate_id: &str,
     ) -> Result<Option<Snapshot>, StoreError> {
-        let sql = self.inner.statements.get(StoreSql::SelectSnapshot);
-        load_snapshot(&self.readers(), sql, aggregate_type, aggregate_id).await
+        self.inner
+            .native
+            .snapshot(aggregate_type, aggregate_id)
+            .await
     }
 
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {

@@ -29,7 +29,7 @@ pub(crate) fn bind<'q>(mut query: Query<'q>, params: &'q [Param<'q>]) -> Query<'
     query
 }
 
-fn cells(row: &SqliteRow, what: &'static str) -> Result<Row, StoreError> {
+pub(super) fn cells(row: &SqliteRow, what: &'static str) -> Result<Row, StoreError> {
     let mut cells = Vec::with_capacity(row.len());
     for i in 0..row.len() {
         let raw = row.try_get_raw(i).map_err(StoreError::backend)?;

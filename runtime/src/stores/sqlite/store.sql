@@ -1,29 +1,17 @@
 -- name: select_stream
--- One row holding the page as a JSON array: sqlx hands rows one by one from its worker thread,
--- and one row per page reads a long stream about three times faster than one row per event.
-SELECT json_group_array(
-           json_array(position, sequence, hex(event_id), event_type, event_version,
-                      payload, metadata, recorded_at)
-           ORDER BY sequence)
-FROM (SELECT position, sequence, event_id, event_type, event_version, payload, metadata,
-             recorded_at
-      FROM {events}
-      WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence > ?3
-      ORDER BY sequence
-      LIMIT ?4)
+SELECT position, sequence, event_id, event_type, event_version, payload, metadata, recorded_at
+FROM {events}
+WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence > ?3
+ORDER BY sequence
+LIMIT ?4
 
 -- name: select_log
--- One row holding the page as a JSON array (see select_stream.sql).
-SELECT json_group_array(
-           json_array(position, sequence, hex(event_id), event_type, event_version,
-                      payload, metadata, recorded_at, aggregate_type, aggregate_id)
-           ORDER BY position)
-FROM (SELECT position, sequence, event_id, event_type, event_version, payload, metadata,
-             recorded_at, aggregate_type, aggregate_id
-      FROM {events}
-      WHERE position > ?1
-      ORDER BY position
-      LIMIT ?2)
+SELECT position, sequence, event_id, event_type, event_version, payload, metadata, recorded_at,
+       aggregate_type, aggregate_id
+FROM {events}
+WHERE position > ?1
+ORDER BY position
+LIMIT ?2
 
 -- name: select_version
 SELECT COALESCE(MAX(sequence), 0) FROM {events} WHERE aggregate_type = ?1 AND aggregate_id = ?2

@@ -1,23 +1,102 @@
-//! The writer task: group commit. It owns the only write connection of the store; every
-//! append and snapshot waits in its queue, and each round commits everything queued so far in
-//! one transaction, so that one fsync serves many writers.
+//! The writer: group commit. It owns the only write connection of the store; every append and
+//! snapshot waits in its queue, and each round commits everything queued so far in one
+//! transaction, so that one fsync serves many writers.
+//!
+//! The rounds are written once, over [`WriteConnection`]. A store without inline projections
+//! runs them on a thread of its own with a rusqlite connection (`super::native`): each statement
+//! is a call into SQLite, with no hop to another thread. A store with inline projections runs
+//! them as a tokio task on a sqlx connection, the connection type its projections' handlers
+//! take.
 
+use std::future::Future;
 use std::sync::Arc;
 
-use sqlx::{Connection, Row, SqliteConnection};
+use sqlx::{Executor, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Statements;
-use super::dialect::bind;
+use super::dialect::{bind, cells};
 use crate::contract::error::{AppendError, Conflict, StoreError};
 use crate::contract::event::{LogPosition, StoredEvent};
 use crate::contract::store::{NewEvent, Snapshot};
 use crate::projection::InlineProjections;
+use crate::stores::sql::dialect::{Param, Row};
+use crate::stores::sql::encode_metadata;
 use crate::stores::sql::store::{StoreSql, snapshot_params};
 
 mod sql;
 
-use sql::{bind_event, group_insert_sql, insert_sql};
+pub(super) use sql::Inserts;
+
+/// What the writer's rounds need of a connection. Transactions are plain statements (`BEGIN
+/// IMMEDIATE`, `SAVEPOINT`, ...), so both drivers run the same ones.
+pub(super) trait WriteConnection: Send + 'static {
+    /// Runs statements without parameters or results.
+    fn script(&mut self, sql: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Runs one statement and returns its rows (`what` names them in errors).
+    fn rows(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+        what: &'static str,
+    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
+
+    /// Whether inline projections are registered.
+    fn has_inline(&self) -> bool;
+
+    /// Applies the inline projections to one append's events, in the open transaction.
+    fn inline(
+        &mut self,
+        events: &[StoredEvent],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Closes the connection once the queue is closed.
+    fn close(self) -> impl Future<Output = ()> + Send;
+}
+
+/// The sqlx connection of a store with inline projections.
+pub(super) struct SqlxWriter {
+    pub(super) conn: SqliteConnection,
+    pub(super) inline: InlineProjections<SqliteConnection>,
+}
+
+impl WriteConnection for SqlxWriter {
+    async fn script(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(sqlx::raw_sql(sql))
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(())
+    }
+
+    async fn rows(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+        what: &'static str,
+    ) -> Result<Vec<Row>, StoreError> {
+        let rows = bind(sqlx::query(sql), params)
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(StoreError::backend)?;
+        rows.iter().map(|row| cells(row, what)).collect()
+    }
+
+    fn has_inline(&self) -> bool {
+        !self.inline.is_empty()
+    }
+
+    async fn inline(&mut self, events: &[StoredEvent]) -> Result<(), StoreError> {
+        self.inline.apply(events, &mut self.conn).await
+    }
+
+    async fn close(self) {
+        if let Err(error) = sqlx::Connection::close(self.conn).await {
+            tracing::warn!(%error, "closing the SQLite write connection failed");
+        }
+    }
+}
 
 /// Rows per multi-row `INSERT` of one append: 6 parameters each.
 const ROWS_PER_INSERT: usize = 64;
@@ -45,46 +124,54 @@ pub(super) enum Request {
 }
 
 /// What one request of a batch came to, before the commit decides.
-enum Outcome {
+pub(super) enum Outcome {
     Appended(Vec<LogPosition>),
     Snapshot,
     Failed(AppendError),
 }
 
-pub(super) async fn run(
-    mut conn: SqliteConnection,
+/// Serves the queue until every sender is gone (the sqlx connection's task).
+pub(super) async fn run<C: WriteConnection>(
+    mut conn: C,
     mut queue: mpsc::Receiver<Request>,
     statements: Arc<Statements>,
     max_batch: usize,
     appended: Arc<tokio::sync::watch::Sender<()>>,
-    mut inline: InlineProjections<SqliteConnection>,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
-        match commit(&mut conn, &statements, &mut inline, &batch).await {
-            Ok(outcomes) => {
-                let grew = outcomes
-                    .iter()
-                    .any(|o| matches!(o, Outcome::Appended(p) if !p.is_empty()));
-                if grew {
-                    appended.send_replace(());
-                }
-                for (request, outcome) in batch.drain(..).zip(outcomes) {
-                    answer(request, outcome);
-                }
+        let result = commit(&mut conn, &statements, &batch).await;
+        settle(batch.drain(..), result, &appended);
+    }
+    conn.close().await;
+}
+
+/// Answers every request of a committed (or failed) batch, and announces new events.
+pub(super) fn settle(
+    batch: impl Iterator<Item = Request>,
+    result: Result<Vec<Outcome>, StoreError>,
+    appended: &tokio::sync::watch::Sender<()>,
+) {
+    match result {
+        Ok(outcomes) => {
+            let grew = outcomes
+                .iter()
+                .any(|o| matches!(o, Outcome::Appended(p) if !p.is_empty()));
+            if grew {
+                appended.send_replace(());
             }
-            Err(error) => {
-                // Nothing of the batch was written; every caller learns why.
-                let message = format!("SQLite commit failed, nothing was written: {error}");
-                for request in batch.drain(..) {
-                    let error = StoreError::Backend(message.clone().into());
-                    answer(request, Outcome::Failed(error.into()));
-                }
+            for (request, outcome) in batch.zip(outcomes) {
+                answer(request, outcome);
             }
         }
-    }
-    if let Err(error) = conn.close().await {
-        tracing::warn!(%error, "closing the SQLite write connection failed");
+        Err(error) => {
+            // Nothing of the batch was written; every caller learns why.
+            let message = format!("SQLite commit failed, nothing was written: {error}");
+            for request in batch {
+                let error = StoreError::Backend(message.clone().into());
+                answer(request, Outcome::Failed(error.into()));
+            }
+        }
     }
 }
 
@@ -120,16 +207,15 @@ fn answer(request: Request, outcome: Outcome) {
 /// [`insert_group`]) and no savepoint. If an insert fails (a duplicate event id, a full disk),
 /// the transaction is rolled back and the batch runs again with a savepoint per append, so that
 /// only the failing one fails.
-async fn commit(
-    conn: &mut SqliteConnection,
+pub(super) async fn commit<C: WriteConnection>(
+    conn: &mut C,
     statements: &Statements,
-    inline: &mut InlineProjections<SqliteConnection>,
     batch: &[Request],
 ) -> Result<Vec<Outcome>, StoreError> {
-    match run_batch(conn, statements, inline, batch, false).await? {
+    match run_batch(conn, statements, batch, false).await? {
         Some(outcomes) => Ok(outcomes),
         // With savepoints a failing insert fails only its append, so the run never gives up.
-        None => run_batch(conn, statements, inline, batch, true)
+        None => run_batch(conn, statements, batch, true)
             .await?
             .ok_or_else(|| {
                 StoreError::Backend("a batch failed even with a savepoint per append".into())
@@ -138,27 +224,56 @@ async fn commit(
 }
 
 /// `Ok(None)`: an insert failed without savepoints, and the transaction was rolled back.
-async fn run_batch(
-    conn: &mut SqliteConnection,
+async fn run_batch<C: WriteConnection>(
+    conn: &mut C,
     statements: &Statements,
-    inline: &mut InlineProjections<SqliteConnection>,
     batch: &[Request],
     savepoints: bool,
 ) -> Result<Option<Vec<Outcome>>, StoreError> {
-    let mut tx = conn
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(StoreError::backend)?;
+    conn.script("BEGIN IMMEDIATE").await?;
+    match batch_in_transaction(conn, statements, batch, savepoints).await {
+        Ok(Some(outcomes)) => match conn.script("COMMIT").await {
+            Ok(()) => Ok(Some(outcomes)),
+            Err(error) => {
+                rollback(conn).await;
+                Err(error)
+            }
+        },
+        Ok(None) => {
+            rollback(conn).await;
+            Ok(None)
+        }
+        Err(error) => {
+            rollback(conn).await;
+            Err(error)
+        }
+    }
+}
+
+/// Ends a failed transaction. If even that fails, the next `BEGIN` fails and says why.
+async fn rollback<C: WriteConnection>(conn: &mut C) {
+    if let Err(error) = conn.script("ROLLBACK").await {
+        tracing::warn!(%error, "rolling back an SQLite write transaction failed");
+    }
+}
+
+/// The batch inside its transaction; `Ok(None)` when an insert failed without savepoints.
+async fn batch_in_transaction<C: WriteConnection>(
+    conn: &mut C,
+    statements: &Statements,
+    batch: &[Request],
+    savepoints: bool,
+) -> Result<Option<Vec<Outcome>>, StoreError> {
     let mut outcomes: Vec<Option<Outcome>> = batch.iter().map(|_| None).collect();
     if savepoints {
         for (i, request) in batch.iter().enumerate() {
             if let Request::Append(append, _) = request {
-                outcomes[i] = Some(append_isolated(&mut tx, statements, inline, append).await);
+                outcomes[i] = Some(append_isolated(conn, statements, append).await);
             }
         }
     } else {
         for group in groups(batch) {
-            match insert_group(&mut tx, statements, batch, &group).await {
+            match insert_group(conn, statements, batch, &group).await {
                 Ok(results) => {
                     for (i, outcome) in group.into_iter().zip(results) {
                         outcomes[i] = Some(outcome);
@@ -166,12 +281,11 @@ async fn run_batch(
                 }
                 Err(error) => {
                     tracing::debug!(%error, "an insert failed in a group commit; retrying the batch with savepoints");
-                    tx.rollback().await.map_err(StoreError::backend)?;
                     return Ok(None);
                 }
             }
         }
-        if !inline.is_empty() {
+        if conn.has_inline() {
             for (i, request) in batch.iter().enumerate() {
                 let (Request::Append(append, _), Some(Outcome::Appended(positions))) =
                     (request, &outcomes[i])
@@ -179,9 +293,8 @@ async fn run_batch(
                     continue;
                 };
                 let events = stored_events(append, positions);
-                if let Err(error) = inline.apply(&events, &mut tx).await {
+                if let Err(error) = conn.inline(&events).await {
                     tracing::debug!(%error, "an inline projection failed in a group commit; retrying the batch with savepoints");
-                    tx.rollback().await.map_err(StoreError::backend)?;
                     return Ok(None);
                 }
             }
@@ -189,10 +302,9 @@ async fn run_batch(
     }
     for (i, request) in batch.iter().enumerate() {
         if let Request::Snapshot(snapshot, _) = request {
-            outcomes[i] = Some(snapshot_one(&mut tx, statements, snapshot).await);
+            outcomes[i] = Some(snapshot_one(conn, statements, snapshot).await);
         }
     }
-    tx.commit().await.map_err(StoreError::backend)?;
     Ok(Some(
         outcomes
             .into_iter()
@@ -253,8 +365,8 @@ fn groups(batch: &[Request]) -> Vec<Vec<usize>> {
 /// `SELECT` before inserting (it reads the target table), so every row is checked against the
 /// state before the statement: an append's rows go in all together or not at all. An append
 /// too large for one statement goes alone through [`append_one`].
-async fn insert_group(
-    conn: &mut SqliteConnection,
+async fn insert_group<C: WriteConnection>(
+    conn: &mut C,
     statements: &Statements,
     batch: &[Request],
     group: &[usize],
@@ -272,41 +384,43 @@ async fn insert_group(
         }
     }
     let rows: usize = appends.iter().map(|a| a.events.len()).sum();
-    let sql = group_insert_sql(&statements.events_table, rows);
-    let mut query = sqlx::query(&sql);
-    for append in &appends {
-        for (offset, event) in append.events.iter().enumerate() {
-            query = bind_event(
-                query
-                    .bind(&append.aggregate_type)
-                    .bind(&append.aggregate_id)
-                    .bind(append.expected_version)
-                    .bind(offset as i64 + 1),
-                event,
-            );
+    let sql = statements.inserts.group(rows);
+    let metadata: Vec<Vec<String>> = appends.iter().map(|a| encoded_metadata(a)).collect();
+    let mut params = Vec::with_capacity(rows * 10);
+    for (append, metadata) in appends.iter().zip(&metadata) {
+        for (offset, (event, metadata)) in append.events.iter().zip(metadata).enumerate() {
+            params.extend([
+                Param::Text(&append.aggregate_type),
+                Param::Text(&append.aggregate_id),
+                Param::Int(append.expected_version),
+                Param::Int(offset as i64 + 1),
+            ]);
+            params.extend(event_params(event, metadata));
         }
     }
-    let returned = query
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(StoreError::backend)?;
-    let mut inserted: std::collections::HashMap<(String, String), Vec<(i64, i64)>> =
-        std::collections::HashMap::new();
-    for row in &returned {
-        let key = (
-            row.try_get(0).map_err(StoreError::backend)?,
-            row.try_get(1).map_err(StoreError::backend)?,
-        );
-        let value = (
-            row.try_get(2).map_err(StoreError::backend)?,
-            row.try_get(3).map_err(StoreError::backend)?,
-        );
-        inserted.entry(key).or_default().push(value);
+    let returned = conn.rows(&sql, &params, "an inserted event").await?;
+    // The inserted rows by the index of their append in the group (one append per stream).
+    let index: std::collections::HashMap<(&str, &str), usize> = appends
+        .iter()
+        .enumerate()
+        .map(|(i, a)| ((a.aggregate_type.as_str(), a.aggregate_id.as_str()), i))
+        .collect();
+    let mut inserted: Vec<Vec<(i64, i64)>> = vec![Vec::new(); appends.len()];
+    for mut row in returned {
+        let key = (row.text(0)?, row.text(1)?);
+        let at = *index
+            .get(&(key.0.as_str(), key.1.as_str()))
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "SQLite returned a row of {} `{}`, which the insert did not write",
+                    key.0, key.1
+                ))
+            })?;
+        inserted[at].push((row.int(2)?, row.int(3)?));
     }
     let mut outcomes = Vec::with_capacity(appends.len());
-    for append in appends {
-        let key = (append.aggregate_type.clone(), append.aggregate_id.clone());
-        match inserted.remove(&key) {
+    for (append, rows) in appends.into_iter().zip(inserted) {
+        match Some(rows).filter(|rows| !rows.is_empty()) {
             Some(rows) => outcomes.push(Outcome::Appended(positions(
                 append,
                 append.events.len(),
@@ -345,32 +459,31 @@ fn positions(
 }
 
 /// One append under its own savepoint: a failure undoes only this append.
-async fn append_isolated(
-    conn: &mut SqliteConnection,
+async fn append_isolated<C: WriteConnection>(
+    conn: &mut C,
     statements: &Statements,
-    inline: &mut InlineProjections<SqliteConnection>,
     append: &Append,
 ) -> Outcome {
-    let mut savepoint = match conn.begin().await {
-        Ok(savepoint) => savepoint,
-        Err(error) => return Outcome::Failed(StoreError::backend(error).into()),
-    };
-    let mut result = append_one(&mut savepoint, statements, append).await;
+    if let Err(error) = conn.script("SAVEPOINT cqrs_append").await {
+        return Outcome::Failed(error.into());
+    }
+    let mut result = append_one(conn, statements, append).await;
     if let Ok(Outcome::Appended(positions)) = &result {
-        if !inline.is_empty() {
+        if conn.has_inline() {
             let events = stored_events(append, positions);
-            if let Err(error) = inline.apply(&events, &mut savepoint).await {
+            if let Err(error) = conn.inline(&events).await {
                 result = Err(error);
             }
         }
     }
     match result {
-        Ok(outcome) => match savepoint.commit().await {
+        Ok(outcome) => match conn.script("RELEASE cqrs_append").await {
             Ok(()) => outcome,
-            Err(error) => Outcome::Failed(StoreError::backend(error).into()),
+            Err(error) => Outcome::Failed(error.into()),
         },
         Err(error) => {
-            if let Err(rollback) = savepoint.rollback().await {
+            let undo = "ROLLBACK TO cqrs_append; RELEASE cqrs_append";
+            if let Err(rollback) = conn.script(undo).await {
                 tracing::warn!(%rollback, "rolling back a failed append");
             }
             Outcome::Failed(error.into())
@@ -381,53 +494,77 @@ async fn append_isolated(
 /// Inserts the events only if the stream is at the expected version, in one statement per
 /// chunk: SQLite's write lock is held, so nobody can append between the check and the insert.
 /// `Ok(Failed(Conflict))` when the stream moved on; `Err` when the database refused the insert.
-async fn append_one(
-    conn: &mut SqliteConnection,
+async fn append_one<C: WriteConnection>(
+    conn: &mut C,
     statements: &Statements,
     append: &Append,
 ) -> Result<Outcome, StoreError> {
+    let metadata = encoded_metadata(append);
     let mut positions = Vec::with_capacity(append.events.len());
-    for (chunk_index, chunk) in append.events.chunks(ROWS_PER_INSERT).enumerate() {
+    let chunks = append
+        .events
+        .chunks(ROWS_PER_INSERT)
+        .zip(metadata.chunks(ROWS_PER_INSERT));
+    for (chunk_index, (chunk, metadata)) in chunks.enumerate() {
         let expected = append.expected_version + (chunk_index * ROWS_PER_INSERT) as i64;
-        let sql = insert_sql(&statements.events_table, chunk.len());
-        let mut query = sqlx::query(&sql)
-            .bind(&append.aggregate_type)
-            .bind(&append.aggregate_id)
-            .bind(expected);
-        for event in chunk {
-            query = bind_event(query, event);
+        let sql = statements.inserts.single(chunk.len());
+        let mut params = Vec::with_capacity(3 + chunk.len() * 6);
+        params.extend([
+            Param::Text(&append.aggregate_type),
+            Param::Text(&append.aggregate_id),
+            Param::Int(expected),
+        ]);
+        for (event, metadata) in chunk.iter().zip(metadata) {
+            params.extend(event_params(event, metadata));
         }
-        let rows = query
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(StoreError::backend)?;
+        let rows = conn.rows(&sql, &params, "an inserted event").await?;
         if rows.is_empty() {
             // Only the first chunk can find the stream moved: the lock is held.
             return conflict(conn, statements, append).await;
         }
         let inserted = rows
             .iter()
-            .map(|row| Ok((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?)))
-            .collect::<Result<Vec<(i64, i64)>, sqlx::Error>>()
-            .map_err(StoreError::backend)?;
+            .map(|row| Ok((row.int(0)?, row.int(1)?)))
+            .collect::<Result<Vec<(i64, i64)>, StoreError>>()?;
         positions.extend(self::positions(append, chunk.len(), inserted)?);
     }
     Ok(Outcome::Appended(positions))
 }
 
+/// Each event's metadata as stored, for the statements to borrow.
+fn encoded_metadata(append: &Append) -> Vec<String> {
+    append
+        .events
+        .iter()
+        .map(|event| encode_metadata(&event.metadata))
+        .collect()
+}
+
+/// An event's own six columns, in the order of the insert statements' `VALUES`.
+fn event_params<'a>(event: &'a NewEvent, metadata: &'a str) -> [Param<'a>; 6] {
+    [
+        Param::Id(event.event_id),
+        Param::Text(event.event_type),
+        Param::Int(i64::from(event.event_version)),
+        Param::Text(&event.payload),
+        Param::Text(metadata),
+        Param::Time(event.recorded_at),
+    ]
+}
+
 /// The conflict, with the version the stream is actually at.
-async fn conflict(
-    conn: &mut SqliteConnection,
+async fn conflict<C: WriteConnection>(
+    conn: &mut C,
     statements: &Statements,
     append: &Append,
 ) -> Result<Outcome, StoreError> {
-    let actual: i64 = sqlx::query(statements.get(StoreSql::SelectVersion))
-        .bind(&append.aggregate_type)
-        .bind(&append.aggregate_id)
-        .fetch_one(&mut *conn)
-        .await
-        .and_then(|row| row.try_get(0))
-        .map_err(StoreError::backend)?;
+    let params = [
+        Param::Text(&append.aggregate_type),
+        Param::Text(&append.aggregate_id),
+    ];
+    let sql = statements.get(StoreSql::SelectVersion);
+    let rows = conn.rows(sql, &params, "a stream's version").await?;
+    let actual = rows.first().map_or(Ok(0), |row| row.int(0))?;
     Ok(Outcome::Failed(
         Conflict {
             aggregate_type: append.aggregate_type.clone(),
@@ -439,8 +576,8 @@ async fn conflict(
     ))
 }
 
-async fn snapshot_one(
-    conn: &mut SqliteConnection,
+async fn snapshot_one<C: WriteConnection>(
+    conn: &mut C,
     statements: &Statements,
     snapshot: &Snapshot,
 ) -> Outcome {
@@ -448,14 +585,9 @@ async fn snapshot_one(
         Ok(params) => params,
         Err(error) => return Outcome::Failed(error.into()),
     };
-    let result = bind(
-        sqlx::query(statements.get(StoreSql::UpsertSnapshot)),
-        &params,
-    )
-    .execute(&mut *conn)
-    .await;
-    match result {
+    let sql = statements.get(StoreSql::UpsertSnapshot);
+    match conn.rows(sql, &params, "a snapshot").await {
         Ok(_) => Outcome::Snapshot,
-        Err(error) => Outcome::Failed(StoreError::backend(error).into()),
+        Err(error) => Outcome::Failed(error.into()),
     }
 }

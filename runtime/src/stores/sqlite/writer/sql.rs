@@ -1,25 +1,47 @@
-//! The insert statements the writer builds for a number of rows, and how an event's columns
-//! are bound to them.
+//! The insert statements the writer builds for a number of rows, each built once per store.
 
-use crate::contract::store::NewEvent;
-use crate::stores::sql::encode_metadata;
+use std::borrow::Cow;
+use std::sync::OnceLock;
 
-pub(super) type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+use super::{ROWS_PER_GROUP, ROWS_PER_INSERT};
 
-/// Binds an event's own six columns, in the order of the insert statements' `VALUES`.
-pub(super) fn bind_event<'q>(query: Query<'q>, event: &'q NewEvent) -> Query<'q> {
-    query
-        .bind(event.event_id.as_bytes().as_slice())
-        .bind(event.event_type)
-        .bind(i64::from(event.event_version))
-        .bind(&event.payload)
-        .bind(encode_metadata(&event.metadata))
-        .bind(event.recorded_at.timestamp_micros())
+/// The insert statements of one events table, by row count, built on first use.
+#[derive(Debug)]
+pub(in crate::stores::sqlite) struct Inserts {
+    table: String,
+    group: Vec<OnceLock<String>>,
+    single: Vec<OnceLock<String>>,
+}
+
+impl Inserts {
+    pub(in crate::stores::sqlite) fn new(table: &str) -> Self {
+        Inserts {
+            table: table.to_owned(),
+            group: (0..=ROWS_PER_GROUP).map(|_| OnceLock::new()).collect(),
+            single: (0..=ROWS_PER_INSERT).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// [`group_insert_sql`] of `rows` rows; kept up to [`ROWS_PER_GROUP`] rows.
+    pub(super) fn group(&self, rows: usize) -> Cow<'_, str> {
+        match self.group.get(rows) {
+            Some(sql) => Cow::Borrowed(sql.get_or_init(|| group_insert_sql(&self.table, rows))),
+            None => Cow::Owned(group_insert_sql(&self.table, rows)),
+        }
+    }
+
+    /// [`insert_sql`] of `rows` rows; kept up to [`ROWS_PER_INSERT`] rows.
+    pub(super) fn single(&self, rows: usize) -> Cow<'_, str> {
+        match self.single.get(rows) {
+            Some(sql) => Cow::Borrowed(sql.get_or_init(|| insert_sql(&self.table, rows))),
+            None => Cow::Owned(insert_sql(&self.table, rows)),
+        }
+    }
 }
 
 /// `INSERT ... SELECT ... FROM (VALUES ...)` of `rows` rows of 10 parameters each: aggregate
 /// type, id, expected version, offset in the append (from 1), then the event's columns.
-pub(super) fn group_insert_sql(table: &str, rows: usize) -> String {
+fn group_insert_sql(table: &str, rows: usize) -> String {
     let mut values = String::with_capacity(rows * 64);
     for row in 0..rows {
         let p = row * 10;
@@ -49,7 +71,7 @@ pub(super) fn group_insert_sql(table: &str, rows: usize) -> String {
 
 /// A conditional multi-row insert: the rows go in only if the stream's last sequence is `?3`.
 /// Parameters: `?1` aggregate type, `?2` id, `?3` expected version, then 6 per event.
-pub(super) fn insert_sql(table: &str, rows: usize) -> String {
+fn insert_sql(table: &str, rows: usize) -> String {
     let mut values = String::new();
     for row in 0..rows {
         let p = 4 + row * 6;

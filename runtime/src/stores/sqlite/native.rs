@@ -1,0 +1,443 @@
+//! The store's hot paths through rusqlite: appends on the writer's own thread, and stream, log
+//! and snapshot reads on tokio's blocking threads. Each statement is a call into SQLite on the
+//! calling thread, where sqlx's SQLite driver hands every statement to a worker thread and
+//! waits for its answer: measured on one writer with relaxed durability, an append took about
+//! 8 times as long through sqlx as the same transaction through rusqlite (BENCHMARKS.md).
+//!
+//! Both drivers link the same SQLite library (rusqlite 0.32 and sqlx 0.8 share
+//! `libsqlite3-sys` 0.30), and migrations, projection targets and leases keep sqlx.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures::FutureExt;
+use rusqlite::types::ValueRef;
+use rusqlite::{CachedStatement, Connection, OpenFlags};
+use uuid::Uuid;
+
+use super::writer::{self, WriteConnection};
+use super::{Durability, Statements};
+use crate::contract::error::StoreError;
+use crate::contract::event::StoredEvent;
+use crate::contract::store::Snapshot;
+use crate::stores::sql::dialect::{Cell, Param, Row};
+use crate::stores::sql::store::StoreSql;
+use crate::stores::sql::{EventRow, i64_to_u64, to_i64};
+
+/// Distinct statements a connection keeps prepared: the reads, and the writer's inserts of 1 to
+/// 256 rows (one statement per row count).
+const PREPARED: usize = 300;
+
+/// How a connection of the store is opened.
+#[derive(Debug, Clone)]
+pub(super) struct Opener {
+    pub(super) path: PathBuf,
+    pub(super) durability: Durability,
+    pub(super) busy_timeout: Duration,
+}
+
+impl Opener {
+    /// A connection with the store's pragmas; the file exists and is in WAL mode (the
+    /// migrations ran first).
+    fn open(&self, read_only: bool) -> Result<Connection, StoreError> {
+        let flags = if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        };
+        let opened = Connection::open_with_flags(&self.path, flags).and_then(|conn| {
+            conn.busy_timeout(self.busy_timeout)?;
+            conn.set_prepared_statement_cache_capacity(PREPARED);
+            if !read_only {
+                let synchronous = match self.durability {
+                    Durability::Full => "FULL",
+                    Durability::Relaxed => "NORMAL",
+                };
+                conn.pragma_update(None, "synchronous", synchronous)?;
+                conn.pragma_update(None, "foreign_keys", "OFF")?;
+            }
+            Ok(conn)
+        });
+        opened.map_err(|e| open_error(&self.path, e))
+    }
+}
+
+fn open_error(path: &Path, error: rusqlite::Error) -> StoreError {
+    StoreError::Backend(format!("cannot open SQLite store {path:?}: {error}").into())
+}
+
+/// The write connection, used by whichever caller finds it free: group commit without a
+/// writer thread.
+///
+/// A caller queues its request, then tries to take the connection. If it gets it, it commits
+/// every queued request (its own and those of callers that came while the connection was busy)
+/// in one transaction, answers them all, and looks again, until the queue is empty. If the
+/// connection is busy, its holder will find the request there, and the caller waits for its
+/// answer. An uncontended append is then one SQLite transaction on the caller's thread with no
+/// thread wake-up at all; contended appends share commits as they did with a writer thread.
+///
+/// The holder blocks its thread for the commit (with `Durability::Full`, for the fsync too),
+/// as any synchronous SQLite call does. A holder that has committed a few rounds for others
+/// hands the rest to a blocking thread, so that no caller waits long on other callers' work.
+#[derive(Debug)]
+pub(super) struct Combiner {
+    queue: Mutex<Vec<writer::Request>>,
+    conn: Mutex<NativeWriter>,
+    statements: Arc<Statements>,
+    max_batch: usize,
+    appended: Arc<tokio::sync::watch::Sender<()>>,
+    runtime: tokio::runtime::Handle,
+}
+
+/// Rounds a caller commits before it hands what is left to a blocking thread.
+const ROUNDS: usize = 4;
+
+impl Combiner {
+    pub(super) fn new(
+        opener: &Opener,
+        statements: Arc<Statements>,
+        max_batch: usize,
+        appended: Arc<tokio::sync::watch::Sender<()>>,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Self, StoreError> {
+        Ok(Combiner {
+            queue: Mutex::new(Vec::new()),
+            conn: Mutex::new(NativeWriter {
+                conn: opener.open(false)?,
+            }),
+            statements,
+            max_batch,
+            appended,
+            runtime,
+        })
+    }
+
+    /// Queues a request and commits the queue if the connection is free. The request is
+    /// answered through its own reply channel, by this call or by the connection's holder.
+    pub(super) fn submit(self: &Arc<Self>, request: writer::Request) {
+        lock(&self.queue).push(request);
+        self.drain(ROUNDS);
+    }
+
+    /// Commits queued requests while the connection is free and the queue is not empty, for at
+    /// most `rounds` rounds; then a blocking thread takes over what is left.
+    fn drain(self: &Arc<Self>, mut rounds: usize) {
+        loop {
+            let Ok(mut conn) = self.conn.try_lock() else {
+                // Busy: its holder looks at the queue again before it lets go.
+                return;
+            };
+            loop {
+                if rounds == 0 {
+                    drop(conn);
+                    let combiner = Arc::clone(self);
+                    self.runtime
+                        .spawn_blocking(move || combiner.drain(usize::MAX));
+                    return;
+                }
+                let batch: Vec<writer::Request> = {
+                    let mut queue = lock(&self.queue);
+                    let take = queue.len().min(self.max_batch);
+                    queue.drain(..take).collect()
+                };
+                if batch.is_empty() {
+                    break;
+                }
+                rounds -= 1;
+                let result = writer::commit(&mut *conn, &self.statements, &batch)
+                    .now_or_never()
+                    .unwrap_or_else(|| {
+                        Err(StoreError::Backend(
+                            "the SQLite writer waited on its own connection".into(),
+                        ))
+                    });
+                writer::settle(batch.into_iter(), result, &self.appended);
+            }
+            drop(conn);
+            // A request queued after the last look, while the connection was still taken, was
+            // left for this holder: look once more.
+            if lock(&self.queue).is_empty() {
+                return;
+            }
+        }
+    }
+}
+
+/// A lock that a panic elsewhere left poisoned still guards a consistent value here: every
+/// critical section is a single push, drain or commit round.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The writer's rusqlite connection. Its futures never wait: each completes on its first poll.
+#[derive(Debug)]
+struct NativeWriter {
+    conn: Connection,
+}
+
+impl WriteConnection for NativeWriter {
+    async fn script(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.conn.execute_batch(sql).map_err(StoreError::backend)
+    }
+
+    async fn rows(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+        what: &'static str,
+    ) -> Result<Vec<Row>, StoreError> {
+        let mut statement = self.conn.prepare_cached(sql).map_err(StoreError::backend)?;
+        bind(&mut statement, params)?;
+        let columns = statement.column_count();
+        let mut rows = statement.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(StoreError::backend)? {
+            let cells = (0..columns)
+                .map(|i| cell(row, i, what))
+                .collect::<Result<_, _>>()?;
+            out.push(Row::new(cells, what));
+        }
+        Ok(out)
+    }
+
+    fn has_inline(&self) -> bool {
+        false
+    }
+
+    async fn inline(&mut self, _: &[StoredEvent]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn close(self) {
+        if let Err((_, error)) = self.conn.close() {
+            tracing::warn!(%error, "closing the SQLite write connection failed");
+        }
+    }
+}
+
+/// Binds the shared parameters the way the sqlx dialect does: ids as 16 bytes, times as
+/// microseconds since the epoch.
+fn bind(statement: &mut CachedStatement<'_>, params: &[Param<'_>]) -> Result<(), StoreError> {
+    for (i, param) in params.iter().enumerate() {
+        let at = i + 1;
+        let bound = match param {
+            Param::Int(n) => statement.raw_bind_parameter(at, n),
+            Param::Text(text) => statement.raw_bind_parameter(at, text),
+            Param::Id(id) => statement.raw_bind_parameter(at, id.as_bytes().as_slice()),
+            Param::Time(time) => statement.raw_bind_parameter(at, time.timestamp_micros()),
+        };
+        bound.map_err(StoreError::backend)?;
+    }
+    Ok(())
+}
+
+fn cell(row: &rusqlite::Row<'_>, i: usize, what: &str) -> Result<Cell, StoreError> {
+    Ok(match row.get_ref(i).map_err(StoreError::backend)? {
+        ValueRef::Null => Cell::Null,
+        ValueRef::Integer(n) => Cell::Int(n),
+        ValueRef::Text(bytes) => Cell::Text(
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| StoreError::Corrupt(format!("column {i} of {what} is not UTF-8")))?,
+        ),
+        ValueRef::Blob(bytes) => Cell::Bytes(bytes.to_vec()),
+        ValueRef::Real(_) => {
+            return Err(StoreError::Corrupt(format!(
+                "column {i} of {what} holds a value of SQLite type REAL"
+            )));
+        }
+    })
+}
+
+/// Read-only connections, used one at a time on tokio's blocking threads and kept for reuse.
+#[derive(Debug)]
+pub(super) struct Readers {
+    opener: Opener,
+    statements: Arc<Statements>,
+    idle: Mutex<Vec<Connection>>,
+    /// How many idle connections are kept; more are opened under load and closed after.
+    keep: usize,
+}
+
+impl Readers {
+    pub(super) fn new(opener: Opener, statements: Arc<Statements>, keep: usize) -> Self {
+        Readers {
+            opener,
+            statements,
+            idle: Mutex::new(Vec::new()),
+            keep,
+        }
+    }
+
+    /// Runs `read` on a connection, on a blocking thread.
+    async fn read<T: Send + 'static>(
+        self: &Arc<Self>,
+        read: impl FnOnce(&Connection, &Statements) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let readers = Arc::clone(self);
+        let task = tokio::task::spawn_blocking(move || {
+            let idle = lock(&readers.idle).pop();
+            let conn = match idle {
+                Some(conn) => conn,
+                None => readers.opener.open(true)?,
+            };
+            let result = read(&conn, &readers.statements);
+            let mut idle = lock(&readers.idle);
+            if idle.len() < readers.keep {
+                idle.push(conn);
+            }
+            result
+        });
+        task.await.map_err(|e| {
+            StoreError::Backend(format!("an SQLite read did not finish: {e}").into())
+        })?
+    }
+
+    /// Up to `limit` events of a stream after sequence `after`.
+    pub(super) async fn stream(
+        self: &Arc<Self>,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let (aggregate_type, aggregate_id) = (aggregate_type.to_owned(), aggregate_id.to_owned());
+        let after = to_i64(after, "sequence")?;
+        self.read(move |conn, statements| {
+            let sql = statements.get(StoreSql::SelectStream);
+            let mut statement = conn.prepare_cached(sql).map_err(StoreError::backend)?;
+            let params = (&aggregate_type, &aggregate_id, after, sql_limit(limit));
+            let mut rows = statement.query(params).map_err(StoreError::backend)?;
+            let mut events = Vec::with_capacity(limit.min(256));
+            while let Some(row) = rows.next().map_err(StoreError::backend)? {
+                let stream = (aggregate_type.clone(), aggregate_id.clone());
+                events.push(event_row(row, stream)?.into_stored()?);
+            }
+            Ok(events)
+        })
+        .await
+    }
+
+    /// Up to `limit` events of the log after `position`.
+    pub(super) async fn log(
+        self: &Arc<Self>,
+        position: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let position = to_i64(position, "position")?;
+        self.read(move |conn, statements| {
+            let sql = statements.get(StoreSql::SelectLog);
+            let mut statement = conn.prepare_cached(sql).map_err(StoreError::backend)?;
+            let mut rows = statement
+                .query((position, sql_limit(limit)))
+                .map_err(StoreError::backend)?;
+            let mut events = Vec::with_capacity(limit.min(256));
+            while let Some(row) = rows.next().map_err(StoreError::backend)? {
+                let stream = (
+                    text(row, 8, "aggregate type")?,
+                    text(row, 9, "aggregate id")?,
+                );
+                events.push(event_row(row, stream)?.into_stored()?);
+            }
+            Ok(events)
+        })
+        .await
+    }
+
+    /// The snapshot of an aggregate, if any.
+    pub(super) async fn snapshot(
+        self: &Arc<Self>,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let (aggregate_type, aggregate_id) = (aggregate_type.to_owned(), aggregate_id.to_owned());
+        self.read(move |conn, statements| {
+            let sql = statements.get(StoreSql::SelectSnapshot);
+            let mut statement = conn.prepare_cached(sql).map_err(StoreError::backend)?;
+            let mut rows = statement
+                .query((&aggregate_type, &aggregate_id))
+                .map_err(StoreError::backend)?;
+            let Some(row) = rows.next().map_err(StoreError::backend)? else {
+                return Ok(None);
+            };
+            let corrupt = |what: &str| {
+                StoreError::Corrupt(format!(
+                    "the snapshot of {aggregate_type} `{aggregate_id}`: {what}"
+                ))
+            };
+            let version: i64 = row.get(0).map_err(|e| corrupt(&e.to_string()))?;
+            let fingerprint: i64 = row.get(1).map_err(|e| corrupt(&e.to_string()))?;
+            let state = text(row, 2, "state")?;
+            let version = u64::try_from(version)
+                .map_err(|_| corrupt(&format!("version {version} is negative")))?;
+            Ok(Some(Snapshot {
+                aggregate_type,
+                aggregate_id,
+                version,
+                fingerprint: i64_to_u64(fingerprint),
+                state,
+            }))
+        })
+        .await
+    }
+}
+
+/// A page size as an SQL integer.
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// A text column; anything else is corrupt data, named.
+fn text(row: &rusqlite::Row<'_>, i: usize, what: &str) -> Result<String, StoreError> {
+    match row.get_ref(i) {
+        Ok(ValueRef::Text(bytes)) => String::from_utf8(bytes.to_vec())
+            .map_err(|_| StoreError::Corrupt(format!("an event's {what} is not UTF-8"))),
+        Ok(other) => Err(StoreError::Corrupt(format!(
+            "an event's {what} is {:?}, expected text",
+            other.data_type()
+        ))),
+        Err(error) => Err(StoreError::backend(error)),
+    }
+}
+
+/// One row of `select_stream` or `select_log`: position, sequence, event id, type, version,
+/// payload, metadata, time (then, in the log, aggregate type and id).
+fn event_row(row: &rusqlite::Row<'_>, stream: (String, String)) -> Result<EventRow, StoreError> {
+    let (aggregate_type, aggregate_id) = stream;
+    let int = |i: usize, what: &str| -> Result<i64, StoreError> {
+        row.get::<_, i64>(i).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "an event of {aggregate_type} `{aggregate_id}`: its {what} is not an integer ({e})"
+            ))
+        })
+    };
+    let position = int(0, "position")?;
+    let sequence = int(1, "sequence")?;
+    let corrupt = |what: &str| {
+        StoreError::Corrupt(format!(
+            "{aggregate_type} `{aggregate_id}` sequence {sequence} (position {position}): {what}"
+        ))
+    };
+    let event_id = match row.get_ref(2) {
+        Ok(ValueRef::Blob(bytes)) => Uuid::from_slice(bytes).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| corrupt("event id is not 16 bytes"))?;
+    let event_version = int(4, "event version")?;
+    let micros = int(7, "time")?;
+    let recorded_at = chrono::DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| corrupt("timestamp out of range"))?;
+    Ok(EventRow {
+        transaction: None,
+        position,
+        sequence,
+        event_id,
+        event_type: text(row, 3, "type")?,
+        event_version,
+        payload: text(row, 5, "payload")?,
+        metadata: text(row, 6, "metadata")?,
+        recorded_at,
+        aggregate_type,
+        aggregate_id,
+    })
+}
