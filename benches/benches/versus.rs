@@ -132,14 +132,10 @@ fn peer_open() -> peer::Command {
     }
 }
 
-/// Our repository, with the aggregate cache or without.
+/// Our repository as a user gets it (the aggregate cache on by default), or without the cache.
 fn repository<S: EventStore>(store: S, cached: bool) -> Repository<Account, S> {
     let repo = Repository::<Account, _>::new(store);
-    if cached {
-        repo.cache(std::num::NonZeroUsize::new(10_000).unwrap())
-    } else {
-        repo
-    }
+    if cached { repo } else { repo.no_cache() }
 }
 
 /// Opens `aggregates` accounts and deposits `deposits` times into each, with our repository.

@@ -71,6 +71,8 @@ pub mod __private;
 // public path of a trait or function, so these short ones keep `__private` out of the errors
 // users read.
 #[doc(hidden)]
+pub use crate::__private::cached::{Cloned, Uncached};
+#[doc(hidden)]
 pub use crate::__private::check::{
     IsNoCommand, IsNoEvent, IsOneCommand, IsOneEvent, IsWholeCommand, IsWholeEvent,
     UnderivedCommand, UnderivedEvent,
@@ -97,7 +99,7 @@ pub use crate::__private::{
     event_payload, generated_payload, handled, initial, refusal, refuses_existing, snapshots_json,
 };
 
-pub use crate::contract::aggregate::{Aggregate, AggregateId, AggregateRoot, Snapshots};
+pub use crate::contract::aggregate::{Aggregate, AggregateId, AggregateRoot, Caching, Snapshots};
 pub use crate::contract::command::{
     ApplyEvent, CommandContext, Existence, HandleCommand, IntoEvents,
 };
@@ -112,7 +114,7 @@ pub use crate::kits::aggregate_test::{AggregateTest, Outcome};
 pub use crate::projection::{
     PoisonPolicy, Projection, ProjectionError, ProjectionHandlers, ProjectionTarget, Projector,
 };
-pub use crate::repository::{Committed, Repository, RetryPolicy};
+pub use crate::repository::{CacheLimits, Committed, Repository, RetryPolicy};
 pub use crate::stores::memory::InMemoryStore;
 
 #[doc = include_str!("../docs/aggregate.md")]

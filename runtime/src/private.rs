@@ -33,7 +33,7 @@ pub use serde::de::DeserializeOwned;
 pub use serde::{self, Deserialize, Serialize};
 pub use serde_json;
 
-pub use crate::contract::aggregate::{Aggregate, AggregateId, Snapshots};
+pub use crate::contract::aggregate::{Aggregate, AggregateId, Caching, Snapshots};
 pub use crate::contract::command::{
     ApplyEvent, CommandContext, Existence, HandleCommand, IntoEvents,
 };
@@ -457,6 +457,31 @@ impl<T: Serialize + DeserializeOwned> SnapshotState for T {}
 #[inline]
 pub fn snapshots_json<A: SnapshotState>(every: u64, fingerprint: u64) -> Snapshots<A> {
     Snapshots::json(every, fingerprint)
+}
+
+/// How a derived aggregate is cached: cloned when it is `Clone`, not cached when it is not.
+/// Call on `&&Probe::<Self>::new()`.
+pub mod cached {
+    use super::Probe;
+    use crate::contract::aggregate::Caching;
+
+    pub trait Cloned<T> {
+        fn caching(&self) -> Option<Caching<T>>;
+    }
+    impl<T: Clone> Cloned<T> for &Probe<T> {
+        #[inline]
+        fn caching(&self) -> Option<Caching<T>> {
+            Some(Caching::cloned())
+        }
+    }
+
+    pub trait Uncached<T> {
+        #[inline]
+        fn caching(&self) -> Option<Caching<T>> {
+            None
+        }
+    }
+    impl<T> Uncached<T> for Probe<T> {}
 }
 
 // ------------------------------------------------------------------------------ projections

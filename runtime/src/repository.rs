@@ -2,13 +2,12 @@
 //! resulting events with optimistic concurrency, and takes snapshots when they are due.
 
 use std::fmt;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use chrono::Utc;
 use uuid::Uuid;
 
-use crate::contract::aggregate::{Aggregate, AggregateRoot};
+use crate::contract::aggregate::{Aggregate, AggregateRoot, Caching};
 use crate::contract::command::CommandContext;
 use crate::contract::error::{CommandError, StoreError};
 use crate::contract::event::{DomainEvent, EventEnvelope, Metadata};
@@ -17,6 +16,7 @@ use crate::contract::store::{EventStore, NewEvent, PAGE_SIZE, Snapshot};
 mod cache;
 
 use cache::Cache;
+pub use cache::CacheLimits;
 
 /// What to do when an append finds that another writer got there first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +110,7 @@ impl<A: Aggregate, S: fmt::Debug> fmt::Debug for Repository<A, S> {
             .field("aggregate", &A::TYPE)
             .field("store", &self.store)
             .field("retry", &self.retry)
-            .field("cached", &self.cache.as_ref().map_or(0, |c| c.len()))
+            .field("cached", &self.cache.as_ref().map(|c| c.usage()))
             .finish_non_exhaustive()
     }
 }
@@ -119,26 +119,34 @@ impl<A: Aggregate, S: EventStore> Repository<A, S>
 where
     A::Services: Default,
 {
-    /// A repository over `store`, with default services and no retry.
+    /// A repository over `store`, with default services, no retry, and the aggregate cache
+    /// with its default limits (see [`cache`](Self::cache)).
     pub fn new(store: S) -> Self {
         Repository::with_services(store, A::Services::default())
     }
 }
 
 impl<A: Aggregate, S: EventStore> Repository<A, S> {
-    /// A repository whose handlers receive `services`.
+    /// A repository whose handlers receive `services`, with the aggregate cache at its
+    /// default limits (see [`cache`](Self::cache)).
     pub fn with_services(store: S, services: A::Services) -> Self {
         Repository {
             store,
             services: Arc::new(services),
             retry: RetryPolicy::NONE,
-            cache: None,
+            cache: A::caching()
+                .map(|caching| Arc::new(Cache::new(CacheLimits::default(), caching))),
         }
     }
 
-    /// Keeps the committed state of the `capacity` most recently used aggregates in memory, so
-    /// that a command on one of them reads nothing from the store: it decides on the cached
-    /// state and appends at its version. Clones of the repository share the cache.
+    /// Sets the limits of the aggregate cache: the committed state of the most recently used
+    /// aggregates, kept in memory so that a command on one of them reads nothing from the
+    /// store. It decides on the cached state and appends at its version. Clones of the
+    /// repository share the cache.
+    ///
+    /// The cache is on by default, at [`CacheLimits::default`], for every aggregate whose
+    /// [`Aggregate::caching`] says how to copy it (a derived aggregate that is `Clone`); this
+    /// method turns it on for any `Clone` aggregate. [`no_cache`](Self::no_cache) turns it off.
     ///
     /// A cached state made stale by another writer (another process or machine) is never
     /// trusted for an outcome: an append from it fails with a conflict, and a refusal or a
@@ -148,25 +156,36 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// reads are saved when they succeed.
     ///
     /// ```
-    /// use std::num::NonZeroUsize;
-    /// use cqrs_runtime::{InMemoryStore, Repository};
+    /// use cqrs_runtime::{CacheLimits, InMemoryStore, Repository};
     /// use cqrs_runtime::doc_support::{Counter, CounterCommand};
     ///
     /// # futures::executor::block_on(async {
     /// let repo = Repository::<Counter, _>::new(InMemoryStore::new())
-    ///     .cache(NonZeroUsize::new(10_000).unwrap());
+    ///     .cache(CacheLimits::entries(100_000).bytes(256 << 20));
     /// repo.execute(&"c-1".to_owned(), CounterCommand::Add(2)).await.unwrap();
     /// // Decided on the cached state: no load.
     /// let done = repo.execute(&"c-1".to_owned(), CounterCommand::Add(3)).await.unwrap();
     /// assert_eq!(done.root.state().total, 5);
     /// # });
     /// ```
-    pub fn cache(mut self, capacity: NonZeroUsize) -> Self
+    pub fn cache(mut self, limits: CacheLimits) -> Self
     where
         A: Clone,
     {
-        self.cache = Some(Arc::new(Cache::new(capacity)));
+        let caching = A::caching().unwrap_or_else(Caching::cloned);
+        self.cache = Some(Arc::new(Cache::new(limits, caching)));
         self
+    }
+
+    /// Turns the aggregate cache off: every command loads its aggregate from the store.
+    pub fn no_cache(mut self) -> Self {
+        self.cache = None;
+        self
+    }
+
+    /// Whether commands may decide on cached state (see [`cache`](Self::cache)).
+    pub fn is_cached(&self) -> bool {
+        self.cache.is_some()
     }
 
     /// Sets the retry policy for version conflicts.

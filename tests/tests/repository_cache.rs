@@ -2,14 +2,13 @@
 //! give the same results as without the cache, and a state made stale by another writer is
 //! reloaded transparently.
 
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bank::{Account, AccountCommand, BankError, Deposit, Open, Withdraw};
 use cqrs_runtime::{
-    AppendError, CommandError, EventStore, InMemoryStore, LogPosition, NewEvent, Repository,
-    Snapshot, StoreError, StoredEvent,
+    AppendError, CacheLimits, CommandError, EventStore, InMemoryStore, LogPosition, NewEvent,
+    Repository, Snapshot, StoreError, StoredEvent,
 };
 
 /// The in-memory store, counting the stream reads (loads) made through it.
@@ -70,8 +69,8 @@ impl EventStore for Counting {
     }
 }
 
-fn capacity(n: usize) -> NonZeroUsize {
-    NonZeroUsize::new(n).unwrap()
+fn capacity(n: usize) -> CacheLimits {
+    CacheLimits::entries(n)
 }
 
 fn open() -> AccountCommand {
@@ -86,7 +85,7 @@ fn open() -> AccountCommand {
 async fn cached_commands_read_nothing_and_decide_the_same() {
     let counting = Counting::default();
     let cached = Repository::<Account, _>::new(counting.clone()).cache(capacity(100));
-    let plain = Repository::<Account, _>::new(InMemoryStore::new());
+    let plain = Repository::<Account, _>::new(InMemoryStore::new()).no_cache();
     let script: Vec<AccountCommand> = vec![
         open(),
         Deposit { cents: 500 }.into(),
@@ -179,4 +178,145 @@ async fn a_refusal_on_a_stale_state_is_decided_again() {
     // Cached: balance 0. Stored: balance 80.
     let done = first.execute(&id, Withdraw { cents: 50 }).await.unwrap();
     assert_eq!((done.root.version(), done.root.state().balance), (3, 30));
+}
+
+/// A repository caches by default: a derived aggregate that is `Clone` is copied into the cache,
+/// and `no_cache` turns it off.
+#[tokio::test]
+async fn the_cache_is_on_by_default_and_can_be_turned_off() {
+    let counting = Counting::default();
+    let id = "acc-1".to_owned();
+    let repo = Repository::<Account, _>::new(counting.clone());
+    assert!(repo.is_cached());
+    repo.execute(&id, open()).await.unwrap();
+    let reads = counting.reads.load(Ordering::Relaxed);
+    repo.execute(&id, AccountCommand::from(Deposit { cents: 5 }))
+        .await
+        .unwrap();
+    assert_eq!(
+        counting.reads.load(Ordering::Relaxed),
+        reads,
+        "decided on the cached state"
+    );
+
+    let uncached = Repository::<Account, _>::new(counting.clone()).no_cache();
+    assert!(!uncached.is_cached());
+    uncached
+        .execute(&id, AccountCommand::from(Deposit { cents: 5 }))
+        .await
+        .unwrap();
+    assert!(
+        counting.reads.load(Ordering::Relaxed) > reads,
+        "loaded from the store"
+    );
+}
+
+/// A derived aggregate that is not `Clone` has no cached copy: every command loads it.
+#[tokio::test]
+async fn an_aggregate_that_is_not_clone_is_not_cached() {
+    use cqrs_runtime::Aggregate;
+    assert!(uncloned::Tally::caching().is_none());
+    let repo = Repository::<uncloned::Tally, _>::new(InMemoryStore::new());
+    assert!(!repo.is_cached());
+}
+
+/// An aggregate whose state is not `Clone`.
+mod uncloned {
+    use cqrs_runtime::{Aggregate, Command, Event, handlers};
+
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema, Command)]
+    pub struct Add {
+        pub n: i64,
+    }
+
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema, Event)]
+    pub struct Added {
+        pub n: i64,
+    }
+
+    /// Not `Clone`.
+    #[derive(Debug, Default, Aggregate)]
+    #[aggregate(command = Add, event = Added)]
+    pub struct Tally {
+        pub total: i64,
+    }
+
+    #[handlers]
+    impl Tally {
+        fn add(&self, add: Add) -> Added {
+            Added { n: add.n }
+        }
+
+        fn added(&mut self, added: &Added) {
+            self.total += added.n;
+        }
+    }
+}
+
+/// The byte limit evicts the least recently used aggregates; the entry limit too.
+#[tokio::test]
+async fn the_limits_evict_the_least_recently_used() {
+    use cqrs_runtime::Aggregate;
+    let weight = std::mem::size_of::<Account>() + "acc-0".len();
+    let counting = Counting::default();
+    // Room for two accounts by bytes, ten by entries.
+    let limits = CacheLimits::entries(10).bytes(2 * weight);
+    let repo = Repository::<Account, _>::new(counting.clone()).cache(limits);
+    for i in 0..3 {
+        repo.execute(&format!("acc-{i}"), open()).await.unwrap();
+    }
+    let reads = counting.reads.load(Ordering::Relaxed);
+    repo.execute(
+        &"acc-2".to_owned(),
+        AccountCommand::from(Deposit { cents: 1 }),
+    )
+    .await
+    .unwrap();
+    repo.execute(
+        &"acc-1".to_owned(),
+        AccountCommand::from(Deposit { cents: 1 }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        counting.reads.load(Ordering::Relaxed),
+        reads,
+        "the two newest are cached"
+    );
+    repo.execute(
+        &"acc-0".to_owned(),
+        AccountCommand::from(Deposit { cents: 1 }),
+    )
+    .await
+    .unwrap();
+    assert!(
+        counting.reads.load(Ordering::Relaxed) > reads,
+        "the oldest was evicted"
+    );
+    assert!(Account::caching().is_some());
+
+    let one = Repository::<Account, _>::new(counting.clone()).cache(CacheLimits::entries(1));
+    one.execute(
+        &"acc-0".to_owned(),
+        AccountCommand::from(Deposit { cents: 1 }),
+    )
+    .await
+    .unwrap();
+    one.execute(
+        &"acc-1".to_owned(),
+        AccountCommand::from(Deposit { cents: 1 }),
+    )
+    .await
+    .unwrap();
+    let reads = counting.reads.load(Ordering::Relaxed);
+    one.execute(
+        &"acc-0".to_owned(),
+        AccountCommand::from(Deposit { cents: 1 }),
+    )
+    .await
+    .unwrap();
+    assert!(
+        counting.reads.load(Ordering::Relaxed) > reads,
+        "one entry: acc-0 was evicted"
+    );
 }

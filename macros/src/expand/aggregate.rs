@@ -79,6 +79,16 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
             }
         }
     });
+    // Cached when the state is `Clone`; a generic aggregate, whose `Clone` depends on its
+    // parameters, is not.
+    let caching = probe(
+        &p,
+        "cached",
+        &["Cloned", "Uncached"],
+        quote!(Self),
+        quote!(caching()),
+        Span::call_site(),
+    );
     // Spanned at the type in `ignore(...)`, where a conflict with an applier is reported.
     let ignored = attrs.ignore.iter().map(|ty| {
         let check = probe(
@@ -136,6 +146,11 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
             #[inline]
             fn initial() -> Self {
                 #initial
+            }
+
+            #[inline]
+            fn caching() -> ::core::option::Option<#p::Caching<Self>> {
+                #caching
             }
 
             #[inline]

@@ -4,6 +4,7 @@
 //! [`Aggregate`] is what `#[derive(Aggregate)]` implements; [`AggregateRoot`] is a loaded
 //! aggregate with its id and version, where version 0 means "never created".
 
+use std::fmt;
 use std::fmt::{Debug, Display};
 use std::future::Future;
 use std::str::FromStr;
@@ -59,6 +60,56 @@ pub trait Aggregate: Send + Sync + Sized + 'static {
     /// How this aggregate is snapshotted; `None` (the default) replays every event on load.
     fn snapshots() -> Option<Snapshots<Self>> {
         None
+    }
+
+    /// How the repository's aggregate cache keeps this state; `None` keeps it out of the cache,
+    /// so that every command loads it from the store. `#[derive(Aggregate)]` returns
+    /// [`Caching::cloned`] when the type is `Clone`, and `None` when it is not; a hand-written
+    /// impl returns `None` unless it says otherwise.
+    fn caching() -> Option<Caching<Self>> {
+        None
+    }
+}
+
+/// How the repository's cache copies a state and weighs it (see [`Aggregate::caching`]).
+pub struct Caching<A> {
+    copy: fn(&A) -> A,
+    heap_bytes: fn(&A) -> usize,
+}
+
+impl<A> fmt::Debug for Caching<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Caching").finish_non_exhaustive()
+    }
+}
+
+impl<A: Clone> Caching<A> {
+    /// Cached copies made with `Clone`, weighed at the type's own size (see
+    /// [`heap_bytes`](Self::heap_bytes)).
+    pub fn cloned() -> Self {
+        Caching {
+            copy: A::clone,
+            heap_bytes: |_| 0,
+        }
+    }
+}
+
+impl<A> Caching<A> {
+    /// Counts what a state holds on the heap (its collections and strings) towards the cache's
+    /// byte limit, beside the type's own size and the id. Without it a state weighs
+    /// `size_of::<A>()`: enough for states of scalars, too little for one that grows with its
+    /// events.
+    pub fn heap_bytes(self, heap_bytes: fn(&A) -> usize) -> Self {
+        Caching { heap_bytes, ..self }
+    }
+
+    pub(crate) fn copy(&self, state: &A) -> A {
+        (self.copy)(state)
+    }
+
+    /// The bytes an entry of this state counts: its size, its heap, and its id's text.
+    pub(crate) fn weight(&self, state: &A, id: &str) -> usize {
+        std::mem::size_of::<A>() + (self.heap_bytes)(state) + id.len()
     }
 }
 

@@ -21,7 +21,9 @@ named_statements! {
 }
 
 /// The newest snapshot of an aggregate, from `select_snapshot.sql` (version, fingerprint,
-/// state); a negative version is [`StoreError::Corrupt`].
+/// state); a negative version is [`StoreError::Corrupt`]. (SQLite reads its snapshots through
+/// rusqlite instead.)
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) async fn load_snapshot<D: Dialect>(
     db: &D,
     sql: &str,
