@@ -176,14 +176,14 @@ fn loads(c: &mut Criterion) {
     group
         .sample_size(20)
         .measurement_time(Duration::from_secs(3));
-    let plain = Repository::<Tally, _>::new(store.clone());
+    let plain = Repository::<Tally, _>::new(store.clone()).no_cache();
     group.bench_function("replay", |b| {
         b.to_async(&rt).iter(|| async {
             let root = plain.load(&"big".into()).await.unwrap();
             assert_eq!(root.version(), EVENTS);
         })
     });
-    let snapshotted = Repository::<SnapshottedTally, _>::new(store.clone());
+    let snapshotted = Repository::<SnapshottedTally, _>::new(store.clone()).no_cache();
     group.bench_function("snapshot", |b| {
         b.to_async(&rt).iter(|| async {
             let root = snapshotted.load(&"big".into()).await.unwrap();

@@ -354,6 +354,11 @@ impl RusqliteLimit {
         RusqliteLimit { conn }
     }
 
+    /// The connection.
+    pub fn conn(&self) -> &rusqlite::Connection {
+        &self.conn
+    }
+
     /// One append: `BEGIN IMMEDIATE`, the stream's last sequence, one insert per event,
     /// `COMMIT`.
     pub fn append(&self, stream: &str, expected: i64, events: &[NewEvent]) {

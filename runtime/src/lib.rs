@@ -105,7 +105,7 @@ pub use crate::contract::command::{
 };
 pub use crate::contract::error::{AppendError, BoxError, CommandError, Conflict, StoreError};
 pub use crate::contract::event::{
-    DecodeError, DomainEvent, EventEnvelope, LogPosition, Metadata, StoredEvent,
+    DecodeError, DomainEvent, EventEnvelope, LogPosition, Metadata, StoredEvent, StoredEventRef,
 };
 pub use crate::contract::store::{
     EventStore, EventStoreExt, LogWatch, NewEvent, PAGE_SIZE, Snapshot, Wake,

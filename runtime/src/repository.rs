@@ -10,8 +10,8 @@ use uuid::Uuid;
 use crate::contract::aggregate::{Aggregate, AggregateRoot, Caching};
 use crate::contract::command::CommandContext;
 use crate::contract::error::{CommandError, StoreError};
-use crate::contract::event::{DomainEvent, EventEnvelope, Metadata};
-use crate::contract::store::{EventStore, NewEvent, PAGE_SIZE, Snapshot};
+use crate::contract::event::{DomainEvent, EventEnvelope, Metadata, StoredEventRef};
+use crate::contract::store::{EventStore, NewEvent, Snapshot};
 
 mod cache;
 
@@ -231,39 +231,21 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     async fn replay(
         &self,
         id_str: &str,
-        mut root: AggregateRoot<A>,
+        root: AggregateRoot<A>,
     ) -> Result<Option<AggregateRoot<A>>, StoreError> {
-        let mut check_snapshot = root.snapshot_version > 0;
-        loop {
-            let after = root.version - u64::from(check_snapshot);
-            let page = self
-                .store
-                .read_stream(A::TYPE, id_str, after, PAGE_SIZE)
-                .await?;
-            let full = page.len() == PAGE_SIZE;
-            let mut page = page.into_iter();
-            if check_snapshot {
-                check_snapshot = false;
-                if page.next().map(|e| e.sequence) != Some(root.version) {
-                    return Ok(None);
-                }
-            }
-            for stored in page {
-                if stored.sequence != root.version + 1 {
-                    return Err(StoreError::Corrupt(format!(
-                        "{} `{id_str}`: expected sequence {} after {}, found {}",
-                        A::TYPE,
-                        root.version + 1,
-                        root.version,
-                        stored.sequence
-                    )));
-                }
-                root.apply(&stored.decode::<A::Event>()?);
-            }
-            if !full {
-                return Ok(Some(root));
-            }
-        }
+        let check_snapshot = root.snapshot_version > 0;
+        let after = root.version - u64::from(check_snapshot);
+        let replay = Replay {
+            root,
+            check_snapshot,
+            snapshot_found: !check_snapshot,
+            envelope: None,
+        };
+        let replay = self
+            .store
+            .fold_stream(A::TYPE, id_str, after, replay, Replay::step)
+            .await?;
+        Ok(replay.snapshot_found.then_some(replay.root))
     }
 
     async fn restore_snapshot(
@@ -494,5 +476,72 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 tracing::warn!(aggregate_type = A::TYPE, aggregate_id = id_str, %error, "cannot store a snapshot")
             }
         }
+    }
+}
+
+/// A replay in progress: the root, and one envelope reused for every event, so that applying an
+/// event allocates nothing but the decoded payload.
+struct Replay<A: Aggregate> {
+    root: AggregateRoot<A>,
+    /// The first event must be the snapshot's own.
+    check_snapshot: bool,
+    /// Whether the snapshot's event was there (true without a snapshot). While false, the rest
+    /// is skipped: the load replays from the start.
+    snapshot_found: bool,
+    envelope: Option<EventEnvelope<A::Event>>,
+}
+
+impl<A: Aggregate> Replay<A> {
+    fn step(&mut self, stored: StoredEventRef<'_>) -> Result<(), StoreError> {
+        if self.check_snapshot {
+            self.check_snapshot = false;
+            self.snapshot_found = stored.sequence == self.root.version;
+            return Ok(());
+        }
+        if !self.snapshot_found {
+            return Ok(());
+        }
+        if stored.sequence != self.root.version + 1 {
+            return Err(StoreError::Corrupt(format!(
+                "{} `{}`: expected sequence {} after {}, found {}",
+                A::TYPE,
+                stored.aggregate_id,
+                self.root.version + 1,
+                self.root.version,
+                stored.sequence
+            )));
+        }
+        let event = stored.decode::<A::Event>()?;
+        let envelope = match self.envelope.take() {
+            Some(mut envelope) => {
+                envelope.sequence = stored.sequence;
+                envelope.position = stored.position;
+                envelope.event_id = stored.event_id;
+                if envelope.event_type != stored.event_type {
+                    envelope.event_type.clear();
+                    envelope.event_type.push_str(stored.event_type);
+                }
+                envelope.event_version = stored.event_version;
+                envelope.recorded_at = stored.recorded_at;
+                envelope.metadata = stored.metadata.into_owned();
+                envelope.event = event;
+                envelope
+            }
+            None => EventEnvelope {
+                aggregate_type: stored.aggregate_type.to_owned(),
+                aggregate_id: stored.aggregate_id.to_owned(),
+                sequence: stored.sequence,
+                position: stored.position,
+                event_id: stored.event_id,
+                event_type: stored.event_type.to_owned(),
+                event_version: stored.event_version,
+                recorded_at: stored.recorded_at,
+                metadata: stored.metadata.into_owned(),
+                event,
+            },
+        };
+        self.root.apply(&envelope);
+        self.envelope = Some(envelope);
+        Ok(())
     }
 }

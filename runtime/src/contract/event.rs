@@ -186,6 +186,93 @@ pub struct EventEnvelope<E> {
 /// An event as a store holds it: the payload is JSON text, not yet decoded.
 pub type StoredEvent = EventEnvelope<String>;
 
+/// A stored event lent by the store while it reads a stream
+/// ([`EventStore::fold_stream`](crate::EventStore::fold_stream)): the fields of a
+/// [`StoredEvent`], borrowed from the store's own memory or the database row, so that a replay
+/// decodes each payload from the text where it lies and copies no string.
+#[derive(Debug, Clone)]
+pub struct StoredEventRef<'a> {
+    /// The aggregate type name.
+    pub aggregate_type: &'a str,
+    /// The aggregate id.
+    pub aggregate_id: &'a str,
+    /// Position in the aggregate's own stream: 1, 2, 3, ...
+    pub sequence: u64,
+    /// Position in the store's global log.
+    pub position: LogPosition,
+    /// Unique id of this event.
+    pub event_id: Uuid,
+    /// The type name the event was stored under.
+    pub event_type: &'a str,
+    /// The version the event was stored as.
+    pub event_version: u32,
+    /// When the event was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// Correlation, causation and free key/values (borrowed when there are none).
+    pub metadata: std::borrow::Cow<'a, Metadata>,
+    /// The JSON payload.
+    pub event: &'a str,
+}
+
+impl StoredEventRef<'_> {
+    /// An owned copy.
+    pub fn to_stored(&self) -> StoredEvent {
+        EventEnvelope {
+            aggregate_type: self.aggregate_type.to_owned(),
+            aggregate_id: self.aggregate_id.to_owned(),
+            sequence: self.sequence,
+            position: self.position,
+            event_id: self.event_id,
+            event_type: self.event_type.to_owned(),
+            event_version: self.event_version,
+            recorded_at: self.recorded_at,
+            metadata: self.metadata.clone().into_owned(),
+            event: self.event.to_owned(),
+        }
+    }
+
+    /// Decodes the payload into `E` through its upcast chain, from the borrowed text.
+    ///
+    /// The error names the aggregate type, id, sequence and event type of the bad row.
+    pub fn decode<E: DomainEvent>(&self) -> Result<E, crate::contract::error::StoreError> {
+        E::decode(self.event_type, self.event_version, self.event).map_err(|source| {
+            crate::contract::error::StoreError::Decode {
+                aggregate_type: self.aggregate_type.to_owned(),
+                aggregate_id: self.aggregate_id.to_owned(),
+                sequence: self.sequence,
+                source,
+            }
+        })
+    }
+}
+
+impl StoredEvent {
+    /// The event lent as a [`StoredEventRef`].
+    pub fn as_event_ref(&self) -> StoredEventRef<'_> {
+        StoredEventRef {
+            aggregate_type: &self.aggregate_type,
+            aggregate_id: &self.aggregate_id,
+            sequence: self.sequence,
+            position: self.position,
+            event_id: self.event_id,
+            event_type: &self.event_type,
+            event_version: self.event_version,
+            recorded_at: self.recorded_at,
+            metadata: std::borrow::Cow::Borrowed(&self.metadata),
+            event: &self.event,
+        }
+    }
+}
+
+impl Metadata {
+    /// No correlation, no causation, no key/values: what most events carry.
+    pub const EMPTY: Metadata = Metadata {
+        correlation_id: None,
+        causation_id: None,
+        extra: BTreeMap::new(),
+    };
+}
+
 impl<E> EventEnvelope<E> {
     /// Replaces the event, keeping the envelope.
     pub fn map<F>(self, f: impl FnOnce(E) -> F) -> EventEnvelope<F> {

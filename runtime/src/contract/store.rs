@@ -21,7 +21,7 @@ use futures::{Stream, StreamExt};
 use uuid::Uuid;
 
 use crate::contract::error::{AppendError, StoreError};
-use crate::contract::event::{LogPosition, Metadata, StoredEvent};
+use crate::contract::event::{LogPosition, Metadata, StoredEvent, StoredEventRef};
 
 /// An event about to be appended, already serialized.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,6 +140,43 @@ pub trait EventStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
 
+    /// Folds every event of a stream with a sequence greater than `after` into `state`, in
+    /// order, lending each to `f` (which may stop the fold with an error). The repository
+    /// replays aggregates with it.
+    ///
+    /// The default reads pages with [`read_stream`](Self::read_stream). A backend lends its
+    /// rows where it can instead (the in-memory store its events under its lock, SQLite each
+    /// row as it steps), so that a replay copies no string; `f` runs wherever the backend
+    /// reads, so it must be quick and must not block.
+    fn fold_stream<T, F>(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: u64,
+        state: T,
+        mut f: F,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        T: Send + 'static,
+        F: FnMut(&mut T, StoredEventRef<'_>) -> Result<(), StoreError> + Send + 'static,
+    {
+        async move {
+            let (mut state, mut after) = (state, after);
+            loop {
+                let page = self
+                    .read_stream(aggregate_type, aggregate_id, after, PAGE_SIZE)
+                    .await?;
+                for event in &page {
+                    f(&mut state, event.as_event_ref())?;
+                    after = event.sequence;
+                }
+                if page.len() < PAGE_SIZE {
+                    return Ok(state);
+                }
+            }
+        }
+    }
+
     /// Up to `limit` events of the global log after position `after`, in position order.
     ///
     /// An event not returned now (not yet committed) must never be skipped later: it must come
@@ -196,6 +233,21 @@ impl<S: EventStore> EventStore for Arc<S> {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send {
         (**self).read_stream(aggregate_type, aggregate_id, after, limit)
+    }
+
+    fn fold_stream<T, F>(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: u64,
+        state: T,
+        f: F,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        T: Send + 'static,
+        F: FnMut(&mut T, StoredEventRef<'_>) -> Result<(), StoreError> + Send + 'static,
+    {
+        (**self).fold_stream(aggregate_type, aggregate_id, after, state, f)
     }
 
     fn read_all(

@@ -7,7 +7,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use crate::contract::error::{AppendError, Conflict, StoreError};
-use crate::contract::event::{LogPosition, StoredEvent};
+use crate::contract::event::{LogPosition, StoredEvent, StoredEventRef};
 use crate::contract::store::{EventStore, LogWatch, NewEvent, Snapshot};
 use crate::projection::InlineProjections;
 
@@ -176,6 +176,36 @@ impl EventStore for InMemoryStore {
                 .map(|&i| inner.log[i].clone())
                 .collect()
         })))
+    }
+
+    /// Lends the stream's events under the store's read lock: no copy. Appends wait for the
+    /// fold to finish.
+    fn fold_stream<T, F>(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: u64,
+        mut state: T,
+        mut f: F,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        T: Send + 'static,
+        F: FnMut(&mut T, StoredEventRef<'_>) -> Result<(), StoreError> + Send + 'static,
+    {
+        let folded = self.read(|inner| {
+            let Some(stream) = inner
+                .streams
+                .get(aggregate_type)
+                .and_then(|ids| ids.get(aggregate_id))
+            else {
+                return Ok(());
+            };
+            for &i in &stream[index_after(after, stream.len())..] {
+                f(&mut state, inner.log[i].as_event_ref())?;
+            }
+            Ok(())
+        });
+        ready(folded.map(|()| state))
     }
 
     fn read_all(

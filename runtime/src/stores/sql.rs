@@ -237,13 +237,9 @@ impl EventRow {
             .ok_or_else(|| corrupt("sequence below 1".into()))?;
         let event_version = u32::try_from(self.event_version)
             .map_err(|_| corrupt(format!("event version {} out of range", self.event_version)))?;
-        // Most events carry no metadata: skip the parser for the empty object.
-        let metadata: Metadata = if self.metadata == "{}" {
-            Metadata::default()
-        } else {
-            serde_json::from_str(&self.metadata)
-                .map_err(|e| corrupt(format!("metadata is not valid: {e}")))?
-        };
+        let metadata = decode_metadata(&self.metadata)
+            .map_err(|e| corrupt(format!("metadata is not valid: {e}")))?
+            .into_owned();
         Ok(StoredEvent {
             aggregate_type: self.aggregate_type,
             aggregate_id: self.aggregate_id,
@@ -267,6 +263,20 @@ pub(crate) fn tokio_handle(store: &str) -> Result<tokio::runtime::Handle, StoreE
             "the {store} store runs a background task and must be opened inside a tokio runtime, e.g. from `#[tokio::main]`"
         ))
     })
+}
+
+/// What most events carry, lent to readers.
+static NO_METADATA: Metadata = Metadata::EMPTY;
+
+/// Metadata read back; most events carry none, and skip the parser.
+pub(crate) fn decode_metadata(
+    text: &str,
+) -> Result<std::borrow::Cow<'static, Metadata>, serde_json::Error> {
+    if text == "{}" {
+        Ok(std::borrow::Cow::Borrowed(&NO_METADATA))
+    } else {
+        serde_json::from_str(text).map(std::borrow::Cow::Owned)
+    }
 }
 
 /// Metadata as stored: a JSON object, `{}` when empty.

@@ -24,7 +24,7 @@ use sqlx::{ConnectOptions, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::contract::error::{AppendError, StoreError};
-use crate::contract::event::{LogPosition, StoredEvent};
+use crate::contract::event::{LogPosition, StoredEvent, StoredEventRef};
 use crate::contract::store::{EventStore, LogWatch, NewEvent, Snapshot};
 use crate::projection::InlineProjections;
 use crate::stores::sql::store::{StoreSql, count_events};
@@ -376,6 +376,26 @@ impl EventStore for SqliteStore {
         self.inner
             .native
             .stream(aggregate_type, aggregate_id, after, max)
+            .await
+    }
+
+    /// The whole stream in one read on a blocking thread, each row lent as it steps.
+    async fn fold_stream<T, F>(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: u64,
+        state: T,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut T, StoredEventRef<'_>) -> Result<(), StoreError> + Send + 'static,
+    {
+        let all = usize::MAX;
+        self.inner
+            .native
+            .fold(aggregate_type, aggregate_id, after, all, state, f)
             .await
     }
 

@@ -19,11 +19,11 @@ use uuid::Uuid;
 use super::writer::{self, WriteConnection};
 use super::{Durability, Statements};
 use crate::contract::error::StoreError;
-use crate::contract::event::StoredEvent;
+use crate::contract::event::{LogPosition, StoredEvent, StoredEventRef};
 use crate::contract::store::Snapshot;
 use crate::stores::sql::dialect::{Cell, Param, Row};
 use crate::stores::sql::store::StoreSql;
-use crate::stores::sql::{EventRow, i64_to_u64, to_i64};
+use crate::stores::sql::{decode_metadata, i64_to_u64, to_i64};
 
 /// Distinct statements a connection keeps prepared: the reads, and the writer's inserts of 1 to
 /// 256 rows (one statement per row count).
@@ -301,6 +301,36 @@ impl Readers {
         after: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        let events = Vec::with_capacity(limit.min(256));
+        self.fold(
+            aggregate_type,
+            aggregate_id,
+            after,
+            limit,
+            events,
+            |events, event| {
+                events.push(event.to_stored());
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// Folds the events of a stream after sequence `after` (at most `limit`) into `state` on a
+    /// blocking thread, lending each to `f` borrowed from its row.
+    pub(super) async fn fold<T, F>(
+        self: &Arc<Self>,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: u64,
+        limit: usize,
+        mut state: T,
+        mut f: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut T, StoredEventRef<'_>) -> Result<(), StoreError> + Send + 'static,
+    {
         let (aggregate_type, aggregate_id) = (aggregate_type.to_owned(), aggregate_id.to_owned());
         let after = to_i64(after, "sequence")?;
         self.read(move |conn, statements| {
@@ -308,12 +338,12 @@ impl Readers {
             let mut statement = conn.prepare_cached(sql).map_err(StoreError::backend)?;
             let params = (&aggregate_type, &aggregate_id, after, sql_limit(limit));
             let mut rows = statement.query(params).map_err(StoreError::backend)?;
-            let mut events = Vec::with_capacity(limit.min(256));
             while let Some(row) = rows.next().map_err(StoreError::backend)? {
-                let stream = (aggregate_type.clone(), aggregate_id.clone());
-                events.push(event_row(row, stream)?.into_stored()?);
+                lend_row(row, (&aggregate_type, &aggregate_id), |event| {
+                    f(&mut state, event)
+                })?;
             }
-            Ok(events)
+            Ok(state)
         })
         .await
     }
@@ -337,7 +367,10 @@ impl Readers {
                     text(row, 8, "aggregate type")?,
                     text(row, 9, "aggregate id")?,
                 );
-                events.push(event_row(row, stream)?.into_stored()?);
+                lend_row(row, stream, |event| {
+                    events.push(event.to_stored());
+                    Ok(())
+                })?;
             }
             Ok(events)
         })
@@ -367,7 +400,7 @@ impl Readers {
             };
             let version: i64 = row.get(0).map_err(|e| corrupt(&e.to_string()))?;
             let fingerprint: i64 = row.get(1).map_err(|e| corrupt(&e.to_string()))?;
-            let state = text(row, 2, "state")?;
+            let state = text(row, 2, "state")?.to_owned();
             let version = u64::try_from(version)
                 .map_err(|_| corrupt(&format!("version {version} is negative")))?;
             Ok(Some(Snapshot {
@@ -387,10 +420,10 @@ fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
-/// A text column; anything else is corrupt data, named.
-fn text(row: &rusqlite::Row<'_>, i: usize, what: &str) -> Result<String, StoreError> {
+/// A text column, borrowed from the row; anything else is corrupt data, named.
+fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize, what: &str) -> Result<&'r str, StoreError> {
     match row.get_ref(i) {
-        Ok(ValueRef::Text(bytes)) => String::from_utf8(bytes.to_vec())
+        Ok(ValueRef::Text(bytes)) => std::str::from_utf8(bytes)
             .map_err(|_| StoreError::Corrupt(format!("an event's {what} is not UTF-8"))),
         Ok(other) => Err(StoreError::Corrupt(format!(
             "an event's {what} is {:?}, expected text",
@@ -400,20 +433,26 @@ fn text(row: &rusqlite::Row<'_>, i: usize, what: &str) -> Result<String, StoreEr
     }
 }
 
-/// One row of `select_stream` or `select_log`: position, sequence, event id, type, version,
-/// payload, metadata, time (then, in the log, aggregate type and id).
-fn event_row(row: &rusqlite::Row<'_>, stream: (String, String)) -> Result<EventRow, StoreError> {
-    let (aggregate_type, aggregate_id) = stream;
+/// Lends one row of `select_stream` or `select_log` to `lend`: position, sequence, event id,
+/// type, version, payload, metadata, time (then, in the log, aggregate type and id). Every
+/// column is checked; a bad one is [`StoreError::Corrupt`] naming the row.
+fn lend_row(
+    row: &rusqlite::Row<'_>,
+    (aggregate_type, aggregate_id): (&str, &str),
+    lend: impl FnOnce(StoredEventRef<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let int = |i: usize, what: &str| -> Result<i64, StoreError> {
-        row.get::<_, i64>(i).map_err(|e| {
-            StoreError::Corrupt(format!(
-                "an event of {aggregate_type} `{aggregate_id}`: its {what} is not an integer ({e})"
-            ))
-        })
+        match row.get_ref(i) {
+            Ok(ValueRef::Integer(n)) => Ok(n),
+            other => Err(StoreError::Corrupt(format!(
+                "an event of {aggregate_type} `{aggregate_id}`: its {what} is not an integer ({:?})",
+                other.map(|value| value.data_type())
+            ))),
+        }
     };
     let position = int(0, "position")?;
     let sequence = int(1, "sequence")?;
-    let corrupt = |what: &str| {
+    let corrupt = |what: String| {
         StoreError::Corrupt(format!(
             "{aggregate_type} `{aggregate_id}` sequence {sequence} (position {position}): {what}"
         ))
@@ -422,22 +461,29 @@ fn event_row(row: &rusqlite::Row<'_>, stream: (String, String)) -> Result<EventR
         Ok(ValueRef::Blob(bytes)) => Uuid::from_slice(bytes).ok(),
         _ => None,
     }
-    .ok_or_else(|| corrupt("event id is not 16 bytes"))?;
-    let event_version = int(4, "event version")?;
+    .ok_or_else(|| corrupt("event id is not 16 bytes".into()))?;
+    let version = int(4, "event version")?;
     let micros = int(7, "time")?;
-    let recorded_at = chrono::DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| corrupt("timestamp out of range"))?;
-    Ok(EventRow {
-        transaction: None,
-        position,
-        sequence,
-        event_id,
-        event_type: text(row, 3, "type")?,
-        event_version,
-        payload: text(row, 5, "payload")?,
-        metadata: text(row, 6, "metadata")?,
-        recorded_at,
+    let metadata = decode_metadata(text(row, 6, "metadata")?)
+        .map_err(|e| corrupt(format!("metadata is not valid: {e}")))?;
+    lend(StoredEventRef {
         aggregate_type,
         aggregate_id,
+        sequence: u64::try_from(sequence)
+            .ok()
+            .filter(|s| *s > 0)
+            .ok_or_else(|| corrupt("sequence below 1".into()))?,
+        position: LogPosition::serial(
+            u64::try_from(position)
+                .map_err(|_| corrupt(format!("negative position {position}")))?,
+        ),
+        event_id,
+        event_type: text(row, 3, "type")?,
+        event_version: u32::try_from(version)
+            .map_err(|_| corrupt(format!("event version {version} out of range")))?,
+        recorded_at: chrono::DateTime::from_timestamp_micros(micros)
+            .ok_or_else(|| corrupt("timestamp out of range".into()))?,
+        metadata,
+        event: text(row, 5, "payload")?,
     })
 }
