@@ -163,6 +163,13 @@ impl Outbox {
         topics
     }
 
+    /// The aggregate types whose events leave the service, sorted.
+    pub fn aggregate_types(&self) -> Vec<&'static str> {
+        let mut types: Vec<&'static str> = self.routes.keys().copied().collect();
+        types.sort_unstable();
+        types
+    }
+
     /// The message a stored event becomes, if it leaves the service.
     pub fn message(&self, event: &StoredEvent) -> Result<Option<Message>, StoreError> {
         match self.routes.get(event.aggregate_type.as_str()) {

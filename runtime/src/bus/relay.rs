@@ -224,7 +224,12 @@ where
         at: &mut LogPosition,
         shutdown: &mut Shutdown<'_>,
     ) -> Result<usize, RelayError> {
-        let batch = follow.store.read_all(*at, follow.batch_size).await;
+        // Only the aggregate types that leave the service.
+        let types = self.outbox.aggregate_types();
+        let batch = follow
+            .store
+            .read_all_of(&types, *at, follow.batch_size)
+            .await;
         let batch = batch.map_err(|e| self.store_error(e))?;
         let Some(last) = batch.last() else {
             return Ok(0);

@@ -190,6 +190,43 @@ pub trait EventStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
 
+    /// Up to `limit` events of the aggregate types `aggregate_types` in the global log after
+    /// position `after`, in position order: [`read_all`](Self::read_all) without the events
+    /// of other types, with the same guarantee (an event not returned now is never skipped
+    /// later). Projections and the relay read only the aggregate types they follow with it.
+    ///
+    /// The default reads the whole log and filters it; the SQL stores read an index on the
+    /// type, one ordered range per type in one snapshot of the log, and merge them.
+    fn read_all_of(
+        &self,
+        aggregate_types: &[&str],
+        after: LogPosition,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send {
+        async move {
+            let (mut events, mut after) = (Vec::new(), after);
+            loop {
+                let page = self.read_all(after, limit).await?;
+                let Some(last) = page.last().map(|e| e.position) else {
+                    return Ok(events);
+                };
+                let full = page.len() >= limit;
+                for event in page {
+                    if aggregate_types.contains(&event.aggregate_type.as_str()) {
+                        events.push(event);
+                        if events.len() == limit {
+                            return Ok(events);
+                        }
+                    }
+                }
+                if !full {
+                    return Ok(events);
+                }
+                after = last;
+            }
+        }
+    }
+
     /// The newest snapshot of an aggregate, if any.
     fn load_snapshot(
         &self,
@@ -256,6 +293,15 @@ impl<S: EventStore> EventStore for Arc<S> {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send {
         (**self).read_all(after, limit)
+    }
+
+    fn read_all_of(
+        &self,
+        aggregate_types: &[&str],
+        after: LogPosition,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send {
+        (**self).read_all_of(aggregate_types, after, limit)
     }
 
     fn load_snapshot(

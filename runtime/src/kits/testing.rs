@@ -39,6 +39,7 @@ where
     stale_expected_version_conflicts(&new_store().await).await;
     streams_read_in_pages(&new_store().await).await;
     global_log_in_position_order(&new_store().await).await;
+    log_of_some_aggregate_types(&new_store().await).await;
     snapshot_round_trip(&new_store().await).await;
     repository_round_trip_with_snapshots(new_store().await).await;
     concurrent_writers_on_one_stream(new_store().await).await;
@@ -332,6 +333,86 @@ pub async fn global_log_in_position_order<S: EventStore>(store: &S) {
         streamed.len(),
         log.len(),
         "log: the streaming reader reads it all"
+    );
+}
+
+/// The log of some aggregate types is the log without the others, in the same order, pages
+/// included.
+pub async fn log_of_some_aggregate_types<S: EventStore>(store: &S) {
+    let types = ["conf_of_a", "conf_of_b", "conf_of_c"];
+    for round in 0..4u64 {
+        for aggregate_type in types {
+            let batch = [new_event(round), new_event(round + 100)];
+            store
+                .append(aggregate_type, "x", round * 2, &batch)
+                .await
+                .unwrap_or_else(|e| panic!("appending to {aggregate_type}: {e}"));
+        }
+    }
+    let log = read_log_until(store, LogPosition::START, 24).await;
+    let of = |wanted: &[&str]| -> Vec<Uuid> {
+        log.iter()
+            .filter(|e| wanted.contains(&e.aggregate_type.as_str()))
+            .map(|e| e.event_id)
+            .collect()
+    };
+    let ids = |events: &[StoredEvent]| events.iter().map(|e| e.event_id).collect::<Vec<_>>();
+    for wanted in [
+        &types[..1],
+        &types[1..2],
+        &[types[0], types[2]][..],
+        &types[..],
+    ] {
+        let read = store
+            .read_all_of(wanted, LogPosition::START, 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            ids(&read),
+            of(wanted),
+            "read_all_of({wanted:?}): its events, in log order"
+        );
+        let (mut paged, mut after) = (Vec::new(), LogPosition::START);
+        loop {
+            let page = store.read_all_of(wanted, after, 3).await.unwrap();
+            assert!(
+                page.len() <= 3,
+                "read_all_of({wanted:?}): at most the limit"
+            );
+            paged.extend(ids(&page));
+            match page.last() {
+                Some(last) if page.len() == 3 => after = last.position,
+                _ => break,
+            }
+        }
+        assert_eq!(
+            paged,
+            of(wanted),
+            "read_all_of({wanted:?}) in pages of 3: every event once"
+        );
+    }
+    let middle = log[10].position;
+    let read = store.read_all_of(&types[..1], middle, 100).await.unwrap();
+    let expected: Vec<Uuid> = log[11..]
+        .iter()
+        .filter(|e| e.aggregate_type == types[0])
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(ids(&read), expected, "read_all_of: after a position");
+    assert!(
+        store
+            .read_all_of(&[], LogPosition::START, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .read_all_of(&["conf_of_nobody"], LogPosition::START, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "read_all_of: a type with no events reads nothing"
     );
 }
 

@@ -294,9 +294,10 @@ where
         checkpoint: &mut LogPosition,
         _shutdown: &mut Shutdown<'_>,
     ) -> Result<usize, ProjectionError> {
+        // Only the aggregate types it follows: the others are never read.
         let batch = follow
             .store
-            .read_all(*checkpoint, follow.batch_size)
+            .read_all_of(P::AGGREGATES, *checkpoint, follow.batch_size)
             .await?;
         let target = &follow.target;
         let mut start = 0;

@@ -47,6 +47,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (2, include_str!("postgres/migrations/0002_projections.sql")),
     (3, include_str!("postgres/migrations/0003_inbox.sql")),
+    (4, include_str!("postgres/migrations/0004_log_by_type.sql")),
 ];
 
 named_statements! {

@@ -407,6 +407,18 @@ impl EventStore for SqliteStore {
         self.inner.native.log(after.event, max).await
     }
 
+    async fn read_all_of(
+        &self,
+        aggregate_types: &[&str],
+        after: LogPosition,
+        max: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.inner
+            .native
+            .log_of(aggregate_types, after.event, max)
+            .await
+    }
+
     async fn load_snapshot(
         &self,
         aggregate_type: &str,

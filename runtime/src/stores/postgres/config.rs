@@ -162,6 +162,10 @@ impl Names {
             ),
             ("{events_log}", format!("{prefix}events_log")),
             (
+                "{events_log_by_type}",
+                format!("{prefix}events_log_by_type"),
+            ),
+            (
                 "{checkpoints}",
                 format!("{schema}.{prefix}projection_checkpoints"),
             ),

@@ -226,6 +226,25 @@ impl EventStore for PostgresStore {
         Self::decode_events(rows, None)
     }
 
+    async fn read_all_of(
+        &self,
+        aggregate_types: &[&str],
+        after: LogPosition,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        if aggregate_types.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(self.inner.statements.get(StoreSql::SelectLogOf))
+            .bind(after.transaction.to_string())
+            .bind(to_i64(after.event, "position")?)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(aggregate_types)
+            .fetch_all(&self.inner.pool)
+            .await;
+        Self::decode_events(rows, None)
+    }
+
     async fn load_snapshot(
         &self,
         aggregate_type: &str,

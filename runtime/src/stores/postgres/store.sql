@@ -21,6 +21,26 @@ WHERE (transaction_id, position) > ($1::text::xid8, $2)
 ORDER BY transaction_id, position
 LIMIT $3
 
+-- name: select_log_of
+-- The log of the aggregate types $4 after ($1, $2), under the same horizon as select_log: one
+-- ordered range of the index on (aggregate_type, transaction_id, position) per type, merged.
+-- One statement has one snapshot, so every range is cut at the same horizon.
+SELECT e.position, e.transaction_id::text::bigint AS txn, e.sequence, e.event_id, e.event_type,
+       e.event_version, e.payload::text, e.metadata::text, e.recorded_at, e.aggregate_type,
+       e.aggregate_id
+FROM unnest($4::text[]) AS t(aggregate_type)
+CROSS JOIN LATERAL (
+    SELECT *
+    FROM {events} AS x
+    WHERE x.aggregate_type = t.aggregate_type
+      AND (x.transaction_id, x.position) > ($1::text::xid8, $2)
+      AND x.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY x.transaction_id, x.position
+    LIMIT $3
+) AS e
+ORDER BY e.transaction_id, e.position
+LIMIT $3
+
 -- name: select_version
 SELECT COALESCE(MAX(sequence), 0) FROM {events} WHERE aggregate_type = $1 AND aggregate_id = $2
 

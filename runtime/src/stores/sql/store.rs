@@ -13,6 +13,7 @@ named_statements! {
     pub(crate) enum StoreSql {
         SelectStream = "select_stream",
         SelectLog = "select_log",
+        SelectLogOf = "select_log_of",
         SelectVersion = "select_version",
         SelectSnapshot = "select_snapshot",
         UpsertSnapshot = "upsert_snapshot",

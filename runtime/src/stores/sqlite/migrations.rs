@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_events_and_snapshots.sql")),
     (2, include_str!("migrations/0002_projections.sql")),
     (3, include_str!("migrations/0003_inbox.sql")),
+    (4, include_str!("migrations/0004_log_by_type.sql")),
 ];
 
 /// Brings the schema to the newest version this code knows; refuses a newer database.

@@ -283,7 +283,8 @@ impl Readers {
             };
             let result = read(&conn, &readers.statements);
             let mut idle = lock(&readers.idle);
-            if idle.len() < readers.keep {
+            // A connection left inside a transaction (a failed `COMMIT`) is closed, not kept.
+            if idle.len() < readers.keep && conn.is_autocommit() {
                 idle.push(conn);
             }
             result
@@ -357,22 +358,42 @@ impl Readers {
         let position = to_i64(position, "position")?;
         self.read(move |conn, statements| {
             let sql = statements.get(StoreSql::SelectLog);
-            let mut statement = conn.prepare_cached(sql).map_err(StoreError::backend)?;
-            let mut rows = statement
-                .query((position, sql_limit(limit)))
-                .map_err(StoreError::backend)?;
-            let mut events = Vec::with_capacity(limit.min(256));
-            while let Some(row) = rows.next().map_err(StoreError::backend)? {
-                let stream = (
-                    text(row, 8, "aggregate type")?,
-                    text(row, 9, "aggregate id")?,
-                );
-                lend_row(row, stream, |event| {
-                    events.push(event.to_stored());
-                    Ok(())
-                })?;
+            read_log(conn, sql, (position, sql_limit(limit)), limit)
+        })
+        .await
+    }
+
+    /// Up to `limit` events of the aggregate types `types` in the log after `position`: the
+    /// first `limit` of each type, read in one read transaction (one snapshot of the file, so
+    /// that no type's range is cut later than another's), merged in position order.
+    pub(super) async fn log_of(
+        self: &Arc<Self>,
+        types: &[&str],
+        position: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let position = to_i64(position, "position")?;
+        let types: Vec<String> = types.iter().map(|t| (*t).to_owned()).collect();
+        self.read(move |conn, statements| {
+            let sql = statements.get(StoreSql::SelectLogOf);
+            let read = || {
+                let mut events = Vec::new();
+                for aggregate_type in &types {
+                    let params = (aggregate_type, position, sql_limit(limit));
+                    events.extend(read_log(conn, sql, params, limit)?);
+                }
+                events.sort_unstable_by_key(|e| e.position);
+                events.truncate(limit);
+                Ok(events)
+            };
+            if types.len() < 2 {
+                return read();
             }
-            Ok(events)
+            conn.execute_batch("BEGIN").map_err(StoreError::backend)?;
+            let events = read();
+            // A read transaction has nothing to keep: ending it cannot lose anything.
+            let _ = conn.execute_batch("COMMIT");
+            events
         })
         .await
     }
@@ -413,6 +434,30 @@ impl Readers {
         })
         .await
     }
+}
+
+/// Reads rows of `select_log` or `select_log_of` (whose last two columns are the aggregate type
+/// and id) as owned events.
+fn read_log(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    limit: usize,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut statement = conn.prepare_cached(sql).map_err(StoreError::backend)?;
+    let mut rows = statement.query(params).map_err(StoreError::backend)?;
+    let mut events = Vec::with_capacity(limit.min(256));
+    while let Some(row) = rows.next().map_err(StoreError::backend)? {
+        let stream = (
+            text(row, 8, "aggregate type")?,
+            text(row, 9, "aggregate id")?,
+        );
+        lend_row(row, stream, |event| {
+            events.push(event.to_stored());
+            Ok(())
+        })?;
+    }
+    Ok(events)
 }
 
 /// A page size as an SQL integer.

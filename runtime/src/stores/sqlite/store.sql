@@ -13,6 +13,15 @@ WHERE position > ?1
 ORDER BY position
 LIMIT ?2
 
+-- name: select_log_of
+-- The log of one aggregate type, through the index on (aggregate_type, position).
+SELECT position, sequence, event_id, event_type, event_version, payload, metadata, recorded_at,
+       aggregate_type, aggregate_id
+FROM {events}
+WHERE aggregate_type = ?1 AND position > ?2
+ORDER BY position
+LIMIT ?3
+
 -- name: select_version
 SELECT COALESCE(MAX(sequence), 0) FROM {events} WHERE aggregate_type = ?1 AND aggregate_id = ?2
 
