@@ -362,8 +362,23 @@ impl RusqliteLimit {
     /// One append: `BEGIN IMMEDIATE`, the stream's last sequence, one insert per event,
     /// `COMMIT`.
     pub fn append(&self, stream: &str, expected: i64, events: &[NewEvent]) {
+        self.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        self.append_in_transaction(stream, expected, events);
+        self.conn.execute_batch("COMMIT").unwrap();
+    }
+
+    /// One append to each of `streams` (each at version `expected`, with its own events) in
+    /// one transaction: what a group commit of that many writers does, done the fastest way.
+    pub fn append_round(&self, streams: &[String], expected: i64, events: &[Vec<NewEvent>]) {
+        self.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        for (stream, events) in streams.iter().zip(events) {
+            self.append_in_transaction(stream, expected, events);
+        }
+        self.conn.execute_batch("COMMIT").unwrap();
+    }
+
+    fn append_in_transaction(&self, stream: &str, expected: i64, events: &[NewEvent]) {
         let conn = &self.conn;
-        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
         let actual: i64 = conn
             .prepare_cached(
                 "SELECT COALESCE(MAX(sequence), 0) FROM events \
@@ -396,7 +411,6 @@ impl RusqliteLimit {
                 ])
                 .unwrap();
         }
-        conn.execute_batch("COMMIT").unwrap();
     }
 
     /// A stream replayed: every payload read in sequence order and decoded into the tally.

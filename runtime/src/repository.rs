@@ -512,8 +512,10 @@ impl<A: Aggregate> Replay<A> {
             )));
         }
         let event = stored.decode::<A::Event>()?;
-        let envelope = match self.envelope.take() {
-            Some(mut envelope) => {
+        // Updated in place: nothing of the previous event's envelope moves or is freed but its
+        // payload.
+        let envelope = match &mut self.envelope {
+            Some(envelope) => {
                 envelope.sequence = stored.sequence;
                 envelope.position = stored.position;
                 envelope.event_id = stored.event_id;
@@ -523,11 +525,13 @@ impl<A: Aggregate> Replay<A> {
                 }
                 envelope.event_version = stored.event_version;
                 envelope.recorded_at = stored.recorded_at;
-                envelope.metadata = stored.metadata.into_owned();
+                if envelope.metadata != *stored.metadata {
+                    envelope.metadata = stored.metadata.into_owned();
+                }
                 envelope.event = event;
                 envelope
             }
-            None => EventEnvelope {
+            slot @ None => slot.insert(EventEnvelope {
                 aggregate_type: stored.aggregate_type.to_owned(),
                 aggregate_id: stored.aggregate_id.to_owned(),
                 sequence: stored.sequence,
@@ -538,10 +542,9 @@ impl<A: Aggregate> Replay<A> {
                 recorded_at: stored.recorded_at,
                 metadata: stored.metadata.into_owned(),
                 event,
-            },
+            }),
         };
-        self.root.apply(&envelope);
-        self.envelope = Some(envelope);
+        self.root.apply(envelope);
         Ok(())
     }
 }
