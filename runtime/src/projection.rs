@@ -65,18 +65,41 @@ pub trait Projection: Send + 'static {
 
 /// The routing of a projection's events to its handlers, for handlers that run with a
 /// connection of type `C` (a projection whose handlers take no connection runs with any).
-pub trait ProjectionHandlers<C>: Projection {
+pub trait ProjectionHandlers<C: Send>: Projection {
     /// Whether the projection has a `reset` handler (marked `#[reset]`), so that it can be
     /// rebuilt and is set up on its first run.
     const CAN_RESET: bool;
 
-    /// Decodes `event` (through its upcasters) and runs the handler of its type, if any.
-    /// An event this projection has no handler for is skipped with `Ok`.
+    /// Whether a handler takes a batch (`&[(Payload, &StoredEvent)]` or `&[StoredEvent]`):
+    /// then the runner hands each batch to [`handle_batch`](Self::handle_batch) at once.
+    const BATCHED: bool = false;
+
+    /// Decodes `event` (through its upcasters) and runs the handlers of its type, if any (a
+    /// batch handler with a batch of this one event). An event this projection has no handler
+    /// for is skipped with `Ok`.
     fn handle<'a>(
         &'a mut self,
         event: &'a StoredEvent,
         conn: &'a mut C,
     ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a;
+
+    /// Runs the handlers over a batch of events, in one transaction of the target: the
+    /// per-event handlers event by event, then each batch handler once, with every event of
+    /// its type in the batch (or the whole batch), in log order. An error fails the whole
+    /// batch: the runner then applies it again event by event to find the event that fails.
+    /// The default runs [`handle`](Self::handle) for each event.
+    fn handle_batch<'a>(
+        &'a mut self,
+        events: &'a [StoredEvent],
+        conn: &'a mut C,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a {
+        async move {
+            for event in events {
+                self.handle(event, conn).await?;
+            }
+            Ok(())
+        }
+    }
 
     /// Empties the read model, creating it if needed. Runs before the first event, and at the
     /// start of a rebuild, in the transaction that sets the checkpoint to the start.

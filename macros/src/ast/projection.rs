@@ -18,7 +18,9 @@ pub enum Extra {
 }
 
 /// `fn name(&mut self, event: &Payload [, envelope: &StoredEvent] [, conn: &mut C]) [-> R]`,
-/// or `fn name(&mut self, envelope: &StoredEvent [, conn: &mut C])` for every event.
+/// or `fn name(&mut self, envelope: &StoredEvent [, conn: &mut C])` for every event; or a
+/// batch handler, `fn name(&mut self, events: &[(Payload, &StoredEvent)] [, conn: &mut C])`
+/// or `fn name(&mut self, events: &[StoredEvent] [, conn: &mut C])`.
 pub struct EventHandler<'a> {
     pub method: &'a Ident,
     /// The decoded type: a payload type, or an aggregate's whole event enum (every event of that
@@ -29,6 +31,8 @@ pub struct EventHandler<'a> {
     pub extras: Vec<Extra>,
     pub is_async: bool,
     pub output: Option<&'a Type>,
+    /// Takes a slice of events: all of its type in a batch (or the whole batch).
+    pub batch: bool,
 }
 
 /// `#[reset] fn name(&mut self [, conn: &mut C]) [-> R]`
@@ -181,6 +185,11 @@ impl<'a> ProjectionInput<'a> {
             return;
         };
         let first = *payload;
+        if let Type::Reference(r) = first {
+            if let (Type::Slice(slice), None) = (&*r.elem, r.mutability) {
+                return self.batch(sig, first, &slice.elem, extras, output, errors);
+            }
+        }
         let payload = match payload {
             Type::Reference(r) if r.mutability.is_none() && is_stored_event(&r.elem) => {
                 return self.every_event(sig, first, extras, output, errors);
@@ -229,6 +238,73 @@ impl<'a> ProjectionInput<'a> {
             extras: kinds,
             is_async: sig.asyncness.is_some(),
             output,
+            batch: false,
+        });
+    }
+
+    /// `fn name(&mut self, events: &[(Payload, &StoredEvent)] [, conn: &mut C])`, or
+    /// `&[StoredEvent]` for the whole batch.
+    fn batch(
+        &mut self,
+        sig: &'a syn::Signature,
+        first: &'a Type,
+        element: &'a Type,
+        extras: &[&'a Type],
+        output: Option<&'a Type>,
+        errors: &mut Errors,
+    ) {
+        let name = &sig.ident;
+        let payload = match element {
+            ty if is_stored_event(ty) => None,
+            Type::Tuple(pair) if pair.elems.len() == 2 => {
+                let (payload, envelope) = (&pair.elems[0], &pair.elems[1]);
+                let envelope_ok = matches!(envelope, Type::Reference(r) if r.mutability.is_none() && is_stored_event(&r.elem));
+                if !envelope_ok {
+                    errors.error(
+                        envelope,
+                        format!("a batch handler's events pair each payload with its envelope: `events: &[({}, &StoredEvent)]`", strip_ref(payload).to_token_stream()),
+                    );
+                    return;
+                }
+                if let Type::Reference(r) = payload {
+                    errors.error(
+                        payload,
+                        format!("a batch handler owns the decoded payloads: write `events: &[({}, &StoredEvent)]`", r.elem.to_token_stream()),
+                    );
+                    return;
+                }
+                Some(payload)
+            }
+            other => {
+                errors.error(
+                    other,
+                    format!("a batch handler takes every event of one payload type in the batch, `fn {name}(&mut self, events: &[(Deposited, &StoredEvent)])`, or the whole batch, `fn {name}(&mut self, events: &[StoredEvent])`"),
+                );
+                return;
+            }
+        };
+        let extras = match extras {
+            [] => Vec::new(),
+            [Type::Reference(r)] if r.mutability.is_some() => {
+                self.connections.push(&r.elem);
+                vec![Extra::Connection]
+            }
+            [other, ..] => {
+                errors.error(
+                    other,
+                    format!("after its events, batch handler `{name}` takes only the connection `&mut Connection` (each event's envelope is in the slice)"),
+                );
+                return;
+            }
+        };
+        self.handlers.push(EventHandler {
+            method: name,
+            payload,
+            first,
+            extras,
+            is_async: sig.asyncness.is_some(),
+            output,
+            batch: true,
         });
     }
 
@@ -263,6 +339,7 @@ impl<'a> ProjectionInput<'a> {
             extras,
             is_async: sig.asyncness.is_some(),
             output,
+            batch: false,
         });
     }
 

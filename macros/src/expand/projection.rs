@@ -28,7 +28,65 @@ pub fn expand(input: &ProjectionInput<'_>) -> TokenStream {
         Some(ty) => (TokenStream::new(), quote!(#ty)),
         None => (quote!(<__C: ::core::marker::Send>), quote!(__C)),
     };
-    let arms = input.handlers.iter().map(|h| arm(h, &p));
+    // Without batch handlers, `handle` runs every handler in the order written. With them,
+    // `handle_batch` runs the per-event ones for each event, then each batch handler once, and
+    // `handle` is `handle_batch` over one event (so each handler's checks are written once).
+    let per_event: Vec<TokenStream> = input
+        .handlers
+        .iter()
+        .filter(|h| !h.batch)
+        .map(|h| arm(h, &p))
+        .collect();
+    let batch_arms: Vec<TokenStream> = input
+        .handlers
+        .iter()
+        .filter(|h| h.batch)
+        .map(|h| batch_arm(h, &p))
+        .collect();
+    let batched = !batch_arms.is_empty();
+    let handle_body = if batched {
+        quote! {
+            <Self as #p::ProjectionHandlers<#connection>>::handle_batch(
+                self,
+                ::core::slice::from_ref(__event),
+                __conn,
+            )
+            .await
+        }
+    } else {
+        quote! {
+            let _ = &__conn;
+            #(#per_event)*
+            ::core::result::Result::Ok(())
+        }
+    };
+    let handle_batch = batched.then(|| {
+        let per_event = (!per_event.is_empty()).then(|| {
+            quote! {
+                for __event in __events {
+                    #(#per_event)*
+                }
+            }
+        });
+        quote! {
+            const BATCHED: bool = true;
+
+            fn handle_batch<'__a>(
+                &'__a mut self,
+                __events: &'__a [#p::StoredEvent],
+                __conn: &'__a mut #connection,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<(), #p::BoxError>,
+            > + ::core::marker::Send + '__a {
+                async move {
+                    let _ = &__conn;
+                    #per_event
+                    #(#batch_arms)*
+                    ::core::result::Result::Ok(())
+                }
+            }
+        }
+    });
     let can_reset = input.reset.is_some();
     let reset = match &input.reset {
         Some(reset) => {
@@ -67,11 +125,11 @@ pub fn expand(input: &ProjectionInput<'_>) -> TokenStream {
                 Output = ::core::result::Result<(), #p::BoxError>,
             > + ::core::marker::Send + '__a {
                 async move {
-                    let _ = &__conn;
-                    #(#arms)*
-                    ::core::result::Result::Ok(())
+                    #handle_body
                 }
             }
+
+            #handle_batch
 
             fn reset<'__a>(
                 &'__a mut self,
@@ -136,6 +194,73 @@ fn arm(h: &EventHandler<'_>, p: &TokenStream) -> TokenStream {
     quote! {
         if #routes {
             let __payload: #payload = #decode?;
+            #outcome?;
+        }
+    }
+}
+
+/// A batch handler's call over `__events` (the batch): the events of its payload type decoded
+/// into `(payload, &envelope)` pairs, or every followed event.
+fn batch_arm(h: &EventHandler<'_>, p: &TokenStream) -> TokenStream {
+    let method = h.method;
+    let conn = h
+        .extras
+        .contains(&Extra::Connection)
+        .then(|| quote!(&mut *__conn));
+    let output = h.output.map_or_else(|| method.span(), |o| o.span());
+    let call = |batch: TokenStream| {
+        let call = quote_spanned!(method.span()=> Self::#method(self, #batch, #conn));
+        let awaited = if h.is_async {
+            quote!(#call.await)
+        } else {
+            call
+        };
+        quote_spanned!(output=> #p::handled(#awaited))
+    };
+    let followed =
+        quote!(<Self as #p::Projection>::AGGREGATES.contains(&__event.aggregate_type.as_str()));
+    let Some(payload) = h.payload else {
+        let all = call(quote!(__events));
+        let some = call(quote!(&__followed));
+        // The runner reads only followed events; other callers may pass others.
+        return quote! {
+            if __events.iter().all(|__event| #followed) {
+                if !__events.is_empty() {
+                    #all?;
+                }
+            } else {
+                let __followed: ::std::vec::Vec<#p::StoredEvent> = __events
+                    .iter()
+                    .filter(|__event| #followed)
+                    .cloned()
+                    .collect();
+                if !__followed.is_empty() {
+                    #some?;
+                }
+            }
+        };
+    };
+    let follow = |call| {
+        probe(
+            p,
+            "follow",
+            &["Followed", "NotFollowed"],
+            quote!((#payload, __Aggregates)),
+            call,
+            payload.span(),
+        )
+    };
+    let routes = follow(quote!(routes(__event)));
+    let decode = follow(quote!(decode(__event)));
+    let outcome = call(quote!(&__batch));
+    quote! {
+        let mut __batch: ::std::vec::Vec<(#payload, &#p::StoredEvent)> = ::std::vec::Vec::new();
+        for __event in __events {
+            if #routes {
+                __batch.push((#decode?, __event));
+            }
+        }
+        if !__batch.is_empty() {
             #outcome?;
         }
     }

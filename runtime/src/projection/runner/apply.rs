@@ -59,6 +59,33 @@ impl<P> Core<P> {
         P: ProjectionHandlers<T::Connection>,
     {
         let id = P::id();
+        // A projection with batch handlers applies the slice at once; if that fails, the
+        // transaction is rolled back and the slice applied event by event below, which finds
+        // the failing event. (A target that cannot roll back never takes this path.)
+        if P::BATCHED && T::ATOMIC {
+            if let Some(last) = events.last() {
+                let mut tx = target.begin().await?;
+                match self
+                    .projection
+                    .handle_batch(events, T::connection(&mut tx))
+                    .await
+                {
+                    Ok(()) => {
+                        let advance = Advance {
+                            follower: id.into(),
+                            from: Some(from),
+                            to: last.position,
+                        };
+                        target.commit(tx, Some(advance)).await?;
+                        return Ok(Slice::Done);
+                    }
+                    Err(error) => {
+                        target.rollback(tx).await;
+                        tracing::debug!(projection = %id, %error, "a batch failed; applying it event by event");
+                    }
+                }
+            }
+        }
         let mut end = events.len();
         let mut failure: Option<(usize, BoxError)> = None;
         loop {

@@ -1,0 +1,10 @@
+use bank::{Account, Deposited};
+use cqrs_runtime::projection;
+
+#[derive(Default)]
+pub struct Deposits;
+
+#[projection(aggregates(Account))]
+impl Deposits {
+    fn deposited(&mut self, _events: &[Deposited]) {}
+}
