@@ -4,7 +4,9 @@
 //!   the process starts). Its handlers take no connection, so it runs on any target.
 //! - [`DailyTotals`]: money in and out per day and currency, across all accounts, in SQLite
 //!   tables beside the events. Its handlers write through the batch's transaction, so each
-//!   event counts exactly once, even when the runner is killed mid-batch.
+//!   event counts exactly once, even when the runner is killed mid-batch. Deposits go through
+//!   a batch handler: a batch's deposits are summed by day and currency and written with one
+//!   statement.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -144,25 +146,47 @@ impl DailyTotals {
         .await
     }
 
+    /// Adds `(day, currency, deposited, withdrawn)` rows to the totals, with one upsert per
+    /// 200 rows (4 parameters each, far below SQLite's limit).
     async fn add(
         conn: &mut SqliteConnection,
-        envelope: &StoredEvent,
-        currency: &str,
-        deposited: i64,
-        withdrawn: i64,
+        rows: &[(String, &str, i64, i64)],
     ) -> Result<(), sqlx::Error> {
-        let query = sqlx::query(
-            "INSERT INTO bank_daily_totals_v1 (day, currency, deposited, withdrawn) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (day, currency) DO UPDATE SET
-                 deposited = deposited + excluded.deposited, withdrawn = withdrawn + excluded.withdrawn",
-        )
-        .bind(envelope.recorded_at.format("%Y-%m-%d").to_string())
-        .bind(currency)
-        .bind(deposited)
-        .bind(withdrawn);
-        conn.execute(query).await?;
+        for chunk in rows.chunks(200) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(?{}, ?{}, ?{}, ?{})",
+                        4 * i + 1,
+                        4 * i + 2,
+                        4 * i + 3,
+                        4 * i + 4
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO bank_daily_totals_v1 (day, currency, deposited, withdrawn) VALUES {}
+                 ON CONFLICT (day, currency) DO UPDATE SET
+                     deposited = deposited + excluded.deposited, withdrawn = withdrawn + excluded.withdrawn",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for (day, currency, deposited, withdrawn) in chunk {
+                query = query
+                    .bind(day)
+                    .bind(*currency)
+                    .bind(deposited)
+                    .bind(withdrawn);
+            }
+            conn.execute(query).await?;
+        }
         Ok(())
     }
+}
+
+/// The day an event was recorded, `YYYY-MM-DD` (UTC).
+fn day(envelope: &StoredEvent) -> String {
+    envelope.recorded_at.format("%Y-%m-%d").to_string()
 }
 
 #[projection(aggregates(Account), name = "daily-totals", version = 1)]
@@ -198,20 +222,23 @@ impl DailyTotals {
         Ok(())
     }
 
+    /// Every deposit of a batch at once: summed by day and currency, then written with one
+    /// statement.
     async fn deposited(
         &mut self,
-        event: &Deposited,
-        envelope: &StoredEvent,
+        events: &[(Deposited, &StoredEvent)],
         conn: &mut SqliteConnection,
     ) -> Result<(), sqlx::Error> {
-        Self::add(
-            conn,
-            envelope,
-            &event.amount.currency,
-            event.amount.cents,
-            0,
-        )
-        .await
+        let mut sums: BTreeMap<(String, &str), i64> = BTreeMap::new();
+        for (event, envelope) in events {
+            let key = (day(envelope), event.amount.currency.as_str());
+            *sums.entry(key).or_default() += event.amount.cents;
+        }
+        let rows: Vec<_> = sums
+            .into_iter()
+            .map(|((day, currency), cents)| (day, currency, cents, 0))
+            .collect();
+        Self::add(conn, &rows).await
     }
 
     async fn withdrawn(
@@ -224,6 +251,6 @@ impl DailyTotals {
             sqlx::query("SELECT currency FROM bank_account_currencies_v1 WHERE account_id = ?1")
                 .bind(&envelope.aggregate_id);
         let currency: String = conn.fetch_one(query).await?.try_get(0)?;
-        Self::add(conn, envelope, &currency, 0, event.cents).await
+        Self::add(conn, &[(day(envelope), &currency, 0, event.cents)]).await
     }
 }
