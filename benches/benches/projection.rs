@@ -1,18 +1,23 @@
 //! Projection catch-up over 1,000,000 stored events (1,000 tallies of 1,000 events), against a
 //! raw sequential read of the events table in the same run:
 //!
-//! - `raw_read`: every row of the events table through sqlx, in log order (the ceiling);
+//! - `raw_read`: every row of the events table in log order, each column read (the ceiling):
+//!   through rusqlite on SQLite, through sqlx on PostgreSQL;
 //! - `store_read`: the store's own paged log reader, without a projection;
 //! - `memory_model`: a runner into an in-memory read model (decode, route, apply);
 //! - `table`: a runner into a table of the same database, one upsert per event, a batch per
-//!   transaction (on PostgreSQL over the first 100,000 events only: a round trip per event).
+//!   transaction (on PostgreSQL over the first 100,000 events only: a round trip per event);
+//! - `table_batched`: the same table through a batch handler, one upsert per batch.
 //!
 //! The event files stay in the temporary directory between runs (`cqrs-bench-*`), so only the
 //! first run pays for writing them. PostgreSQL rows need `DATABASE_URL`.
 
 use std::time::{Duration, Instant};
 
-use cqrs_benches::{PgTallyTable, SqliteTallyTable, TallyTotals, fill_tallies};
+use cqrs_benches::{
+    PgTallyBatchTable, PgTallyTable, SqliteTallyBatchTable, SqliteTallyTable, TallyTotals,
+    fill_tallies,
+};
 use cqrs_runtime::postgres::{PostgresConfig, PostgresStore};
 use cqrs_runtime::projection::MemoryTarget;
 use cqrs_runtime::sqlite::{Durability, SqliteConfig, SqliteStore};
@@ -64,15 +69,30 @@ fn sqlite(c: &mut Criterion) {
     group
         .sample_size(10)
         .throughput(Throughput::Elements(EVENTS));
+    let raw =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
     group.bench_function("raw_read", |b| {
         b.iter_custom(|iters| {
-            timed(&rt, iters, EVENTS, || async {
-                count(sqlx::query(
-                    "SELECT position, aggregate_type, aggregate_id, sequence, event_id, event_type, \
-                     event_version, payload, metadata, recorded_at FROM cqrs_events ORDER BY position",
-                )
-                .fetch(store.read_pool())).await
-            })
+            let start = Instant::now();
+            for _ in 0..iters {
+                let mut select = raw
+                    .prepare_cached(
+                        "SELECT position, aggregate_type, aggregate_id, sequence, event_id, event_type, \
+                         event_version, payload, metadata, recorded_at FROM cqrs_events ORDER BY position",
+                    )
+                    .unwrap();
+                let mut rows = select.query([]).unwrap();
+                let mut n = 0u64;
+                while let Some(row) = rows.next().unwrap() {
+                    for column in 0..10 {
+                        std::hint::black_box(row.get_ref(column).unwrap());
+                    }
+                    n += 1;
+                }
+                assert_eq!(n, EVENTS);
+            }
+            start.elapsed()
         })
     });
     group.bench_function("store_read", |b| {
@@ -100,6 +120,19 @@ fn sqlite(c: &mut Criterion) {
                 let mut runner =
                     Projector::new(store.clone(), store.projection_target(), SqliteTallyTable)
                         .batch_size(BATCH);
+                runner.rebuild(|_| {}).await.unwrap().read
+            })
+        })
+    });
+    group.bench_function("table_batched", |b| {
+        b.iter_custom(|iters| {
+            timed(&rt, iters, EVENTS, || async {
+                let mut runner = Projector::new(
+                    store.clone(),
+                    store.projection_target(),
+                    SqliteTallyBatchTable,
+                )
+                .batch_size(BATCH);
                 runner.rebuild(|_| {}).await.unwrap().read
             })
         })
@@ -172,6 +205,32 @@ fn postgres(c: &mut Criterion) {
             })
         })
     });
+    group.bench_function("table_batched_100k", |b| {
+        b.iter_custom(|iters| {
+            timed(&rt, iters, PG_TABLE_EVENTS, || async {
+                let table = PgTallyBatchTable {
+                    table: "bench_catchup_small.tally_batch_totals".to_owned(),
+                };
+                let mut runner = Projector::new(small.clone(), small.projection_target(), table)
+                    .batch_size(BATCH);
+                runner.rebuild(|_| {}).await.unwrap().read
+            })
+        })
+    });
+    group.throughput(Throughput::Elements(EVENTS));
+    group.bench_function("table_batched", |b| {
+        b.iter_custom(|iters| {
+            timed(&rt, iters, EVENTS, || async {
+                let table = PgTallyBatchTable {
+                    table: "bench_catchup.tally_batch_totals".to_owned(),
+                };
+                let mut runner = Projector::new(store.clone(), store.projection_target(), table)
+                    .batch_size(BATCH);
+                runner.rebuild(|_| {}).await.unwrap().read
+            })
+        })
+    });
+    group.throughput(Throughput::Elements(PG_TABLE_EVENTS));
     group.bench_function("raw_read_100k", |b| {
         b.iter_custom(|iters| {
             timed(&rt, iters, PG_TABLE_EVENTS, || async {

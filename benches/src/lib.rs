@@ -286,6 +286,95 @@ impl PgTallyTable {
     }
 }
 
+/// Sums a batch's additions by tally.
+fn sums<'e>(events: &'e [(Added, &cqrs_runtime::StoredEvent)]) -> Vec<(&'e str, i64)> {
+    let mut sums: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for (event, envelope) in events {
+        *sums.entry(envelope.aggregate_id.as_str()).or_default() += event.n;
+    }
+    sums.into_iter().collect()
+}
+
+/// The same read model as [`SqliteTallyTable`], through a batch handler: a batch's additions
+/// summed by tally, then one multi-row upsert per 10,000 tallies.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SqliteTallyBatchTable;
+
+#[cqrs_runtime::projection(aggregates(Tally), name = "tally-batch-table")]
+impl SqliteTallyBatchTable {
+    #[reset]
+    async fn create(&mut self, conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+        use sqlx::Executor;
+        conn.execute(
+            "DROP TABLE IF EXISTS tally_batch_totals; CREATE TABLE tally_batch_totals (id TEXT PRIMARY KEY, total INTEGER NOT NULL)",
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn added(
+        &mut self,
+        events: &[(Added, &cqrs_runtime::StoredEvent)],
+        conn: &mut sqlx::SqliteConnection,
+    ) -> Result<(), sqlx::Error> {
+        use sqlx::Executor;
+        for chunk in sums(events).chunks(10_000) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(?{}, ?{})", 2 * i + 1, 2 * i + 2))
+                .collect();
+            let sql = format!(
+                "INSERT INTO tally_batch_totals (id, total) VALUES {} ON CONFLICT (id) DO UPDATE SET total = total + excluded.total",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for (id, total) in chunk {
+                query = query.bind(*id).bind(*total);
+            }
+            conn.execute(query).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The same read model as [`PgTallyTable`], through a batch handler: a batch's additions summed
+/// by tally, then one `INSERT ... SELECT FROM UNNEST(...)` upsert.
+#[derive(Debug, Clone)]
+pub struct PgTallyBatchTable {
+    /// The qualified table name.
+    pub table: String,
+}
+
+#[cqrs_runtime::projection(aggregates(Tally), name = "tally-batch-table")]
+impl PgTallyBatchTable {
+    #[reset]
+    async fn create(&mut self, conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+        use sqlx::Executor;
+        let sql = format!(
+            "DROP TABLE IF EXISTS {0}; CREATE TABLE {0} (id TEXT PRIMARY KEY, total BIGINT NOT NULL)",
+            self.table
+        );
+        conn.execute(sql.as_str()).await?;
+        Ok(())
+    }
+
+    async fn added(
+        &mut self,
+        events: &[(Added, &cqrs_runtime::StoredEvent)],
+        conn: &mut sqlx::PgConnection,
+    ) -> Result<(), sqlx::Error> {
+        use sqlx::Executor;
+        let (ids, totals): (Vec<&str>, Vec<i64>) = sums(events).into_iter().unzip();
+        let sql = format!(
+            "INSERT INTO {} (id, total) SELECT * FROM UNNEST($1::text[], $2::bigint[]) \
+             ON CONFLICT (id) DO UPDATE SET total = {0}.total + excluded.total",
+            self.table
+        );
+        conn.execute(sqlx::query(&sql).bind(ids).bind(totals))
+            .await?;
+        Ok(())
+    }
+}
+
 /// Writes `events` `Added` events to the store as 1,000 tallies (`t-0` ... `t-999`), in
 /// appends of 100 events, unless the log already holds that many.
 pub async fn fill_tallies<S: cqrs_runtime::EventStore>(store: &S, events: u64) {
