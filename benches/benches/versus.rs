@@ -180,7 +180,7 @@ fn memory_commands(c: &mut Criterion) {
     let rt = cqrs_benches::runtime();
     let mut group = c.benchmark_group("versus_memory_commands");
     group.sample_size(10);
-    for (aggregates, deposits) in [(1usize, 1000usize), (1000, 10)] {
+    for (aggregates, deposits) in [(1usize, 1000usize), (10, 100), (1000, 10)] {
         let commands = (aggregates * (deposits + 1)) as u64;
         group.throughput(Throughput::Elements(commands));
         let label = format!("{aggregates}agg_{deposits}dep");
