@@ -36,32 +36,32 @@ const fn row(label: &'static str, ours: &'static str, base: &'static str, goal: 
 const ROWS: &[Row] = &[
     row(
         "SQLite append, 1 writer, relaxed, 1 event, vs the rusqlite limit",
-        "sqlite_append/store/relaxed/1ev/1w",
-        "sqlite_append/limit/relaxed/1ev/1w",
+        "sqlite_append/store/relaxed_1ev_1w",
+        "sqlite_append/limit/relaxed_1ev_1w",
         Goal::Ratio(0.8),
     ),
     row(
         "same, 10 events per append",
-        "sqlite_append/store/relaxed/10ev/1w",
-        "sqlite_append/limit/relaxed/10ev/1w",
+        "sqlite_append/store/relaxed_10ev_1w",
+        "sqlite_append/limit/relaxed_10ev_1w",
         Goal::Ratio(0.8),
     ),
     row(
         "SQLite append, 1 writer, durable, 1 event, vs the rusqlite limit",
-        "sqlite_append/store/durable/1ev/1w",
-        "sqlite_append/limit/durable/1ev/1w",
+        "sqlite_append/store/durable_1ev_1w",
+        "sqlite_append/limit/durable_1ev_1w",
         Goal::Ratio(0.9),
     ),
     row(
         "same, 10 events per append",
-        "sqlite_append/store/durable/10ev/1w",
-        "sqlite_append/limit/durable/10ev/1w",
+        "sqlite_append/store/durable_10ev_1w",
+        "sqlite_append/limit/durable_10ev_1w",
         Goal::Ratio(0.9),
     ),
     row(
         "SQLite append, 16 writers, relaxed, 1 event (events/s; limit: 16 streams per transaction)",
-        "sqlite_append/store/relaxed/1ev/16w",
-        "sqlite_append/limit/relaxed/1ev/16w",
+        "sqlite_append/store/relaxed_1ev_16w",
+        "sqlite_append/limit/relaxed_1ev_16w",
         Goal::Rate {
             events: 1.0,
             at_least: 100_000.0,
@@ -69,8 +69,8 @@ const ROWS: &[Row] = &[
     ),
     row(
         "same, 10 events per append",
-        "sqlite_append/store/relaxed/10ev/16w",
-        "sqlite_append/limit/relaxed/10ev/16w",
+        "sqlite_append/store/relaxed_10ev_16w",
+        "sqlite_append/limit/relaxed_10ev_16w",
         Goal::Rate {
             events: 10.0,
             at_least: 100_000.0,
@@ -78,14 +78,14 @@ const ROWS: &[Row] = &[
     ),
     row(
         "SQLite append, 16 writers, durable, 1 event",
-        "sqlite_append/store/durable/1ev/16w",
-        "sqlite_append/limit/durable/1ev/16w",
+        "sqlite_append/store/durable_1ev_16w",
+        "sqlite_append/limit/durable_1ev_16w",
         Goal::None,
     ),
     row(
         "SQLite append, 16 writers, durable, 10 events",
-        "sqlite_append/store/durable/10ev/16w",
-        "sqlite_append/limit/durable/10ev/16w",
+        "sqlite_append/store/durable_10ev_16w",
+        "sqlite_append/limit/durable_10ev_16w",
         Goal::None,
     ),
     row(
