@@ -55,6 +55,8 @@ pub struct Relay<S, T: Leases, P> {
 #[derive(Debug)]
 struct Core<P> {
     outbox: Outbox,
+    /// The outbox's aggregate types, the only ones the relay reads.
+    types: Vec<&'static str>,
     publisher: P,
     name: &'static str,
     /// Since the start of the current `run` or `catch_up`.
@@ -112,6 +114,7 @@ where
         Relay {
             follow: Follow::new(store, target, 1000),
             core: Core {
+                types: outbox.aggregate_types(),
                 outbox,
                 publisher,
                 name: "outbox",
@@ -225,10 +228,9 @@ where
         shutdown: &mut Shutdown<'_>,
     ) -> Result<usize, RelayError> {
         // Only the aggregate types that leave the service.
-        let types = self.outbox.aggregate_types();
         let batch = follow
             .store
-            .read_all_of(&types, *at, follow.batch_size)
+            .read_all_of(&self.types, *at, follow.batch_size)
             .await;
         let batch = batch.map_err(|e| self.store_error(e))?;
         let Some(last) = batch.last() else {

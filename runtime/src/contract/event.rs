@@ -298,15 +298,8 @@ impl StoredEvent {
     pub fn decode<E: DomainEvent>(
         self,
     ) -> Result<EventEnvelope<E>, crate::contract::error::StoreError> {
-        match E::decode(&self.event_type, self.event_version, &self.event) {
-            Ok(event) => Ok(self.map(|_| event)),
-            Err(source) => Err(crate::contract::error::StoreError::Decode {
-                aggregate_type: self.aggregate_type,
-                aggregate_id: self.aggregate_id,
-                sequence: self.sequence,
-                source,
-            }),
-        }
+        let event = self.as_event_ref().decode()?;
+        Ok(self.map(|_| event))
     }
 }
 

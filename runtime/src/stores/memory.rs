@@ -130,6 +130,26 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// A stream's events with a sequence greater than `after`, in order (none for an unknown
+    /// stream).
+    fn stream_after<'a>(
+        &'a self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: u64,
+    ) -> impl Iterator<Item = &'a StoredEvent> + 'a {
+        let stream = self
+            .streams
+            .get(aggregate_type)
+            .and_then(|ids| ids.get(aggregate_id))
+            .map_or(&[][..], Vec::as_slice);
+        stream[index_after(after, stream.len())..]
+            .iter()
+            .map(|&i| &self.log[i])
+    }
+}
+
 /// Where a read after the 1-based `after` starts in a list of `len`.
 fn index_after(after: u64, len: usize) -> usize {
     usize::try_from(after).unwrap_or(usize::MAX).min(len)
@@ -163,17 +183,10 @@ impl EventStore for InMemoryStore {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send {
         ready(Ok(self.read(|inner| {
-            let Some(stream) = inner
-                .streams
-                .get(aggregate_type)
-                .and_then(|ids| ids.get(aggregate_id))
-            else {
-                return Vec::new();
-            };
-            stream[index_after(after, stream.len())..]
-                .iter()
+            inner
+                .stream_after(aggregate_type, aggregate_id, after)
                 .take(limit)
-                .map(|&i| inner.log[i].clone())
+                .cloned()
                 .collect()
         })))
     }
@@ -193,17 +206,9 @@ impl EventStore for InMemoryStore {
         F: FnMut(&mut T, StoredEventRef<'_>) -> Result<(), StoreError> + Send + 'static,
     {
         let folded = self.read(|inner| {
-            let Some(stream) = inner
-                .streams
-                .get(aggregate_type)
-                .and_then(|ids| ids.get(aggregate_id))
-            else {
-                return Ok(());
-            };
-            for &i in &stream[index_after(after, stream.len())..] {
-                f(&mut state, inner.log[i].as_event_ref())?;
-            }
-            Ok(())
+            inner
+                .stream_after(aggregate_type, aggregate_id, after)
+                .try_for_each(|event| f(&mut state, event.as_event_ref()))
         });
         ready(folded.map(|()| state))
     }

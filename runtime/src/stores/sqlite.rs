@@ -1,15 +1,17 @@
 //! The SQLite event store: the embedded default. One file, durable by default, safe with many
-//! writers in one process (group commit through one writer task) and with several processes on
+//! writers in one process (group commit on one write connection) and with several processes on
 //! one file (SQLite's write lock, waited for with a busy timeout).
 //!
-//! - Appends go to a single writer that owns the write connection, on a thread of its own. Each
-//!   round takes every append queued so far into one `BEGIN IMMEDIATE` transaction: the appends
-//!   of different streams go in as one conditional insert that checks each expected version (a
-//!   savepoint per append only when that insert fails, to find the ones that conflict), and one
-//!   `COMMIT` (one fsync) makes them all durable before any caller is answered.
+//! - Appends go through one write connection, used by the caller that finds it free (or, with
+//!   inline projections, by a writer task). Each round takes every append queued so far into
+//!   one `BEGIN IMMEDIATE` transaction: the appends of different streams go in as one
+//!   conditional insert that checks each expected version (a savepoint per append only when
+//!   that insert fails, to find the ones that conflict), and one `COMMIT` (one fsync) makes
+//!   them all durable before any caller is answered.
 //! - Reads use separate read-only connections; in WAL mode they never wait for the writer.
-//! - The writer and the reads of events and snapshots call SQLite through rusqlite; schema
-//!   migrations, the projection target and leases go through sqlx (see `sqlite/native.rs`).
+//! - That connection (without inline projections) and the reads of events and snapshots call
+//!   SQLite through rusqlite; schema migrations, the projection target and leases go through
+//!   sqlx (see `sqlite/native.rs`).
 //! - Writes are serialized by SQLite, so global positions become visible in order: a reader of
 //!   the log never sees a later position before an earlier one has committed.
 
@@ -198,7 +200,8 @@ enum Writer {
 
 /// An event store in an SQLite file. Cloning shares the store (one writer, one reader pool).
 ///
-/// Needs a tokio runtime: the writer is a task.
+/// Needs a tokio runtime: reads run on its blocking threads (and, with inline projections, the
+/// writer is a task).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
@@ -338,7 +341,7 @@ impl SqliteStore {
     }
 }
 
-fn open_error(path: &Path, error: sqlx::Error) -> StoreError {
+fn open_error(path: &Path, error: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("cannot open SQLite store {path:?}: {error}").into())
 }
 

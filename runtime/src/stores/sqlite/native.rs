@@ -1,5 +1,6 @@
-//! The store's hot paths through rusqlite: appends on the writer's own thread, and stream, log
-//! and snapshot reads on tokio's blocking threads. Each statement is a call into SQLite on the
+//! The store's hot paths through rusqlite: appends on the thread of the caller that finds the
+//! write connection free (`Combiner`), and stream, log and snapshot reads on tokio's blocking
+//! threads. Each statement is a call into SQLite on the
 //! calling thread, where sqlx's SQLite driver hands every statement to a worker thread and
 //! waits for its answer: measured on one writer with relaxed durability, an append took about
 //! 8 times as long through sqlx as the same transaction through rusqlite (BENCHMARKS.md).
@@ -7,8 +8,8 @@
 //! Both drivers link the same SQLite library (rusqlite 0.32 and sqlx 0.8 share
 //! `libsqlite3-sys` 0.30), and migrations, projection targets and leases keep sqlx.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -17,7 +18,7 @@ use rusqlite::{CachedStatement, Connection, OpenFlags};
 use uuid::Uuid;
 
 use super::writer::{self, WriteConnection};
-use super::{Durability, Statements};
+use super::{Durability, Statements, open_error};
 use crate::contract::error::StoreError;
 use crate::contract::event::{LogPosition, StoredEvent, StoredEventRef};
 use crate::contract::store::Snapshot;
@@ -61,10 +62,6 @@ impl Opener {
         });
         opened.map_err(|e| open_error(&self.path, e))
     }
-}
-
-fn open_error(path: &Path, error: rusqlite::Error) -> StoreError {
-    StoreError::Backend(format!("cannot open SQLite store {path:?}: {error}").into())
 }
 
 /// The write connection, used by whichever caller finds it free: group commit without a
@@ -124,9 +121,13 @@ impl Combiner {
     /// most `rounds` rounds; then a blocking thread takes over what is left.
     fn drain(self: &Arc<Self>, mut rounds: usize) {
         loop {
-            let Ok(mut conn) = self.conn.try_lock() else {
+            let mut conn = match self.conn.try_lock() {
+                Ok(conn) => conn,
+                // A panic elsewhere cannot leave the connection inside a transaction: every
+                // round ends with `COMMIT` or `ROLLBACK`, and the next `BEGIN` fails otherwise.
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
                 // Busy: its holder looks at the queue again before it lets go.
-                return;
+                Err(TryLockError::WouldBlock) => return,
             };
             loop {
                 if rounds == 0 {
@@ -207,12 +208,6 @@ impl WriteConnection for NativeWriter {
 
     async fn inline(&mut self, _: &[StoredEvent]) -> Result<(), StoreError> {
         Ok(())
-    }
-
-    async fn close(self) {
-        if let Err((_, error)) = self.conn.close() {
-            tracing::warn!(%error, "closing the SQLite write connection failed");
-        }
     }
 }
 

@@ -50,9 +50,6 @@ pub(super) trait WriteConnection: Send + 'static {
         &mut self,
         events: &[StoredEvent],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Closes the connection once the queue is closed.
-    fn close(self) -> impl Future<Output = ()> + Send;
 }
 
 /// The sqlx connection of a store with inline projections.
@@ -90,12 +87,6 @@ impl WriteConnection for SqlxWriter {
     async fn inline(&mut self, events: &[StoredEvent]) -> Result<(), StoreError> {
         self.inline.apply(events, &mut self.conn).await
     }
-
-    async fn close(self) {
-        if let Err(error) = sqlx::Connection::close(self.conn).await {
-            tracing::warn!(%error, "closing the SQLite write connection failed");
-        }
-    }
 }
 
 /// Rows per multi-row `INSERT` of one append: 6 parameters each.
@@ -130,9 +121,10 @@ pub(super) enum Outcome {
     Failed(AppendError),
 }
 
-/// Serves the queue until every sender is gone (the sqlx connection's task).
-pub(super) async fn run<C: WriteConnection>(
-    mut conn: C,
+/// The sqlx writer's task: serves the queue until every sender is gone, then closes the
+/// connection.
+pub(super) async fn run(
+    mut conn: SqlxWriter,
     mut queue: mpsc::Receiver<Request>,
     statements: Arc<Statements>,
     max_batch: usize,
@@ -143,7 +135,9 @@ pub(super) async fn run<C: WriteConnection>(
         let result = commit(&mut conn, &statements, &batch).await;
         settle(batch.drain(..), result, &appended);
     }
-    conn.close().await;
+    if let Err(error) = sqlx::Connection::close(conn.conn).await {
+        tracing::warn!(%error, "closing the SQLite write connection failed");
+    }
 }
 
 /// Answers every request of a committed (or failed) batch, and announces new events.
