@@ -4,15 +4,16 @@
 # log of one aggregate type), the catch-up rows (the log readers against raw reads, batched
 # table projections) and the peer comparison (cqrs-es in memory, postgres-es), then writes the
 # table of medians, ratios and goals into BENCHMARKS.md between its `fast-table` markers, with
-# the machine. About 20 minutes on 2 cores once built (the first run also writes the event
+# the machine. About 15 minutes on 2 cores once built (the first run also writes the event
 # files the catch-up rows read, kept in the temporary directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source scripts/postgres.sh
-cargo bench -p cqrs-benches --bench sqlite -- --noplot
+cargo bench -p cqrs-benches --bench sqlite -- --noplot \
+    'sqlite_append/(store|limit)/|sqlite_load_10000_events|sqlite_log_of_1_type_in_10'
 cargo bench -p cqrs-benches --bench projection -- --noplot \
-    'catchup_sqlite/(raw_read|store_read|table_batched)$|catchup_postgres/(raw_read|store_read|table_100k|table_batched_100k|table_batched)$'
+    'catchup_sqlite/(raw_read|store_read|table_batched)$|catchup_postgres/(raw_read|store_read|table_batched)$'
 cargo bench -p cqrs-benches --bench versus -- --noplot \
     'versus_memory|versus_postgres_commands|versus_sqlite_commands'
 

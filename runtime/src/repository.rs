@@ -209,80 +209,48 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// An aggregate with no events loads as version 0 ([`AggregateRoot::exists`] is false).
     pub async fn load(&self, id: &A::Id) -> Result<AggregateRoot<A>, StoreError> {
         let id_str = id.to_string();
-        let mut root = AggregateRoot::new(id.clone());
-        self.restore_snapshot(&id_str, &mut root).await?;
-        if let Some(root) = self.replay(&id_str, root).await? {
-            return Ok(root);
-        }
-        tracing::warn!(
-            aggregate_type = A::TYPE,
-            aggregate_id = %id_str,
-            "ignoring a snapshot whose version is not in the stream; replaying the stream"
-        );
+        let fingerprint = A::snapshots().map(|codec| codec.fingerprint);
         let fresh = AggregateRoot::new(id.clone());
-        self.replay(&id_str, fresh).await?.ok_or_else(|| {
-            StoreError::Corrupt(format!("{} `{id_str}`: replay without a snapshot", A::TYPE))
-        })
-    }
-
-    /// Applies every event after the root's version. A root restored from a snapshot at version
-    /// V reads from V - 1, one event early: event V must be there, or the snapshot is ahead of
-    /// its stream and `None` is returned.
-    async fn replay(
-        &self,
-        id_str: &str,
-        root: AggregateRoot<A>,
-    ) -> Result<Option<AggregateRoot<A>>, StoreError> {
-        let check_snapshot = root.snapshot_version > 0;
-        let after = root.version - u64::from(check_snapshot);
-        let replay = Replay {
-            root,
-            check_snapshot,
-            snapshot_found: !check_snapshot,
-            envelope: None,
-        };
         let replay = self
             .store
-            .fold_stream(A::TYPE, id_str, after, replay, Replay::step)
+            .fold_aggregate(
+                A::TYPE,
+                &id_str,
+                fingerprint,
+                move |snapshot| Replay::start(fresh, snapshot),
+                Replay::step,
+            )
             .await?;
-        Ok(replay.snapshot_found.then_some(replay.root))
-    }
-
-    async fn restore_snapshot(
-        &self,
-        id_str: &str,
-        root: &mut AggregateRoot<A>,
-    ) -> Result<(), StoreError> {
-        let Some(codec) = A::snapshots() else {
-            return Ok(());
-        };
-        let Some(snapshot) = self.store.load_snapshot(A::TYPE, id_str).await? else {
-            return Ok(());
-        };
-        if snapshot.fingerprint != codec.fingerprint {
-            tracing::warn!(
-                aggregate_type = A::TYPE,
-                aggregate_id = id_str,
-                stored = format_args!("{:016x}", snapshot.fingerprint),
-                current = format_args!("{:016x}", codec.fingerprint),
-                "ignoring a snapshot written for another shape of the state; replaying the stream"
-            );
-            return Ok(());
-        }
-        match codec.decode(&snapshot.state) {
-            Ok(state) => {
-                root.state = state;
-                root.version = snapshot.version;
-                root.snapshot_version = snapshot.version;
+        let why = match replay.snapshot {
+            SnapshotUse::None | SnapshotUse::Restored if replay.snapshot_found => {
+                return Ok(replay.root);
             }
-            Err(error) => tracing::warn!(
-                aggregate_type = A::TYPE,
-                aggregate_id = id_str,
-                %error,
-                "ignoring a snapshot that does not decode; replaying the stream"
-            ),
-        }
-        Ok(())
+            SnapshotUse::Stale(stored) => {
+                tracing::warn!(
+                    aggregate_type = A::TYPE,
+                    aggregate_id = id_str,
+                    stored = format_args!("{stored:016x}"),
+                    current = format_args!("{:016x}", fingerprint.unwrap_or_default()),
+                    "ignoring a snapshot written for another shape of the state; replaying the stream"
+                );
+                // The store lent the whole stream.
+                return Ok(replay.root);
+            }
+            SnapshotUse::Undecodable(error) => {
+                format!("ignoring a snapshot that does not decode ({error}); replaying the stream")
+            }
+            SnapshotUse::None | SnapshotUse::Restored => {
+                "ignoring a snapshot whose version is not in the stream; replaying the stream"
+                    .to_owned()
+            }
+        };
+        tracing::warn!(aggregate_type = A::TYPE, aggregate_id = %id_str, "{why}");
+        let fresh = Replay::start(AggregateRoot::new(id.clone()), None);
+        let replay = self
+            .store
+            .fold_stream(A::TYPE, &id_str, 0, fresh, Replay::step)
+            .await?;
+        Ok(replay.root)
     }
 
     /// Runs a command and commits its events, with empty metadata.
@@ -483,6 +451,8 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
 /// event allocates nothing but the decoded payload.
 struct Replay<A: Aggregate> {
     root: AggregateRoot<A>,
+    /// What became of the stored snapshot.
+    snapshot: SnapshotUse,
     /// The first event must be the snapshot's own.
     check_snapshot: bool,
     /// Whether the snapshot's event was there (true without a snapshot). While false, the rest
@@ -491,7 +461,50 @@ struct Replay<A: Aggregate> {
     envelope: Option<EventEnvelope<A::Event>>,
 }
 
+/// What a load did with the aggregate's stored snapshot.
+enum SnapshotUse {
+    /// There was none, or the aggregate takes none.
+    None,
+    /// The state starts from it.
+    Restored,
+    /// Written for another shape of the state (its fingerprint): replayed from the start.
+    Stale(u64),
+    /// Of this shape, but its state does not decode: replayed again, from the start.
+    Undecodable(serde_json::Error),
+}
+
 impl<A: Aggregate> Replay<A> {
+    /// Starts from the stored snapshot when it is of this state's shape and decodes. The store
+    /// then lends events from the snapshot's own on, else from the stream's first
+    /// ([`EventStore::fold_aggregate`]).
+    fn start(mut root: AggregateRoot<A>, snapshot: Option<Snapshot>) -> Self {
+        let codec = A::snapshots();
+        let snapshot = match (snapshot, codec) {
+            (Some(snapshot), Some(codec)) if snapshot.fingerprint != codec.fingerprint => {
+                SnapshotUse::Stale(snapshot.fingerprint)
+            }
+            (Some(snapshot), Some(codec)) => match codec.decode(&snapshot.state) {
+                Ok(state) => {
+                    root.state = state;
+                    root.version = snapshot.version;
+                    root.snapshot_version = snapshot.version;
+                    SnapshotUse::Restored
+                }
+                Err(error) => SnapshotUse::Undecodable(error),
+            },
+            _ => SnapshotUse::None,
+        };
+        let check_snapshot = root.snapshot_version > 0;
+        Replay {
+            root,
+            // An undecodable snapshot's events are skipped: the load reads the stream again.
+            snapshot_found: !check_snapshot && !matches!(snapshot, SnapshotUse::Undecodable(_)),
+            snapshot,
+            check_snapshot,
+            envelope: None,
+        }
+    }
+
     fn step(&mut self, stored: StoredEventRef<'_>) -> Result<(), StoreError> {
         if self.check_snapshot {
             self.check_snapshot = false;

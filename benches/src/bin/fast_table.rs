@@ -227,15 +227,6 @@ const ROWS: &[Row] = &[
         },
     ),
     row(
-        "same, first 100,000 events, vs one upsert per event",
-        "catchup_postgres/table_batched_100k",
-        "catchup_postgres/table_100k",
-        Goal::Rate {
-            events: 100_000.0,
-            at_least: 100_000.0,
-        },
-    ),
-    row(
         "log of 1 aggregate type in 10, 10,000 events, vs reading all and filtering",
         "sqlite_log_of_1_type_in_10/read_all_of/10000",
         "sqlite_log_of_1_type_in_10/all_then_filter/10000",

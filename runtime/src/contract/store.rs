@@ -11,7 +11,9 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -177,6 +179,46 @@ pub trait EventStore: Send + Sync + 'static {
         }
     }
 
+    /// Folds what loading an aggregate needs, in one read where the backend can: the newest
+    /// snapshot of the aggregate (only when `fingerprint` is given), then its events.
+    ///
+    /// `start` receives the snapshot, whatever its fingerprint, and makes the fold's state. The
+    /// events lent to `f` then begin at the snapshot's own event (the sequence equal to its
+    /// version, so that the caller can check the stream has it) when the snapshot's fingerprint
+    /// is `fingerprint`, and at the stream's first event otherwise. The repository loads
+    /// aggregates with it.
+    ///
+    /// The default calls [`load_snapshot`](Self::load_snapshot), then
+    /// [`fold_stream`](Self::fold_stream); PostgreSQL reads both in one statement (one round
+    /// trip), SQLite in one read on one connection.
+    fn fold_aggregate<T, S, F>(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        fingerprint: Option<u64>,
+        start: S,
+        f: F,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        T: Send + 'static,
+        S: FnOnce(Option<Snapshot>) -> T + Send + 'static,
+        F: FnMut(&mut T, StoredEventRef<'_>) -> Result<(), StoreError> + Send + 'static,
+    {
+        async move {
+            let snapshot = match fingerprint {
+                Some(_) => self.load_snapshot(aggregate_type, aggregate_id).await?,
+                None => None,
+            };
+            // From the snapshot's own event when it is of the wanted shape.
+            let after = snapshot
+                .as_ref()
+                .filter(|s| Some(s.fingerprint) == fingerprint)
+                .map_or(0, |s| s.version.saturating_sub(1));
+            self.fold_stream(aggregate_type, aggregate_id, after, start(snapshot), f)
+                .await
+        }
+    }
+
     /// Up to `limit` events of the global log after position `after`, in position order.
     ///
     /// An event not returned now (not yet committed) must never be skipped later: it must come
@@ -285,6 +327,22 @@ impl<S: EventStore> EventStore for Arc<S> {
         F: FnMut(&mut T, StoredEventRef<'_>) -> Result<(), StoreError> + Send + 'static,
     {
         (**self).fold_stream(aggregate_type, aggregate_id, after, state, f)
+    }
+
+    fn fold_aggregate<T, St, F>(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        fingerprint: Option<u64>,
+        start: St,
+        f: F,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        T: Send + 'static,
+        St: FnOnce(Option<Snapshot>) -> T + Send + 'static,
+        F: FnMut(&mut T, StoredEventRef<'_>) -> Result<(), StoreError> + Send + 'static,
+    {
+        (**self).fold_aggregate(aggregate_type, aggregate_id, fingerprint, start, f)
     }
 
     fn read_all(
@@ -482,35 +540,69 @@ where
 
 impl<C, F, Fut> Paged<C, F>
 where
-    C: Copy + Send,
-    F: Fn(C) -> Fut + Send,
+    C: Copy + Send + Unpin,
+    F: Fn(C) -> Fut + Send + Unpin,
     Fut: Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send,
 {
-    fn map_cursor(
-        self,
-        cursor: fn(&StoredEvent) -> C,
-    ) -> impl Stream<Item = Result<StoredEvent, StoreError>> + Send {
-        // State: the cursor, and whether the last page was full (more may follow).
-        futures::stream::unfold(
-            (self.after, true, self.fetch),
-            move |(after, more, fetch)| async move {
-                if !more {
-                    return None;
-                }
-                match fetch(after).await {
-                    Ok(page) => {
-                        let full = page.len() == PAGE_SIZE;
-                        let next = page.last().map_or(after, cursor);
-                        let items = futures::stream::iter(page.into_iter().map(Ok));
-                        Some((items.left_stream(), (next, full, fetch)))
+    fn map_cursor(self, cursor: fn(&StoredEvent) -> C) -> Prefetch<C, F, Fut> {
+        let pending = Some(Box::pin((self.fetch)(self.after)));
+        Prefetch {
+            fetch: self.fetch,
+            cursor,
+            pending,
+            fetched: None,
+            current: Vec::new().into_iter(),
+        }
+    }
+}
+
+/// Pages of events, each next page fetched while the one before it is handed out, so that the
+/// database works on the next page while the reader decodes and consumes this one. An error
+/// comes in its place, after every event before it, and ends the stream.
+struct Prefetch<C, F, Fut> {
+    fetch: F,
+    cursor: fn(&StoredEvent) -> C,
+    /// The page being fetched; none once the last page came (shorter than a full page).
+    pending: Option<Pin<Box<Fut>>>,
+    /// The page fetched, waiting for the current one to be handed out.
+    fetched: Option<Result<Vec<StoredEvent>, StoreError>>,
+    current: std::vec::IntoIter<StoredEvent>,
+}
+
+impl<C, F, Fut> Stream for Prefetch<C, F, Fut>
+where
+    C: Copy + Unpin,
+    F: Fn(C) -> Fut + Unpin,
+    Fut: Future<Output = Result<Vec<StoredEvent>, StoreError>>,
+{
+    type Item = Result<StoredEvent, StoreError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if this.fetched.is_none()
+                && let Some(pending) = &mut this.pending
+                && let Poll::Ready(page) = pending.as_mut().poll(cx)
+            {
+                this.pending = None;
+                this.fetched = Some(page);
+            }
+            if let Some(event) = this.current.next() {
+                return Poll::Ready(Some(Ok(event)));
+            }
+            match this.fetched.take() {
+                Some(Ok(page)) => {
+                    if page.len() == PAGE_SIZE
+                        && let Some(last) = page.last()
+                    {
+                        this.pending = Some(Box::pin((this.fetch)((this.cursor)(last))));
                     }
-                    Err(e) => Some((
-                        futures::stream::once(async { Err(e) }).right_stream(),
-                        (after, false, fetch),
-                    )),
+                    this.current = page.into_iter();
                 }
-            },
-        )
-        .flatten()
+                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
+                None if this.pending.is_none() => return Poll::Ready(None),
+                None => return Poll::Pending,
+            }
+        }
     }
 }

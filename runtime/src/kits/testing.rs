@@ -41,7 +41,9 @@ where
     global_log_in_position_order(&new_store().await).await;
     log_of_some_aggregate_types(&new_store().await).await;
     snapshot_round_trip(&new_store().await).await;
+    aggregate_folds_snapshot_and_tail(&new_store().await).await;
     repository_round_trip_with_snapshots(new_store().await).await;
+    repository_ignores_unusable_snapshots(new_store().await).await;
     concurrent_writers_on_one_stream(new_store().await).await;
 }
 
@@ -451,6 +453,83 @@ pub async fn snapshot_round_trip<S: EventStore>(store: &S) {
     assert_eq!(load("b").await, None, "snapshot: per aggregate");
 }
 
+/// `fold_aggregate` hands over the snapshot, then the events from the snapshot's own on when
+/// its fingerprint is the one asked for, and every event otherwise.
+pub async fn aggregate_folds_snapshot_and_tail<S: EventStore>(store: &S) {
+    seed(store, "conf_agg", 6).await;
+    let fold = async |id: &str, fingerprint: Option<u64>| {
+        store
+            .fold_aggregate(
+                "conf_agg",
+                id,
+                fingerprint,
+                |snapshot| (snapshot, Vec::new()),
+                |(_, lent): &mut (Option<Snapshot>, Vec<(u64, String)>), event| {
+                    lent.push((event.sequence, event.event.to_owned()));
+                    Ok(())
+                },
+            )
+            .await
+            .unwrap()
+    };
+    let sequences = |lent: &[(u64, String)]| lent.iter().map(|(s, _)| *s).collect::<Vec<_>>();
+    let (snapshot, lent) = fold("a", Some(42)).await;
+    assert_eq!(snapshot, None, "fold_aggregate: no snapshot stored yet");
+    assert_eq!(
+        sequences(&lent),
+        [1, 2, 3, 4, 5, 6],
+        "fold_aggregate: the whole stream"
+    );
+    assert_eq!(
+        lent[2].1,
+        events(3..=3)[0].payload,
+        "fold_aggregate: the stored payloads"
+    );
+
+    let stored = Snapshot {
+        aggregate_type: "conf_agg".into(),
+        aggregate_id: "a".into(),
+        version: 4,
+        fingerprint: 42,
+        state: r#"{"total":4}"#.into(),
+    };
+    store.save_snapshot(&stored).await.unwrap();
+    let (snapshot, lent) = fold("a", Some(42)).await;
+    assert_eq!(
+        snapshot.as_ref(),
+        Some(&stored),
+        "fold_aggregate: the snapshot"
+    );
+    assert_eq!(
+        sequences(&lent),
+        [4, 5, 6],
+        "fold_aggregate: the events from the snapshot's own on"
+    );
+    let (snapshot, lent) = fold("a", Some(43)).await;
+    assert_eq!(
+        snapshot.as_ref(),
+        Some(&stored),
+        "fold_aggregate: a snapshot of another fingerprint is still handed over"
+    );
+    assert_eq!(
+        sequences(&lent),
+        [1, 2, 3, 4, 5, 6],
+        "fold_aggregate: every event after a snapshot of another fingerprint"
+    );
+    let (snapshot, lent) = fold("a", None).await;
+    assert_eq!(
+        snapshot, None,
+        "fold_aggregate: no snapshot read without a fingerprint"
+    );
+    assert_eq!(sequences(&lent), [1, 2, 3, 4, 5, 6]);
+    let (snapshot, lent) = fold("b", Some(42)).await;
+    assert_eq!(
+        (snapshot, lent),
+        (None, Vec::new()),
+        "fold_aggregate: an unknown stream"
+    );
+}
+
 /// Commands through a repository: state reloads the same with and without snapshots.
 pub async fn repository_round_trip_with_snapshots<S: EventStore>(store: S) {
     let repo = Repository::<Counter, _>::new(store);
@@ -485,6 +564,65 @@ pub async fn repository_round_trip_with_snapshots<S: EventStore>(store: S) {
         "repository: an unknown id loads as not existing"
     );
     assert_eq!(missing.version(), 0);
+}
+
+/// A load falls back to replaying the whole stream when the stored snapshot is of another
+/// shape, does not decode, or is ahead of its stream; a good one is used.
+pub async fn repository_ignores_unusable_snapshots<S: EventStore>(store: S) {
+    let repo = Repository::<Counter, _>::new(store).no_cache();
+    let id = "unusable".to_owned();
+    for n in 1..=5 {
+        repo.execute(&id, CounterCommand::Add(n)).await.unwrap();
+    }
+    let fingerprint =
+        <Counter as crate::Aggregate>::snapshots().map_or(0, |codec| codec.fingerprint);
+    // The counter snapshots every 4 events; a stored snapshot is replaced by one of the same
+    // version or newer.
+    let cases = [
+        (fingerprint ^ 1, 5, r#"{"total":1000}"#, "of another shape"),
+        (
+            fingerprint,
+            5,
+            r#"{"total":"many"}"#,
+            "that does not decode",
+        ),
+        (fingerprint, 9, r#"{"total":1000}"#, "ahead of its stream"),
+    ];
+    for (fingerprint, version, state, what) in cases {
+        let forged = Snapshot {
+            aggregate_type: "counter".into(),
+            aggregate_id: id.clone(),
+            version,
+            fingerprint,
+            state: state.into(),
+        };
+        repo.store().save_snapshot(&forged).await.unwrap();
+        let root = repo.load(&id).await.unwrap();
+        assert_eq!(
+            (root.version(), root.state().total),
+            (5, 15),
+            "repository: a snapshot {what} is ignored and the stream replayed"
+        );
+    }
+    // A usable one is used: the stream's first 4 events (1 + 2 + 3 + 4) are read as 1000.
+    let usable = "usable".to_owned();
+    for n in 1..=5 {
+        repo.execute(&usable, CounterCommand::Add(n)).await.unwrap();
+    }
+    let forged = Snapshot {
+        aggregate_type: "counter".into(),
+        aggregate_id: usable.clone(),
+        version: 4,
+        fingerprint,
+        state: r#"{"total":1000}"#.into(),
+    };
+    repo.store().save_snapshot(&forged).await.unwrap();
+    let root = repo.load(&usable).await.unwrap();
+    assert_eq!(
+        (root.version(), root.state().total),
+        (5, 1005),
+        "repository: a usable snapshot is restored and its tail applied"
+    );
 }
 
 /// Sixteen tasks add to one counter concurrently, retrying on conflicts: every add lands once,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::contract::error::StoreError;
-use crate::contract::event::{LogPosition, Metadata, StoredEvent};
+use crate::contract::event::{LogPosition, Metadata, StoredEvent, StoredEventRef};
 
 pub(crate) mod dialect;
 pub(crate) mod store;
@@ -196,25 +196,26 @@ fn parse_named(file: &str) -> std::collections::HashMap<&str, String> {
     found
 }
 
-/// A row of the events table as the database returned it, before any check.
-pub(crate) struct EventRow {
+/// A row of the events table as the database returned it, before any check, borrowed from
+/// the row.
+pub(crate) struct EventRow<'a> {
     /// The transaction that wrote the row, where the store records one (PostgreSQL).
     pub transaction: Option<i64>,
     pub position: i64,
-    pub aggregate_type: String,
-    pub aggregate_id: String,
+    pub aggregate_type: &'a str,
+    pub aggregate_id: &'a str,
     pub sequence: i64,
     pub event_id: Uuid,
-    pub event_type: String,
+    pub event_type: &'a str,
     pub event_version: i64,
-    pub payload: String,
-    pub metadata: String,
+    pub payload: &'a str,
+    pub metadata: &'a str,
     pub recorded_at: DateTime<Utc>,
 }
 
-impl EventRow {
+impl<'a> EventRow<'a> {
     /// Checks every column; a bad one is a [`StoreError::Corrupt`] naming the row.
-    pub fn into_stored(self) -> Result<StoredEvent, StoreError> {
+    pub fn lend(self) -> Result<StoredEventRef<'a>, StoreError> {
         let corrupt = |what: String| {
             StoreError::Corrupt(format!(
                 "{} `{}` sequence {} (position {}): {what}",
@@ -237,10 +238,9 @@ impl EventRow {
             .ok_or_else(|| corrupt("sequence below 1".into()))?;
         let event_version = u32::try_from(self.event_version)
             .map_err(|_| corrupt(format!("event version {} out of range", self.event_version)))?;
-        let metadata = decode_metadata(&self.metadata)
-            .map_err(|e| corrupt(format!("metadata is not valid: {e}")))?
-            .into_owned();
-        Ok(StoredEvent {
+        let metadata = decode_metadata(self.metadata)
+            .map_err(|e| corrupt(format!("metadata is not valid: {e}")))?;
+        Ok(StoredEventRef {
             aggregate_type: self.aggregate_type,
             aggregate_id: self.aggregate_id,
             sequence,
@@ -252,6 +252,11 @@ impl EventRow {
             metadata,
             event: self.payload,
         })
+    }
+
+    /// Checks every column and copies the row into an owned event.
+    pub fn into_stored(self) -> Result<StoredEvent, StoreError> {
+        self.lend().map(|event| event.to_stored())
     }
 }
 

@@ -402,6 +402,26 @@ impl EventStore for SqliteStore {
             .await
     }
 
+    /// The snapshot and the stream in one read on a blocking thread.
+    async fn fold_aggregate<T, S, F>(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        fingerprint: Option<u64>,
+        start: S,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        S: FnOnce(Option<Snapshot>) -> T + Send + 'static,
+        F: FnMut(&mut T, StoredEventRef<'_>) -> Result<(), StoreError> + Send + 'static,
+    {
+        self.inner
+            .native
+            .aggregate(aggregate_type, aggregate_id, fingerprint, start, f)
+            .await
+    }
+
     async fn read_all(
         &self,
         after: LogPosition,

@@ -6,16 +6,17 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use super::{AppendSql, PostgresStore};
 use crate::contract::error::{AppendError, Conflict, StoreError};
-use crate::contract::event::{LogPosition, StoredEvent};
-use crate::contract::store::{EventStore, LogWatch, NewEvent, Snapshot};
+use crate::contract::event::{LogPosition, StoredEvent, StoredEventRef};
+use crate::contract::store::{EventStore, LogWatch, NewEvent, PAGE_SIZE, Snapshot};
 use crate::stores::sql::store::{StoreSql, count_events, load_snapshot, save_snapshot};
-use crate::stores::sql::{EventRow, encode_metadata, to_i64};
+use crate::stores::sql::{EventRow, encode_metadata, i64_to_u64, to_i64, u64_to_i64};
 
 impl PostgresStore {
     async fn conflict(
@@ -42,26 +43,40 @@ impl PostgresStore {
         }
     }
 
-    fn decode_events(
-        rows: Result<Vec<PgRow>, sqlx::Error>,
+    /// Runs a read of events, decoding each row as it arrives (while the server sends the
+    /// next), into owned events.
+    async fn read_events(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
         stream: Option<(&str, &str)>,
+        limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        rows.map_err(StoreError::backend)?
-            .iter()
-            .map(|row| decode_row(row, stream)?.into_stored())
-            .collect()
+        let mut rows = query.fetch(&self.inner.pool);
+        let mut events = Vec::with_capacity(limit.min(PAGE_SIZE));
+        while let Some(row) = rows.try_next().await.map_err(StoreError::backend)? {
+            events.push(event_row(&row, stream)?.into_stored()?);
+        }
+        Ok(events)
     }
 }
 
-fn decode_row(row: &PgRow, stream: Option<(&str, &str)>) -> Result<EventRow, StoreError> {
-    fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
-        row: &'r PgRow,
-        i: usize,
-    ) -> Result<T, StoreError> {
-        row.try_get(i).map_err(StoreError::backend)
-    }
+/// One column of a row; a column of the wrong type is a backend error.
+fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
+    row: &'r PgRow,
+    i: usize,
+) -> Result<T, StoreError> {
+    row.try_get(i).map_err(StoreError::backend)
+}
+
+/// A row of `select_stream`, `select_aggregate` or `select_log`, borrowed: position,
+/// transaction, sequence, event id, type, version, payload, metadata, time (then, in the log,
+/// aggregate type and id).
+fn event_row<'r>(
+    row: &'r PgRow,
+    stream: Option<(&'r str, &'r str)>,
+) -> Result<EventRow<'r>, StoreError> {
     let (aggregate_type, aggregate_id) = match stream {
-        Some((t, i)) => (t.to_owned(), i.to_owned()),
+        Some(stream) => stream,
         None => (get(row, 9)?, get(row, 10)?),
     };
     Ok(EventRow {
@@ -76,6 +91,26 @@ fn decode_row(row: &PgRow, stream: Option<(&str, &str)>) -> Result<EventRow, Sto
         recorded_at: get::<DateTime<Utc>>(row, 8)?,
         aggregate_type,
         aggregate_id,
+    })
+}
+
+/// The snapshot row of `select_aggregate` (sequence 0): its fingerprint in the position
+/// column, its version in the transaction column, its state in the payload column.
+fn snapshot_row(
+    row: &PgRow,
+    (aggregate_type, aggregate_id): (&str, &str),
+) -> Result<Snapshot, StoreError> {
+    let version: i64 = get(row, 1)?;
+    Ok(Snapshot {
+        aggregate_type: aggregate_type.to_owned(),
+        aggregate_id: aggregate_id.to_owned(),
+        version: u64::try_from(version).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "snapshot of {aggregate_type} `{aggregate_id}` has version {version}"
+            ))
+        })?,
+        fingerprint: i64_to_u64(get(row, 0)?),
+        state: get::<String>(row, 6)?,
     })
 }
 
@@ -202,14 +237,76 @@ impl EventStore for PostgresStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(self.inner.statements.get(StoreSql::SelectStream))
+        let query = sqlx::query(self.inner.statements.get(StoreSql::SelectStream))
             .bind(aggregate_type)
             .bind(aggregate_id)
             .bind(to_i64(after, "sequence")?)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.inner.pool)
-            .await;
-        Self::decode_events(rows, Some((aggregate_type, aggregate_id)))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        self.read_events(query, Some((aggregate_type, aggregate_id)), limit)
+            .await
+    }
+
+    /// The stream in one statement, each row lent as it arrives.
+    async fn fold_stream<T, F>(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: u64,
+        mut state: T,
+        mut f: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut T, StoredEventRef<'_>) -> Result<(), StoreError> + Send + 'static,
+    {
+        let query = sqlx::query(self.inner.statements.get(StoreSql::SelectStream))
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .bind(to_i64(after, "sequence")?)
+            .bind(i64::MAX);
+        let mut rows = query.fetch(&self.inner.pool);
+        let stream = (aggregate_type, aggregate_id);
+        while let Some(row) = rows.try_next().await.map_err(StoreError::backend)? {
+            f(&mut state, event_row(&row, Some(stream))?.lend()?)?;
+        }
+        Ok(state)
+    }
+
+    /// The snapshot and the stream in one statement (one round trip): the snapshot's row
+    /// first, then the events, each lent as it arrives.
+    async fn fold_aggregate<T, S, F>(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        fingerprint: Option<u64>,
+        start: S,
+        mut f: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        S: FnOnce(Option<Snapshot>) -> T + Send + 'static,
+        F: FnMut(&mut T, StoredEventRef<'_>) -> Result<(), StoreError> + Send + 'static,
+    {
+        let query = sqlx::query(self.inner.statements.get(StoreSql::SelectAggregate))
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .bind(fingerprint.map(u64_to_i64));
+        let mut rows = query.fetch(&self.inner.pool);
+        let stream = (aggregate_type, aggregate_id);
+        let first = rows.try_next().await.map_err(StoreError::backend)?;
+        let (mut state, first) = match first {
+            Some(row) if get::<i64>(&row, 2)? == 0 => {
+                (start(Some(snapshot_row(&row, stream)?)), None)
+            }
+            first => (start(None), first),
+        };
+        if let Some(row) = first {
+            f(&mut state, event_row(&row, Some(stream))?.lend()?)?;
+        }
+        while let Some(row) = rows.try_next().await.map_err(StoreError::backend)? {
+            f(&mut state, event_row(&row, Some(stream))?.lend()?)?;
+        }
+        Ok(state)
     }
 
     async fn read_all(
@@ -217,13 +314,11 @@ impl EventStore for PostgresStore {
         after: LogPosition,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(self.inner.statements.get(StoreSql::SelectLog))
+        let query = sqlx::query(self.inner.statements.get(StoreSql::SelectLog))
             .bind(after.transaction.to_string())
             .bind(to_i64(after.event, "position")?)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.inner.pool)
-            .await;
-        Self::decode_events(rows, None)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        self.read_events(query, None, limit).await
     }
 
     async fn read_all_of(
@@ -235,14 +330,12 @@ impl EventStore for PostgresStore {
         if aggregate_types.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(self.inner.statements.get(StoreSql::SelectLogOf))
+        let query = sqlx::query(self.inner.statements.get(StoreSql::SelectLogOf))
             .bind(after.transaction.to_string())
             .bind(to_i64(after.event, "position")?)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(aggregate_types)
-            .fetch_all(&self.inner.pool)
-            .await;
-        Self::decode_events(rows, None)
+            .bind(aggregate_types);
+        self.read_events(query, None, limit).await
     }
 
     async fn load_snapshot(

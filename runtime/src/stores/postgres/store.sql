@@ -6,6 +6,26 @@ WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
 ORDER BY sequence
 LIMIT $4
 
+-- name: select_aggregate
+-- What loading an aggregate needs, in one statement: its snapshot when $3 (the fingerprint the
+-- caller restores) is given, as a first row of sequence 0 (events have sequences from 1), with
+-- the fingerprint in the position column, the version in the transaction column and the state
+-- in the payload column; then its events in sequence order, from the snapshot's own event when
+-- the fingerprint is $3, else from the first.
+SELECT fingerprint, version, 0::bigint AS sequence, NULL::uuid, NULL::text, NULL::int4, state,
+       NULL::text, NULL::timestamptz
+FROM {snapshots}
+WHERE aggregate_type = $1 AND aggregate_id = $2 AND $3::bigint IS NOT NULL
+UNION ALL
+SELECT position, transaction_id::text::bigint, sequence, event_id, event_type, event_version,
+       payload::text, metadata::text, recorded_at
+FROM {events}
+WHERE aggregate_type = $1 AND aggregate_id = $2
+  AND sequence >= COALESCE((SELECT version FROM {snapshots}
+                            WHERE aggregate_type = $1 AND aggregate_id = $2
+                              AND fingerprint = $3::bigint), 1)
+ORDER BY sequence
+
 -- name: select_log
 -- The log after ($1, $2) in (transaction_id, position) order, and only the events of
 -- transactions older than the oldest one still running: those are all finished, so nothing

@@ -12,6 +12,7 @@ named_statements! {
     /// The statements of an SQL event store, in each backend's `store.sql`.
     pub(crate) enum StoreSql {
         SelectStream = "select_stream",
+        SelectAggregate = "select_aggregate",
         SelectLog = "select_log",
         SelectLogOf = "select_log_of",
         SelectVersion = "select_version",

@@ -263,17 +263,19 @@ impl<D: Dialect> SqlTarget<D> {
 
 /// A row of `select_dead_letters`: the stored event, then the error, attempts and time.
 fn parked_from_row(mut row: Row) -> Result<ParkedEvent, StoreError> {
+    let (aggregate_type, aggregate_id) = (row.text(2)?, row.text(3)?);
+    let (event_type, payload, metadata) = (row.text(6)?, row.text(8)?, row.text(9)?);
     let event = EventRow {
         transaction: Some(row.int(0)?),
         position: row.int(1)?,
-        aggregate_type: row.text(2)?,
-        aggregate_id: row.text(3)?,
+        aggregate_type: &aggregate_type,
+        aggregate_id: &aggregate_id,
         sequence: row.int(4)?,
         event_id: row.id(5)?,
-        event_type: row.text(6)?,
+        event_type: &event_type,
         event_version: row.int(7)?,
-        payload: row.text(8)?,
-        metadata: row.text(9)?,
+        payload: &payload,
+        metadata: &metadata,
         recorded_at: row.time(10)?,
     }
     .into_stored()?;

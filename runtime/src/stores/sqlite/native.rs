@@ -24,7 +24,7 @@ use crate::contract::event::{LogPosition, StoredEvent, StoredEventRef};
 use crate::contract::store::Snapshot;
 use crate::stores::sql::dialect::{Cell, Param, Row};
 use crate::stores::sql::store::StoreSql;
-use crate::stores::sql::{decode_metadata, i64_to_u64, to_i64};
+use crate::stores::sql::{decode_metadata, i64_to_u64, to_i64, u64_to_i64};
 
 /// Distinct statements a connection keeps prepared: the reads, and the writer's inserts of 1 to
 /// 256 rows (one statement per row count).
@@ -330,14 +330,49 @@ impl Readers {
         let (aggregate_type, aggregate_id) = (aggregate_type.to_owned(), aggregate_id.to_owned());
         let after = to_i64(after, "sequence")?;
         self.read(move |conn, statements| {
-            let sql = statements.get(StoreSql::SelectStream);
+            let stream = (aggregate_type.as_str(), aggregate_id.as_str());
+            fold_rows(conn, statements, stream, (after, limit), &mut state, &mut f)?;
+            Ok(state)
+        })
+        .await
+    }
+
+    /// [`EventStore::fold_aggregate`](crate::EventStore::fold_aggregate): the snapshot (when
+    /// `fingerprint` is given), then the stream from where it says, in one read on one
+    /// connection.
+    pub(super) async fn aggregate<T, S, F>(
+        self: &Arc<Self>,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        fingerprint: Option<u64>,
+        start: S,
+        mut f: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        S: FnOnce(Option<Snapshot>) -> T + Send + 'static,
+        F: FnMut(&mut T, StoredEventRef<'_>) -> Result<(), StoreError> + Send + 'static,
+    {
+        let (aggregate_type, aggregate_id) = (aggregate_type.to_owned(), aggregate_id.to_owned());
+        let fingerprint = fingerprint.map(u64_to_i64);
+        self.read(move |conn, statements| {
+            let stream = (aggregate_type.as_str(), aggregate_id.as_str());
+            let sql = statements.get(StoreSql::SelectAggregate);
             let mut statement = conn.prepare_cached(sql).map_err(StoreError::backend)?;
-            let params = (&aggregate_type, &aggregate_id, after, sql_limit(limit));
+            let params = (stream.0, stream.1, fingerprint);
             let mut rows = statement.query(params).map_err(StoreError::backend)?;
+            let first = rows.next().map_err(StoreError::backend)?;
+            let (mut state, first) = match first {
+                Some(row) if matches!(row.get_ref(1), Ok(ValueRef::Integer(0))) => {
+                    (start(Some(snapshot_row(row, stream, [4, 0, 5])?)), None)
+                }
+                first => (start(None), first),
+            };
+            if let Some(row) = first {
+                lend_row(row, stream, |event| f(&mut state, event))?;
+            }
             while let Some(row) = rows.next().map_err(StoreError::backend)? {
-                lend_row(row, (&aggregate_type, &aggregate_id), |event| {
-                    f(&mut state, event)
-                })?;
+                lend_row(row, stream, |event| f(&mut state, event))?;
             }
             Ok(state)
         })
@@ -401,34 +436,69 @@ impl Readers {
     ) -> Result<Option<Snapshot>, StoreError> {
         let (aggregate_type, aggregate_id) = (aggregate_type.to_owned(), aggregate_id.to_owned());
         self.read(move |conn, statements| {
-            let sql = statements.get(StoreSql::SelectSnapshot);
-            let mut statement = conn.prepare_cached(sql).map_err(StoreError::backend)?;
-            let mut rows = statement
-                .query((&aggregate_type, &aggregate_id))
-                .map_err(StoreError::backend)?;
-            let Some(row) = rows.next().map_err(StoreError::backend)? else {
-                return Ok(None);
-            };
-            let corrupt = |what: &str| {
-                StoreError::Corrupt(format!(
-                    "the snapshot of {aggregate_type} `{aggregate_id}`: {what}"
-                ))
-            };
-            let version: i64 = row.get(0).map_err(|e| corrupt(&e.to_string()))?;
-            let fingerprint: i64 = row.get(1).map_err(|e| corrupt(&e.to_string()))?;
-            let state = text(row, 2, "state")?.to_owned();
-            let version = u64::try_from(version)
-                .map_err(|_| corrupt(&format!("version {version} is negative")))?;
-            Ok(Some(Snapshot {
-                aggregate_type,
-                aggregate_id,
-                version,
-                fingerprint: i64_to_u64(fingerprint),
-                state,
-            }))
+            read_snapshot(conn, statements, (&aggregate_type, &aggregate_id))
         })
         .await
     }
+}
+
+/// Lends the events of a stream after sequence `after` (at most `limit`) to `f`.
+fn fold_rows<T>(
+    conn: &Connection,
+    statements: &Statements,
+    stream: (&str, &str),
+    (after, limit): (i64, usize),
+    state: &mut T,
+    f: &mut impl FnMut(&mut T, StoredEventRef<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let sql = statements.get(StoreSql::SelectStream);
+    let mut statement = conn.prepare_cached(sql).map_err(StoreError::backend)?;
+    let params = (stream.0, stream.1, after, sql_limit(limit));
+    let mut rows = statement.query(params).map_err(StoreError::backend)?;
+    while let Some(row) = rows.next().map_err(StoreError::backend)? {
+        lend_row(row, stream, |event| f(state, event))?;
+    }
+    Ok(())
+}
+
+/// The stored snapshot of an aggregate, if any.
+fn read_snapshot(
+    conn: &Connection,
+    statements: &Statements,
+    stream: (&str, &str),
+) -> Result<Option<Snapshot>, StoreError> {
+    let sql = statements.get(StoreSql::SelectSnapshot);
+    let mut statement = conn.prepare_cached(sql).map_err(StoreError::backend)?;
+    let mut rows = statement.query(stream).map_err(StoreError::backend)?;
+    match rows.next().map_err(StoreError::backend)? {
+        Some(row) => snapshot_row(row, stream, [0, 1, 2]).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A snapshot from the columns `[version, fingerprint, state]` of a row.
+fn snapshot_row(
+    row: &rusqlite::Row<'_>,
+    (aggregate_type, aggregate_id): (&str, &str),
+    [version, fingerprint, state]: [usize; 3],
+) -> Result<Snapshot, StoreError> {
+    let corrupt = |what: &str| {
+        StoreError::Corrupt(format!(
+            "the snapshot of {aggregate_type} `{aggregate_id}`: {what}"
+        ))
+    };
+    let version: i64 = row.get(version).map_err(|e| corrupt(&e.to_string()))?;
+    let fingerprint: i64 = row.get(fingerprint).map_err(|e| corrupt(&e.to_string()))?;
+    let state = text(row, state, "state")?.to_owned();
+    let version =
+        u64::try_from(version).map_err(|_| corrupt(&format!("version {version} is negative")))?;
+    Ok(Snapshot {
+        aggregate_type: aggregate_type.to_owned(),
+        aggregate_id: aggregate_id.to_owned(),
+        version,
+        fingerprint: i64_to_u64(fingerprint),
+        state,
+    })
 }
 
 /// Reads rows of `select_log` or `select_log_of` (whose last two columns are the aggregate type

@@ -5,6 +5,24 @@ WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence > ?3
 ORDER BY sequence
 LIMIT ?4
 
+-- name: select_aggregate
+-- What loading an aggregate needs, in one statement (one read of the file): its snapshot when
+-- ?3 (the fingerprint the caller restores) is given, as a first row of sequence 0 (events have
+-- sequences from 1), with the fingerprint in the position column, the version in the event
+-- version column and the state in the payload column; then its events in sequence order, from
+-- the snapshot's own event when the fingerprint is ?3, else from the first.
+SELECT fingerprint, 0 AS sequence, NULL, NULL, version, state, NULL, NULL
+FROM {snapshots}
+WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND ?3 IS NOT NULL
+UNION ALL
+SELECT position, sequence, event_id, event_type, event_version, payload, metadata, recorded_at
+FROM {events}
+WHERE aggregate_type = ?1 AND aggregate_id = ?2
+  AND sequence >= COALESCE((SELECT version FROM {snapshots}
+                            WHERE aggregate_type = ?1 AND aggregate_id = ?2
+                              AND fingerprint = ?3), 1)
+ORDER BY sequence
+
 -- name: select_log
 SELECT position, sequence, event_id, event_type, event_version, payload, metadata, recorded_at,
        aggregate_type, aggregate_id
