@@ -25,6 +25,19 @@
 // Lets the derives' `::cqrs_runtime::...` paths resolve inside this crate's own tests.
 extern crate self as cqrs_runtime;
 
+/// An info-level span of a unit of work, or `Span::none()` at the cost of one atomic load while
+/// no tracing subscriber was ever installed. (`tracing`'s own check costs about 18 ns a span
+/// here, since a dependency turns on its `log` feature; BENCHMARKS.md, "Spans".)
+macro_rules! work_span {
+    ($($span:tt)*) => {
+        if ::tracing::dispatcher::has_been_set() {
+            ::tracing::info_span!($($span)*)
+        } else {
+            ::tracing::Span::none()
+        }
+    };
+}
+
 mod contract;
 mod kits;
 mod repository;

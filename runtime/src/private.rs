@@ -484,6 +484,35 @@ pub mod cached {
     impl<T> Uncached<T> for Probe<T> {}
 }
 
+/// The name of each command of a type: written by `#[derive(Command)]`, one arm per variant.
+pub trait CommandName {
+    fn command_name(&self) -> &'static str;
+}
+
+/// A derived aggregate's command names: the derive's when the command type has them, else the
+/// type's name. Call on `&&Probe::<Self::Command>::new()`.
+pub mod named {
+    use super::{CommandName, Probe};
+
+    pub trait Named<T> {
+        fn name(&self, command: &T) -> &'static str;
+    }
+    impl<T: CommandName> Named<T> for &Probe<T> {
+        #[inline]
+        fn name(&self, command: &T) -> &'static str {
+            command.command_name()
+        }
+    }
+
+    pub trait Unnamed<T> {
+        #[inline]
+        fn name(&self, _: &T) -> &'static str {
+            crate::contract::aggregate::short_type_name::<T>()
+        }
+    }
+    impl<T> Unnamed<T> for Probe<T> {}
+}
+
 // ------------------------------------------------------------------------------ projections
 
 pub use crate::contract::event::StoredEvent;

@@ -3,8 +3,12 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
 
 use chrono::Utc;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::contract::aggregate::{Aggregate, AggregateRoot, Caching};
@@ -14,26 +18,69 @@ use crate::contract::event::{DomainEvent, EventEnvelope, Metadata, StoredEventRe
 use crate::contract::store::{EventStore, NewEvent, Snapshot};
 
 mod cache;
+mod gate;
 
 use cache::Cache;
 pub use cache::CacheLimits;
+use gate::Gates;
 
-/// What to do when an append finds that another writer got there first.
+/// What to do when an append finds that another writer got there first: run the command again
+/// on the reloaded aggregate, after a pause that doubles with each attempt and carries a random
+/// part (jitter), so that writers who collided once do not collide again in step.
+///
+/// Inside one process the repository already queues the commands of one aggregate, so
+/// conflicts come from other processes (or other repositories) writing the same aggregate.
+/// The default makes up to 30 attempts, pausing 1 ms, then 2, 4, ... up to 100 ms, each plus a
+/// random amount up to itself: under contention that does not let up, it gives up after 2.5
+/// to 5 seconds of pauses.
+///
+/// ```
+/// use std::time::Duration;
+/// use cqrs_runtime::RetryPolicy;
+///
+/// let patient = RetryPolicy::attempts(20).backoff(Duration::from_millis(5), Duration::from_secs(1));
+/// assert_eq!(patient.max_attempts(), 20);
+/// assert_eq!(RetryPolicy::default().max_attempts(), 30);
+/// assert_eq!(RetryPolicy::NONE.max_attempts(), 1);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     max_attempts: u32,
+    first_delay: Duration,
+    max_delay: Duration,
 }
 
 impl RetryPolicy {
-    /// Never retry: a conflict is returned to the caller (the default).
-    pub const NONE: RetryPolicy = RetryPolicy { max_attempts: 1 };
+    /// Never retry: a conflict is returned to the caller.
+    pub const NONE: RetryPolicy = RetryPolicy {
+        max_attempts: 1,
+        first_delay: Duration::ZERO,
+        max_delay: Duration::ZERO,
+    };
 
-    /// Re-load the aggregate and re-run the handler, up to `max_attempts` runs in all.
+    /// Re-load the aggregate and re-run the handler, up to `max_attempts` runs in all (at least
+    /// one), with the default pauses between them.
     ///
     /// Safe because handlers only decide: nothing was written by the attempt that lost.
-    pub fn attempts(max_attempts: u32) -> Self {
+    pub const fn attempts(max_attempts: u32) -> Self {
         RetryPolicy {
-            max_attempts: max_attempts.max(1),
+            max_attempts: if max_attempts == 0 { 1 } else { max_attempts },
+            first_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(100),
+        }
+    }
+
+    /// The pause before the first retry, doubled for each next one up to `max` (each plus a
+    /// random amount up to itself). `Duration::ZERO` for both retries at once.
+    pub const fn backoff(self, first: Duration, max: Duration) -> Self {
+        RetryPolicy {
+            first_delay: first,
+            max_delay: if max.as_nanos() < first.as_nanos() {
+                first
+            } else {
+                max
+            },
+            ..self
         }
     }
 
@@ -41,11 +88,32 @@ impl RetryPolicy {
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts
     }
+
+    /// The pause before the first retry (before jitter).
+    pub fn first_delay(&self) -> Duration {
+        self.first_delay
+    }
+
+    /// The longest pause between two attempts (before jitter).
+    pub fn max_delay(&self) -> Duration {
+        self.max_delay
+    }
+
+    /// The pauses before each retry, jittered.
+    fn delays(&self) -> impl Iterator<Item = Duration> + Send + use<> {
+        ExponentialBuilder::new()
+            .with_min_delay(self.first_delay)
+            .with_max_delay(self.max_delay)
+            .with_jitter()
+            .without_max_times()
+            .build()
+    }
 }
 
 impl Default for RetryPolicy {
+    /// Up to 30 attempts, pausing from 1 ms up to 100 ms.
     fn default() -> Self {
-        RetryPolicy::NONE
+        RetryPolicy::attempts(30)
     }
 }
 
@@ -91,6 +159,7 @@ pub struct Repository<A: Aggregate, S> {
     services: Arc<A::Services>,
     retry: RetryPolicy,
     cache: Option<Arc<Cache<A>>>,
+    gates: Arc<Gates>,
 }
 
 impl<A: Aggregate, S: Clone> Clone for Repository<A, S> {
@@ -100,6 +169,7 @@ impl<A: Aggregate, S: Clone> Clone for Repository<A, S> {
             services: Arc::clone(&self.services),
             retry: self.retry,
             cache: self.cache.clone(),
+            gates: Arc::clone(&self.gates),
         }
     }
 }
@@ -119,23 +189,24 @@ impl<A: Aggregate, S: EventStore> Repository<A, S>
 where
     A::Services: Default,
 {
-    /// A repository over `store`, with default services, no retry, and the aggregate cache
-    /// with its default limits (see [`cache`](Self::cache)).
+    /// A repository over `store`, with default services, the default [`RetryPolicy`], and the
+    /// aggregate cache with its default limits (see [`cache`](Self::cache)).
     pub fn new(store: S) -> Self {
         Repository::with_services(store, A::Services::default())
     }
 }
 
 impl<A: Aggregate, S: EventStore> Repository<A, S> {
-    /// A repository whose handlers receive `services`, with the aggregate cache at its
-    /// default limits (see [`cache`](Self::cache)).
+    /// A repository whose handlers receive `services`, with the default [`RetryPolicy`] and
+    /// the aggregate cache at its default limits (see [`cache`](Self::cache)).
     pub fn with_services(store: S, services: A::Services) -> Self {
         Repository {
             store,
             services: Arc::new(services),
-            retry: RetryPolicy::NONE,
+            retry: RetryPolicy::default(),
             cache: A::caching()
                 .map(|caching| Arc::new(Cache::new(CacheLimits::default(), caching))),
+            gates: Arc::default(),
         }
     }
 
@@ -194,6 +265,11 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         self
     }
 
+    /// The retry policy in force.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
     /// The store.
     pub fn store(&self) -> &S {
         &self.store
@@ -209,13 +285,30 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// An aggregate with no events loads as version 0 ([`AggregateRoot::exists`] is false).
     pub async fn load(&self, id: &A::Id) -> Result<AggregateRoot<A>, StoreError> {
         let id_str = id.to_string();
+        let span = work_span!(
+            "load",
+            "aggregate.type" = A::TYPE,
+            aggregate.id = %id_str,
+            load.cache_hit = false,
+            load.snapshot_used = tracing::field::Empty,
+            load.events = tracing::field::Empty,
+        );
+        let replay = self.replay(id, &id_str).instrument(span.clone()).await?;
+        span.record("load.snapshot_used", replay.root.snapshot_version > 0);
+        span.record("load.events", replay.events);
+        Ok(replay.root)
+    }
+
+    /// The snapshot and the events after it, folded; again from the start when the snapshot
+    /// cannot be used.
+    async fn replay(&self, id: &A::Id, id_str: &str) -> Result<Replay<A>, StoreError> {
         let fingerprint = A::snapshots().map(|codec| codec.fingerprint);
         let fresh = AggregateRoot::new(id.clone());
         let replay = self
             .store
             .fold_aggregate(
                 A::TYPE,
-                &id_str,
+                id_str,
                 fingerprint,
                 move |snapshot| Replay::start(fresh, snapshot),
                 Replay::step,
@@ -223,7 +316,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             .await?;
         let why = match replay.snapshot {
             SnapshotUse::None | SnapshotUse::Restored if replay.snapshot_found => {
-                return Ok(replay.root);
+                return Ok(replay);
             }
             SnapshotUse::Stale(stored) => {
                 tracing::warn!(
@@ -234,7 +327,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     "ignoring a snapshot written for another shape of the state; replaying the stream"
                 );
                 // The store lent the whole stream.
-                return Ok(replay.root);
+                return Ok(replay);
             }
             SnapshotUse::Undecodable(error) => {
                 format!("ignoring a snapshot that does not decode ({error}); replaying the stream")
@@ -246,11 +339,9 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         };
         tracing::warn!(aggregate_type = A::TYPE, aggregate_id = %id_str, "{why}");
         let fresh = Replay::start(AggregateRoot::new(id.clone()), None);
-        let replay = self
-            .store
-            .fold_stream(A::TYPE, &id_str, 0, fresh, Replay::step)
-            .await?;
-        Ok(replay.root)
+        self.store
+            .fold_stream(A::TYPE, id_str, 0, fresh, Replay::step)
+            .await
     }
 
     /// Runs a command and commits its events, with empty metadata.
@@ -267,8 +358,12 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
 
     /// Runs a command and commits its events, each recorded with `metadata`.
     ///
-    /// On a version conflict the command is re-run on the reloaded aggregate as the
-    /// [`RetryPolicy`] allows; the last conflict is returned when attempts run out.
+    /// Commands on one aggregate run one at a time in this repository and its clones: a
+    /// command waits for the one before it on the same id instead of racing it to the store. (A
+    /// handler must therefore not run a command on its own aggregate through the same
+    /// repository.) On a version conflict, which then comes from another process or
+    /// repository, the command is re-run on the reloaded aggregate as the [`RetryPolicy`]
+    /// allows, after its pause; the last conflict is returned when attempts run out.
     pub async fn execute_with(
         &self,
         id: &A::Id,
@@ -280,33 +375,83 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     {
         let command = command.into();
         let id_str = id.to_string();
+        let span = work_span!(
+            "command",
+            "aggregate.type" = A::TYPE,
+            aggregate.id = %id_str,
+            command.name = A::command_name(&command),
+            command.expected_version = tracing::field::Empty,
+            command.attempts = tracing::field::Empty,
+            command.outcome = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let result = self
+            .run(id, &id_str, command, &metadata, &span)
+            .instrument(span.clone())
+            .await;
+        let (outcome, failed) = match &result {
+            Ok(committed) if committed.events.is_empty() => ("unchanged", false),
+            Ok(_) => ("committed", false),
+            Err(CommandError::Rejected(_)) => ("rejected", false),
+            Err(CommandError::Conflict(_)) => ("conflict", true),
+            Err(_) => ("failed", true),
+        };
+        span.record("command.outcome", outcome);
+        span.record("otel.status_code", if failed { "ERROR" } else { "OK" });
+        result
+    }
+
+    /// The body of [`execute_with`](Self::execute_with), inside its span.
+    async fn run(
+        &self,
+        id: &A::Id,
+        id_str: &str,
+        command: A::Command,
+        metadata: &Metadata,
+        span: &tracing::Span,
+    ) -> Result<Committed<A>, CommandError<A::Error>>
+    where
+        A::Command: Clone,
+    {
+        let _turn = self.gates.enter(id_str).await;
         let mut attempt = 1;
+        let mut delays = None;
         loop {
+            span.record("command.attempts", attempt);
             // A cached root saves the load; a stale one shows as a conflict below.
-            let cached = self.cache.as_ref().and_then(|c| c.take(&id_str));
+            let cached = self.cache.as_ref().and_then(|c| c.take(id_str));
             let from_cache = cached.is_some();
             let root = match cached {
-                Some(root) => root,
+                Some(root) => work_span!(
+                    "load",
+                    "aggregate.type" = A::TYPE,
+                    aggregate.id = %id_str,
+                    load.cache_hit = true,
+                    load.snapshot_used = false,
+                    load.events = 0,
+                )
+                .in_scope(|| root),
                 None => self.load(id).await?,
             };
             let backup = self.cache.as_ref().map(|c| c.copy(&root));
             let version = root.version;
+            span.record("command.expected_version", version);
             let outcome = self
-                .decide_and_commit(root, command.clone(), &metadata)
+                .decide_and_commit(root, command.clone(), metadata)
                 .await;
             // An append proves the cached state was current (it was conditional on its
             // version); a refusal or a decision to record nothing proves nothing, so it is
             // confirmed against the store, and made again on a fresh load if the state was stale.
             let unproven = matches!(&outcome, Err(CommandError::Rejected(_)))
                 || matches!(&outcome, Ok(c) if c.events.is_empty());
-            if from_cache && unproven && !self.is_current(&id_str, version).await? {
+            if from_cache && unproven && !self.is_current(id_str, version).await? {
                 tracing::debug!("the cached aggregate was stale; reloading");
                 continue;
             }
             match outcome {
                 Ok(committed) => {
                     if let Some(cache) = &self.cache {
-                        cache.put(&id_str, &committed.root);
+                        cache.put(id_str, &committed.root);
                     }
                     return Ok(committed);
                 }
@@ -318,7 +463,14 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     if attempt >= self.retry.max_attempts {
                         return Err(CommandError::Conflict(conflict));
                     }
-                    tracing::debug!(%conflict, attempt, "retrying a command after a conflict");
+                    let delay = delays
+                        .get_or_insert_with(|| self.retry.delays())
+                        .next()
+                        .unwrap_or(self.retry.max_delay);
+                    tracing::debug!(%conflict, attempt, ?delay, "retrying a command after a conflict");
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
                     attempt += 1;
                 }
                 Err(error) => {
@@ -326,7 +478,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     if let (Some(cache), Some(root), CommandError::Rejected(_)) =
                         (&self.cache, backup, &error)
                     {
-                        cache.put(&id_str, &root);
+                        cache.put(id_str, &root);
                     }
                     return Err(error);
                 }
@@ -382,9 +534,18 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let append = work_span!(
+            "append",
+            db.system.name = self.store.backend(),
+            "aggregate.type" = A::TYPE,
+            aggregate.id = %id_str,
+            append.expected_version = root.version,
+            append.events = new_events.len(),
+        );
         let positions = self
             .store
             .append(A::TYPE, &id_str, root.version, &new_events)
+            .instrument(append)
             .await?;
         let first = root.version + 1;
         let envelopes: Vec<_> = events
@@ -458,6 +619,8 @@ struct Replay<A: Aggregate> {
     /// Whether the snapshot's event was there (true without a snapshot). While false, the rest
     /// is skipped: the load replays from the start.
     snapshot_found: bool,
+    /// How many events were applied.
+    events: u64,
     envelope: Option<EventEnvelope<A::Event>>,
 }
 
@@ -501,6 +664,7 @@ impl<A: Aggregate> Replay<A> {
             snapshot_found: !check_snapshot && !matches!(snapshot, SnapshotUse::Undecodable(_)),
             snapshot,
             check_snapshot,
+            events: 0,
             envelope: None,
         }
     }
@@ -558,6 +722,44 @@ impl<A: Aggregate> Replay<A> {
             }),
         };
         self.root.apply(envelope);
+        self.events += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_double_up_to_the_cap_each_with_jitter_up_to_itself() {
+        let policy = RetryPolicy::attempts(30);
+        let ms = Duration::from_millis;
+        for _ in 0..50 {
+            let delays: Vec<Duration> = policy.delays().take(12).collect();
+            for (k, delay) in delays.iter().enumerate() {
+                let base = ms(1 << k).min(ms(100));
+                assert!(
+                    base <= *delay && *delay <= base * 2,
+                    "pause {k}: {delay:?} is not within [{base:?}, {:?}]",
+                    base * 2
+                );
+            }
+        }
+        let none = RetryPolicy::attempts(3).backoff(Duration::ZERO, Duration::ZERO);
+        assert!(
+            none.delays().take(5).all(|d| d.is_zero()),
+            "no pause when asked for none"
+        );
+        let clamped = RetryPolicy::attempts(3).backoff(ms(10), ms(1));
+        assert_eq!(
+            (clamped.first_delay(), clamped.max_delay()),
+            (ms(10), ms(10))
+        );
+        assert_eq!(
+            RetryPolicy::attempts(0).max_attempts(),
+            1,
+            "one run at least"
+        );
     }
 }

@@ -89,6 +89,14 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
         quote!(caching()),
         Span::call_site(),
     );
+    let command_name = probe(
+        &p,
+        "named",
+        &["Named", "Unnamed"],
+        quote!(#command),
+        quote!(name(command)),
+        Span::call_site(),
+    );
     // Spanned at the type in `ignore(...)`, where a conflict with an applier is reported.
     let ignored = attrs.ignore.iter().map(|ty| {
         let check = probe(
@@ -151,6 +159,11 @@ pub fn expand(input: &AggregateInput<'_>) -> TokenStream {
             #[inline]
             fn caching() -> ::core::option::Option<#p::Caching<Self>> {
                 #caching
+            }
+
+            #[inline]
+            fn command_name(command: &Self::Command) -> &'static str {
+                #command_name
             }
 
             #[inline]

@@ -68,6 +68,12 @@ pub fn expand(input: &CommandInput<'_>) -> TokenStream {
         };
 
     let conversions = conversions(input);
+    // Each command's name as its schema has it, for traces and metrics.
+    let names = input.commands.iter().map(|d| {
+        let pat = payload::pattern_any(d.variant, &d.shape);
+        let name = &d.name;
+        quote!(#pat => #name,)
+    });
 
     let schema_bounds = if input.generics.type_params().next().is_some() {
         input
@@ -117,6 +123,13 @@ pub fn expand(input: &CommandInput<'_>) -> TokenStream {
         #[inline]
         fn existence(&self) -> #p::Existence {
             #existence
+        }
+    }
+    #[automatically_derived]
+    impl #impl_generics #p::CommandName for #ident #ty_generics #where_clause {
+        #[inline]
+        fn command_name(&self) -> &'static str {
+            match *self { #(#names)* }
         }
     }
     #conversions

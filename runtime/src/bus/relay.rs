@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::FutureExt;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{BusError, Message, Outbox, Publisher};
@@ -227,6 +228,41 @@ where
         at: &mut LogPosition,
         shutdown: &mut Shutdown<'_>,
     ) -> Result<usize, RelayError> {
+        let span = work_span!(
+            "relay batch",
+            relay.name = self.name,
+            batch.from = %at,
+            batch.events = tracing::field::Empty,
+            "messaging.batch.message_count" = tracing::field::Empty,
+            "messaging.destination.name" = tracing::field::Empty,
+        );
+        self.relay_batch(follow, at, shutdown, &span)
+            .instrument(span.clone())
+            .await
+    }
+
+    async fn idle(
+        &mut self,
+        _follow: &mut Follow<S, T>,
+        _moment: Idle,
+    ) -> Result<Option<RelayProgress>, RelayError> {
+        Ok(None)
+    }
+}
+
+impl<P: Publisher> Core<P> {
+    /// The body of a relay's step, inside its span.
+    async fn relay_batch<S, T>(
+        &mut self,
+        follow: &mut Follow<S, T>,
+        at: &mut LogPosition,
+        shutdown: &mut Shutdown<'_>,
+        span: &tracing::Span,
+    ) -> Result<usize, RelayError>
+    where
+        S: EventStore,
+        T: Checkpoints + Leases,
+    {
         // Only the aggregate types that leave the service.
         let batch = follow
             .store
@@ -244,6 +280,14 @@ where
                 .map_err(|e| self.store_error(e))?;
             messages.extend(message);
         }
+        span.record("batch.events", batch.len());
+        span.record("messaging.batch.message_count", messages.len());
+        if !span.is_disabled() {
+            let mut topics: Vec<&str> = messages.iter().map(|m| m.topic.as_str()).collect();
+            topics.sort_unstable();
+            topics.dedup();
+            span.record("messaging.destination.name", topics.join(","));
+        }
         if !messages.is_empty() && !self.publish(follow, &messages, shutdown).await? {
             return Ok(0);
         }
@@ -256,16 +300,6 @@ where
         Ok(batch.len())
     }
 
-    async fn idle(
-        &mut self,
-        _follow: &mut Follow<S, T>,
-        _moment: Idle,
-    ) -> Result<Option<RelayProgress>, RelayError> {
-        Ok(None)
-    }
-}
-
-impl<P: Publisher> Core<P> {
     fn id(&self) -> FollowerId {
         FollowerId::Relay(self.name)
     }

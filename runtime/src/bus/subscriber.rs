@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::FutureExt;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{BusError, DeadLetter, Delivery, Message, MessageHandler, Source};
@@ -231,7 +232,12 @@ impl<Src: Source, T: Inbox, H: MessageHandler<T::Connection>> Subscriber<Src, T,
         if batch.len() > 1 && batch.iter().all(|(message, _)| message.is_ok()) {
             let messages: Vec<&Message> =
                 batch.iter().filter_map(|(m, _)| m.as_ref().ok()).collect();
-            match self.apply(&messages).await? {
+            let span = work_span!(
+                "subscriber batch",
+                consumer = %self.name,
+                "messaging.batch.message_count" = messages.len(),
+            );
+            match self.apply(&messages, 1).instrument(span).await? {
                 Ok(fresh) => {
                     for ((_, receipt), fresh) in batch.into_iter().zip(fresh) {
                         if fresh {
@@ -274,7 +280,11 @@ impl<Src: Source, T: Inbox, H: MessageHandler<T::Connection>> Subscriber<Src, T,
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let error = match self.apply(&[&message]).await?.map(|fresh| fresh[0]) {
+            let error = match self
+                .apply(&[&message], attempts)
+                .await?
+                .map(|fresh| fresh[0])
+            {
                 Ok(true) => {
                     self.stats.processed += 1;
                     break;
@@ -316,16 +326,27 @@ impl<Src: Source, T: Inbox, H: MessageHandler<T::Connection>> Subscriber<Src, T,
     /// Applies `messages` in one transaction that records each event id: a message whose id
     /// is already recorded is skipped (`false` in the result). Commits unless all were
     /// duplicates; a handler's error rolls everything back.
+    /// Each message is handled inside its own span (`attempt` is the how-manieth time it is).
     async fn apply(
         &mut self,
         messages: &[&Message],
+        attempt: u32,
     ) -> Result<Result<Vec<bool>, BoxError>, SubscriberError> {
         let mut tx = self.target.begin().await.map_err(|e| self.store_error(e))?;
         let mut fresh = Vec::with_capacity(messages.len());
         for message in messages {
+            let span = work_span!(
+                "subscriber message",
+                consumer = %self.name,
+                "messaging.destination.name" = %message.topic,
+                "messaging.message.id" = %message.event_id,
+                attempt,
+                outcome = tracing::field::Empty,
+            );
             let recorded = self
                 .target
                 .record(&mut tx, &self.name, message.event_id)
+                .instrument(span.clone())
                 .await;
             let new = match recorded {
                 Ok(new) => new,
@@ -335,12 +356,16 @@ impl<Src: Source, T: Inbox, H: MessageHandler<T::Connection>> Subscriber<Src, T,
                 }
             };
             if new {
-                if let Err(error) = self.handler.handle(message, T::connection(&mut tx)).await {
+                let handled = self.handler.handle(message, T::connection(&mut tx));
+                if let Err(error) = handled.instrument(span.clone()).await {
+                    span.record("outcome", "failed");
                     self.target.rollback(tx).await;
                     return Ok(Err(error));
                 }
+                span.record("outcome", "processed");
             } else {
-                tracing::debug!(consumer = %self.name, event_id = %message.event_id, "skipping a duplicate");
+                span.record("outcome", "duplicate");
+                tracing::debug!(parent: &span, consumer = %self.name, event_id = %message.event_id, "skipping a duplicate");
             }
             fresh.push(new);
         }

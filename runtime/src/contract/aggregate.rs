@@ -57,6 +57,14 @@ pub trait Aggregate: Send + Sync + Sized + 'static {
     /// Changes state by one recorded event. Must not fail: the event already happened.
     fn apply(&mut self, event: &EventEnvelope<Self::Event>);
 
+    /// A command's name for traces and metrics: low in cardinality, never the command's data.
+    /// `#[derive(Aggregate)]` names each command as its schema does (the variant's name, or
+    /// the struct's); the default is the command type's own name, without its path.
+    fn command_name(command: &Self::Command) -> &'static str {
+        let _ = command;
+        short_type_name::<Self::Command>()
+    }
+
     /// How this aggregate is snapshotted; `None` (the default) replays every event on load.
     fn snapshots() -> Option<Snapshots<Self>> {
         None
@@ -211,4 +219,12 @@ impl<A: Aggregate> AggregateRoot<A> {
         self.state.apply(event);
         self.version = event.sequence;
     }
+}
+
+/// A type's name without its module path or type arguments: `Open` for
+/// `bank::commands::Open<u8>`.
+pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let plain = full.split('<').next().unwrap_or(full);
+    plain.rsplit("::").next().unwrap_or(plain)
 }

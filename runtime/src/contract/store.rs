@@ -285,6 +285,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// How many events the log holds: the total a rebuild's progress is measured against.
     fn count_events(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// What traces call this store (OpenTelemetry's `db.system.name`): `"sqlite"`,
+    /// `"postgresql"`, `"memory"`; the default says `"other"`.
+    fn backend(&self) -> &'static str {
+        "other"
+    }
+
     /// A way to wait until the log may have grown: woken by this store's commits where the
     /// backend can tell, and at least every `poll` in any case (commits of other processes,
     /// lost notifications). The default only polls.
@@ -379,6 +385,10 @@ impl<S: EventStore> EventStore for Arc<S> {
 
     fn count_events(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
         (**self).count_events()
+    }
+
+    fn backend(&self) -> &'static str {
+        (**self).backend()
     }
 
     fn watch(&self, poll: Duration) -> LogWatch {

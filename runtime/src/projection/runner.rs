@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::follower::{Follow, Follower, Idle, Shutdown, follow_settings};
@@ -294,31 +295,21 @@ where
         checkpoint: &mut LogPosition,
         _shutdown: &mut Shutdown<'_>,
     ) -> Result<usize, ProjectionError> {
-        // Only the aggregate types it follows: the others are never read.
-        let batch = follow
-            .store
-            .read_all_of(P::AGGREGATES, *checkpoint, follow.batch_size)
-            .await?;
-        let target = &follow.target;
-        let mut start = 0;
-        while start < batch.len() {
-            match self.apply(target, &batch[start..], *checkpoint).await? {
-                Slice::Done => {
-                    *checkpoint = batch[batch.len() - 1].position;
-                    break;
-                }
-                Slice::FailedAt(k, error) => {
-                    if k > 0 {
-                        *checkpoint = batch[start + k - 1].position;
-                    }
-                    let event = &batch[start + k];
-                    self.poison(target, event, error, *checkpoint).await?;
-                    *checkpoint = event.position;
-                    start += k + 1;
-                }
-            }
-        }
-        Ok(batch.len())
+        let span = work_span!(
+            "projection batch",
+            projection.name = P::NAME,
+            projection.version = P::VERSION,
+            batch.from = %checkpoint,
+            batch.to = tracing::field::Empty,
+            batch.events = tracing::field::Empty,
+        );
+        self.apply_batch(follow, checkpoint)
+            .instrument(span.clone())
+            .await
+            .inspect(|&events| {
+                span.record("batch.to", tracing::field::display(*checkpoint));
+                span.record("batch.events", events);
+            })
     }
 
     /// Activates this version once caught up; stops when a newer version took over (checked
@@ -345,5 +336,45 @@ where
             }
             Idle::Woken(Wake::Notified) => Ok(None),
         }
+    }
+}
+
+impl<P> Core<P> {
+    /// The body of a projection's step, inside its span.
+    async fn apply_batch<S, T>(
+        &mut self,
+        follow: &mut Follow<S, T>,
+        checkpoint: &mut LogPosition,
+    ) -> Result<usize, ProjectionError>
+    where
+        S: EventStore,
+        T: ProjectionTarget,
+        P: ProjectionHandlers<T::Connection>,
+    {
+        // Only the aggregate types it follows: the others are never read.
+        let batch = follow
+            .store
+            .read_all_of(P::AGGREGATES, *checkpoint, follow.batch_size)
+            .await?;
+        let target = &follow.target;
+        let mut start = 0;
+        while start < batch.len() {
+            match self.apply(target, &batch[start..], *checkpoint).await? {
+                Slice::Done => {
+                    *checkpoint = batch[batch.len() - 1].position;
+                    break;
+                }
+                Slice::FailedAt(k, error) => {
+                    if k > 0 {
+                        *checkpoint = batch[start + k - 1].position;
+                    }
+                    let event = &batch[start + k];
+                    self.poison(target, event, error, *checkpoint).await?;
+                    *checkpoint = event.position;
+                    start += k + 1;
+                }
+            }
+        }
+        Ok(batch.len())
     }
 }

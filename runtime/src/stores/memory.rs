@@ -156,6 +156,10 @@ fn index_after(after: u64, len: usize) -> usize {
 }
 
 impl EventStore for InMemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
     fn append(
         &self,
         aggregate_type: &str,

@@ -346,6 +346,10 @@ fn open_error(path: &Path, error: impl std::fmt::Display) -> StoreError {
 }
 
 impl EventStore for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
     async fn append(
         &self,
         aggregate_type: &str,

@@ -2,14 +2,15 @@
 //!
 //! - `sqlite_writer crash <file>`: appends whole batches of 3 events to 4 streams in a loop,
 //!   printing `committed <stream> <version>` after each append returned, until killed.
-//! - `sqlite_writer contend <file> <commands>`: adds 1 to the counter `shared` that many times
-//!   through a repository that retries conflicts, then exits.
+//! - `sqlite_writer contend <file> <tasks> <commands>`: `tasks` tasks each add 1 to the counter
+//!   `shared` `commands` times through one repository with the default retry policy, then
+//!   print `failed <n>` (the commands that returned an error) and exit.
 
 use std::io::Write;
 
 use cqrs_runtime::doc_support::{Counter, CounterCommand};
 use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
-use cqrs_runtime::{EventStore, Metadata, NewEvent, Repository, RetryPolicy};
+use cqrs_runtime::{EventStore, Metadata, NewEvent, Repository};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -27,8 +28,8 @@ async fn main() {
     match mode {
         "crash" => crash(store).await,
         "contend" => {
-            let commands: u64 = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(50);
-            contend(store, commands).await;
+            let number = |i: usize| args.get(i).and_then(|n| n.parse().ok()).unwrap_or(1);
+            contend(store, number(3), number(4)).await;
         }
         other => {
             eprintln!("unknown mode {other}");
@@ -71,11 +72,26 @@ async fn crash(store: SqliteStore) {
     }
 }
 
-async fn contend(store: SqliteStore, commands: u64) {
-    let repo = Repository::<Counter, _>::new(store).retry(RetryPolicy::attempts(1_000));
-    for _ in 0..commands {
-        repo.execute(&"shared".to_owned(), CounterCommand::Add(1))
-            .await
-            .expect("a retried add always lands");
+async fn contend(store: SqliteStore, tasks: u64, commands: u64) {
+    let repo = Repository::<Counter, _>::new(store);
+    let tasks: Vec<_> = (0..tasks)
+        .map(|_| {
+            let repo = repo.clone();
+            tokio::spawn(async move {
+                let (id, mut failed) = ("shared".to_owned(), 0u64);
+                for _ in 0..commands {
+                    if let Err(error) = repo.execute(&id, CounterCommand::Add(1)).await {
+                        eprintln!("an add failed: {error}");
+                        failed += 1;
+                    }
+                }
+                failed
+            })
+        })
+        .collect();
+    let mut failed = 0;
+    for task in tasks {
+        failed += task.await.expect("a contending task panicked");
     }
+    println!("failed {failed}");
 }

@@ -115,6 +115,10 @@ fn snapshot_row(
 }
 
 impl EventStore for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgresql"
+    }
+
     async fn append(
         &self,
         aggregate_type: &str,
