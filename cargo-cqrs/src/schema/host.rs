@@ -127,14 +127,17 @@ fn member_names(metadata: &cargo_metadata::Metadata) -> Vec<String> {
 
 /// Builds and runs the host, and reads what it prints.
 pub fn read(krate: &Crate) -> Result<Vec<Aggregate>, Error> {
-    // One host per package folder: two checkouts sharing a target directory keep apart.
-    let host = krate.target_dir.join("cqrs-schema-host").join(format!(
+    // One host per package folder: two checkouts sharing a target directory keep apart. The
+    // host's package (so its binary in the shared target directory) is named after the folder
+    // too: two hosts built and run at once must not run each other's binary.
+    let name = format!(
         "{}-{:016x}",
         krate.package,
         fnv1a(&krate.dir.to_string_lossy())
-    ));
+    );
+    let host = krate.target_dir.join("cqrs-schema-host").join(&name);
     std::fs::create_dir_all(host.join("src")).map_err(|e| Error::io(&host, e))?;
-    write_if_changed(&host.join("Cargo.toml"), &manifest(krate)?)?;
+    write_if_changed(&host.join("Cargo.toml"), &manifest(krate, &name)?)?;
     write_if_changed(
         &host.join("src/main.rs"),
         &Template::HostMain.render(&NoContext {})?,
@@ -174,6 +177,8 @@ pub fn read(krate: &Crate) -> Result<Vec<Aggregate>, Error> {
 /// The host's `Cargo.toml`: the values as TOML strings.
 #[derive(Serialize)]
 struct Manifest {
+    /// The host's own package name.
+    name: String,
     package: String,
     path: String,
     /// `path = "..."` or `version = "..."`.
@@ -184,12 +189,13 @@ impl Render for Manifest {
     const TEMPLATE: Template = Template::HostManifest;
 }
 
-fn manifest(krate: &Crate) -> Result<String, Error> {
+fn manifest(krate: &Crate, name: &str) -> Result<String, Error> {
     let runtime = match &krate.runtime {
         RuntimeSource::Path(path) => format!("path = {}", toml_string(&path.to_string_lossy())),
         RuntimeSource::Version(req) => format!("version = {}", toml_string(req)),
     };
     Manifest {
+        name: toml_string(&format!("cqrs-schema-host-{name}")),
         package: toml_string(&krate.package),
         path: toml_string(&krate.dir.to_string_lossy()),
         runtime,
