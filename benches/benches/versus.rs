@@ -256,6 +256,44 @@ fn memory_load(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("ours_replay", events), |b| {
             b.iter(|| rt.block_on(replay.load(&"acc".to_owned())).unwrap())
         });
+        // The limit: the same events as text in a `Vec`, each decoded through the same
+        // `DomainEvent::decode` and applied to the state through one reused envelope.
+        let raw: Vec<NewEvent> = our_events(events);
+        group.bench_function(BenchmarkId::new("raw_vec", events), |b| {
+            b.iter(|| {
+                let mut state = <Account as cqrs_runtime::Aggregate>::initial();
+                let mut envelope: Option<cqrs_runtime::EventEnvelope<AccountEvent>> = None;
+                for (i, stored) in raw.iter().enumerate() {
+                    let event = AccountEvent::decode(
+                        stored.event_type,
+                        stored.event_version,
+                        &stored.payload,
+                    )
+                    .unwrap();
+                    let envelope = match &mut envelope {
+                        Some(envelope) => {
+                            envelope.sequence = i as u64 + 1;
+                            envelope.event = event;
+                            envelope
+                        }
+                        slot @ None => slot.insert(cqrs_runtime::EventEnvelope {
+                            aggregate_type: bank::ACCOUNT_TYPE.to_owned(),
+                            aggregate_id: "acc".to_owned(),
+                            sequence: 1,
+                            position: cqrs_runtime::LogPosition::serial(1),
+                            event_id: stored.event_id,
+                            event_type: stored.event_type.to_owned(),
+                            event_version: stored.event_version,
+                            recorded_at: stored.recorded_at,
+                            metadata: Metadata::default(),
+                            event,
+                        }),
+                    };
+                    cqrs_runtime::Aggregate::apply(&mut state, envelope);
+                }
+                state
+            })
+        });
         // Ours with snapshots: the same events through the repository (a snapshot every 50).
         let snap_store = InMemoryStore::new();
         rt.block_on(ours(snap_store.clone(), 1, events - 1, false));

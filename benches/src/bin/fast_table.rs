@@ -131,6 +131,18 @@ const ROWS: &[Row] = &[
         Goal::None,
     ),
     row(
+        "memory: replay 1,000 events uncached, vs the limit (a `Vec` of the same JSON, decoded and applied)",
+        "versus_memory_load/ours_replay/1000",
+        "versus_memory_load/raw_vec/1000",
+        Goal::None,
+    ),
+    row(
+        "same, 10,000 events",
+        "versus_memory_load/ours_replay/10000",
+        "versus_memory_load/raw_vec/10000",
+        Goal::None,
+    ),
+    row(
         "memory: replay 1,000 events uncached, vs cqrs-es MemStore",
         "versus_memory_load/ours_replay/1000",
         "versus_memory_load/cqrs_es/1000",
