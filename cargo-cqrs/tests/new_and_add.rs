@@ -228,6 +228,19 @@ fn sqlite_service_runs_grows_and_keeps_its_events_readable() {
     assert!(ok(&cargo(&dir, &["test"])).contains("5 passed"));
     ok(&cargo(&dir, &["build"]));
     serve_once(&dir);
+    // A start-up error: one line in its Display form, and a failing exit.
+    let refused = Command::new(target_dir().join("debug").join("svc-sqlite"))
+        .current_dir(&dir)
+        .env("PORT", "eighty")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.starts_with("error: environment variable PORT=\"eighty\" is not valid")
+            && said.trim_end().lines().count() == 1,
+        "{said}"
+    );
 
     // Each kind of item, then the tests again.
     let added = ok(&cqrs(

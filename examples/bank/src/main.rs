@@ -32,8 +32,19 @@ use serde_json::json;
 
 type Error = Box<dyn std::error::Error>;
 
+/// Runs the demo; an error that stops it is printed in its Display form, on one line.
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> std::process::ExitCode {
+    match demo().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn demo() -> Result<(), Error> {
     let mut args = std::env::args().skip(1).peekable();
     let rebuilding = args.next_if(|a| a == "rebuild").is_some();
     let publishing = match args.next_if(|a| a == "publish") {
