@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Issue 17's rows ("Fast by default"), in one run on this machine: starts a throwaway
 # PostgreSQL, runs the SQLite store benchmark (appends against the rusqlite limit, loads, the
-# log of one aggregate type), the catch-up rows (the log readers against raw reads, batched
-# table projections) and the peer comparison (cqrs-es in memory, postgres-es), then writes the
-# table of medians, ratios and goals into BENCHMARKS.md between its `fast-table` markers, with
-# the machine. About 15 minutes on 2 cores once built (the first run also writes the event
+# log of one aggregate type), PostgreSQL appends and loads against raw sqlx, the catch-up rows
+# (the log readers against raw reads, batched table projections) and the peer comparison
+# (cqrs-es in memory, postgres-es), then writes the table of medians, ratios and goals into
+# BENCHMARKS.md between its `fast-table` markers, with the machine. About 15 minutes on 2 cores once built (the first run also writes the event
 # files the catch-up rows read, kept in the temporary directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 source scripts/postgres.sh
 cargo bench -p cqrs-benches --bench sqlite -- --noplot \
     'sqlite_append/(store|limit)/|sqlite_load_10000_events|sqlite_log_of_1_type_in_10'
+cargo bench -p cqrs-benches --bench postgres -- --noplot \
+    'postgres_append/(store|raw)/1ev/(1|32)w$|postgres_load_10000_events'
 cargo bench -p cqrs-benches --bench projection -- --noplot \
     'catchup_sqlite/(raw_read|store_read|table_batched)$|catchup_postgres/(raw_read|store_read|table_batched)$'
 cargo bench -p cqrs-benches --bench versus -- --noplot \

@@ -155,6 +155,24 @@ const ROWS: &[Row] = &[
         Goal::Ratio(1.0),
     ),
     row(
+        "PostgreSQL append, 1 writer, 1 event, vs the limit (a raw sqlx insert of the same rows)",
+        "postgres_append/store/1ev_1w",
+        "postgres_append/raw/1ev_1w",
+        Goal::None,
+    ),
+    row(
+        "same, 32 writers",
+        "postgres_append/store/1ev_32w",
+        "postgres_append/raw/1ev_32w",
+        Goal::None,
+    ),
+    row(
+        "PostgreSQL: load 10,000 events uncached, vs the limit (a raw streaming read of its rows)",
+        "postgres_load_10000_events/replay",
+        "postgres_load_10000_events/limit",
+        Goal::None,
+    ),
+    row(
         "PostgreSQL, the default (cache on), 1 client, vs postgres-es",
         "versus_postgres_commands/ours_cached/1",
         "versus_postgres_commands/postgres_es/1",
