@@ -214,34 +214,6 @@ fn memory_commands(c: &mut Criterion) {
     group.finish();
 }
 
-/// `events` stored events of one account (an opening, then deposits), as our store holds them.
-fn our_events(events: usize) -> Vec<NewEvent> {
-    (0..events)
-        .map(|i| {
-            let event: AccountEvent = if i == 0 {
-                bank::Opened {
-                    owner: "Ada".into(),
-                    currency: "EUR".into(),
-                }
-                .into()
-            } else {
-                bank::Deposited {
-                    amount: bank::Money::eur(i as i64),
-                }
-                .into()
-            };
-            NewEvent {
-                event_id: uuid::Uuid::now_v7(),
-                event_type: event.event_type(),
-                event_version: event.event_version(),
-                payload: event.encode().unwrap(),
-                metadata: Metadata::default(),
-                recorded_at: chrono::Utc::now(),
-            }
-        })
-        .collect()
-}
-
 fn memory_load(c: &mut Criterion) {
     let rt = cqrs_benches::runtime();
     let mut group = c.benchmark_group("versus_memory_load");
@@ -250,15 +222,20 @@ fn memory_load(c: &mut Criterion) {
         group.throughput(Throughput::Elements(events as u64));
         // Ours without snapshots: the events appended directly, so none was taken.
         let replay_store = InMemoryStore::new();
-        rt.block_on(replay_store.append(bank::ACCOUNT_TYPE, "acc", 0, &our_events(events)))
-            .unwrap();
+        rt.block_on(replay_store.append(
+            bank::ACCOUNT_TYPE,
+            "acc",
+            0,
+            &cqrs_benches::account_events(events),
+        ))
+        .unwrap();
         let replay = Repository::<Account, _>::new(replay_store);
         group.bench_function(BenchmarkId::new("ours_replay", events), |b| {
             b.iter(|| rt.block_on(replay.load(&"acc".to_owned())).unwrap())
         });
         // The limit: the same events as text in a `Vec`, each decoded through the same
         // `DomainEvent::decode` and applied to the state through one reused envelope.
-        let raw: Vec<NewEvent> = our_events(events);
+        let raw: Vec<NewEvent> = cqrs_benches::account_events(events);
         group.bench_function(BenchmarkId::new("raw_vec", events), |b| {
             b.iter(|| {
                 let mut state = <Account as cqrs_runtime::Aggregate>::initial();
@@ -474,9 +451,9 @@ fn sqlite_commands(c: &mut Criterion) {
                                 .sum();
                             std::hint::black_box(balance);
                             let event = if d == 0 {
-                                &our_events(1)[..]
+                                &cqrs_benches::account_events(1)[..]
                             } else {
-                                &our_events(2)[1..]
+                                &cqrs_benches::account_events(2)[1..]
                             };
                             raw.append(&id, stored.len() as i64, event).await;
                         }
@@ -568,7 +545,7 @@ fn postgres_catchup(c: &mut Criterion) {
                         bank::ACCOUNT_TYPE,
                         &format!("acc-{a}"),
                         0,
-                        &our_events(PER_ACCOUNT),
+                        &cqrs_benches::account_events(PER_ACCOUNT),
                     )
                     .await
                     .unwrap();

@@ -520,3 +520,52 @@ impl RusqliteLimit {
         total
     }
 }
+
+/// `events` stored events of one bank account (an opening, then deposits), as a store holds
+/// them.
+pub fn account_events(events: usize) -> Vec<NewEvent> {
+    use cqrs_runtime::{DomainEvent, Metadata};
+    (0..events)
+        .map(|i| {
+            let event: bank::AccountEvent = if i == 0 {
+                bank::Opened {
+                    owner: "Ada".into(),
+                    currency: "EUR".into(),
+                }
+                .into()
+            } else {
+                bank::Deposited {
+                    amount: bank::Money::eur(i as i64),
+                }
+                .into()
+            };
+            NewEvent {
+                event_id: uuid::Uuid::now_v7(),
+                event_type: event.event_type(),
+                event_version: event.event_version(),
+                payload: event.encode().expect("the event encodes"),
+                metadata: Metadata::default(),
+                recorded_at: chrono::Utc::now(),
+            }
+        })
+        .collect()
+}
+
+/// The median of a criterion benchmark's last run, in nanoseconds, from its `estimates.json`
+/// under `root` (`target/criterion`).
+pub fn median_ns(root: &std::path::Path, id: &str) -> Option<f64> {
+    let path = root.join(id).join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
+/// A duration in nanoseconds, in the unit that reads best.
+pub fn show_duration(ns: f64) -> String {
+    match ns {
+        n if n >= 1e9 => format!("{:.2} s", n / 1e9),
+        n if n >= 1e6 => format!("{:.2} ms", n / 1e6),
+        n if n >= 1e3 => format!("{:.2} µs", n / 1e3),
+        n => format!("{n:.1} ns"),
+    }
+}

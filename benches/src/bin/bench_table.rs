@@ -2,7 +2,7 @@
 //! (`target/criterion/<group>/<bench>/new/estimates.json`): medians and the peer-over-ours
 //! ratio, measured in the same run. A missing result prints as "not run".
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// One row: what is compared, our benchmark id, the peer's (or the ceiling's) benchmark id.
 const ROWS: &[(&str, &str, &str)] = &[
@@ -108,22 +108,6 @@ const ROWS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-fn median_ns(root: &Path, id: &str) -> Option<f64> {
-    let path = root.join(id).join("new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    json["median"]["point_estimate"].as_f64()
-}
-
-fn show(ns: f64) -> String {
-    match ns {
-        n if n >= 1e9 => format!("{:.2} s", n / 1e9),
-        n if n >= 1e6 => format!("{:.2} ms", n / 1e6),
-        n if n >= 1e3 => format!("{:.2} µs", n / 1e3),
-        n => format!("{n:.1} ns"),
-    }
-}
-
 /// Compile times in milliseconds written by `scripts/bench-versus.sh`.
 fn compile_ms(times: &serde_json::Value, key: &str) -> Option<f64> {
     times.get(key)?.as_f64()
@@ -137,8 +121,12 @@ fn main() {
     println!("| comparison | ours (median) | peer or ceiling (median) | peer / ours |");
     println!("| --- | --- | --- | --- |");
     for (label, ours, peer) in ROWS {
-        let (a, b) = (median_ns(&root, ours), median_ns(&root, peer));
-        let cell = |v: Option<f64>| v.map_or_else(|| "not run".to_owned(), show);
+        let (a, b) = (
+            cqrs_benches::median_ns(&root, ours),
+            cqrs_benches::median_ns(&root, peer),
+        );
+        let cell =
+            |v: Option<f64>| v.map_or_else(|| "not run".to_owned(), cqrs_benches::show_duration);
         let ratio = match (a, b) {
             (Some(a), Some(b)) if a > 0.0 => format!("{:.2}x", b / a),
             _ => "—".to_owned(),

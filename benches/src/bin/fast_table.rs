@@ -3,7 +3,7 @@
 //! median measured in the same run, the ratio, the goal and whether this run met it. A missing
 //! result prints as "not run".
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// What a row's goal is about.
 enum Goal {
@@ -276,22 +276,6 @@ const ROWS: &[Row] = &[
     ),
 ];
 
-fn median_ns(root: &Path, id: &str) -> Option<f64> {
-    let path = root.join(id).join("new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    json["median"]["point_estimate"].as_f64()
-}
-
-fn show(ns: f64) -> String {
-    match ns {
-        n if n >= 1e9 => format!("{:.2} s", n / 1e9),
-        n if n >= 1e6 => format!("{:.2} ms", n / 1e6),
-        n if n >= 1e3 => format!("{:.2} µs", n / 1e3),
-        n => format!("{n:.1} ns"),
-    }
-}
-
 fn main() {
     let root = std::env::args()
         .nth(1)
@@ -300,8 +284,12 @@ fn main() {
     println!("| row | ours (median) | baseline (median) | baseline / ours | goal | met |");
     println!("| --- | --- | --- | --- | --- | --- |");
     for row in ROWS {
-        let (ours, base) = (median_ns(&root, row.ours), median_ns(&root, row.base));
-        let cell = |v: Option<f64>| v.map_or_else(|| "not run".to_owned(), show);
+        let (ours, base) = (
+            cqrs_benches::median_ns(&root, row.ours),
+            cqrs_benches::median_ns(&root, row.base),
+        );
+        let cell =
+            |v: Option<f64>| v.map_or_else(|| "not run".to_owned(), cqrs_benches::show_duration);
         let ratio = match (ours, base) {
             (Some(a), Some(b)) if a > 0.0 => format!("{:.2}x", b / a),
             _ => "—".to_owned(),

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use bank::{Account, AccountEvent};
-use cqrs_runtime::{DomainEvent, EventStore, InMemoryStore, Metadata, NewEvent, Repository};
+use bank::Account;
+use cqrs_runtime::{EventStore, InMemoryStore, Repository};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -12,30 +12,7 @@ fn main() {
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
     let rt = cqrs_benches::runtime();
     let store = InMemoryStore::new();
-    let stored: Vec<NewEvent> = (0..events)
-        .map(|i| {
-            let event: AccountEvent = if i == 0 {
-                bank::Opened {
-                    owner: "Ada".into(),
-                    currency: "EUR".into(),
-                }
-                .into()
-            } else {
-                bank::Deposited {
-                    amount: bank::Money::eur(i as i64),
-                }
-                .into()
-            };
-            NewEvent {
-                event_id: uuid::Uuid::now_v7(),
-                event_type: event.event_type(),
-                event_version: event.event_version(),
-                payload: event.encode().expect("the event encodes"),
-                metadata: Metadata::default(),
-                recorded_at: chrono::Utc::now(),
-            }
-        })
-        .collect();
+    let stored = cqrs_benches::account_events(events);
     rt.block_on(store.append(bank::ACCOUNT_TYPE, "acc", 0, &stored))
         .expect("the events are stored");
     let repo = Repository::<Account, _>::new(store).no_cache();
