@@ -14,10 +14,7 @@ use cqrs_tests::brokers::{Broker, Kind};
 const BIN: &str = env!("CARGO_BIN_EXE_cargo-cqrs");
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    manifest_dir().parent().unwrap().to_path_buf()
 }
 
 fn target_dir() -> PathBuf {
@@ -342,4 +339,11 @@ fn new_refuses_bad_names_and_non_empty_folders() {
         std::fs::read_to_string(parent.path().join("taken/notes.txt")).unwrap(),
         "mine"
     );
+}
+
+/// This package's folder, read where cargo runs the test (a binary reused from another
+/// checkout that shares the target directory would otherwise read that checkout's files).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
 }

@@ -11,16 +11,13 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_cargo-cqrs");
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    manifest_dir().parent().unwrap().to_path_buf()
 }
 
 /// A copy of the fixture in a temporary folder, with the runtime path filled in.
 fn shop() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shop");
+    let fixture = manifest_dir().join("tests/fixtures/shop");
     let manifest = std::fs::read_to_string(fixture.join("Cargo.toml.in"))
         .unwrap()
         .replace("@RUNTIME@", repo().join("runtime").to_str().unwrap());
@@ -364,4 +361,11 @@ fn strimzi_manifests_of_the_bank_use_its_topic_settings() {
         yaml.contains("  name: bank-account-dead-letter\n"),
         "{yaml}"
     );
+}
+
+/// This package's folder, read where cargo runs the test (a binary reused from another
+/// checkout that shares the target directory would otherwise read that checkout's files).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
 }

@@ -13,11 +13,11 @@
 //! README blocks use.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    manifest_dir().join("..")
 }
 
 fn read(path: &str) -> String {
@@ -169,4 +169,11 @@ fn the_readme_tour_domain_is_the_one_its_later_blocks_use() {
         shown, tour,
         "the README's domain block and runtime/src/kits/tour.rs differ: keep them identical"
     );
+}
+
+/// This package's folder, read where cargo runs the test (a binary reused from another
+/// checkout that shares the target directory would otherwise read that checkout's files).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
 }

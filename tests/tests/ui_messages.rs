@@ -3,8 +3,6 @@
 //! listed below, each with the reason; the list only shrinks. (The expectations themselves are
 //! checked by `ui.rs`; this reads the `.stderr` files it compares against.)
 
-use std::path::Path;
-
 /// Cases with more than one error, and why.
 const SEVERAL_ERRORS: &[(&str, &str)] = &[
     (
@@ -41,7 +39,7 @@ const SEVERAL_ERRORS: &[(&str, &str)] = &[
 const NAMES_PRIVATE: &[(&str, &str)] = &[];
 
 fn cases() -> Vec<(String, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui");
+    let root = manifest_dir().join("tests/ui");
     let mut cases = Vec::new();
     for category in std::fs::read_dir(&root).unwrap() {
         let category = category.unwrap().path();
@@ -145,9 +143,7 @@ fn no_message_names_the_private_module() {
 /// after a `<!-- ui: <case> -->` line is that case's expectation, character for character.
 #[test]
 fn the_readme_quotes_the_suite() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
-            .unwrap();
+    let readme = std::fs::read_to_string(manifest_dir().join("../README.md")).unwrap();
     let cases = cases();
     let mut quoted = 0;
     for (at, _) in readme.match_indices("<!-- ui: ") {
@@ -169,4 +165,11 @@ fn the_readme_quotes_the_suite() {
         quoted += 1;
     }
     assert!(quoted >= 2, "the README quotes {quoted} messages");
+}
+
+/// This package's folder, read where cargo runs the test (a binary reused from another
+/// checkout that shares the target directory would otherwise read that checkout's files).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
 }
