@@ -40,6 +40,7 @@ macro_rules! work_span {
 
 mod contract;
 mod kits;
+mod observe;
 mod repository;
 mod stores;
 
@@ -50,6 +51,7 @@ pub use crate::contract::schema;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use crate::kits::testing;
+pub use crate::observe::{health, metrics};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use crate::stores::postgres;

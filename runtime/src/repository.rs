@@ -3,10 +3,11 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 
+use ::metrics::{counter, histogram};
 use chrono::Utc;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -16,6 +17,7 @@ use crate::contract::command::CommandContext;
 use crate::contract::error::{CommandError, StoreError};
 use crate::contract::event::{DomainEvent, EventEnvelope, Metadata, StoredEventRef};
 use crate::contract::store::{EventStore, NewEvent, Snapshot};
+use crate::observe::metrics;
 
 mod cache;
 mod gate;
@@ -293,7 +295,11 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             load.snapshot_used = tracing::field::Empty,
             load.events = tracing::field::Empty,
         );
-        let replay = self.replay(id, &id_str).instrument(span.clone()).await?;
+        let started = Instant::now();
+        let replay = self.replay(id, &id_str).instrument(span.clone()).await;
+        histogram!(metrics::LOAD_DURATION, "aggregate_type" => A::TYPE, "store" => self.store.backend())
+            .record(started.elapsed());
+        let replay = replay?;
         span.record("load.snapshot_used", replay.root.snapshot_version > 0);
         span.record("load.events", replay.events);
         Ok(replay.root)
@@ -375,11 +381,12 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     {
         let command = command.into();
         let id_str = id.to_string();
+        let command_name = A::command_name(&command);
         let span = work_span!(
             "command",
             "aggregate.type" = A::TYPE,
             aggregate.id = %id_str,
-            command.name = A::command_name(&command),
+            command.name = command_name,
             command.expected_version = tracing::field::Empty,
             command.attempts = tracing::field::Empty,
             command.outcome = tracing::field::Empty,
@@ -398,6 +405,13 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         };
         span.record("command.outcome", outcome);
         span.record("otel.status_code", if failed { "ERROR" } else { "OK" });
+        counter!(
+            metrics::COMMANDS,
+            "aggregate_type" => A::TYPE,
+            "command" => command_name,
+            "outcome" => outcome,
+        )
+        .increment(1);
         result
     }
 
@@ -421,6 +435,11 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             // A cached root saves the load; a stale one shows as a conflict below.
             let cached = self.cache.as_ref().and_then(|c| c.take(id_str));
             let from_cache = cached.is_some();
+            if self.cache.is_some() {
+                let result = if from_cache { "hit" } else { "miss" };
+                counter!(metrics::CACHE, "aggregate_type" => A::TYPE, "result" => result)
+                    .increment(1);
+            }
             let root = match cached {
                 Some(root) => work_span!(
                     "load",
@@ -456,6 +475,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     return Ok(committed);
                 }
                 Err(CommandError::Conflict(conflict)) => {
+                    counter!(metrics::CONFLICTS, "aggregate_type" => A::TYPE).increment(1);
                     if from_cache {
                         tracing::debug!(%conflict, "the cached aggregate was stale; reloading");
                         continue;
@@ -471,6 +491,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     if !delay.is_zero() {
                         tokio::time::sleep(delay).await;
                     }
+                    counter!(metrics::RETRIES, "aggregate_type" => A::TYPE).increment(1);
                     attempt += 1;
                 }
                 Err(error) => {
@@ -542,11 +563,17 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             append.expected_version = root.version,
             append.events = new_events.len(),
         );
+        let started = Instant::now();
         let positions = self
             .store
             .append(A::TYPE, &id_str, root.version, &new_events)
             .instrument(append)
-            .await?;
+            .await;
+        histogram!(metrics::APPEND_DURATION, "aggregate_type" => A::TYPE, "store" => self.store.backend())
+            .record(started.elapsed());
+        let positions = positions?;
+        counter!(metrics::EVENTS_APPENDED, "aggregate_type" => A::TYPE)
+            .increment(new_events.len() as u64);
         let first = root.version + 1;
         let envelopes: Vec<_> = events
             .into_iter()

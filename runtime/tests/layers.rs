@@ -3,7 +3,7 @@
 //!
 //! | layer | folders |
 //! | --- | --- |
-//! | 0 | `contract` (aggregate, command, event, error, store, schema) |
+//! | 0 | `contract` (aggregate, command, event, error, store, schema), `observe` (metrics, health) |
 //! | 1 | `repository`, `projection` |
 //! | 2 | `stores`, `bus` |
 //! | 3 | `kits` (test kits), `private.rs` (macro support), the root's re-exports |
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 /// item the root re-exports).
 fn layer_of_module(name: &str) -> Option<u8> {
     Some(match name {
-        "contract" => 0,
+        "contract" | "observe" => 0,
         "repository" | "projection" => 1,
         "stores" | "bus" => 2,
         "kits" | "__private" => 3,

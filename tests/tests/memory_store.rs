@@ -56,6 +56,12 @@ impl cqrs_runtime::EventStore for NoConcurrencyCheck {
         self.0.count_events()
     }
 
+    fn head(
+        &self,
+    ) -> impl std::future::Future<Output = Result<u64, cqrs_runtime::StoreError>> + Send {
+        self.0.head()
+    }
+
     fn load_snapshot(
         &self,
         aggregate_type: &str,

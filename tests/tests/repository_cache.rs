@@ -67,6 +67,10 @@ impl EventStore for Counting {
     async fn count_events(&self) -> Result<u64, StoreError> {
         self.store.count_events().await
     }
+
+    async fn head(&self) -> Result<u64, StoreError> {
+        self.store.head().await
+    }
 }
 
 fn capacity(n: usize) -> CacheLimits {

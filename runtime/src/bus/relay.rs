@@ -12,7 +12,8 @@ use super::{BusError, Message, Outbox, Publisher};
 use crate::contract::error::StoreError;
 use crate::contract::event::LogPosition;
 use crate::contract::store::EventStore;
-use crate::projection::follower::{Follow, Follower, Idle, Shutdown, follow_settings};
+use crate::observe::metrics::{self, Lag};
+use crate::projection::follower::{Batch, Follow, Follower, Idle, Shutdown, follow_settings};
 use crate::projection::{Advance, Checkpoints, CommitError, FollowerId, Leases};
 
 /// Publishes committed events to a broker: at least once, in order per aggregate, in batches,
@@ -203,6 +204,19 @@ where
         self.progress
     }
 
+    fn record(&self, batch: Batch, lag: Lag) {
+        metrics::record_batch(
+            [
+                metrics::RELAY_EVENTS,
+                metrics::RELAY_LAG_EVENTS,
+                metrics::RELAY_LAG_SECONDS,
+            ],
+            &[::metrics::Label::from_static_parts("relay", self.name)],
+            batch.read,
+            lag,
+        );
+    }
+
     /// The checkpoint to publish from; a relay that never ran starts at the log's start.
     async fn start(&mut self, follow: &mut Follow<S, T>) -> Result<LogPosition, RelayError> {
         let stored = follow.target.checkpoint(self.id()).await;
@@ -227,7 +241,7 @@ where
         follow: &mut Follow<S, T>,
         at: &mut LogPosition,
         shutdown: &mut Shutdown<'_>,
-    ) -> Result<usize, RelayError> {
+    ) -> Result<Batch, RelayError> {
         let span = work_span!(
             "relay batch",
             relay.name = self.name,
@@ -258,7 +272,7 @@ impl<P: Publisher> Core<P> {
         at: &mut LogPosition,
         shutdown: &mut Shutdown<'_>,
         span: &tracing::Span,
-    ) -> Result<usize, RelayError>
+    ) -> Result<Batch, RelayError>
     where
         S: EventStore,
         T: Checkpoints + Leases,
@@ -270,7 +284,7 @@ impl<P: Publisher> Core<P> {
             .await;
         let batch = batch.map_err(|e| self.store_error(e))?;
         let Some(last) = batch.last() else {
-            return Ok(0);
+            return Ok(Batch::default());
         };
         let mut messages: Vec<Message> = Vec::with_capacity(batch.len());
         for event in &batch {
@@ -289,7 +303,7 @@ impl<P: Publisher> Core<P> {
             span.record("messaging.destination.name", topics.join(","));
         }
         if !messages.is_empty() && !self.publish(follow, &messages, shutdown).await? {
-            return Ok(0);
+            return Ok(Batch::default());
         }
         self.commit(&follow.target, Some(*at), last.position)
             .await?;
@@ -297,7 +311,10 @@ impl<P: Publisher> Core<P> {
         self.progress.read += batch.len() as u64;
         self.progress.published += messages.len() as u64;
         self.progress.checkpoint = last.position;
-        Ok(batch.len())
+        Ok(Batch {
+            read: batch.len(),
+            newest: Some(last.recorded_at),
+        })
     }
 
     fn id(&self) -> FollowerId {

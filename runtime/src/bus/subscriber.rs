@@ -10,8 +10,12 @@ use futures::FutureExt;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use ::metrics::counter;
+
 use super::{BusError, DeadLetter, Delivery, Message, MessageHandler, Source};
 use crate::contract::error::{BoxError, StoreError};
+use crate::observe::health::{Health, Probe, State};
+use crate::observe::metrics;
 use crate::projection::{CommitError, Inbox, PoisonPolicy};
 
 /// How many messages a subscriber handled.
@@ -95,6 +99,16 @@ pub struct Subscriber<Src, T, H> {
     pruned_at: Option<Instant>,
     /// The most messages applied in one transaction.
     batch: usize,
+    /// Where it reports its state, if a service asked.
+    probe: Option<Probe>,
+}
+
+/// What became of a message, for the stats and the metrics.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Handled,
+    Duplicate,
+    DeadLettered,
 }
 
 impl<Src: Source, T: Inbox, H: MessageHandler<T::Connection>> Subscriber<Src, T, H> {
@@ -112,7 +126,15 @@ impl<Src: Source, T: Inbox, H: MessageHandler<T::Connection>> Subscriber<Src, T,
             keep_ids: None,
             pruned_at: None,
             batch: 1,
+            probe: None,
         }
+    }
+
+    /// Reports this subscriber's state to `health` (see [`Health`]): live while it runs,
+    /// stopped, or failed with its error.
+    pub fn health(mut self, health: &Health) -> Self {
+        self.probe = Some(health.probe("subscriber", self.name.clone()));
+        self
     }
 
     /// Applies up to `max` messages in one target transaction: the first one the source
@@ -165,6 +187,34 @@ impl<Src: Source, T: Inbox, H: MessageHandler<T::Connection>> Subscriber<Src, T,
 
     /// Handles messages until `shutdown` completes (checked between messages).
     pub async fn run(
+        &mut self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<SubscriberStats, SubscriberError> {
+        self.set_state(|| State::Live);
+        let result = self.receive_until(shutdown).await;
+        match &result {
+            Ok(_) => self.set_state(|| State::Stopped {
+                why: "shut down".to_owned(),
+            }),
+            Err(error) => {
+                // It handles nothing more: say so at once, with what stopped it.
+                tracing::error!(consumer = %self.name, %error, "stopped on an error");
+                self.set_state(|| State::Failed {
+                    error: error.to_string(),
+                });
+            }
+        }
+        result
+    }
+
+    fn set_state(&self, state: impl FnOnce() -> State) {
+        if let Some(probe) = &self.probe {
+            probe.set(state());
+        }
+    }
+
+    /// The body of [`run`](Self::run).
+    async fn receive_until(
         &mut self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<SubscriberStats, SubscriberError> {
@@ -240,11 +290,11 @@ impl<Src: Source, T: Inbox, H: MessageHandler<T::Connection>> Subscriber<Src, T,
             match self.apply(&messages, 1).instrument(span).await? {
                 Ok(fresh) => {
                     for ((_, receipt), fresh) in batch.into_iter().zip(fresh) {
-                        if fresh {
-                            self.stats.processed += 1;
+                        self.count(if fresh {
+                            Outcome::Handled
                         } else {
-                            self.stats.duplicates += 1;
-                        }
+                            Outcome::Duplicate
+                        });
                         self.ack(receipt).await;
                     }
                     return Ok(());
@@ -286,11 +336,11 @@ impl<Src: Source, T: Inbox, H: MessageHandler<T::Connection>> Subscriber<Src, T,
                 .map(|fresh| fresh[0])
             {
                 Ok(true) => {
-                    self.stats.processed += 1;
+                    self.count(Outcome::Handled);
                     break;
                 }
                 Ok(false) => {
-                    self.stats.duplicates += 1;
+                    self.count(Outcome::Duplicate);
                     break;
                 }
                 Err(error) => error,
@@ -386,6 +436,28 @@ impl<Src: Source, T: Inbox, H: MessageHandler<T::Connection>> Subscriber<Src, T,
         }
     }
 
+    /// Counts a message's outcome in the stats and the metrics.
+    fn count(&mut self, outcome: Outcome) {
+        let (stat, label) = match outcome {
+            Outcome::Handled => (&mut self.stats.processed, "handled"),
+            Outcome::Duplicate => (&mut self.stats.duplicates, "duplicate"),
+            Outcome::DeadLettered => (&mut self.stats.dead_lettered, "dead_lettered"),
+        };
+        *stat += 1;
+        let name = self.name.clone();
+        counter!(metrics::SUBSCRIBER_MESSAGES, "subscriber" => name.clone(), "outcome" => label)
+            .increment(1);
+        match outcome {
+            Outcome::Handled => {}
+            Outcome::Duplicate => {
+                counter!(metrics::INBOX_DUPLICATES, "subscriber" => name).increment(1)
+            }
+            Outcome::DeadLettered => {
+                counter!(metrics::DEAD_LETTERS, "follower" => name).increment(1)
+            }
+        }
+    }
+
     /// Sends to the dead-letter topic (retrying while the broker is down), then acknowledges.
     async fn dead_letter(
         &mut self,
@@ -403,7 +475,7 @@ impl<Src: Source, T: Inbox, H: MessageHandler<T::Connection>> Subscriber<Src, T,
             }
         }
         tracing::warn!(consumer = %self.name, error = %letter.error, "sent a message to the dead letters");
-        self.stats.dead_lettered += 1;
+        self.count(Outcome::DeadLettered);
         self.ack(receipt).await;
         Ok(())
     }

@@ -285,6 +285,11 @@ pub trait EventStore: Send + Sync + 'static {
     /// How many events the log holds: the total a rebuild's progress is measured against.
     fn count_events(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// The number of the newest event in the log (its [`LogPosition::event`]), 0 while the log
+    /// is empty: one index lookup, what the lag gauges measure against and a readiness check
+    /// can ping the store with.
+    fn head(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// What traces call this store (OpenTelemetry's `db.system.name`): `"sqlite"`,
     /// `"postgresql"`, `"memory"`; the default says `"other"`.
     fn backend(&self) -> &'static str {
@@ -385,6 +390,10 @@ impl<S: EventStore> EventStore for Arc<S> {
 
     fn count_events(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
         (**self).count_events()
+    }
+
+    fn head(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        (**self).head()
     }
 
     fn backend(&self) -> &'static str {

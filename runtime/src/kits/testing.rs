@@ -290,6 +290,11 @@ pub async fn streams_read_in_pages<S: EventStore>(store: &S) {
 
 /// The global log returns every event once, in increasing position order, in pages.
 pub async fn global_log_in_position_order<S: EventStore>(store: &S) {
+    assert_eq!(
+        store.head().await.unwrap(),
+        0,
+        "head: 0 while the log is empty"
+    );
     let mut expected_ids = Vec::new();
     let mut versions = BTreeMap::new();
     for round in 0..5u64 {
@@ -324,6 +329,11 @@ pub async fn global_log_in_position_order<S: EventStore>(store: &S) {
         store.count_events().await.unwrap(),
         expected_ids.len() as u64,
         "count_events: every event of the log"
+    );
+    assert_eq!(
+        store.head().await.unwrap(),
+        last.event,
+        "head: the number of the newest event"
     );
     use futures::TryStreamExt;
     let streamed: Vec<StoredEvent> = store

@@ -13,6 +13,7 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Fuse};
 
@@ -21,6 +22,8 @@ use super::target::{FollowerId, Leases};
 use crate::contract::error::StoreError;
 use crate::contract::event::LogPosition;
 use crate::contract::store::{EventStore, LogWatch, Wake};
+use crate::observe::health::{Health, Probe, State};
+use crate::observe::metrics::Lag;
 
 /// What ends a run: the caller's shutdown future, boxed once per run.
 pub(crate) type Shutdown<'s> = Fuse<BoxFuture<'s, ()>>;
@@ -36,12 +39,21 @@ pub(crate) enum Idle {
     Woken(Wake),
 }
 
+/// What one step read.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Batch {
+    /// Events read from the log (0 when a step was cut short by shutdown).
+    pub(crate) read: usize,
+    /// When the newest of them was recorded.
+    pub(crate) newest: Option<DateTime<Utc>>,
+}
+
 /// One follower of the log, driven by [`Follow`] over a store `S` and a target `T`.
 pub(crate) trait Follower<S, T: Leases>: Send {
     /// What a run that ended without an error reports.
     type Stop: Send;
     /// Why it stopped.
-    type Error: Send;
+    type Error: Send + fmt::Display;
 
     /// What its checkpoint and lease are kept under.
     fn id(&self) -> FollowerId;
@@ -53,6 +65,12 @@ pub(crate) trait Follower<S, T: Leases>: Send {
     fn store_error(&self, error: StoreError) -> Self::Error;
     /// What a run that was shut down reports.
     fn shut_down(&mut self) -> Self::Stop;
+    /// Why a run that ended with `stop` ended, for its health.
+    fn why_stopped(_stop: &Self::Stop) -> String {
+        "shut down".to_owned()
+    }
+    /// Records a batch's metrics: the events it read and the lag after it.
+    fn record(&self, batch: Batch, lag: Lag);
 
     /// The checkpoint to follow from, setting up a follower that never ran.
     fn start(
@@ -60,14 +78,14 @@ pub(crate) trait Follower<S, T: Leases>: Send {
         follow: &mut Follow<S, T>,
     ) -> impl Future<Output = Result<LogPosition, Self::Error>> + Send;
 
-    /// Reads one batch after `at` and applies it, moving `at`; returns how many events it
-    /// read. `shutdown` is for a step that waits (a relay's backoff): it then returns early.
+    /// Reads one batch after `at` and applies it, moving `at`; returns what it read.
+    /// `shutdown` is for a step that waits (a relay's backoff): it then returns early.
     fn step(
         &mut self,
         follow: &mut Follow<S, T>,
         at: &mut LogPosition,
         shutdown: &mut Shutdown<'_>,
-    ) -> impl Future<Output = Result<usize, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<Batch, Self::Error>> + Send;
 
     /// Between batches; `Some` ends the run with that result.
     fn idle(
@@ -90,6 +108,8 @@ pub(crate) struct Follow<S, T: Leases> {
     pub(crate) backoff: Duration,
     pub(crate) max_backoff: Duration,
     pub(crate) lease: LeaseKeeper<T::Lease>,
+    /// Where the follower reports its state, if a service asked.
+    pub(crate) probe: Option<Probe>,
 }
 
 impl<S: fmt::Debug, T: Leases + fmt::Debug> fmt::Debug for Follow<S, T> {
@@ -120,6 +140,60 @@ impl<S: EventStore, T: Leases> Follow<S, T> {
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(30),
             lease: LeaseKeeper::new(),
+            probe: None,
+        }
+    }
+
+    /// Registers the follower `id` in `health`.
+    pub(crate) fn report_to(&mut self, health: &Health, id: FollowerId) {
+        let (kind, name) = match id {
+            FollowerId::Projection(id) => ("projection", id.to_string()),
+            FollowerId::Relay(name) => ("relay", name.to_owned()),
+        };
+        self.probe = Some(health.probe(kind, name));
+    }
+
+    fn set_state(&self, state: impl FnOnce() -> State) {
+        if let Some(probe) = &self.probe {
+            probe.set(state());
+        }
+    }
+
+    /// After a step: measures the lag (reading the log's head only when the batch came back
+    /// full, that is, when the follower may be behind) and reports it to the follower's metrics
+    /// and health.
+    async fn observe<F: Follower<S, T>>(
+        &mut self,
+        follower: &mut F,
+        batch: Batch,
+        at: LogPosition,
+    ) {
+        let Some(lag) = self.lag(follower.id(), batch, at).await else {
+            return;
+        };
+        follower.record(batch, lag);
+        if let Some(probe) = &self.probe {
+            probe.set_lag(lag);
+        }
+    }
+
+    /// The lag after `batch` moved the follower `id` to `at`; `None` if the head is unknown.
+    async fn lag(&mut self, id: FollowerId, batch: Batch, at: LogPosition) -> Option<Lag> {
+        if batch.read < self.batch_size {
+            return Some(Lag::default());
+        }
+        match self.store.head().await {
+            Ok(head) => Some(Lag {
+                events: head.saturating_sub(at.event),
+                age: batch
+                    .newest
+                    .and_then(|t| (Utc::now() - t).to_std().ok())
+                    .unwrap_or_default(),
+            }),
+            Err(error) => {
+                tracing::debug!(follower = %id, %error, "cannot read the log's head to measure the lag");
+                None
+            }
         }
     }
 
@@ -161,7 +235,9 @@ impl<S: EventStore, T: Leases> Follow<S, T> {
         let mut never: Shutdown<'_> = futures::future::pending().boxed().fuse();
         let mut read = 0;
         loop {
-            let n = follower.step(self, &mut at, &mut never).await?;
+            let batch = follower.step(self, &mut at, &mut never).await?;
+            self.observe(follower, batch, at).await;
+            let n = batch.read;
             read += n as u64;
             progress(read, at);
             if n < self.batch_size {
@@ -185,6 +261,7 @@ impl<S: EventStore, T: Leases> Follow<S, T> {
             let result = match follower.idle(self, Idle::Standby).await {
                 Ok(None) => match self.hold(follower).await {
                     Ok(true) => {
+                        self.set_state(|| State::CatchingUp);
                         if let Err(error) = watch.listen().await {
                             tracing::warn!(%error, follower = %follower.id(), "cannot listen for commits; polling");
                         }
@@ -192,12 +269,14 @@ impl<S: EventStore, T: Leases> Follow<S, T> {
                             Err(error) if F::is_fenced(&error) => {
                                 tracing::warn!(follower = %follower.id(), "lost the lease to another instance; standing by");
                                 self.lease.lost();
+                                self.set_state(|| State::Standby);
                                 continue;
                             }
                             other => other,
                         }
                     }
                     Ok(false) => {
+                        self.set_state(|| State::Standby);
                         tracing::debug!(follower = %follower.id(), "another instance holds the lease; standing by");
                         let standby = tokio::time::sleep(self.poll.min(self.lease.ttl / 3));
                         futures::select! {
@@ -211,6 +290,18 @@ impl<S: EventStore, T: Leases> Follow<S, T> {
                 Err(error) => Err(error),
             };
             self.release().await;
+            match &result {
+                Ok(stop) => self.set_state(|| State::Stopped {
+                    why: F::why_stopped(stop),
+                }),
+                Err(error) => {
+                    // The follower applies nothing more: say so at once, with what stopped it.
+                    tracing::error!(follower = %follower.id(), %error, "stopped on an error");
+                    self.set_state(|| State::Failed {
+                        error: error.to_string(),
+                    });
+                }
+            }
             return result;
         }
     }
@@ -228,8 +319,9 @@ impl<S: EventStore, T: Leases> Follow<S, T> {
             if (&mut *shutdown).now_or_never().is_some() {
                 return Ok(follower.shut_down());
             }
-            let n = follower.step(self, &mut at, shutdown).await?;
-            if n == self.batch_size {
+            let batch = follower.step(self, &mut at, shutdown).await?;
+            self.observe(follower, batch, at).await;
+            if batch.read == self.batch_size {
                 continue;
             }
             if !caught_up {
@@ -237,6 +329,7 @@ impl<S: EventStore, T: Leases> Follow<S, T> {
                 if let Some(stop) = follower.idle(self, Idle::CaughtUp).await? {
                     return Ok(stop);
                 }
+                self.set_state(|| State::Live);
             }
             futures::select! {
                 wake = watch.wait().fuse() => {
@@ -272,6 +365,13 @@ macro_rules! follow_settings {
         #[doc = concat!("How long a lease lasts without renewal where the target's leases expire (SQLite): the time a standby waits to take over from a ", $what, " that died.")]
         pub fn lease_ttl(mut self, ttl: Duration) -> Self {
             self.follow.lease.ttl = ttl;
+            self
+        }
+
+        #[doc = concat!("Reports this ", $what, "'s state and lag to `health` (see [`Health`](crate::health::Health)): catching up, live, standing by, stopped, or failed with its error.")]
+        pub fn health(mut self, health: &crate::observe::health::Health) -> Self {
+            let id = <Core<_> as Follower<S, T>>::id(&self.core);
+            self.follow.report_to(health, id);
             self
         }
 

@@ -7,12 +7,13 @@ use std::time::Duration;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::follower::{Follow, Follower, Idle, Shutdown, follow_settings};
+use super::follower::{Batch, Follow, Follower, Idle, Shutdown, follow_settings};
 use super::target::{FollowerId, ParkedEvent, ProjectionTarget};
 use super::{EventRef, PoisonPolicy, ProjectionError, ProjectionHandlers, ProjectionId};
 use crate::contract::error::StoreError;
 use crate::contract::event::LogPosition;
 use crate::contract::store::{EventStore, Wake};
+use crate::observe::metrics::{self, Lag};
 use apply::Slice;
 
 mod apply;
@@ -275,6 +276,26 @@ where
         Stopped::Shutdown
     }
 
+    fn why_stopped(stop: &Stopped) -> String {
+        match stop {
+            Stopped::Shutdown => "shut down".to_owned(),
+            Stopped::Superseded { active } => format!("superseded by version {active}"),
+        }
+    }
+
+    fn record(&self, batch: Batch, lag: Lag) {
+        metrics::record_batch(
+            [
+                metrics::PROJECTION_EVENTS,
+                metrics::PROJECTION_LAG_EVENTS,
+                metrics::PROJECTION_LAG_SECONDS,
+            ],
+            &metrics::projection_labels(P::NAME, P::VERSION),
+            batch.read,
+            lag,
+        );
+    }
+
     /// The checkpoint to follow from. A projection that never ran is set up first: its
     /// `#[reset]` handler runs in the transaction that creates its checkpoint.
     async fn start(&mut self, follow: &mut Follow<S, T>) -> Result<LogPosition, ProjectionError> {
@@ -294,7 +315,7 @@ where
         follow: &mut Follow<S, T>,
         checkpoint: &mut LogPosition,
         _shutdown: &mut Shutdown<'_>,
-    ) -> Result<usize, ProjectionError> {
+    ) -> Result<Batch, ProjectionError> {
         let span = work_span!(
             "projection batch",
             projection.name = P::NAME,
@@ -306,9 +327,9 @@ where
         self.apply_batch(follow, checkpoint)
             .instrument(span.clone())
             .await
-            .inspect(|&events| {
+            .inspect(|batch| {
                 span.record("batch.to", tracing::field::display(*checkpoint));
-                span.record("batch.events", events);
+                span.record("batch.events", batch.read);
             })
     }
 
@@ -345,7 +366,7 @@ impl<P> Core<P> {
         &mut self,
         follow: &mut Follow<S, T>,
         checkpoint: &mut LogPosition,
-    ) -> Result<usize, ProjectionError>
+    ) -> Result<Batch, ProjectionError>
     where
         S: EventStore,
         T: ProjectionTarget,
@@ -375,6 +396,9 @@ impl<P> Core<P> {
                 }
             }
         }
-        Ok(batch.len())
+        Ok(Batch {
+            read: batch.len(),
+            newest: batch.last().map(|e| e.recorded_at),
+        })
     }
 }

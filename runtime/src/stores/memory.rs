@@ -270,6 +270,11 @@ impl EventStore for InMemoryStore {
         ready(Ok(self.len() as u64))
     }
 
+    /// Positions are indexes + 1: the newest is the length.
+    fn head(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        ready(Ok(self.len() as u64))
+    }
+
     fn watch(&self, poll: Duration) -> LogWatch {
         LogWatch::local(self.appended.subscribe(), poll)
     }

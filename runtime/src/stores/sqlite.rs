@@ -29,7 +29,7 @@ use crate::contract::error::{AppendError, StoreError};
 use crate::contract::event::{LogPosition, StoredEvent, StoredEventRef};
 use crate::contract::store::{EventStore, LogWatch, NewEvent, Snapshot};
 use crate::projection::InlineProjections;
-use crate::stores::sql::store::{StoreSql, count_events};
+use crate::stores::sql::store::{StoreSql, select_count};
 use crate::stores::sql::{Statements as SqlStatements, Tables, to_i64, tokio_handle};
 
 mod dialect;
@@ -467,7 +467,12 @@ impl EventStore for SqliteStore {
 
     async fn count_events(&self) -> Result<u64, StoreError> {
         let sql = self.inner.statements.get(StoreSql::CountEvents);
-        count_events(&self.readers(), sql).await
+        select_count(&self.readers(), sql, "the event count").await
+    }
+
+    async fn head(&self) -> Result<u64, StoreError> {
+        let sql = self.inner.statements.get(StoreSql::SelectHead);
+        select_count(&self.readers(), sql, "the log's head").await
     }
 
     /// Woken by this store's commits; commits of other processes on the same file are seen at

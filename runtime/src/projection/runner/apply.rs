@@ -4,6 +4,7 @@
 use super::Core;
 use crate::contract::error::BoxError;
 use crate::contract::event::{LogPosition, StoredEvent};
+use crate::observe::metrics;
 use crate::projection::target::{Advance, ParkedEvent, ProjectionTarget};
 use crate::projection::{EventRef, ProjectionError, ProjectionHandlers};
 
@@ -171,7 +172,7 @@ impl<P> Core<P> {
             }
         }
         if !self.policy.parks() {
-            tracing::error!(projection = %id, event = %EventRef::of(event), attempts, error = %last, "projection stopped at an event it cannot apply");
+            // A run logs the error at once, with the event; a catch-up returns it.
             return Err(ProjectionError::Handler {
                 projection: id,
                 event: EventRef::of(event),
@@ -188,6 +189,7 @@ impl<P> Core<P> {
         let mut tx = target.begin().await?;
         target.park(&mut tx, id, &parked).await?;
         target.commit(tx, Some(advance)).await?;
+        ::metrics::counter!(metrics::DEAD_LETTERS, "follower" => id.name).increment(1);
         tracing::warn!(projection = %id, event = %EventRef::of(event), attempts, error = %parked.error, "parked an event in the dead-letter table");
         Ok(())
     }

@@ -15,7 +15,7 @@ use super::{AppendSql, PostgresStore};
 use crate::contract::error::{AppendError, Conflict, StoreError};
 use crate::contract::event::{LogPosition, StoredEvent, StoredEventRef};
 use crate::contract::store::{EventStore, LogWatch, NewEvent, PAGE_SIZE, Snapshot};
-use crate::stores::sql::store::{StoreSql, count_events, load_snapshot, save_snapshot};
+use crate::stores::sql::store::{StoreSql, load_snapshot, save_snapshot, select_count};
 use crate::stores::sql::{EventRow, encode_metadata, i64_to_u64, to_i64, u64_to_i64};
 
 impl PostgresStore {
@@ -358,7 +358,12 @@ impl EventStore for PostgresStore {
 
     async fn count_events(&self) -> Result<u64, StoreError> {
         let sql = self.inner.statements.get(StoreSql::CountEvents);
-        count_events(&self.db(), sql).await
+        select_count(&self.db(), sql, "the event count").await
+    }
+
+    async fn head(&self) -> Result<u64, StoreError> {
+        let sql = self.inner.statements.get(StoreSql::SelectHead);
+        select_count(&self.db(), sql, "the log's head").await
     }
 
     fn watch(&self, poll: Duration) -> LogWatch {

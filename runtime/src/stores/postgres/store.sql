@@ -95,3 +95,7 @@ RETURNING sequence, position, transaction_id::text::bigint
 
 -- name: count_events
 SELECT COUNT(*) FROM {events}
+
+-- name: select_head
+-- The newest event's number, through the primary key.
+SELECT COALESCE(MAX(position), 0) FROM {events}

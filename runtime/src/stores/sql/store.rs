@@ -19,6 +19,7 @@ named_statements! {
         SelectSnapshot = "select_snapshot",
         UpsertSnapshot = "upsert_snapshot",
         CountEvents = "count_events",
+        SelectHead = "select_head",
     }
 }
 
@@ -78,11 +79,13 @@ pub(crate) async fn save_snapshot<D: Dialect>(
     Ok(())
 }
 
-/// How many events the table holds.
-pub(crate) async fn count_events<D: Dialect>(db: &D, sql: &str) -> Result<u64, StoreError> {
-    let row = db
-        .fetch_optional(On::Pool, sql, &[], "the event count")
-        .await?;
+/// The one non-negative integer `sql` selects (`count_events`, `select_head`), 0 for no row.
+pub(crate) async fn select_count<D: Dialect>(
+    db: &D,
+    sql: &str,
+    what: &'static str,
+) -> Result<u64, StoreError> {
+    let row = db.fetch_optional(On::Pool, sql, &[], what).await?;
     let count = row.map_or(Ok(0), |row| row.int(0))?;
     Ok(count.unsigned_abs())
 }

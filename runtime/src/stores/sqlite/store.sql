@@ -59,3 +59,7 @@ WHERE excluded.version >= {snapshots}.version
 
 -- name: count_events
 SELECT COUNT(*) FROM {events}
+
+-- name: select_head
+-- The newest event's number, through the primary key.
+SELECT COALESCE(MAX(position), 0) FROM {events}
