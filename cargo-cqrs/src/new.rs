@@ -267,7 +267,8 @@ fn runtime_dependency(args: &NewArgs) -> Result<String, Error> {
             }
         }
     };
-    let mut features = Vec::new();
+    // `schema`: the commands' JSON Schemas, for the OpenAPI document.
+    let mut features = vec!["\"schema\""];
     if args.store == Store::Postgres {
         features.push("\"postgres\"");
     }
@@ -276,11 +277,7 @@ fn runtime_dependency(args: &NewArgs) -> Result<String, Error> {
         Some(Bus::Nats) => features.push("\"nats\""),
         None => {}
     }
-    Ok(if features.is_empty() {
-        source
-    } else {
-        format!("{source}, features = [{}]", features.join(", "))
-    })
+    Ok(format!("{source}, features = [{}]", features.join(", ")))
 }
 
 fn toml_string(s: &str) -> String {

@@ -20,6 +20,8 @@ pub enum Template {
     Main,
     Config,
     Api,
+    Service,
+    OpenApi,
     Task,
     Projections,
     TaskTests,
@@ -48,7 +50,7 @@ impl Template {
     pub const BUS: [Template; 1] = [Template::Bus];
 
     /// Every template of a new service.
-    pub const NEW: [Template; 10] = [
+    pub const NEW: [Template; 12] = [
         Template::CargoToml,
         Template::GitIgnore,
         Template::Readme,
@@ -56,6 +58,8 @@ impl Template {
         Template::Main,
         Template::Config,
         Template::Api,
+        Template::Service,
+        Template::OpenApi,
         Template::Task,
         Template::Projections,
         Template::TaskTests,
@@ -95,6 +99,8 @@ impl Template {
             Template::Main => t!("new/src/main.rs.j2"),
             Template::Config => t!("new/src/config.rs.j2"),
             Template::Api => t!("new/src/api.rs"),
+            Template::Service => t!("new/src/service.rs"),
+            Template::OpenApi => t!("new/src/openapi.rs"),
             Template::Task => t!("new/src/task.rs"),
             Template::Projections => t!("new/src/projections.rs"),
             Template::TaskTests => t!("new/tests/task.rs.j2"),

@@ -90,7 +90,7 @@ fn postgres_and_memory_services_build_and_pass_their_tests() {
         let dir = generate(parent.path(), &format!("svc-{store}"), store);
         let tests = ok(&cargo(&dir, &["test"]));
         assert!(!tests.contains("FAILED"));
-        assert!(String::from_utf8_lossy(&cargo(&dir, &["test"]).stdout).contains("5 passed"));
+        assert!(String::from_utf8_lossy(&cargo(&dir, &["test"]).stdout).contains("8 passed"));
     }
 }
 
@@ -150,13 +150,16 @@ struct Service {
 
 impl Service {
     /// Starts `target/e2e/debug/<name>` in `dir` and waits for its address.
+    /// Its logs (stderr) go to `service.log` in `dir`.
     fn start(dir: &Path, name: &str, env: &[(&str, &str)]) -> Service {
+        let log = std::fs::File::create(dir.join("service.log")).unwrap();
         let mut child = Command::new(target_dir().join("debug").join(name))
             .current_dir(dir)
             .env("PORT", "0")
             .env("DATABASE_PATH", dir.join("events.db"))
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
+            .stderr(log)
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -179,16 +182,16 @@ impl Service {
 
     /// One HTTP/1.1 request; the whole response.
     fn request(&self, method: &str, path: &str, body: &str) -> String {
-        let mut stream = std::net::TcpStream::connect(&self.address).unwrap();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response
+        request(&self.address, method, path, body).unwrap()
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        self.lines.by_ref().for_each(drop);
+        self.child.wait().unwrap()
     }
 
     /// Ctrl-C (SIGINT), then what the service printed until it exited, which must be cleanly.
@@ -209,6 +212,90 @@ impl Service {
     }
 }
 
+/// One HTTP/1.1 request to `address`; the whole response, or the I/O error (the service
+/// stopped).
+fn request(address: &str, method: &str, path: &str, body: &str) -> std::io::Result<String> {
+    let mut stream = std::net::TcpStream::connect(address)?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+/// The generated SQLite service as operations see it: `/metrics` counts the commands, SIGTERM
+/// during a stream of commands exits 0 with every acknowledged one stored, and a poison event
+/// makes `/health/ready` answer 503 and the log say, at error level, which event stopped the
+/// read model.
+fn production_checks(dir: &Path) {
+    use cqrs_runtime::EventStore;
+    use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let open = || runtime.block_on(SqliteStore::open(SqliteConfig::new(dir.join("events.db")))).unwrap();
+    let service = Service::start(dir, "svc-sqlite", &[("LOG_FORMAT", "json")]);
+    for i in 0..3 {
+        let created = service.request("POST", &format!("/tasks/m-{i}/commands"), CREATE);
+        assert!(created.starts_with("HTTP/1.1 200"), "{created}");
+    }
+    let metrics = service.request("GET", "/metrics", "");
+    assert!(
+        metrics.contains(r#"cqrs_commands_total{aggregate_type="task",command="Create",outcome="committed"} 3"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("cqrs_append_duration_seconds_bucket"), "{metrics}");
+    let ready = service.request("GET", "/health/ready", "");
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+
+    // Commands until the service stops answering; SIGTERM in the middle of them.
+    let address = service.address.clone();
+    let sender = std::thread::spawn(move || {
+        let mut acknowledged = Vec::new();
+        for i in 0..2000 {
+            let id = format!("s-{i}");
+            match request(&address, "POST", &format!("/tasks/{id}/commands"), CREATE) {
+                Ok(response) if response.starts_with("HTTP/1.1 200") => acknowledged.push(id),
+                Ok(response) => panic!("{id}: {response}"),
+                Err(_) => break,
+            }
+        }
+        acknowledged
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let status = service.terminate();
+    let acknowledged = sender.join().unwrap();
+    assert!(status.success(), "SIGTERM: {status}");
+    assert!(!acknowledged.is_empty() && acknowledged.len() < 2000, "{}", acknowledged.len());
+    let store = open();
+    for id in &acknowledged {
+        let stored = runtime.block_on(store.read_stream("task", id, 0, 10)).unwrap();
+        assert_eq!(stored.len(), 1, "acknowledged {id} is stored");
+    }
+    let log = std::fs::read_to_string(dir.join("service.log")).unwrap();
+    assert!(log.lines().all(|l| l.starts_with('{')), "JSON logs: {log}");
+    assert!(log.contains("SIGTERM: shutting down"), "{log}");
+
+    // A stored event the read model cannot apply.
+    let service = Service::start(dir, "svc-sqlite", &[("LOG_FORMAT", "json")]);
+    let poison = cqrs_runtime::NewEvent::raw("Created", 2, serde_json::json!({ "title": 5 }));
+    runtime.block_on(store.append("task", "t-poison", 0, &[poison])).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut ready = service.request("GET", "/health/ready", "");
+    while !ready.starts_with("HTTP/1.1 503") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        ready = service.request("GET", "/health/ready", "");
+    }
+    assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
+    assert!(ready.contains(r#""state":"failed""#) && ready.contains("t-poison"), "{ready}");
+    service.kill();
+    let log = std::fs::read_to_string(dir.join("service.log")).unwrap();
+    let stopped = log.lines().find(|l| l.contains(r#""level":"ERROR""#));
+    assert!(stopped.is_some_and(|l| l.contains("t-poison")), "{log}");
+}
+
 /// Starts the SQLite service on a free port and sends one command.
 fn serve_once(dir: &Path) {
     let service = Service::start(dir, "svc-sqlite", &[]);
@@ -222,9 +309,10 @@ fn serve_once(dir: &Path) {
 fn sqlite_service_runs_grows_and_keeps_its_events_readable() {
     let parent = tempfile::tempdir().unwrap();
     let dir = generate(parent.path(), "svc-sqlite", "sqlite");
-    assert!(ok(&cargo(&dir, &["test"])).contains("5 passed"));
+    assert!(ok(&cargo(&dir, &["test"])).contains("8 passed"));
     ok(&cargo(&dir, &["build"]));
     serve_once(&dir);
+    production_checks(&dir);
     // A start-up error: one line in its Display form, and a failing exit.
     let refused = Command::new(target_dir().join("debug").join("svc-sqlite"))
         .current_dir(&dir)

@@ -1,14 +1,26 @@
-//! The HTTP API: commands in, read models out, errors as JSON with their status codes.
+//! The HTTP API: commands in, read models out, every error as JSON with its status code.
 //!
 //! - `POST /tasks/{id}/commands` with a command, e.g. `{"Create": {"title": "Write docs"}}`:
 //!   `200` with the task's new version and the recorded event types.
 //! - `GET /tasks/{id}`: the task's read model (`404` if unknown); `GET /tasks`: all of them.
-//! - `GET /health`: `200 ok`.
+//!
+//! Errors are `{"error": "<code>", "message": "<what is wrong and how to fix it>"}`:
+//!
+//! | status | code | when |
+//! | --- | --- | --- |
+//! | 400 | `bad_request` | the body is not JSON |
+//! | 400 | `invalid_id` | the id is empty, longer than [`MAX_ID_LEN`], or has control characters |
+//! | 404 | `not_found` | no such task, or no such route |
+//! | 405 | `method_not_allowed` | the route exists, not with this method |
+//! | 409 | `rejected` / `conflict` | the task refused (it exists, it is done) / a concurrent change won |
+//! | 413 | `payload_too_large` | the body is over the limit (`BODY_LIMIT`) |
+//! | 415 | `unsupported_media_type` | the content type is not `application/json` |
+//! | 422 | `invalid_body` / `invalid` | the JSON is not a command / the task refused its values |
 //!
 //! The read model follows the log a moment after a command commits; compare its `version`
 //! with the one a command returned to wait for your own write.
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -20,6 +32,9 @@ use serde_json::json;
 
 use crate::projections::{TaskList, TaskView};
 use crate::task::{Task, TaskCommand, TaskError};
+
+/// The longest id accepted, in characters.
+pub const MAX_ID_LEN: usize = 128;
 
 /// What the handlers share: the repository of tasks and the read model.
 #[derive(Debug)]
@@ -39,10 +54,10 @@ impl<S: EventStore + Clone> Clone for AppState<S> {
     }
 }
 
-/// The API's routes.
+/// The API's routes ([`crate::service::app`] adds the health, metrics and OpenAPI routes and
+/// the JSON errors of unknown routes and wrong methods).
 pub fn router<S: EventStore + Clone>(state: AppState<S>) -> Router {
     Router::new()
-        .route("/health", get(|| async { "ok" }))
         .route("/tasks", get(list::<S>))
         .route("/tasks/{id}", get(show::<S>))
         .route("/tasks/{id}/commands", post(command::<S>))
@@ -62,10 +77,11 @@ pub struct Executed {
 
 async fn command<S: EventStore + Clone>(
     State(state): State<AppState<S>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Json<TaskCommand>, JsonRejection>,
 ) -> Result<Json<Executed>, ApiError> {
-    let Json(command) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let id = task_id(id)?;
+    let Json(command) = body?;
     let done = state.repo.execute(&id, command).await?;
     Ok(Json(Executed {
         id,
@@ -76,33 +92,71 @@ async fn command<S: EventStore + Clone>(
 
 async fn show<S: EventStore + Clone>(
     State(state): State<AppState<S>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<TaskView>, ApiError> {
-    state.tasks.get(&id).map(Json).ok_or(ApiError::NotFound(id))
+    let id = task_id(id)?;
+    state.tasks.get(&id).map(Json).ok_or(ApiError::NotFound(format!("no task `{id}`")))
 }
 
 async fn list<S: EventStore + Clone>(State(state): State<AppState<S>>) -> Json<Vec<TaskView>> {
     Json(state.tasks.all())
 }
 
+/// The id of the path, checked: not empty, at most [`MAX_ID_LEN`] characters, no control
+/// characters.
+pub fn task_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::InvalidId(e.body_text()))?;
+    let why = if id.is_empty() {
+        "it is empty; give the task an id, as in /tasks/t-1"
+    } else if id.chars().count() > MAX_ID_LEN {
+        "it is longer than 128 characters"
+    } else if id.chars().any(char::is_control) {
+        "it contains a control character"
+    } else {
+        return Ok(id);
+    };
+    let shown: String = id.chars().take(40).flat_map(char::escape_debug).collect();
+    Err(ApiError::InvalidId(format!("task id \"{shown}\" is not valid: {why}")))
+}
+
 /// Every way a request fails, each with its status code.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The body is not a command.
+    /// The body is missing, not JSON, too large, or not a command.
+    #[error("{message}")]
+    Body {
+        /// What axum's extractor said.
+        status: StatusCode,
+        /// Its explanation.
+        message: String,
+    },
+    /// The id in the path breaks a rule of [`task_id`].
     #[error("{0}")]
-    BadRequest(String),
-    /// No task with this id in the read model.
-    #[error("no task `{0}`")]
+    InvalidId(String),
+    /// No such task or route.
+    #[error("{0}")]
     NotFound(String),
+    /// The route exists, not with this method.
+    #[error("this route does not take this method; see the API's routes in /openapi.json")]
+    MethodNotAllowed,
     /// The task refused the command.
     #[error(transparent)]
     Rejected(TaskError),
-    /// Another request changed the task first (after the repository's retries, if any).
+    /// Another request changed the task first (after the repository's retries).
     #[error("{0}")]
     Conflict(String),
     /// The event store failed.
     #[error("{0}")]
     Store(String),
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        ApiError::Body {
+            status: rejection.status(),
+            message: rejection.body_text(),
+        }
+    }
 }
 
 impl From<CommandError<TaskError>> for ApiError {
@@ -118,10 +172,17 @@ impl From<CommandError<TaskError>> for ApiError {
 impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Body { status, .. } => (*status, match *status {
+                StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+                StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+                _ => "bad_request",
+            }),
+            ApiError::InvalidId(_) => (StatusCode::BAD_REQUEST, "invalid_id"),
             ApiError::NotFound(_) | ApiError::Rejected(TaskError::NotFound) => {
                 (StatusCode::NOT_FOUND, "not_found")
             }
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Rejected(TaskError::AlreadyExists | TaskError::AlreadyCompleted) => {
                 (StatusCode::CONFLICT, "rejected")
             }
@@ -135,8 +196,8 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            eprintln!("request failed: {self}");
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
         }
         (status, Json(json!({ "error": code, "message": self.to_string() }))).into_response()
     }
