@@ -82,6 +82,7 @@ pub fn exec(args: AddArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
         .iter()
         .map(|f| Field::parse(f))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut note = None;
     let changes = match args.kind {
         Kind::Aggregate => add_aggregate(&krate, name, &fields)?,
         Kind::Event => {
@@ -100,7 +101,10 @@ pub fn exec(args: AddArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
             if !fields.is_empty() {
                 return Err(Error::FieldsNotTaken);
             }
-            add_projection(&krate, &module(&krate, args.to.as_deref())?, name)?
+            let (changes, wiring) =
+                add_projection(&krate, &module(&krate, args.to.as_deref())?, name)?;
+            note = wiring;
+            changes
         }
     };
     for change in &changes {
@@ -117,6 +121,9 @@ pub fn exec(args: AddArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
             .unwrap_or(&change.path);
         let verb = if change.new { "added" } else { "injected" };
         writeln!(out, "{verb}: {}", relative.display()).map_err(Error::Output)?;
+    }
+    if let Some(note) = note {
+        write!(out, "{note}").map_err(Error::Output)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -275,7 +282,13 @@ fn inject(
     Ok(changes)
 }
 
-fn add_projection(krate: &CrateDir, module: &str, name: &str) -> Result<Vec<Change>, Error> {
+/// The projection's module and test, its `mod` line, and its runner in `src/main.rs` where the
+/// generated marker line is; else (a `main.rs` of the user's own) the lines to add, as a note.
+fn add_projection(
+    krate: &CrateDir,
+    module: &str,
+    name: &str,
+) -> Result<(Vec<Change>, Option<String>), Error> {
     let path = krate.src(module);
     let file = SourceFile::parse(&path, krate.read(&path)?)?;
     let payloads = file.event_payloads()?;
@@ -284,12 +297,42 @@ fn add_projection(krate: &CrateDir, module: &str, name: &str) -> Result<Vec<Chan
     let lib = krate.with_module(&own)?;
     let source = rust::projection_module(module, &aggregate, name, &payloads)?;
     let test = rust::projection_test(&krate.ident, &own, name)?;
-    Ok(vec![
+    let mut changes = vec![
         krate.new_file(krate.src(&own), source)?,
         krate.new_file(krate.test(&own), test)?,
         lib,
-    ])
+    ];
+    let runner = format!(
+        "    // The `{name}` read model: hand `{own}` to the handlers that answer from it.\n    \
+         let {own} = {krate}::{own}::{name}::default();\n    \
+         runners.projection(&store, {own}.clone(), &health);\n",
+        krate = krate.ident
+    );
+    let main = krate.root.join("src/main.rs");
+    let text = std::fs::read_to_string(&main).unwrap_or_default();
+    let note = match text.find(RUNNERS_MARKER) {
+        Some(at) => {
+            // Before the marker's line, indented as it is.
+            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let mut content = text;
+            content.insert_str(line_start, &runner);
+            changes.push(Change {
+                path: main,
+                content,
+                new: false,
+            });
+            None
+        }
+        None => Some(format!(
+            "note: src/main.rs has no line `{RUNNERS_MARKER}`; to run the projection, add beside \
+             the other runners:\n{runner}"
+        )),
+    };
+    Ok((changes, note))
 }
+
+/// The line of a generated `src/main.rs` above which new projections' runners go.
+const RUNNERS_MARKER: &str = "// New read models start here";
 
 /// A test appended to `tests/<module>.rs` (created if missing).
 fn append_test(krate: &CrateDir, module: &str, test: &str) -> Result<Option<Change>, Error> {

@@ -235,7 +235,11 @@ fn production_checks(dir: &Path) {
     use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let open = || runtime.block_on(SqliteStore::open(SqliteConfig::new(dir.join("events.db")))).unwrap();
+    let open = || {
+        runtime
+            .block_on(SqliteStore::open(SqliteConfig::new(dir.join("events.db"))))
+            .unwrap()
+    };
     let service = Service::start(dir, "svc-sqlite", &[("LOG_FORMAT", "json")]);
     for i in 0..3 {
         let created = service.request("POST", &format!("/tasks/m-{i}/commands"), CREATE);
@@ -243,10 +247,15 @@ fn production_checks(dir: &Path) {
     }
     let metrics = service.request("GET", "/metrics", "");
     assert!(
-        metrics.contains(r#"cqrs_commands_total{aggregate_type="task",command="Create",outcome="committed"} 3"#),
+        metrics.contains(
+            r#"cqrs_commands_total{aggregate_type="task",command="Create",outcome="committed"} 3"#
+        ),
         "{metrics}"
     );
-    assert!(metrics.contains("cqrs_append_duration_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains("cqrs_append_duration_seconds_bucket"),
+        "{metrics}"
+    );
     let ready = service.request("GET", "/health/ready", "");
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
 
@@ -268,10 +277,16 @@ fn production_checks(dir: &Path) {
     let status = service.terminate();
     let acknowledged = sender.join().unwrap();
     assert!(status.success(), "SIGTERM: {status}");
-    assert!(!acknowledged.is_empty() && acknowledged.len() < 2000, "{}", acknowledged.len());
+    assert!(
+        !acknowledged.is_empty() && acknowledged.len() < 2000,
+        "{}",
+        acknowledged.len()
+    );
     let store = open();
     for id in &acknowledged {
-        let stored = runtime.block_on(store.read_stream("task", id, 0, 10)).unwrap();
+        let stored = runtime
+            .block_on(store.read_stream("task", id, 0, 10))
+            .unwrap();
         assert_eq!(stored.len(), 1, "acknowledged {id} is stored");
     }
     let log = std::fs::read_to_string(dir.join("service.log")).unwrap();
@@ -281,7 +296,9 @@ fn production_checks(dir: &Path) {
     // A stored event the read model cannot apply.
     let service = Service::start(dir, "svc-sqlite", &[("LOG_FORMAT", "json")]);
     let poison = cqrs_runtime::NewEvent::raw("Created", 2, serde_json::json!({ "title": 5 }));
-    runtime.block_on(store.append("task", "t-poison", 0, &[poison])).unwrap();
+    runtime
+        .block_on(store.append("task", "t-poison", 0, &[poison]))
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut ready = service.request("GET", "/health/ready", "");
     while !ready.starts_with("HTTP/1.1 503") && Instant::now() < deadline {
@@ -289,7 +306,10 @@ fn production_checks(dir: &Path) {
         ready = service.request("GET", "/health/ready", "");
     }
     assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
-    assert!(ready.contains(r#""state":"failed""#) && ready.contains("t-poison"), "{ready}");
+    assert!(
+        ready.contains(r#""state":"failed""#) && ready.contains("t-poison"),
+        "{ready}"
+    );
     service.kill();
     let log = std::fs::read_to_string(dir.join("service.log")).unwrap();
     let stopped = log.lines().find(|l| l.contains(r#""level":"ERROR""#));
@@ -352,10 +372,19 @@ fn sqlite_service_runs_grows_and_keeps_its_events_readable() {
             "reason:String",
         ],
     ));
-    ok(&cqrs(
+    let added = ok(&cqrs(
         &dir,
         &["add", "projection", "OpenTasks", "--to", "task"],
     ));
+    assert_eq!(
+        added,
+        "added: src/open_tasks.rs\nadded: tests/open_tasks.rs\ninjected: src/lib.rs\ninjected: src/main.rs\n"
+    );
+    let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
+    assert!(
+        main.contains("runners.projection(&store, open_tasks.clone(), &health);"),
+        "{main}"
+    );
     let again = cqrs(&dir, &["add", "event", "TaskArchived", "--to", "task"]);
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
