@@ -104,6 +104,18 @@ pub enum Error {
         "give a folder inside the package, such as `schemas` (the default): the export is committed with the code it describes"
     ))]
     PathEscapes { flag: String, path: PathBuf },
+    /// A `cargo cqrs deploy` flag with a value Kubernetes or the service cannot take.
+    #[error("invalid value for {flag}: {why}")]
+    #[diagnostic(help(
+        "nothing was written; `cargo cqrs deploy --help` says what each flag takes"
+    ))]
+    BadFlag { flag: String, why: String },
+    /// `deploy` of a package without a binary.
+    #[error("package `{package}` has no binary to put in an image")]
+    #[diagnostic(help(
+        "a service from `cargo cqrs new` has one (`src/main.rs`); with several, name one after the package"
+    ))]
+    NoBinary { package: String },
     /// `add` outside a crate.
     #[error("{} holds no Cargo package (no readable `Cargo.toml` with a `[package]` name)", dir.display())]
     #[diagnostic(help("run `cargo cqrs add` in the crate's folder, or give `--path DIR`"))]

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod add;
+pub mod deploy;
 pub mod error;
+mod kube;
 pub mod new;
 pub mod schema;
 pub mod strimzi;
@@ -52,6 +54,10 @@ pub enum Command {
     /// `KafkaTopic` per aggregate and per dead-letter topic, with partitions, replicas and
     /// retention from `[package.metadata.cqrs.topics.<type>]` or the flags.
     Strimzi(strimzi::StrimziArgs),
+    /// Write what runs the service on Kubernetes: a Dockerfile (multi-stage, distroless,
+    /// non-root) and a Deployment probed on the health endpoints, a Service, a ConfigMap and a
+    /// Secret (PostgreSQL) or a volume (SQLite).
+    Deploy(deploy::DeployArgs),
 }
 
 /// Runs a parsed command line, writing its report to `out`.
@@ -62,6 +68,7 @@ pub fn exec(cli: Cargo, out: &mut dyn Write) -> Result<ExitCode, Error> {
         Command::Add(args) => add::exec(args, out),
         Command::Schema(command) => schema::exec(command, out),
         Command::Strimzi(args) => strimzi::exec(args, out),
+        Command::Deploy(args) => deploy::exec(args, out),
     }
 }
 

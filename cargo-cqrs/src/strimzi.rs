@@ -19,6 +19,7 @@ use heck::ToKebabCase;
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::kube;
 use crate::schema::{Package, host};
 use crate::templates::{Render, Template};
 
@@ -246,48 +247,20 @@ fn check_count(key: &str, value: u32, min: u32, max: u32) -> Result<(), Error> {
     })
 }
 
-/// A Kubernetes quantity for a volume size: a positive number and a binary (`Ki` to `Ei`) or
-/// decimal (`k` to `E`) suffix, such as `100Gi`.
+/// A Kubernetes quantity ([`kube::check_quantity`]) as a topic setting.
 fn check_quantity(what: &str, size: &str) -> Result<(), Error> {
-    let split = size
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(size.len());
-    let (number, unit) = size.split_at(split);
-    let positive = number.parse::<f64>().is_ok_and(|n| n > 0.0);
-    let units = [
-        "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "k", "M", "G", "T", "P", "E",
-    ];
-    if positive && units.contains(&unit) {
-        return Ok(());
-    }
-    Err(Error::BadTopicSetting {
+    kube::check_quantity(size).map_err(|why| Error::BadTopicSetting {
         key: what.to_owned(),
-        why: format!(
-            "`{size}` is not a Kubernetes quantity: use a number and Ki, Mi, Gi, Ti (or k, M, G, T), such as `100Gi`"
-        ),
+        why,
     })
 }
 
-/// A Kubernetes resource name (RFC 1123 subdomain): lowercase letters, digits, `-` and `.`,
-/// starting and ending with a letter or digit, at most 253 characters. Topic names are used
-/// as resource names, so they must be one too.
+/// A Kubernetes resource name ([`kube::check_name`]): topic names are used as resource names,
+/// so they must be one too.
 fn check_name(what: &str, name: &str) -> Result<(), Error> {
-    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    let valid = !name.is_empty()
-        && name.len() <= 253
-        && edge(name.chars().next())
-        && edge(name.chars().last())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-    if valid {
-        return Ok(());
-    }
-    Err(Error::BadTopicSetting {
+    kube::check_name(name).map_err(|why| Error::BadTopicSetting {
         key: what.to_owned(),
-        why: format!(
-            "`{name}` is not a Kubernetes resource name: use lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit"
-        ),
+        why,
     })
 }
 

@@ -40,6 +40,9 @@ pub enum Template {
     CommandTest,
     // `cargo cqrs strimzi`.
     Strimzi,
+    // `cargo cqrs deploy`.
+    Dockerfile,
+    Kubernetes,
     // The program `cargo cqrs schema` links with a crate.
     HostManifest,
     HostMain,
@@ -67,7 +70,7 @@ impl Template {
 
     /// The templates besides those of `new` (for the tests, which go through them all).
     #[cfg(test)]
-    pub const OTHERS: [Template; 14] = [
+    pub const OTHERS: [Template; 16] = [
         Template::Bus,
         Template::AddAggregate,
         Template::AddAggregateTest,
@@ -80,6 +83,8 @@ impl Template {
         Template::EventTest,
         Template::CommandTest,
         Template::Strimzi,
+        Template::Dockerfile,
+        Template::Kubernetes,
         Template::HostManifest,
         Template::HostMain,
     ];
@@ -116,6 +121,8 @@ impl Template {
             Template::EventTest => t!("add/snippets/event_test.rs.j2"),
             Template::CommandTest => t!("add/snippets/command_test.rs.j2"),
             Template::Strimzi => t!("strimzi/strimzi.yaml.j2"),
+            Template::Dockerfile => t!("deploy/Dockerfile.j2"),
+            Template::Kubernetes => t!("deploy/kubernetes.yaml.j2"),
             Template::HostManifest => t!("schema-host/Cargo.toml.j2"),
             Template::HostMain => t!("schema-host/main.rs"),
         }

@@ -29,6 +29,11 @@ pub struct Crate {
     lock_file: Option<PathBuf>,
     /// `[package.metadata.cqrs]` of its manifest (`null` when absent).
     pub settings: serde_json::Value,
+    /// The features it turns on in `cqrs-runtime` (`default` among them unless it turned the
+    /// default features off).
+    pub runtime_features: Vec<String>,
+    /// Its binaries' names.
+    pub binaries: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -93,10 +98,20 @@ pub fn locate(manifest_path: Option<&Path>, package: Option<&str>) -> Result<Cra
         .ok_or_else(|| Error::NoRuntime {
             package: chosen.name.to_string(),
         })?;
+    let mut runtime_features = runtime.features.clone();
+    if runtime.uses_default_features {
+        runtime_features.push("default".to_owned());
+    }
     let runtime = match &runtime.path {
         Some(path) => RuntimeSource::Path(path.clone().into_std_path_buf()),
         None => RuntimeSource::Version(runtime.req.to_string()),
     };
+    let binaries = chosen
+        .targets
+        .iter()
+        .filter(|t| t.kind.contains(&TargetKind::Bin))
+        .map(|t| t.name.clone())
+        .collect();
     let lock_file = metadata
         .workspace_root
         .join("Cargo.lock")
@@ -112,7 +127,19 @@ pub fn locate(manifest_path: Option<&Path>, package: Option<&str>) -> Result<Cra
         target_dir: metadata.target_directory.clone().into_std_path_buf(),
         lock_file: lock_file.is_file().then_some(lock_file),
         settings: chosen.metadata.get("cqrs").cloned().unwrap_or_default(),
+        runtime_features,
+        binaries,
     })
+}
+
+impl Crate {
+    /// The folder of `cqrs-runtime` when the crate depends on it by path.
+    pub fn runtime_path(&self) -> Option<&Path> {
+        match &self.runtime {
+            RuntimeSource::Path(path) => Some(path),
+            RuntimeSource::Version(_) => None,
+        }
+    }
 }
 
 fn member_names(metadata: &cargo_metadata::Metadata) -> Vec<String> {
