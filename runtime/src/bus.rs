@@ -73,8 +73,12 @@ pub mod headers {
     pub const CORRELATION_ID: &str = "correlation-id";
     /// The causation id, if any.
     pub const CAUSATION_ID: &str = "causation-id";
-    /// The metadata's free key/values as a JSON object, if any.
+    /// The metadata's free key/values as a JSON object, if any (the trace context aside).
     pub const METADATA: &str = "metadata";
+    /// The W3C trace parent of the span that recorded the event, if any.
+    pub const TRACEPARENT: &str = crate::contract::trace::TRACEPARENT;
+    /// The W3C trace state, if any.
+    pub const TRACESTATE: &str = crate::contract::trace::TRACESTATE;
     /// Always `application/json`.
     pub const CONTENT_TYPE: &str = "content-type";
     /// On a dead letter: the error of the last attempt.
@@ -151,9 +155,16 @@ impl Message {
         if let Some(id) = self.metadata.causation_id {
             out.push((headers::CAUSATION_ID, id.to_string()));
         }
-        if !self.metadata.extra.is_empty() {
+        // The trace context goes in the headers tracing tools read.
+        let mut extra = self.metadata.extra.clone();
+        for name in [headers::TRACEPARENT, headers::TRACESTATE] {
+            if let Some(value) = extra.remove(name) {
+                out.push((name, value));
+            }
+        }
+        if !extra.is_empty() {
             // A map of strings always serializes.
-            let extra = serde_json::to_string(&self.metadata.extra).unwrap_or_default();
+            let extra = serde_json::to_string(&extra).unwrap_or_default();
             out.push((headers::METADATA, extra));
         }
         out
@@ -182,12 +193,17 @@ impl Message {
         let optional_id = |name: &'static str| -> Result<Option<Uuid>, BusError> {
             header(name).map(|v| parse(topic, name, v)).transpose()
         };
-        let extra: BTreeMap<String, String> = match header(headers::METADATA) {
+        let mut extra: BTreeMap<String, String> = match header(headers::METADATA) {
             Some(json) => serde_json::from_str(json).map_err(|e| {
                 BusError::malformed(topic, format!("header `{}`: {e}", headers::METADATA))
             })?,
             None => BTreeMap::new(),
         };
+        for name in [headers::TRACEPARENT, headers::TRACESTATE] {
+            if let Some(value) = header(name) {
+                extra.insert(name.to_owned(), value.to_owned());
+            }
+        }
         let payload = std::str::from_utf8(payload)
             .map_err(|e| BusError::malformed(topic, format!("the payload is not UTF-8: {e}")))?;
         let recorded_at = required(headers::RECORDED_AT)?;
@@ -373,6 +389,29 @@ mod tests {
                 .map(|(_, v)| v.as_str())
         };
         let back = Message::from_headers("bank-account", find, sent.payload.as_bytes()).unwrap();
+        assert_eq!(back, sent);
+    }
+
+    #[test]
+    fn the_trace_context_travels_in_its_own_headers() {
+        let mut sent = message();
+        let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        sent.metadata = sent
+            .metadata
+            .with(headers::TRACEPARENT, parent)
+            .with(headers::TRACESTATE, "vendor=1");
+        let headers = sent.headers();
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(find(headers::TRACEPARENT), Some(parent));
+        assert_eq!(find(headers::TRACESTATE), Some("vendor=1"));
+        assert_eq!(find(headers::METADATA), Some(r#"{"user":"ada"}"#));
+        let back = Message::from_headers("bank-account", find, sent.payload.as_bytes()).unwrap();
+        assert_eq!(back.metadata.traceparent(), Some(parent));
         assert_eq!(back, sent);
     }
 

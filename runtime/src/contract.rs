@@ -8,3 +8,4 @@ pub(crate) mod error;
 pub(crate) mod event;
 pub mod schema;
 pub(crate) mod store;
+pub(crate) mod trace;

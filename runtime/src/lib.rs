@@ -125,6 +125,7 @@ pub use crate::contract::event::{
 pub use crate::contract::store::{
     EventStore, EventStoreExt, LogWatch, NewEvent, PAGE_SIZE, Snapshot, Wake,
 };
+pub use crate::contract::trace::{TRACEPARENT, TRACESTATE};
 pub use crate::kits::aggregate_test::{AggregateTest, Outcome};
 pub use crate::projection::{
     PoisonPolicy, Projection, ProjectionError, ProjectionHandlers, ProjectionTarget, Projector,

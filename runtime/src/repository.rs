@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 
-use ::metrics::{counter, histogram};
 use chrono::Utc;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -17,7 +16,8 @@ use crate::contract::command::CommandContext;
 use crate::contract::error::{CommandError, StoreError};
 use crate::contract::event::{DomainEvent, EventEnvelope, Metadata, StoredEventRef};
 use crate::contract::store::{EventStore, NewEvent, Snapshot};
-use crate::observe::metrics;
+use crate::contract::trace;
+use crate::observe::metrics::AggregateMeters;
 
 mod cache;
 mod gate;
@@ -162,6 +162,7 @@ pub struct Repository<A: Aggregate, S> {
     retry: RetryPolicy,
     cache: Option<Arc<Cache<A>>>,
     gates: Arc<Gates>,
+    meters: Arc<AggregateMeters>,
 }
 
 impl<A: Aggregate, S: Clone> Clone for Repository<A, S> {
@@ -172,6 +173,7 @@ impl<A: Aggregate, S: Clone> Clone for Repository<A, S> {
             retry: self.retry,
             cache: self.cache.clone(),
             gates: Arc::clone(&self.gates),
+            meters: Arc::clone(&self.meters),
         }
     }
 }
@@ -203,6 +205,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// the aggregate cache at its default limits (see [`cache`](Self::cache)).
     pub fn with_services(store: S, services: A::Services) -> Self {
         Repository {
+            meters: Arc::new(AggregateMeters::new(A::TYPE, store.backend())),
             store,
             services: Arc::new(services),
             retry: RetryPolicy::default(),
@@ -297,8 +300,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         );
         let started = Instant::now();
         let replay = self.replay(id, &id_str).instrument(span.clone()).await;
-        histogram!(metrics::LOAD_DURATION, "aggregate_type" => A::TYPE, "store" => self.store.backend())
-            .record(started.elapsed());
+        self.meters.loaded(started.elapsed());
         let replay = replay?;
         span.record("load.snapshot_used", replay.root.snapshot_version > 0);
         span.record("load.events", replay.events);
@@ -405,13 +407,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         };
         span.record("command.outcome", outcome);
         span.record("otel.status_code", if failed { "ERROR" } else { "OK" });
-        counter!(
-            metrics::COMMANDS,
-            "aggregate_type" => A::TYPE,
-            "command" => command_name,
-            "outcome" => outcome,
-        )
-        .increment(1);
+        self.meters.command(command_name, outcome);
         result
     }
 
@@ -436,9 +432,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             let cached = self.cache.as_ref().and_then(|c| c.take(id_str));
             let from_cache = cached.is_some();
             if self.cache.is_some() {
-                let result = if from_cache { "hit" } else { "miss" };
-                counter!(metrics::CACHE, "aggregate_type" => A::TYPE, "result" => result)
-                    .increment(1);
+                self.meters.cache(from_cache);
             }
             let root = match cached {
                 Some(root) => work_span!(
@@ -475,7 +469,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     return Ok(committed);
                 }
                 Err(CommandError::Conflict(conflict)) => {
-                    counter!(metrics::CONFLICTS, "aggregate_type" => A::TYPE).increment(1);
+                    self.meters.conflict();
                     if from_cache {
                         tracing::debug!(%conflict, "the cached aggregate was stale; reloading");
                         continue;
@@ -491,7 +485,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     if !delay.is_zero() {
                         tokio::time::sleep(delay).await;
                     }
-                    counter!(metrics::RETRIES, "aggregate_type" => A::TYPE).increment(1);
+                    self.meters.retry();
                     attempt += 1;
                 }
                 Err(error) => {
@@ -536,6 +530,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         }
         let id_str = root.id.to_string();
         let recorded_at = Utc::now();
+        let metadata = trace::with_current_context(metadata);
         let new_events = events
             .iter()
             .map(|event| {
@@ -550,7 +545,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     event_type: event.event_type(),
                     event_version: event.event_version(),
                     payload,
-                    metadata: metadata.clone(),
+                    metadata: Metadata::clone(&metadata),
                     recorded_at,
                 })
             })
@@ -569,11 +564,16 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             .append(A::TYPE, &id_str, root.version, &new_events)
             .instrument(append)
             .await;
-        histogram!(metrics::APPEND_DURATION, "aggregate_type" => A::TYPE, "store" => self.store.backend())
-            .record(started.elapsed());
-        let positions = positions?;
-        counter!(metrics::EVENTS_APPENDED, "aggregate_type" => A::TYPE)
-            .increment(new_events.len() as u64);
+        let positions = match positions {
+            Ok(positions) => {
+                self.meters.appended(new_events.len(), started.elapsed());
+                positions
+            }
+            Err(error) => {
+                self.meters.append_failed(started.elapsed());
+                return Err(error.into());
+            }
+        };
         let first = root.version + 1;
         let envelopes: Vec<_> = events
             .into_iter()

@@ -14,6 +14,7 @@ use ::metrics::counter;
 
 use super::{BusError, DeadLetter, Delivery, Message, MessageHandler, Source};
 use crate::contract::error::{BoxError, StoreError};
+use crate::contract::trace;
 use crate::observe::health::{Health, Probe, State};
 use crate::observe::metrics;
 use crate::projection::{CommitError, Inbox, PoisonPolicy};
@@ -393,6 +394,7 @@ impl<Src: Source, T: Inbox, H: MessageHandler<T::Connection>> Subscriber<Src, T,
                 attempt,
                 outcome = tracing::field::Empty,
             );
+            trace::continue_trace(&span, &message.metadata);
             let recorded = self
                 .target
                 .record(&mut tx, &self.name, message.event_id)

@@ -30,9 +30,12 @@
 //! follower's checkpoint and the log's head, and the age of the newest event the batch
 //! applied; both are 0 once a batch comes back short (the follower is caught up).
 
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
-use metrics::{Label, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
+use metrics::{
+    Key, Label, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+};
 
 /// Commands executed, by outcome: `committed`, `unchanged` (no event), `rejected` (the
 /// aggregate refused), `conflict` (retries ran out), `failed` (the store failed).
@@ -165,4 +168,123 @@ pub(crate) fn record_batch(
     counter!(events_total, labels.to_vec()).increment(read as u64);
     gauge!(lag_events, labels.to_vec()).set(lag.events as f64);
     gauge!(lag_seconds, labels.to_vec()).set(lag.age.as_secs_f64());
+}
+
+/// Where the runtime's measurements say they come from.
+static METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// The metric keys of one aggregate type's repository, made once. Building a key from labels
+/// that are not literals allocates, which cost a command about 150 ns with no recorder
+/// installed (BENCHMARKS.md, "Spans and metrics"); these keys are built when the repository
+/// is, and the command keys at the first use of each (command, outcome).
+#[derive(Debug)]
+pub(crate) struct AggregateMeters {
+    aggregate_type: &'static str,
+    cache_hit: Key,
+    cache_miss: Key,
+    conflicts: Key,
+    retries: Key,
+    appended: Key,
+    append_time: Key,
+    load_time: Key,
+    /// Per (command, outcome); a handful, compared by address first.
+    commands: RwLock<Vec<(&'static str, &'static str, Key)>>,
+}
+
+impl AggregateMeters {
+    /// The keys of `aggregate_type`'s metrics on the store called `store`.
+    pub(crate) fn new(aggregate_type: &'static str, store: &'static str) -> Self {
+        let kind = || Label::from_static_parts("aggregate_type", aggregate_type);
+        let key = |name: &'static str, more: &[Label]| {
+            let mut labels = vec![kind()];
+            labels.extend_from_slice(more);
+            Key::from_parts(name, labels)
+        };
+        let on_store = [Label::from_static_parts("store", store)];
+        AggregateMeters {
+            aggregate_type,
+            cache_hit: key(CACHE, &[Label::from_static_parts("result", "hit")]),
+            cache_miss: key(CACHE, &[Label::from_static_parts("result", "miss")]),
+            conflicts: key(CONFLICTS, &[]),
+            retries: key(RETRIES, &[]),
+            appended: key(EVENTS_APPENDED, &[]),
+            append_time: key(APPEND_DURATION, &on_store),
+            load_time: key(LOAD_DURATION, &on_store),
+            commands: RwLock::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn cache(&self, hit: bool) {
+        count(
+            if hit {
+                &self.cache_hit
+            } else {
+                &self.cache_miss
+            },
+            1,
+        );
+    }
+
+    pub(crate) fn conflict(&self) {
+        count(&self.conflicts, 1);
+    }
+
+    pub(crate) fn retry(&self) {
+        count(&self.retries, 1);
+    }
+
+    pub(crate) fn appended(&self, events: usize, took: Duration) {
+        count(&self.appended, events as u64);
+        time(&self.append_time, took);
+    }
+
+    pub(crate) fn append_failed(&self, took: Duration) {
+        time(&self.append_time, took);
+    }
+
+    pub(crate) fn loaded(&self, took: Duration) {
+        time(&self.load_time, took);
+    }
+
+    /// Counts a command's outcome.
+    pub(crate) fn command(&self, command: &'static str, outcome: &'static str) {
+        let same = |(c, o, _): &&(&'static str, &'static str, Key)| {
+            (std::ptr::eq(*c, command) || *c == command)
+                && (std::ptr::eq(*o, outcome) || *o == outcome)
+        };
+        let known = self.commands.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, _, key)) = known.iter().find(same) {
+            return count(key, 1);
+        }
+        drop(known);
+        let key = Key::from_parts(
+            COMMANDS,
+            vec![
+                Label::from_static_parts("aggregate_type", self.aggregate_type),
+                Label::from_static_parts("command", command),
+                Label::from_static_parts("outcome", outcome),
+            ],
+        );
+        count(&key, 1);
+        let mut known = self
+            .commands
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !known.iter().any(|entry| same(&entry)) {
+            known.push((command, outcome, key));
+        }
+    }
+}
+
+fn count(key: &Key, n: u64) {
+    metrics::with_recorder(|recorder| recorder.register_counter(key, &METADATA).increment(n));
+}
+
+fn time(key: &Key, took: Duration) {
+    metrics::with_recorder(|recorder| {
+        recorder
+            .register_histogram(key, &METADATA)
+            .record(took.as_secs_f64())
+    });
 }
