@@ -258,6 +258,8 @@ fn production_checks(dir: &Path) {
     );
     let ready = service.request("GET", "/health/ready", "");
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    errors_are_json(&service);
+    commands_match_the_openapi_document(&service);
 
     // Commands until the service stops answering; SIGTERM in the middle of them.
     let address = service.address.clone();
@@ -314,6 +316,76 @@ fn production_checks(dir: &Path) {
     let log = std::fs::read_to_string(dir.join("service.log")).unwrap();
     let stopped = log.lines().find(|l| l.contains(r#""level":"ERROR""#));
     assert!(stopped.is_some_and(|l| l.contains("t-poison")), "{log}");
+}
+
+/// Every error status of the API, from the process: a JSON body with its code and a message.
+fn errors_are_json(service: &Service) {
+    let big = format!(r#"{{"Create": {{"title": "{}"}}}}"#, "x".repeat(70_000));
+    let cases: [(&str, &str, Option<&str>, &str, &str); 9] = [
+        ("POST", "/tasks/t-1/commands", Some("application/json"), "{oops", "400 Bad Request"),
+        ("POST", "/tasks//commands", Some("application/json"), CREATE, "400 Bad Request"),
+        ("GET", "/nowhere", None, "", "404 Not Found"),
+        ("DELETE", "/tasks/t-1", None, "", "405 Method Not Allowed"),
+        ("POST", "/tasks/m-0/commands", Some("application/json"), CREATE, "409 Conflict"),
+        ("POST", "/tasks/t-2/commands", Some("application/json"), &big, "413 Payload Too Large"),
+        ("POST", "/tasks/t-2/commands", Some("text/plain"), CREATE, "415 Unsupported Media Type"),
+        ("POST", "/tasks/t-2/commands", Some("application/json"), r#"{"Create": {}}"#, "422 Unprocessable Entity"),
+        ("POST", "/tasks/t-2/commands", Some("application/json"), r#"{"Rename": {"title": ""}}"#, "404 Not Found"),
+    ];
+    for (method, path, content_type, body, status) in cases {
+        let response = raw_request(&service.address, method, path, content_type, body);
+        assert!(response.starts_with(&format!("HTTP/1.1 {status}")), "{method} {path}: {response}");
+        assert!(response.contains("content-type: application/json"), "{response}");
+        let json: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert!(json["error"].is_string() && json["message"].is_string(), "{json}");
+    }
+}
+
+/// A request with the content type given or none; the whole response.
+fn raw_request(address: &str, method: &str, path: &str, content_type: Option<&str>, body: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let content_type = content_type.map(|t| format!("Content-Type: {t}\r\n")).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    // The service may answer 413 and close before reading the whole body.
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
+/// `/openapi.json`, validated with a JSON Schema validator: the bodies its command schema
+/// accepts are the ones the service takes, and those it refuses the service refuses.
+fn commands_match_the_openapi_document(service: &Service) {
+    let response = service.request("GET", "/openapi.json", "");
+    let document: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    // The document itself as the root resource, so that its `#/components/...` references
+    // resolve, with the command body's schema as what is checked.
+    let mut schema = document.clone();
+    schema["$ref"] = serde_json::json!("#/components/schemas/TaskCommand");
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let bodies = [
+        (r#"{"Create": {"title": "Valid", "priority": 3}}"#, true),
+        (r#"{"Rename": {"title": "Valid"}}"#, true),
+        (r#"{"Create": {"priority": 3}}"#, false),
+        (r#"{"Create": {"title": "x", "priority": 300}}"#, false),
+        (r#"{"Explode": {}}"#, false),
+    ];
+    for (i, (body, valid)) in bodies.into_iter().enumerate() {
+        let value: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(validator.is_valid(&value), valid, "{body}");
+        let id = format!("o-{i}");
+        if body.contains("Rename") {
+            service.request("POST", &format!("/tasks/{id}/commands"), CREATE);
+        }
+        let response = service.request("POST", &format!("/tasks/{id}/commands"), body);
+        let accepted = response.starts_with("HTTP/1.1 200");
+        assert_eq!(accepted, valid, "{body}: {response}");
+    }
 }
 
 /// Starts the SQLite service on a free port and sends one command.
@@ -393,6 +465,7 @@ fn sqlite_service_runs_grows_and_keeps_its_events_readable() {
 
     // The schema gate.
     ok(&cqrs(&dir, &["schema", "export"]));
+    openapi_matches_the_export(&dir);
     assert!(ok(&cqrs(&dir, &["schema", "check"])).contains("0 error(s)"));
     let task = dir.join("src/task.rs");
     edit(
@@ -423,6 +496,27 @@ fn sqlite_service_runs_grows_and_keeps_its_events_readable() {
         accepted.contains("note: event `Renamed` v2 of `task`: new version"),
         "{accepted}"
     );
+}
+
+/// The OpenAPI document's command schemas are the exported ones.
+fn openapi_matches_the_export(dir: &Path) {
+    let service = Service::start(dir, "svc-sqlite", &[]);
+    let response = service.request("GET", "/openapi.json", "");
+    service.kill();
+    let document: serde_json::Value =
+        serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    for name in ["Create", "Rename", "Complete"] {
+        let file = dir.join(format!("schemas/task/commands/{name}.json"));
+        let mut exported: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let mut served = document["components"]["schemas"][name].clone();
+        for schema in [&mut exported, &mut served] {
+            let object = schema.as_object_mut().unwrap();
+            object.remove("$schema");
+            object.remove("$id");
+        }
+        assert_eq!(served, exported, "{name}");
+    }
 }
 
 #[test]

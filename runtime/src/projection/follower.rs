@@ -368,7 +368,7 @@ macro_rules! follow_settings {
             self
         }
 
-        #[doc = concat!("Reports this ", $what, "'s state and lag to `health` (see [`Health`](crate::health::Health)): catching up, live, standing by, stopped, or failed with its error.")]
+        #[doc = concat!("Reports this ", $what, "'s state and lag to `health` (see [`Health`](crate::observe::health::Health)): catching up, live, standing by, stopped, or failed with its error.")]
         pub fn health(mut self, health: &crate::observe::health::Health) -> Self {
             let id = <Core<_> as Follower<S, T>>::id(&self.core);
             self.follow.report_to(health, id);
