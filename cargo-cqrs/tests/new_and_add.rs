@@ -245,6 +245,23 @@ fn production_checks(dir: &Path) {
         let created = service.request("POST", &format!("/tasks/m-{i}/commands"), CREATE);
         assert!(created.starts_with("HTTP/1.1 200"), "{created}");
     }
+    // The caller's trace context is kept with the events.
+    let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let traced = raw_request_with(
+        &service.address,
+        "POST",
+        "/tasks/traced/commands",
+        &[
+            ("Content-Type", "application/json"),
+            ("traceparent", parent),
+        ],
+        CREATE,
+    );
+    assert!(traced.starts_with("HTTP/1.1 200"), "{traced}");
+    let stored = runtime
+        .block_on(open().read_stream("task", "traced", 0, 1))
+        .unwrap();
+    assert_eq!(stored[0].metadata.traceparent(), Some(parent));
     let metrics = service.request("GET", "/metrics", "");
     assert!(
         metrics.contains(
@@ -322,32 +339,108 @@ fn production_checks(dir: &Path) {
 fn errors_are_json(service: &Service) {
     let big = format!(r#"{{"Create": {{"title": "{}"}}}}"#, "x".repeat(70_000));
     let cases: [(&str, &str, Option<&str>, &str, &str); 9] = [
-        ("POST", "/tasks/t-1/commands", Some("application/json"), "{oops", "400 Bad Request"),
-        ("POST", "/tasks//commands", Some("application/json"), CREATE, "400 Bad Request"),
+        (
+            "POST",
+            "/tasks/t-1/commands",
+            Some("application/json"),
+            "{oops",
+            "400 Bad Request",
+        ),
+        (
+            "POST",
+            "/tasks//commands",
+            Some("application/json"),
+            CREATE,
+            "400 Bad Request",
+        ),
         ("GET", "/nowhere", None, "", "404 Not Found"),
         ("DELETE", "/tasks/t-1", None, "", "405 Method Not Allowed"),
-        ("POST", "/tasks/m-0/commands", Some("application/json"), CREATE, "409 Conflict"),
-        ("POST", "/tasks/t-2/commands", Some("application/json"), &big, "413 Payload Too Large"),
-        ("POST", "/tasks/t-2/commands", Some("text/plain"), CREATE, "415 Unsupported Media Type"),
-        ("POST", "/tasks/t-2/commands", Some("application/json"), r#"{"Create": {}}"#, "422 Unprocessable Entity"),
-        ("POST", "/tasks/t-2/commands", Some("application/json"), r#"{"Rename": {"title": ""}}"#, "404 Not Found"),
+        (
+            "POST",
+            "/tasks/m-0/commands",
+            Some("application/json"),
+            CREATE,
+            "409 Conflict",
+        ),
+        (
+            "POST",
+            "/tasks/t-2/commands",
+            Some("application/json"),
+            &big,
+            "413 Payload Too Large",
+        ),
+        (
+            "POST",
+            "/tasks/t-2/commands",
+            Some("text/plain"),
+            CREATE,
+            "415 Unsupported Media Type",
+        ),
+        (
+            "POST",
+            "/tasks/t-2/commands",
+            Some("application/json"),
+            r#"{"Create": {}}"#,
+            "422 Unprocessable Entity",
+        ),
+        (
+            "POST",
+            "/tasks/t-2/commands",
+            Some("application/json"),
+            r#"{"Rename": {"title": ""}}"#,
+            "404 Not Found",
+        ),
     ];
     for (method, path, content_type, body, status) in cases {
         let response = raw_request(&service.address, method, path, content_type, body);
-        assert!(response.starts_with(&format!("HTTP/1.1 {status}")), "{method} {path}: {response}");
-        assert!(response.contains("content-type: application/json"), "{response}");
-        let json: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-        assert!(json["error"].is_string() && json["message"].is_string(), "{json}");
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status}")),
+            "{method} {path}: {response}"
+        );
+        assert!(
+            response.contains("content-type: application/json"),
+            "{response}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert!(
+            json["error"].is_string() && json["message"].is_string(),
+            "{json}"
+        );
     }
 }
 
 /// A request with the content type given or none; the whole response.
-fn raw_request(address: &str, method: &str, path: &str, content_type: Option<&str>, body: &str) -> String {
+fn raw_request(
+    address: &str,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> String {
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|t| ("Content-Type", t))
+        .into_iter()
+        .collect();
+    raw_request_with(address, method, path, &headers, body)
+}
+
+/// A request with these headers; the whole response.
+fn raw_request_with(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> String {
     let mut stream = std::net::TcpStream::connect(address).unwrap();
-    let content_type = content_type.map(|t| format!("Content-Type: {t}\r\n")).unwrap_or_default();
+    let headers: String = headers
+        .iter()
+        .map(|(n, v)| format!("{n}: {v}\r\n"))
+        .collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -361,7 +454,8 @@ fn raw_request(address: &str, method: &str, path: &str, content_type: Option<&st
 /// accepts are the ones the service takes, and those it refuses the service refuses.
 fn commands_match_the_openapi_document(service: &Service) {
     let response = service.request("GET", "/openapi.json", "");
-    let document: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let document: serde_json::Value =
+        serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(document["openapi"], "3.1.0");
     // The document itself as the root resource, so that its `#/components/...` references
     // resolve, with the command body's schema as what is checked.

@@ -17,16 +17,19 @@
 //! | 415 | `unsupported_media_type` | the content type is not `application/json` |
 //! | 422 | `invalid_body` / `invalid` | the JSON is not a command / the task refused its values |
 //!
+//! A command's events keep the caller's W3C trace context (the `traceparent` and `tracestate`
+//! headers) in their metadata, and take it to the bus.
+//!
 //! The read model follows the log a moment after a command commits; compare its `version`
 //! with the one a command returned to wait for your own write.
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use cqrs_runtime::{CommandError, DomainEvent, EventStore, Repository};
+use cqrs_runtime::{CommandError, DomainEvent, EventStore, Metadata, Repository, TRACEPARENT, TRACESTATE};
 use serde::Serialize;
 use serde_json::json;
 
@@ -78,11 +81,12 @@ pub struct Executed {
 async fn command<S: EventStore + Clone>(
     State(state): State<AppState<S>>,
     id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
     body: Result<Json<TaskCommand>, JsonRejection>,
 ) -> Result<Json<Executed>, ApiError> {
     let id = task_id(id)?;
     let Json(command) = body?;
-    let done = state.repo.execute(&id, command).await?;
+    let done = state.repo.execute_with(&id, command, trace_context(&headers)).await?;
     Ok(Json(Executed {
         id,
         version: done.root.version(),
@@ -100,6 +104,23 @@ async fn show<S: EventStore + Clone>(
 
 async fn list<S: EventStore + Clone>(State(state): State<AppState<S>>) -> Json<Vec<TaskView>> {
     Json(state.tasks.all())
+}
+
+/// The caller's W3C trace context (`traceparent`, `tracestate`), kept in the events' metadata:
+/// it travels with them, to the bus too, so that a consumer continues the caller's trace. A
+/// header that is not a plausible trace context is left out.
+pub fn trace_context(headers: &HeaderMap) -> Metadata {
+    let mut metadata = Metadata::default();
+    for name in [TRACEPARENT, TRACESTATE] {
+        let value = headers.get(name).and_then(|v| v.to_str().ok());
+        if let Some(value) = value.filter(|v| v.len() <= 512 && !v.is_empty()) {
+            metadata = metadata.with(name, value);
+        }
+    }
+    if metadata.traceparent().is_some_and(|p| p.split('-').count() != 4) {
+        metadata.extra.clear();
+    }
+    metadata
 }
 
 /// The id of the path, checked: not empty, at most [`MAX_ID_LEN`] characters, no control
