@@ -296,6 +296,10 @@ async fn hostile_or_broken_configuration_is_refused_with_the_reason() {
         "{message}"
     );
     assert!(
+        message.to_lowercase().contains("connection refused") && !message.contains("timed out"),
+        "a refused connection is said as such: {message}"
+    );
+    assert!(
         !message.contains("s3cret"),
         "the password never appears: {message}"
     );
@@ -318,6 +322,10 @@ async fn instances_starting_together_migrate_once_and_newer_schemas_are_refused(
         .await
         .unwrap();
     let error = PostgresStore::connect(config).await.unwrap_err();
+    assert!(
+        matches!(error, StoreError::SchemaTooNew { found: 99, .. }),
+        "{error:?}"
+    );
     assert!(
         error
             .to_string()

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bank::{Account, Deposit, Open};
 use cqrs_runtime::doc_support::{Counter, CounterCommand};
 use cqrs_runtime::sqlite::{Durability, SqliteConfig, SqliteStore};
-use cqrs_runtime::{EventStore, Repository, StoreError};
+use cqrs_runtime::{EventStore, LogPosition, Repository, StoreError};
 
 async fn conformance_in(durability: Durability) {
     let dir = tempfile::tempdir().unwrap();
@@ -148,6 +148,10 @@ async fn bad_configuration_is_refused_with_the_reason() {
             SqliteConfig::new(dir.path().join("x.db")).table_prefix("bad\"name"),
             "table prefix",
         ),
+        (
+            SqliteConfig::new(dir.path().join("x.db")).table_prefix(""),
+            "table prefix \"\" is not allowed",
+        ),
     ];
     for (config, expected) in cases {
         let error = SqliteStore::open(config.clone()).await.unwrap_err();
@@ -221,6 +225,10 @@ async fn corrupt_rows_are_errors_naming_the_row() {
             "UPDATE cqrs_events SET event_version = 1, metadata = 'not json' WHERE sequence = 2",
             "metadata",
         ),
+        (
+            "UPDATE cqrs_events SET metadata = '{}', payload = X'00FF' WHERE sequence = 2",
+            "sequence 2 (position 2): its payload is a BLOB, expected TEXT",
+        ),
     ];
     for (sql, expected) in damage {
         sqlx::query(sql).execute(&raw).await.unwrap();
@@ -229,6 +237,25 @@ async fn corrupt_rows_are_errors_naming_the_row() {
         assert!(message.contains("counter `c`"), "{sql}: {message}");
         assert!(message.contains(expected), "{sql}: {message}");
     }
+    // The log reader names the row too.
+    let error = store.read_all(LogPosition::START, 10).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("counter `c` sequence 2 (position 2): its payload is a BLOB"),
+        "{error}"
+    );
+    sqlx::query("UPDATE cqrs_events SET aggregate_id = X'01' WHERE sequence = 2")
+        .execute(&raw)
+        .await
+        .unwrap();
+    let error = store.read_all(LogPosition::START, 10).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("the event at position 2: its aggregate id is a BLOB"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -247,10 +274,12 @@ async fn a_database_from_a_newer_release_is_refused() {
         .await
         .unwrap_err();
     assert!(
-        error
-            .to_string()
-            .contains("version 99, newer than this code"),
-        "{error}"
+        matches!(error, StoreError::SchemaTooNew { found: 99, .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "the database schema is at version 99, newer than this code knows (4); run a newer release of the service"
     );
 }
 

@@ -62,6 +62,19 @@ pub enum StoreError {
     /// A row read from the store breaks an invariant (a gap in a stream, a bad column).
     #[error("corrupt data in the event store: {0}")]
     Corrupt(String),
+    /// The database's schema was migrated by a newer release: this code does not know its
+    /// tables, so it touches nothing.
+    #[error(
+        "{what} is at version {found}, newer than this code knows ({known}); run a newer release of the service"
+    )]
+    SchemaTooNew {
+        /// Which schema: "the database schema", "the database schema `bank`".
+        what: String,
+        /// The version the database is at.
+        found: i64,
+        /// The newest version this code knows.
+        known: i64,
+    },
     /// The store's configuration (a table name, a path, a URL) is invalid.
     #[error("invalid event store configuration: {0}")]
     Config(String),

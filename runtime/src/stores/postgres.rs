@@ -122,20 +122,41 @@ impl PostgresStore {
         let runtime = tokio_handle("PostgreSQL")?;
         let names = config.names()?;
         let options = config.connect_options()?;
+        let cannot = |why: String| {
+            StoreError::Backend(
+                format!(
+                    "cannot connect to PostgreSQL at {}: {why}",
+                    redact(&config.url)
+                )
+                .into(),
+            )
+        };
+        // The pool retries a failing connection until its timeout and then says only that it
+        // timed out: one direct attempt first says what is wrong (refused, an unknown host, a
+        // wrong password).
+        match tokio::time::timeout(
+            config.connect_timeout,
+            <PgConnection as sqlx::Connection>::connect_with(&options),
+        )
+        .await
+        {
+            Ok(Ok(connection)) => {
+                let _ = sqlx::Connection::close(connection).await;
+            }
+            Ok(Err(error)) => return Err(cannot(error.to_string())),
+            Err(_) => {
+                return Err(cannot(format!(
+                    "no answer within {:?}",
+                    config.connect_timeout
+                )));
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.connect_timeout)
             .connect_with(options.clone())
             .await
-            .map_err(|e| {
-                StoreError::Backend(
-                    format!(
-                        "cannot connect to PostgreSQL at {}: {e}",
-                        redact(&config.url)
-                    )
-                    .into(),
-                )
-            })?;
+            .map_err(|e| cannot(e.to_string()))?;
         let appended = Arc::new(tokio::sync::Notify::new());
         let inner = Arc::new(Inner {
             statements: Statements::new(&names),

@@ -63,9 +63,10 @@ pub(crate) fn check_identifier(
 
 impl Tables {
     /// Table names from a prefix of ASCII letters, digits and underscores, starting with a letter
-    /// or an underscore (or empty). Anything else could change the meaning of the SQL.
+    /// or an underscore. Anything else could change the meaning of the SQL; an empty prefix would
+    /// name the tables `events`, `snapshots`..., which the application's own tables may be.
     pub fn with_prefix(prefix: &str) -> Result<Self, StoreError> {
-        check_identifier(prefix, "table prefix", false, true, 40)?;
+        check_identifier(prefix, "table prefix", false, false, 40)?;
         Ok(Tables {
             events: format!("{prefix}events"),
             snapshots: format!("{prefix}snapshots"),

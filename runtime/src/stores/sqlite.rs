@@ -100,7 +100,9 @@ impl SqliteConfig {
         self
     }
 
-    /// Sets the prefix of the store's table names (letters, digits, underscores).
+    /// Sets the prefix of the store's table names: letters, digits and underscores, starting
+    /// with a letter or an underscore, not empty (`events` alone could be an application's
+    /// table).
     pub fn table_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.table_prefix = prefix.into();
         self

@@ -120,10 +120,11 @@ pub(crate) async fn migrate<D: Dialect>(db: &D, m: &Migrations<'_>) -> Result<()
     let current = row.await?.map_or(Ok(0), |row| row.int(0))?;
     let newest = m.files.last().map_or(0, |(v, _)| *v);
     if current > newest {
-        return Err(StoreError::Config(format!(
-            "{} is at version {current}, newer than this code knows ({newest}); run a newer release of the service",
-            m.what
-        )));
+        return Err(StoreError::SchemaTooNew {
+            what: m.what.clone(),
+            found: current,
+            known: newest,
+        });
     }
     for (version, sql) in m.files.iter().filter(|(v, _)| *v > current) {
         D::script(&mut tx, &(m.render)(sql)).await.map_err(|e| {

@@ -489,7 +489,9 @@ fn snapshot_row(
     };
     let version: i64 = row.get(version).map_err(|e| corrupt(&e.to_string()))?;
     let fingerprint: i64 = row.get(fingerprint).map_err(|e| corrupt(&e.to_string()))?;
-    let state = text(row, state, "state")?.to_owned();
+    let state = text(row, state, "state")
+        .map_err(|why| corrupt(&why))?
+        .to_owned();
     let version =
         u64::try_from(version).map_err(|_| corrupt(&format!("version {version} is negative")))?;
     Ok(Snapshot {
@@ -513,10 +515,14 @@ fn read_log(
     let mut rows = statement.query(params).map_err(StoreError::backend)?;
     let mut events = Vec::with_capacity(limit.min(256));
     while let Some(row) = rows.next().map_err(StoreError::backend)? {
-        let stream = (
-            text(row, 8, "aggregate type")?,
-            text(row, 9, "aggregate id")?,
-        );
+        let named = |i, what| {
+            text(row, i, what).map_err(|why| {
+                let position = row.get_ref(0).ok().and_then(|v| v.as_i64().ok());
+                let position = position.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+                StoreError::Corrupt(format!("the event at position {position}: {why}"))
+            })
+        };
+        let stream = (named(8, "aggregate type")?, named(9, "aggregate id")?);
         lend_row(row, stream, |event| {
             events.push(event.to_stored());
             Ok(())
@@ -530,16 +536,24 @@ fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
-/// A text column, borrowed from the row; anything else is corrupt data, named.
-fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize, what: &str) -> Result<&'r str, StoreError> {
+/// A text column, borrowed from the row; anything else is corrupt data: what is wrong with
+/// the column `what`, for the caller to say which row it is in.
+fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize, what: &str) -> Result<&'r str, String> {
     match row.get_ref(i) {
-        Ok(ValueRef::Text(bytes)) => std::str::from_utf8(bytes)
-            .map_err(|_| StoreError::Corrupt(format!("an event's {what} is not UTF-8"))),
-        Ok(other) => Err(StoreError::Corrupt(format!(
-            "an event's {what} is {:?}, expected text",
-            other.data_type()
-        ))),
-        Err(error) => Err(StoreError::backend(error)),
+        Ok(ValueRef::Text(bytes)) => {
+            std::str::from_utf8(bytes).map_err(|_| format!("its {what} is not UTF-8"))
+        }
+        Ok(other) => {
+            let kind = match other.data_type() {
+                rusqlite::types::Type::Null => "NULL",
+                rusqlite::types::Type::Integer => "an INTEGER",
+                rusqlite::types::Type::Real => "a REAL",
+                rusqlite::types::Type::Blob => "a BLOB",
+                rusqlite::types::Type::Text => "TEXT",
+            };
+            Err(format!("its {what} is {kind}, expected TEXT"))
+        }
+        Err(error) => Err(format!("its {what} cannot be read: {error}")),
     }
 }
 
@@ -574,7 +588,8 @@ fn lend_row(
     .ok_or_else(|| corrupt("event id is not 16 bytes".into()))?;
     let version = int(4, "event version")?;
     let micros = int(7, "time")?;
-    let metadata = decode_metadata(text(row, 6, "metadata")?)
+    let column = |i, what| text(row, i, what).map_err(&corrupt);
+    let metadata = decode_metadata(column(6, "metadata")?)
         .map_err(|e| corrupt(format!("metadata is not valid: {e}")))?;
     lend(StoredEventRef {
         aggregate_type,
@@ -588,12 +603,12 @@ fn lend_row(
                 .map_err(|_| corrupt(format!("negative position {position}")))?,
         ),
         event_id,
-        event_type: text(row, 3, "type")?,
+        event_type: column(3, "type")?,
         event_version: u32::try_from(version)
             .map_err(|_| corrupt(format!("event version {version} out of range")))?,
         recorded_at: chrono::DateTime::from_timestamp_micros(micros)
             .ok_or_else(|| corrupt("timestamp out of range".into()))?,
         metadata,
-        event: text(row, 5, "payload")?,
+        event: column(5, "payload")?,
     })
 }
