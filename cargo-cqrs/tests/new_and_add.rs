@@ -265,7 +265,7 @@ fn production_checks(dir: &Path) {
     let metrics = service.request("GET", "/metrics", "");
     assert!(
         metrics.contains(
-            r#"cqrs_commands_total{aggregate_type="task",command="Create",outcome="committed"} 3"#
+            r#"cqrs_commands_total{aggregate_type="task",command="Create",outcome="committed"} 4"#
         ),
         "{metrics}"
     );

@@ -7,6 +7,7 @@
 
 pub mod brokers;
 pub mod bus;
+pub mod history;
 
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

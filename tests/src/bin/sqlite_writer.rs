@@ -5,6 +5,9 @@
 //! - `sqlite_writer contend <file> <tasks> <commands>`: `tasks` tasks each add 1 to the counter
 //!   `shared` `commands` times through one repository with the default retry policy, then
 //!   print `failed <n>` (the commands that returned an error) and exit.
+//! - `sqlite_writer history <file> <seed> <operations> <counters> <writers> <first writer>`:
+//!   `writers` writers of `cqrs_tests::history`, numbered from `first writer`, each with its own
+//!   repository; prints every call as a JSON line and exits.
 
 use std::io::Write;
 
@@ -30,6 +33,16 @@ async fn main() {
         "contend" => {
             let number = |i: usize| args.get(i).and_then(|n| n.parse().ok()).unwrap_or(1);
             contend(store, number(3), number(4)).await;
+        }
+        "history" => {
+            let number =
+                |i: usize| -> u64 { args.get(i).and_then(|n| n.parse().ok()).unwrap_or(1) };
+            let plan = cqrs_tests::history::Plan {
+                seed: number(3),
+                operations: number(4) as usize,
+                counters: number(5) as usize,
+            };
+            history(store, plan, number(6), number(7)).await;
         }
         other => {
             eprintln!("unknown mode {other}");
@@ -94,4 +107,19 @@ async fn contend(store: SqliteStore, tasks: u64, commands: u64) {
         failed += task.await.expect("a contending task panicked");
     }
     println!("failed {failed}");
+}
+
+async fn history(store: SqliteStore, plan: cqrs_tests::history::Plan, writers: u64, first: u64) {
+    let repos: Vec<Repository<Counter, SqliteStore>> = (0..writers)
+        .map(|_| Repository::new(store.clone()))
+        .collect();
+    let runs = repos
+        .iter()
+        .enumerate()
+        .map(|(w, repo)| cqrs_tests::history::write(repo, plan, first + w as u64));
+    let calls = futures::future::join_all(runs).await;
+    let mut stdout = std::io::stdout();
+    for call in calls.into_iter().flatten() {
+        writeln!(stdout, "{}", serde_json::to_string(&call).unwrap()).unwrap();
+    }
 }
