@@ -391,6 +391,56 @@ fn errors_are_json(service: &Service) {
             "404 Not Found",
         ),
     ];
+    // Random bodies, seeded: a command, another status with a JSON error, never a 5xx.
+    let mut rng = cqrs_tests::history::Rng::new(18, 0);
+    let pieces = [
+        "{",
+        "}",
+        "[",
+        "]",
+        "\"Create\"",
+        "\"Rename\"",
+        "\"title\"",
+        "\"priority\"",
+        ":",
+        ",",
+        "1",
+        "-1",
+        "300",
+        "1e999",
+        "null",
+        "true",
+        "\"\\u0000\"",
+        "\"x\"",
+        "\u{1F600}",
+        "\\",
+        "\"",
+    ];
+    for i in 0..200 {
+        let body: String = (0..rng.below(12))
+            .map(|_| pieces[rng.below(pieces.len() as u64) as usize])
+            .collect();
+        let path = format!("/tasks/fuzz-{i}/commands");
+        let response = raw_request(
+            &service.address,
+            "POST",
+            &path,
+            Some("application/json"),
+            &body,
+        );
+        let status: u16 = response
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        assert!((200..500).contains(&status), "{body:?}: {response}");
+        let json: serde_json::Value =
+            serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap_or(""))
+                .unwrap_or_default();
+        assert!(
+            status == 200 || json["error"].is_string(),
+            "{body:?}: {response}"
+        );
+    }
     for (method, path, content_type, body, status) in cases {
         let response = raw_request(&service.address, method, path, content_type, body);
         assert!(
