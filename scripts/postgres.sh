@@ -79,4 +79,8 @@ trap pg_stop EXIT
 "${PG_RUN[@]}" "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" cqrs_test
 
 export DATABASE_URL="postgres://$PG_USER@127.0.0.1:$PG_PORT/cqrs_test"
+# How a test restarts or pauses this server (tests/tests/postgres_faults.rs): the pg_ctl command
+# for its data directory, run as its user, and that user's name.
+export CQRS_PG_CTL="${PG_RUN[*]} $PG_BIN/pg_ctl -D $PG_DIR/data"
+export CQRS_PG_USER="$PG_USER"
 echo "postgres.sh: PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') at $DATABASE_URL" >&2
