@@ -5,6 +5,10 @@
 //! - `sqlite_writer contend <file> <tasks> <commands>`: `tasks` tasks each add 1 to the counter
 //!   `shared` `commands` times through one repository with the default retry policy, then
 //!   print `failed <n>` (the commands that returned an error) and exit.
+//! - `sqlite_writer diskfull <file>`: commands on counter `full` until the files may grow no
+//!   more (RLIMIT_FSIZE, as a full disk; the parent ignores SIGXFSZ for it), then the limit
+//!   lifted and five more commands, with no restart; prints `acknowledged <n>`, `failed <error>`
+//!   per failure, and `after <n>` (the commands that succeeded after).
 //! - `sqlite_writer history <file> <seed> <operations> <counters> <writers> <first writer>`:
 //!   `writers` writers of `cqrs_tests::history`, numbered from `first writer`, each with its own
 //!   repository; prints every call as a JSON line and exits.
@@ -34,6 +38,7 @@ async fn main() {
             let number = |i: usize| args.get(i).and_then(|n| n.parse().ok()).unwrap_or(1);
             contend(store, number(3), number(4)).await;
         }
+        "diskfull" => disk_full(store, path).await,
         "history" => {
             let number =
                 |i: usize| -> u64 { args.get(i).and_then(|n| n.parse().ok()).unwrap_or(1) };
@@ -122,4 +127,45 @@ async fn history(store: SqliteStore, plan: cqrs_tests::history::Plan, writers: u
     for call in calls.into_iter().flatten() {
         writeln!(stdout, "{}", serde_json::to_string(&call).unwrap()).unwrap();
     }
+}
+
+async fn disk_full(store: SqliteStore, path: &str) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let repo = Repository::<Counter, _>::new(store);
+    let id = "full".to_owned();
+    repo.execute(&id, CounterCommand::Add(1))
+        .await
+        .expect("a first command");
+    let size = |p: &str| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let grown = size(path).max(size(&format!("{path}-wal")));
+    let unlimited = getrlimit(Resource::Fsize);
+    setrlimit(
+        Resource::Fsize,
+        Rlimit {
+            current: Some(grown + 64 * 1024),
+            maximum: unlimited.maximum,
+        },
+    )
+    .expect("limit the file size");
+    let mut stdout = std::io::stdout();
+    let (mut acknowledged, mut failures) = (1, 0);
+    while failures < 3 && acknowledged < 100_000 {
+        match repo.execute(&id, CounterCommand::Add(1)).await {
+            Ok(_) => acknowledged += 1,
+            Err(error) => {
+                failures += 1;
+                writeln!(stdout, "failed {error}").unwrap();
+            }
+        }
+    }
+    writeln!(stdout, "acknowledged {acknowledged}").unwrap();
+    setrlimit(Resource::Fsize, unlimited).expect("lift the limit");
+    let mut after = 0;
+    for _ in 0..5 {
+        match repo.execute(&id, CounterCommand::Add(1)).await {
+            Ok(_) => after += 1,
+            Err(error) => writeln!(stdout, "still failing {error}").unwrap(),
+        }
+    }
+    writeln!(stdout, "after {after}").unwrap();
 }

@@ -160,7 +160,12 @@ pub(super) fn settle(
         }
         Err(error) => {
             // Nothing of the batch was written; every caller learns why.
-            let message = format!("SQLite commit failed, nothing was written: {error}");
+            // The cause alone: a backend error's own prefix would be said twice.
+            let cause = match &error {
+                StoreError::Backend(inner) => inner.to_string(),
+                other => other.to_string(),
+            };
+            let message = format!("SQLite commit failed, nothing was written: {cause}");
             for request in batch {
                 let error = StoreError::Backend(message.clone().into());
                 answer(request, Outcome::Failed(error.into()));
