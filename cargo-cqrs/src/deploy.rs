@@ -96,7 +96,6 @@ struct Context {
     grace_period: u32,
     cpu: String,
     memory: String,
-    memory_limit: String,
     storage: String,
     database_url: String,
     placeholder: bool,
@@ -108,13 +107,9 @@ impl Render for Context {
 }
 
 /// The Dockerfile's context: the same.
+#[derive(Serialize)]
+#[serde(transparent)]
 struct Dockerfile<'a>(&'a Context);
-
-impl Serialize for Dockerfile<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
 
 impl Render for Dockerfile<'_> {
     const TEMPLATE: Template = Template::Dockerfile;
@@ -287,16 +282,13 @@ fn context(args: &DeployArgs, krate: &host::Crate) -> Result<Context, Error> {
         replicas,
         store,
         bus,
-        brokers: quoted(&brokers).trim_matches('"').to_owned(),
+        brokers: quoted(&brokers),
         port: args.port,
         grace_period: args.grace_period,
         cpu: quoted(&args.cpu),
         memory: quoted(&args.memory),
-        memory_limit: quoted(&args.memory),
         storage: quoted(&args.storage),
-        database_url: quoted(args.database_url.as_deref().unwrap_or(PLACEHOLDER_URL))
-            .trim_matches('"')
-            .to_owned(),
+        database_url: quoted(args.database_url.as_deref().unwrap_or(PLACEHOLDER_URL)),
         placeholder: args.database_url.is_none(),
         out_dir: args.out.display().to_string(),
     })
