@@ -21,6 +21,38 @@ use cqrs_tests::history::{self, Outcome, Plan};
 use cqrs_tests::{PgLedger, expected_rows};
 use futures::future::join_all;
 
+/// Completes once `stop` is set.
+async fn stopped(stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The pool recovered: every counter takes a command again, recorded with the history.
+async fn recover(
+    repo: &Repository<Counter, PostgresStore>,
+    plan: Plan,
+    calls: &mut Vec<history::Call>,
+) {
+    for id in plan.ids() {
+        let call = history::now();
+        let done = repo
+            .execute(&id, cqrs_runtime::doc_support::CounterCommand::Add(1))
+            .await
+            .unwrap();
+        calls.push(history::Call {
+            id,
+            call,
+            ret: history::now(),
+            outcome: Outcome::Committed {
+                delta: 1,
+                first: done.events[0].sequence,
+                events: done.events.iter().map(|e| e.event_id).collect(),
+            },
+        });
+    }
+}
+
 /// The server restart of one test would fail the other's recovery checks: one at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -79,7 +111,7 @@ async fn killed_backends_lose_and_double_nothing() {
         .iter()
         .enumerate()
         .map(|(w, r)| history::write(r, plan, w as u64));
-    let calls: Vec<_> = join_all(runs).await.into_iter().flatten().collect();
+    let mut calls: Vec<_> = join_all(runs).await.into_iter().flatten().collect();
     stop.store(true, Ordering::SeqCst);
     let killed = kills.await.unwrap();
     assert!(killed > 0, "no backend was killed");
@@ -102,12 +134,7 @@ async fn killed_backends_lose_and_double_nothing() {
         calls.len()
     );
     // The pool recovered: every counter takes a command again.
-    for id in plan.ids() {
-        repos[0]
-            .execute(&id, cqrs_runtime::doc_support::CounterCommand::Add(1))
-            .await
-            .unwrap();
-    }
+    recover(&repos[0], plan, &mut calls).await;
     let streams = history::streams(&store, plan).await;
     if let Err(errors) = history::check(&calls, &streams) {
         panic!(
@@ -136,13 +163,7 @@ async fn killed_backends_lose_and_double_nothing() {
                 let mut runner = Projector::new(store.clone(), target.clone(), ledger.clone())
                     .batch_size(7)
                     .poll_interval(Duration::from_millis(10));
-                let stopping = Arc::clone(&stop);
-                let until = async move {
-                    while !stopping.load(Ordering::SeqCst) {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                };
-                if runner.run(until).await.is_err() {
+                if runner.run(stopped(Arc::clone(&stop))).await.is_err() {
                     failures += 1;
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
@@ -270,13 +291,7 @@ async fn a_restarted_or_paused_server_loses_nothing() {
                 .batch_size(5)
                 .poll_interval(Duration::from_millis(10))
                 .lease_ttl(Duration::from_secs(2));
-                let stopping = Arc::clone(&stop);
-                let until = async move {
-                    while !stopping.load(Ordering::SeqCst) {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                };
-                if relay.run(until).await.is_err() {
+                if relay.run(stopped(Arc::clone(&stop))).await.is_err() {
                     failures += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
@@ -320,7 +335,7 @@ async fn a_restarted_or_paused_server_loses_nothing() {
         }
         calls
     });
-    let calls: Vec<_> = join_all(writers).await.into_iter().flatten().collect();
+    let mut calls: Vec<_> = join_all(writers).await.into_iter().flatten().collect();
     faults.await.unwrap();
     let failed = calls
         .iter()
@@ -328,12 +343,7 @@ async fn a_restarted_or_paused_server_loses_nothing() {
         .count();
     eprintln!("{failed} of {} calls failed during the faults", calls.len());
     assert!(failed > 0, "the faults were felt");
-    for id in plan.ids() {
-        repos[0]
-            .execute(&id, cqrs_runtime::doc_support::CounterCommand::Add(1))
-            .await
-            .unwrap();
-    }
+    recover(&repos[0], plan, &mut calls).await;
     let streams = history::streams(&store, plan).await;
     if let Err(errors) = history::check(&calls, &streams) {
         panic!(
