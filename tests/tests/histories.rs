@@ -6,7 +6,8 @@
 //! processes at once.
 //!
 //! Each run prints its seed; `HISTORY_SEED=<seed>` replays the same operations, and
-//! `HISTORY_OPS=<n>` makes the history longer (the bounded default runs in the test command).
+//! `HISTORY_OPS=<n>` makes the history longer and `HISTORY_WRITERS=<n>` wider (the bounded
+//! default runs in the test command; `scripts/histories-long.sh` is the long mode).
 
 use std::time::Duration;
 
@@ -18,11 +19,18 @@ use cqrs_runtime::{EventStore, InMemoryStore, Projector, Repository};
 use cqrs_tests::history::{self, Call, Plan};
 use futures::future::join_all;
 
-const WRITERS: u64 = 8;
+/// Writers per process: `HISTORY_WRITERS`, else 8.
+fn writers() -> u64 {
+    std::env::var("HISTORY_WRITERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(8)
+}
 const OPERATIONS: usize = 60;
 const COUNTERS: usize = 3;
 
-/// Runs `plan` with `WRITERS` writers on `store`, a projection following the log meanwhile,
+/// Runs `plan` with `writers()` writers on `store`, a projection following the log meanwhile,
 /// and checks the history, the projection and a rebuild.
 async fn run_and_check<S: EventStore + Clone>(
     store: S,
@@ -30,10 +38,13 @@ async fn run_and_check<S: EventStore + Clone>(
     others: impl std::future::Future<Output = Vec<Call>>,
 ) {
     eprintln!(
-        "history seed {} ({} operations per writer): HISTORY_SEED={} replays it",
-        plan.seed, plan.operations, plan.seed
+        "history seed {} ({} writers, {} operations each): HISTORY_SEED={} replays it",
+        plan.seed,
+        writers(),
+        plan.operations,
+        plan.seed
     );
-    let repos: Vec<Repository<Counter, S>> = (0..WRITERS)
+    let repos: Vec<Repository<Counter, S>> = (0..writers())
         .map(|_| Repository::new(store.clone()))
         .collect();
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -128,8 +139,8 @@ async fn histories_of_two_processes_on_one_sqlite_file_match_the_model() {
             plan.seed.to_string(),
             plan.operations.to_string(),
             COUNTERS.to_string(),
-            WRITERS.to_string(),
-            WRITERS.to_string(),
+            writers().to_string(),
+            writers().to_string(),
         ])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -142,7 +153,7 @@ async fn histories_of_two_processes_on_one_sqlite_file_match_the_model() {
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())
             .collect();
-        assert_eq!(calls.len(), WRITERS as usize * plan.operations);
+        assert_eq!(calls.len(), writers() as usize * plan.operations);
         calls
     };
     run_and_check(store, plan, theirs).await;

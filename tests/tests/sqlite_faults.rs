@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use cqrs_runtime::doc_support::Counter;
+use cqrs_runtime::doc_support::{Counter, CounterCommand};
 use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
 use cqrs_runtime::{EventStore, Repository};
 
@@ -76,4 +76,74 @@ async fn a_full_disk_fails_appends_cleanly_and_the_store_recovers_without_a_rest
         .await
         .unwrap();
     assert_eq!(counter.state().total, landed, "every stored event decodes");
+}
+
+/// Runs `sqlite_writer ioerror` with `fault` (see its docs) and checks what it printed and the
+/// file it left: the commands during the fault fail with a typed error naming the disk, reads
+/// still answer, nothing is half-written, and the store takes commands once opened again.
+async fn io_fault(fault: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{fault}.db"));
+    drop(SqliteStore::open(SqliteConfig::new(&path)).await.unwrap());
+    let output = Command::new(env!("CARGO_BIN_EXE_sqlite_writer"))
+        .args(["ioerror", path.to_str().unwrap(), fault])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let failures: Vec<&str> = said
+        .lines()
+        .filter_map(|l| l.strip_prefix("failed "))
+        .collect();
+    assert_eq!(
+        failures.len(),
+        3,
+        "every command during the fault fails: {said}"
+    );
+    for error in &failures {
+        assert_eq!(
+            *error,
+            "event store backend failed: SQLite commit failed, nothing was written: disk I/O error",
+            "a typed error naming the disk"
+        );
+    }
+    assert!(
+        said.lines().any(|l| l == "loaded 5"),
+        "reads still answer during the fault, with the acknowledged state: {said}"
+    );
+
+    let store = SqliteStore::open(SqliteConfig::new(&path)).await.unwrap();
+    let stream = store
+        .read_stream("counter", "faulty", 0, usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        stream.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        (1..=5).collect::<Vec<_>>(),
+        "the acknowledged events, and none of the failed commands'"
+    );
+    let repo = Repository::<Counter, _>::new(store);
+    for _ in 0..5 {
+        repo.execute(&"faulty".to_owned(), CounterCommand::Add(1))
+            .await
+            .expect("the store takes commands once the file system is writable again");
+    }
+    assert_eq!(
+        repo.load(&"faulty".to_owned()).await.unwrap().state().total,
+        10
+    );
+}
+
+#[tokio::test]
+async fn an_io_error_fails_appends_cleanly_and_loses_nothing() {
+    io_fault("eio").await;
+}
+
+#[tokio::test]
+async fn a_file_system_gone_read_only_fails_appends_cleanly_and_loses_nothing() {
+    io_fault("erofs").await;
 }

@@ -9,6 +9,12 @@
 //!   more (RLIMIT_FSIZE, as a full disk; the parent ignores SIGXFSZ for it), then the limit
 //!   lifted and five more commands, with no restart; prints `acknowledged <n>`, `failed <error>`
 //!   per failure, and `after <n>` (the commands that succeeded after).
+//! - `sqlite_writer ioerror <file> eio|erofs`: five commands on counter `faulty`, then every
+//!   write and sync of the database's files fails in the kernel with EIO (a failing disk) or
+//!   EROFS (the file system remounted read-only), through a seccomp filter on their file
+//!   descriptors; three more commands, then a load; prints `acknowledged <n>`, `failed <error>`
+//!   per failure and `loaded <total>`. A seccomp filter cannot be lifted, so recovery is the
+//!   parent's: it opens the file again.
 //! - `sqlite_writer history <file> <seed> <operations> <counters> <writers> <first writer>`:
 //!   `writers` writers of `cqrs_tests::history`, numbered from `first writer`, each with its own
 //!   repository; prints every call as a JSON line and exits.
@@ -39,6 +45,7 @@ async fn main() {
             contend(store, number(3), number(4)).await;
         }
         "diskfull" => disk_full(store, path).await,
+        "ioerror" => io_error(store, path, args.get(3).map(String::as_str)).await,
         "history" => {
             let number =
                 |i: usize| -> u64 { args.get(i).and_then(|n| n.parse().ok()).unwrap_or(1) };
@@ -168,4 +175,82 @@ async fn disk_full(store: SqliteStore, path: &str) {
         }
     }
     writeln!(stdout, "after {after}").unwrap();
+}
+
+async fn io_error(store: SqliteStore, path: &str, fault: Option<&str>) {
+    use seccompiler::{
+        BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+        SeccompRule,
+    };
+    let errno = match fault {
+        Some("eio") => libc::EIO,
+        Some("erofs") => libc::EROFS,
+        other => panic!("ioerror takes eio or erofs, not {other:?}"),
+    };
+    let repo = Repository::<Counter, _>::new(store);
+    let id = "faulty".to_owned();
+    for _ in 0..5 {
+        repo.execute(&id, CounterCommand::Add(1))
+            .await
+            .expect("a command before the fault");
+    }
+    // The store's files, as this process has them open: the database, its WAL and shared memory.
+    let database = std::fs::canonicalize(path).expect("the database file");
+    let descriptors: Vec<u64> = std::fs::read_dir("/proc/self/fd")
+        .expect("the open files")
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let target = std::fs::read_link(entry.path()).ok()?;
+            let name = target.to_str()?;
+            let ours = name.starts_with(database.to_str()?);
+            ours.then(|| entry.file_name().to_str()?.parse().ok())?
+        })
+        .collect();
+    assert!(!descriptors.is_empty(), "the store holds its files open");
+    let on = |fd: u64| {
+        SeccompRule::new(vec![
+            SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, fd)
+                .expect("a condition"),
+        ])
+        .expect("a rule")
+    };
+    let calls = [
+        libc::SYS_write,
+        libc::SYS_pwrite64,
+        libc::SYS_writev,
+        libc::SYS_pwritev,
+        libc::SYS_pwritev2,
+        libc::SYS_fsync,
+        libc::SYS_fdatasync,
+        libc::SYS_ftruncate,
+        libc::SYS_fallocate,
+    ];
+    let rules = calls
+        .iter()
+        .map(|&call| (call, descriptors.iter().map(|&fd| on(fd)).collect()))
+        .collect();
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(errno as u32),
+        std::env::consts::ARCH
+            .try_into()
+            .expect("a seccomp architecture"),
+    )
+    .expect("a seccomp filter");
+    let program: BpfProgram = filter.try_into().expect("a BPF program");
+    seccompiler::apply_filter_all_threads(&program).expect("install the filter");
+
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "acknowledged 5").unwrap();
+    for _ in 0..3 {
+        match repo.execute(&id, CounterCommand::Add(1)).await {
+            Ok(_) => writeln!(stdout, "acknowledged during the fault").unwrap(),
+            Err(error) => writeln!(stdout, "failed {error}").unwrap(),
+        }
+    }
+    match repo.load(&id).await {
+        Ok(counter) => writeln!(stdout, "loaded {}", counter.state().total).unwrap(),
+        Err(error) => writeln!(stdout, "load failed {error}").unwrap(),
+    }
 }
