@@ -90,7 +90,7 @@ fn postgres_and_memory_services_build_and_pass_their_tests() {
         let dir = generate(parent.path(), &format!("svc-{store}"), store);
         let tests = ok(&cargo(&dir, &["test"]));
         assert!(!tests.contains("FAILED"));
-        assert!(String::from_utf8_lossy(&cargo(&dir, &["test"]).stdout).contains("8 passed"));
+        assert!(String::from_utf8_lossy(&cargo(&dir, &["test"]).stdout).contains("9 passed"));
     }
 }
 
@@ -545,7 +545,7 @@ fn serve_once(dir: &Path) {
 fn sqlite_service_runs_grows_and_keeps_its_events_readable() {
     let parent = tempfile::tempdir().unwrap();
     let dir = generate(parent.path(), "svc-sqlite", "sqlite");
-    assert!(ok(&cargo(&dir, &["test"])).contains("8 passed"));
+    assert!(ok(&cargo(&dir, &["test"])).contains("9 passed"));
     ok(&cargo(&dir, &["build"]));
     serve_once(&dir);
     production_checks(&dir);

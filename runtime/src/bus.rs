@@ -230,6 +230,8 @@ impl Message {
             metadata: Metadata {
                 correlation_id: optional_id(headers::CORRELATION_ID)?,
                 causation_id: optional_id(headers::CAUSATION_ID)?,
+                // A command id is the producing service's idempotency key: not published.
+                command_id: None,
                 extra,
             },
             payload: payload.to_owned(),

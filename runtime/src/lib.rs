@@ -123,7 +123,8 @@ pub use crate::contract::event::{
     DecodeError, DomainEvent, EventEnvelope, LogPosition, Metadata, StoredEvent, StoredEventRef,
 };
 pub use crate::contract::store::{
-    EventStore, EventStoreExt, LogWatch, NewEvent, PAGE_SIZE, Snapshot, Wake,
+    CommandRecord, DEFAULT_COMMAND_RETENTION, EventStore, EventStoreExt, LogWatch, NewEvent,
+    PAGE_SIZE, Snapshot, Wake,
 };
 pub use crate::contract::trace::{TRACEPARENT, TRACESTATE};
 pub use crate::kits::aggregate_test::{AggregateTest, Outcome};

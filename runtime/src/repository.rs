@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use crate::contract::aggregate::{Aggregate, AggregateRoot, Caching};
 use crate::contract::command::CommandContext;
-use crate::contract::error::{CommandError, StoreError};
-use crate::contract::event::{DomainEvent, EventEnvelope, Metadata, StoredEventRef};
-use crate::contract::store::{EventStore, NewEvent, Snapshot};
+use crate::contract::error::{AppendError, CommandError, StoreError};
+use crate::contract::event::{DomainEvent, EventEnvelope, Metadata, StoredEvent, StoredEventRef};
+use crate::contract::store::{CommandRecord, EventStore, NewEvent, Snapshot};
 use crate::contract::trace;
 use crate::observe::metrics::AggregateMeters;
 
@@ -121,10 +121,13 @@ impl Default for RetryPolicy {
 
 /// The result of a command that was handled and committed.
 pub struct Committed<A: Aggregate> {
-    /// The aggregate after the new events.
+    /// The aggregate after the new events (for a duplicate, as it is now).
     pub root: AggregateRoot<A>,
     /// The recorded events, in order; empty if the handler decided on none.
     pub events: Vec<EventEnvelope<A::Event>>,
+    /// The command carried an id ([`Metadata::command_id`]) that this aggregate had recorded
+    /// already: nothing ran, and `events` are the ones its first run recorded.
+    pub duplicate: bool,
 }
 
 impl<A: Aggregate> fmt::Debug for Committed<A>
@@ -136,6 +139,7 @@ where
         f.debug_struct("Committed")
             .field("root", &self.root)
             .field("events", &self.events)
+            .field("duplicate", &self.duplicate)
             .finish()
     }
 }
@@ -399,6 +403,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             .instrument(span.clone())
             .await;
         let (outcome, failed) = match &result {
+            Ok(committed) if committed.duplicate => ("duplicate", false),
             Ok(committed) if committed.events.is_empty() => ("unchanged", false),
             Ok(_) => ("committed", false),
             Err(CommandError::Rejected(_)) => ("rejected", false),
@@ -424,6 +429,9 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         A::Command: Clone,
     {
         let _turn = self.gates.enter(id_str).await;
+        if let Some(first) = self.first_run(id, id_str, metadata).await? {
+            return Ok(first);
+        }
         let mut attempt = 1;
         let mut delays = None;
         loop {
@@ -470,6 +478,11 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 }
                 Err(CommandError::Conflict(conflict)) => {
                     self.meters.conflict();
+                    // The writer that got there first may have been this very command, sent
+                    // twice: then its first run is the answer.
+                    if let Some(first) = self.first_run(id, id_str, metadata).await? {
+                        return Ok(first);
+                    }
                     if from_cache {
                         tracing::debug!(%conflict, "the cached aggregate was stale; reloading");
                         continue;
@@ -501,6 +514,55 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         }
     }
 
+    /// The first outcome of the command, if it carries an id this aggregate has recorded.
+    async fn first_run(
+        &self,
+        id: &A::Id,
+        id_str: &str,
+        metadata: &Metadata,
+    ) -> Result<Option<Committed<A>>, StoreError> {
+        let Some(command_id) = &metadata.command_id else {
+            return Ok(None);
+        };
+        match self.store.find_command(A::TYPE, id_str, command_id).await? {
+            Some(record) => self.first_outcome(id, &record).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// What a recorded command did: the events it appended, read back, and the aggregate as
+    /// it is now.
+    async fn first_outcome(
+        &self,
+        id: &A::Id,
+        record: &CommandRecord,
+    ) -> Result<Committed<A>, StoreError> {
+        tracing::debug!(command_id = %record.command_id, "the command ran before; answering with its first outcome");
+        let count = record.last_sequence + 1 - record.first_sequence;
+        let stored = self
+            .store
+            .read_stream(
+                A::TYPE,
+                &record.aggregate_id,
+                record.first_sequence - 1,
+                usize::try_from(count).unwrap_or(usize::MAX),
+            )
+            .await?;
+        let events = stored
+            .into_iter()
+            .map(StoredEvent::decode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let root = self.load(id).await?;
+        if let Some(cache) = &self.cache {
+            cache.put(&record.aggregate_id, &root);
+        }
+        Ok(Committed {
+            root,
+            events,
+            duplicate: true,
+        })
+    }
+
     /// Whether the stream is still at `version` (nothing was appended after it).
     async fn is_current(&self, id_str: &str, version: u64) -> Result<bool, StoreError> {
         let after = self.store.read_stream(A::TYPE, id_str, version, 1).await?;
@@ -526,6 +588,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             return Ok(Committed {
                 root,
                 events: Vec::new(),
+                duplicate: false,
             });
         }
         let id_str = root.id.to_string();
@@ -569,6 +632,12 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 self.meters.appended(new_events.len(), started.elapsed());
                 positions
             }
+            Err(AppendError::Store(StoreError::DuplicateCommand(record))) => {
+                // Another run of the same command (another process, or a retry that raced
+                // this one) recorded it first.
+                self.meters.append_failed(started.elapsed());
+                return Ok(self.first_outcome(&root.id, &record).await?);
+            }
             Err(error) => {
                 self.meters.append_failed(started.elapsed());
                 return Err(error.into());
@@ -600,6 +669,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         Ok(Committed {
             root,
             events: envelopes,
+            duplicate: false,
         })
     }
 

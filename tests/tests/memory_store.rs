@@ -78,10 +78,29 @@ impl cqrs_runtime::EventStore for NoConcurrencyCheck {
     ) -> impl std::future::Future<Output = Result<(), cqrs_runtime::StoreError>> + Send {
         self.0.save_snapshot(snapshot)
     }
+
+    fn find_command(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        command_id: &str,
+    ) -> impl std::future::Future<
+        Output = Result<Option<cqrs_runtime::CommandRecord>, cqrs_runtime::StoreError>,
+    > + Send {
+        self.0
+            .find_command(aggregate_type, aggregate_id, command_id)
+    }
 }
 
 #[tokio::test]
 #[should_panic(expected = "atomic: an append at a stale version is a conflict")]
 async fn the_suite_rejects_a_store_without_concurrency_control() {
     cqrs_runtime::testing::conformance(|| async { NoConcurrencyCheck::default() }).await;
+}
+
+#[tokio::test]
+async fn command_ids_expire_after_the_retention() {
+    let retention = std::time::Duration::from_millis(50);
+    let store = cqrs_runtime::InMemoryStore::new().command_retention(retention);
+    cqrs_runtime::testing::command_ids_expire(store, retention).await;
 }

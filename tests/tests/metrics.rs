@@ -12,8 +12,9 @@ use cqrs_runtime::health::{Health, State};
 use cqrs_runtime::metrics as m;
 use cqrs_runtime::projection::MemoryTarget;
 use cqrs_runtime::{
-    AppendError, BoxError, CacheLimits, CommandError, EventStore, InMemoryStore, LogPosition,
-    NewEvent, PoisonPolicy, Projector, Repository, RetryPolicy, Snapshot, StoreError, StoredEvent,
+    AppendError, BoxError, CacheLimits, CommandError, CommandRecord, EventStore, InMemoryStore,
+    LogPosition, NewEvent, PoisonPolicy, Projector, Repository, RetryPolicy, Snapshot, StoreError,
+    StoredEvent,
 };
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use serde_json::json;
@@ -166,6 +167,17 @@ impl EventStore for Interloper {
 
     async fn head(&self) -> Result<u64, StoreError> {
         self.store.head().await
+    }
+
+    async fn find_command(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        command_id: &str,
+    ) -> Result<Option<CommandRecord>, StoreError> {
+        self.store
+            .find_command(aggregate_type, aggregate_id, command_id)
+            .await
     }
 
     fn backend(&self) -> &'static str {

@@ -381,3 +381,30 @@ async fn a_lost_listening_connection_falls_back_and_recovers() {
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     assert_eq!(woke, Wake::Notified);
 }
+
+/// Command ids older than the retention are forgotten, and deleted from the table by later
+/// appends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_ids_expire_after_the_retention() {
+    let Some(url) = database_url() else { return };
+    let retention = Duration::from_millis(50);
+    let store = PostgresStore::connect(fresh_config(&url).command_retention(retention))
+        .await
+        .unwrap();
+    cqrs_runtime::testing::command_ids_expire(store.clone(), retention).await;
+    tokio::time::sleep(retention * 3).await;
+    let repo = Repository::<Counter, _>::new(store.clone());
+    repo.execute_with(
+        &"other".to_owned(),
+        CounterCommand::Add(1),
+        cqrs_runtime::Metadata::default().command_id("later"),
+    )
+    .await
+    .unwrap();
+    let table = store.events_table().replace("events", "commands");
+    let (kept,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "the expired ids were deleted; the new one kept");
+}

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bank::{Account, AccountCommand, BankError, Deposit, Open, Withdraw};
 use cqrs_runtime::{
-    AppendError, CacheLimits, CommandError, EventStore, InMemoryStore, LogPosition, NewEvent,
-    Repository, Snapshot, StoreError, StoredEvent,
+    AppendError, CacheLimits, CommandError, CommandRecord, EventStore, InMemoryStore, LogPosition,
+    NewEvent, Repository, Snapshot, StoreError, StoredEvent,
 };
 
 /// The in-memory store, counting the stream reads (loads) made through it.
@@ -70,6 +70,17 @@ impl EventStore for Counting {
 
     async fn head(&self) -> Result<u64, StoreError> {
         self.store.head().await
+    }
+
+    async fn find_command(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        command_id: &str,
+    ) -> Result<Option<CommandRecord>, StoreError> {
+        self.store
+            .find_command(aggregate_type, aggregate_id, command_id)
+            .await
     }
 }
 

@@ -279,7 +279,7 @@ async fn a_database_from_a_newer_release_is_refused() {
     );
     assert_eq!(
         error.to_string(),
-        "the database schema is at version 99, newer than this code knows (4); run a newer release of the service"
+        "the database schema is at version 99, newer than this code knows (5); run a newer release of the service"
     );
 }
 
@@ -392,4 +392,31 @@ fn opening_outside_a_tokio_runtime_is_an_error() {
         error.to_string().contains("inside a tokio runtime"),
         "{error}"
     );
+}
+
+/// Command ids older than the retention are forgotten, and deleted from the table by later
+/// appends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_ids_expire_after_the_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("retention.db");
+    let retention = std::time::Duration::from_millis(50);
+    let store = SqliteStore::open(SqliteConfig::new(&path).command_retention(retention))
+        .await
+        .unwrap();
+    cqrs_runtime::testing::command_ids_expire(store.clone(), retention).await;
+    tokio::time::sleep(retention * 3).await;
+    let repo = Repository::<Counter, _>::new(store.clone());
+    repo.execute_with(
+        &"other".to_owned(),
+        CounterCommand::Add(1),
+        cqrs_runtime::Metadata::default().command_id("later"),
+    )
+    .await
+    .unwrap();
+    let (kept,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM cqrs_commands")
+        .fetch_one(store.read_pool())
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "the expired ids were deleted; the new one kept");
 }

@@ -81,6 +81,14 @@ pub enum StoreError {
     /// The backend failed: I/O, the database, the network.
     #[error("event store backend failed: {0}")]
     Backend(#[source] BoxError),
+    /// An append carried a command id ([`Metadata::command_id`](crate::Metadata::command_id))
+    /// that the stream has recorded already: nothing was written. The repository answers this
+    /// with the first run's events.
+    #[error(
+        "command `{}` was already applied to {} `{}` (its events are {} to {}); nothing was written",
+        .0.command_id, .0.aggregate_type, .0.aggregate_id, .0.first_sequence, .0.last_sequence
+    )]
+    DuplicateCommand(Box<crate::contract::store::CommandRecord>),
     /// An inline projection failed on an appended event, so the append was rolled back.
     #[error(
         "inline projection `{projection}` failed on {event}, so the append was rolled back: {source}"

@@ -79,6 +79,11 @@ pub struct Metadata {
     /// Identifies the message (command or event) that directly caused this event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<Uuid>,
+    /// The idempotency key of the command that recorded this event: a command sent again with
+    /// the same key on the same aggregate is answered with its first outcome instead of running
+    /// again (see [`Metadata::command_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_id: Option<String>,
     /// Free key/values: user id, tenant, request origin...
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, String>,
@@ -99,6 +104,36 @@ impl Metadata {
         self
     }
 
+    /// Sets the command's idempotency key.
+    ///
+    /// A command executed with a key runs once per aggregate: the store records the key in the
+    /// append's transaction, and the [`Repository`](crate::Repository) answers the same key
+    /// again (a client retrying a request, a process manager handling an event twice) with
+    /// the first run's events, [`Committed::duplicate`](crate::Committed::duplicate) set, and
+    /// runs nothing. A command that was refused or recorded no events leaves no key: it changed
+    /// nothing, and runs again when sent again. Stores forget keys after their retention
+    /// (7 days by default).
+    ///
+    /// ```
+    /// use cqrs_runtime::doc_support::{Counter, CounterCommand};
+    /// use cqrs_runtime::{InMemoryStore, Metadata, Repository};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let repo = Repository::<Counter, _>::new(InMemoryStore::new());
+    /// let once = Metadata::default().command_id("request-7f3a");
+    /// let id = "c-1".to_owned();
+    /// let first = repo.execute_with(&id, CounterCommand::Add(2), once.clone()).await.unwrap();
+    /// let again = repo.execute_with(&id, CounterCommand::Add(2), once).await.unwrap();
+    /// assert!(again.duplicate);
+    /// assert_eq!(again.events[0].event_id, first.events[0].event_id);
+    /// assert_eq!(repo.load(&id).await.unwrap().state().total, 2);
+    /// # });
+    /// ```
+    pub fn command_id(mut self, key: impl Into<String>) -> Self {
+        self.command_id = Some(key.into());
+        self
+    }
+
     /// Adds a free key/value.
     pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.extra.insert(key.into(), value.into());
@@ -107,7 +142,10 @@ impl Metadata {
 
     /// Whether nothing is set (stored as `{}`).
     pub fn is_empty(&self) -> bool {
-        self.correlation_id.is_none() && self.causation_id.is_none() && self.extra.is_empty()
+        self.correlation_id.is_none()
+            && self.causation_id.is_none()
+            && self.command_id.is_none()
+            && self.extra.is_empty()
     }
 }
 
@@ -269,6 +307,7 @@ impl Metadata {
     pub const EMPTY: Metadata = Metadata {
         correlation_id: None,
         causation_id: None,
+        command_id: None,
         extra: BTreeMap::new(),
     };
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
@@ -99,6 +99,89 @@ impl NewEvent {
     }
 }
 
+/// What a store keeps of a command that carried an id ([`Metadata::command_id`]): which
+/// events it appended, until the store's retention forgets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRecord {
+    /// The aggregate type name.
+    pub aggregate_type: String,
+    /// The aggregate id.
+    pub aggregate_id: String,
+    /// The command's idempotency key.
+    pub command_id: String,
+    /// The sequence of the first event the command appended.
+    pub first_sequence: u64,
+    /// The sequence of its last event.
+    pub last_sequence: u64,
+    /// When the events were appended.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl CommandRecord {
+    /// The record an append of `events` at `expected_version` leaves, if its events carry a
+    /// command id.
+    pub(crate) fn of_append(
+        aggregate_type: &str,
+        aggregate_id: &str,
+        expected_version: u64,
+        events: &[NewEvent],
+    ) -> Option<CommandRecord> {
+        let first = events.first()?;
+        let command_id = first.metadata.command_id.clone()?;
+        Some(CommandRecord {
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            command_id,
+            first_sequence: expected_version + 1,
+            last_sequence: expected_version + events.len() as u64,
+            recorded_at: first.recorded_at,
+        })
+    }
+}
+
+/// How long a store keeps command ids unless configured otherwise: a week, longer than any
+/// client or process manager retries the same command.
+pub const DEFAULT_COMMAND_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// When a store forgets command ids: those recorded more than `retention` ago, removed by the
+/// appends themselves at most once per `min(retention, 1 minute)`, so that no task of its own
+/// is needed and an idle store costs nothing.
+#[derive(Debug)]
+pub(crate) struct Retention {
+    retention: Duration,
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Retention {
+    pub(crate) fn new(retention: Duration) -> Self {
+        Retention {
+            retention,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Records from before this instant are forgotten; `None` when the retention reaches
+    /// back before any date a database holds (kept for ever).
+    pub(crate) fn cutoff(&self) -> Option<DateTime<Utc>> {
+        let retention = chrono::Duration::from_std(self.retention).ok()?;
+        Utc::now()
+            .checked_sub_signed(retention)
+            .filter(|cutoff| cutoff.year() >= 1)
+    }
+
+    /// The cutoff to prune before, if a prune is due now (and marks it done).
+    pub(crate) fn due(&self) -> Option<DateTime<Utc>> {
+        let now = std::time::Instant::now();
+        let cadence = self.retention.min(Duration::from_secs(60));
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|at| now.duration_since(at) < cadence) {
+            return None;
+        }
+        *last = Some(now);
+        self.cutoff()
+    }
+}
+
 /// A stored snapshot of an aggregate's state at a version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
@@ -125,6 +208,11 @@ pub trait EventStore: Send + Sync + 'static {
     ///
     /// Fails with [`AppendError::Conflict`] if the stream moved on. Appending no events writes
     /// nothing, checks nothing and returns no positions.
+    ///
+    /// When the events carry a command id (the first event's [`Metadata::command_id`]), the
+    /// append records it for the stream in the same transaction ([`CommandRecord`]); if the
+    /// stream has it recorded already, nothing is written and the append fails with
+    /// [`StoreError::DuplicateCommand`].
     fn append(
         &self,
         aggregate_type: &str,
@@ -282,6 +370,15 @@ pub trait EventStore: Send + Sync + 'static {
         snapshot: &Snapshot,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The record of command `command_id` on a stream: the events it appended, if an append
+    /// carried that id and the store's retention has not forgotten it yet.
+    fn find_command(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        command_id: &str,
+    ) -> impl Future<Output = Result<Option<CommandRecord>, StoreError>> + Send;
+
     /// How many events the log holds: the total a rebuild's progress is measured against.
     fn count_events(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
@@ -386,6 +483,15 @@ impl<S: EventStore> EventStore for Arc<S> {
         snapshot: &Snapshot,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).save_snapshot(snapshot)
+    }
+
+    fn find_command(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        command_id: &str,
+    ) -> impl Future<Output = Result<Option<CommandRecord>, StoreError>> + Send {
+        (**self).find_command(aggregate_type, aggregate_id, command_id)
     }
 
     fn count_events(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
-use crate::contract::error::AppendError;
+use crate::contract::error::{AppendError, StoreError};
 use crate::contract::event::{LogPosition, Metadata, StoredEvent};
 use crate::contract::store::{EventStore, EventStoreExt, NewEvent, PAGE_SIZE, Snapshot};
 use crate::kits::doc_support::{Counter, CounterCommand};
@@ -45,6 +45,8 @@ where
     repository_round_trip_with_snapshots(new_store().await).await;
     repository_ignores_unusable_snapshots(new_store().await).await;
     concurrent_writers_on_one_stream(new_store().await).await;
+    command_ids_are_recorded_with_their_append(&new_store().await).await;
+    a_command_id_runs_once_across_repositories(new_store().await).await;
 }
 
 /// Starts the stream `aggregate_type` / `a` with `n` events, which must succeed.
@@ -633,6 +635,171 @@ pub async fn repository_ignores_unusable_snapshots<S: EventStore>(store: S) {
         (5, 1005),
         "repository: a usable snapshot is restored and its tail applied"
     );
+}
+
+/// New events carrying command id `key`.
+fn keyed(numbers: std::ops::RangeInclusive<u64>, key: &str) -> Vec<NewEvent> {
+    numbers
+        .map(|n| new_event(n).with_metadata(Metadata::default().command_id(key)))
+        .collect()
+}
+
+/// An append whose events carry a command id records it with the append's sequences; the same
+/// id on the same stream is refused with nothing written, on another stream it is another
+/// command; an append that conflicts records nothing.
+pub async fn command_ids_are_recorded_with_their_append<S: EventStore>(store: &S) {
+    let kind = "conf_commands";
+    assert_eq!(
+        store.find_command(kind, "a", "k1").await.unwrap(),
+        None,
+        "command ids: nothing recorded yet"
+    );
+    store
+        .append(kind, "a", 0, &keyed(1..=2, "k1"))
+        .await
+        .expect("command ids: a first append with an id");
+    let record = store
+        .find_command(kind, "a", "k1")
+        .await
+        .unwrap()
+        .expect("command ids: the append recorded its id");
+    assert_eq!(
+        (record.first_sequence, record.last_sequence),
+        (1, 2),
+        "command ids: the record names the append's sequences"
+    );
+    assert_eq!(
+        (
+            &*record.aggregate_type,
+            &*record.aggregate_id,
+            &*record.command_id
+        ),
+        (kind, "a", "k1")
+    );
+    match store.append(kind, "a", 2, &keyed(3..=3, "k1")).await {
+        Err(AppendError::Store(StoreError::DuplicateCommand(first))) => assert_eq!(
+            *first, record,
+            "command ids: the refusal carries the first record"
+        ),
+        other => panic!("command ids: the same id again must be refused, got {other:?}"),
+    }
+    assert_eq!(
+        store.read_stream(kind, "a", 0, 10).await.unwrap().len(),
+        2,
+        "command ids: a refused duplicate writes nothing"
+    );
+    store
+        .append(kind, "b", 0, &keyed(1..=1, "k1"))
+        .await
+        .expect("command ids: an id is per stream");
+    let stale = store.append(kind, "a", 1, &keyed(3..=3, "k2")).await;
+    assert!(
+        matches!(stale, Err(AppendError::Conflict(_))),
+        "command ids: a stale append with a new id conflicts, got {stale:?}"
+    );
+    assert_eq!(
+        store.find_command(kind, "a", "k2").await.unwrap(),
+        None,
+        "command ids: a conflicting append records no id"
+    );
+    store
+        .append(kind, "a", 2, &events(3..=3))
+        .await
+        .expect("command ids: appends without an id go on");
+    store
+        .append(kind, "a", 3, &keyed(4..=4, "k2"))
+        .await
+        .expect("command ids: the id refused with a conflict is free");
+}
+
+/// Eight repositories (as eight processes would) send the same command with the same id at
+/// once: it is applied once, and every caller gets the events of that one run.
+pub async fn a_command_id_runs_once_across_repositories<S: EventStore>(store: S) {
+    let store = Arc::new(store);
+    let id = "once".to_owned();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let repo = Repository::<Counter, _>::new(Arc::clone(&store)).no_cache();
+            let id = id.clone();
+            tokio::spawn(async move {
+                let metadata = Metadata::default().command_id("add-5");
+                repo.execute_with(&id, CounterCommand::Add(5), metadata)
+                    .await
+                    .expect("command ids: every caller gets an answer")
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("command ids: a caller panicked"));
+    }
+    let repo = Repository::<Counter, _>::new(Arc::clone(&store));
+    assert_eq!(
+        repo.load(&id).await.unwrap().state().total,
+        5,
+        "command ids: the command was applied once"
+    );
+    let stored = store.read_stream("counter", &id, 0, 10).await.unwrap();
+    assert_eq!(stored.len(), 1, "command ids: one event stored");
+    assert_eq!(
+        answers.iter().filter(|a| !a.duplicate).count(),
+        1,
+        "command ids: one run, the others answered as duplicates"
+    );
+    for answer in &answers {
+        let ids: Vec<Uuid> = answer.events.iter().map(|e| e.event_id).collect();
+        assert_eq!(
+            ids,
+            [stored[0].event_id],
+            "command ids: every caller gets the first run's events"
+        );
+    }
+    let refused = repo
+        .execute_with(
+            &id,
+            CounterCommand::Subtract(100),
+            Metadata::default().command_id("too-much"),
+        )
+        .await;
+    assert!(refused.is_err(), "command ids: the refusal is returned");
+    assert_eq!(
+        store
+            .find_command("counter", &id, "too-much")
+            .await
+            .unwrap(),
+        None,
+        "command ids: a refused command records nothing (it changed nothing)"
+    );
+}
+
+/// For a store configured to keep command ids for `retention` (short): an id older than that
+/// is forgotten, and the command sent again with it runs again. Not part of
+/// [`conformance`]: the retention is the store's own configuration.
+pub async fn command_ids_expire<S: EventStore>(store: S, retention: std::time::Duration) {
+    let repo = Repository::<Counter, _>::new(store);
+    let id = "expiring".to_owned();
+    let once = || Metadata::default().command_id("add-1");
+    let first = repo.execute_with(&id, CounterCommand::Add(1), once()).await;
+    let again = repo.execute_with(&id, CounterCommand::Add(1), once()).await;
+    assert!(
+        !first.expect("retention: a first run").duplicate && again.expect("retention").duplicate,
+        "retention: within the retention the id is a duplicate"
+    );
+    tokio::time::sleep(retention * 3).await;
+    assert_eq!(
+        repo.store()
+            .find_command("counter", &id, "add-1")
+            .await
+            .unwrap(),
+        None,
+        "retention: an id older than the retention is forgotten"
+    );
+    let late = repo
+        .execute_with(&id, CounterCommand::Add(1), once())
+        .await
+        .expect("retention: the command runs again");
+    assert!(!late.duplicate, "retention: a forgotten id runs again");
+    assert_eq!(late.root.state().total, 2);
 }
 
 /// Sixteen tasks add to one counter concurrently, retrying on conflicts: every add lands once,

@@ -37,7 +37,8 @@ use metrics::{
     Key, Label, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge,
 };
 
-/// Commands executed, by outcome: `committed`, `unchanged` (no event), `rejected` (the
+/// Commands executed, by outcome: `committed`, `unchanged` (no event), `duplicate` (a command
+/// id recorded already: answered with its first outcome), `rejected` (the
 /// aggregate refused), `conflict` (retries ran out), `failed` (the store failed).
 pub const COMMANDS: &str = "cqrs_commands_total";
 /// Version conflicts met by commands, retried or not.

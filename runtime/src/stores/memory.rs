@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use crate::contract::error::{AppendError, Conflict, StoreError};
 use crate::contract::event::{LogPosition, StoredEvent, StoredEventRef};
-use crate::contract::store::{EventStore, LogWatch, NewEvent, Snapshot};
+use crate::contract::store::{
+    CommandRecord, DEFAULT_COMMAND_RETENTION, EventStore, LogWatch, NewEvent, Retention, Snapshot,
+};
 use crate::projection::InlineProjections;
 
 /// An event store that keeps everything in memory. Cloning shares the same store.
@@ -37,7 +39,7 @@ impl Default for InMemoryStore {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     /// The global log; an event's position is its index + 1.
     log: Vec<StoredEvent>,
@@ -47,6 +49,22 @@ struct Inner {
     snapshots: HashMap<String, HashMap<String, Snapshot>>,
     /// Applied under the write lock, before an append's events join the log.
     inline: std::sync::Mutex<InlineProjections<()>>,
+    /// The command ids appends carried, by (aggregate type, aggregate id, command id).
+    commands: HashMap<(String, String, String), CommandRecord>,
+    retention: Retention,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            log: Vec::new(),
+            streams: HashMap::new(),
+            snapshots: HashMap::new(),
+            inline: std::sync::Mutex::default(),
+            commands: HashMap::new(),
+            retention: Retention::new(DEFAULT_COMMAND_RETENTION),
+        }
+    }
 }
 
 impl InMemoryStore {
@@ -62,6 +80,14 @@ impl InMemoryStore {
         let store = InMemoryStore::new();
         store.write(|inner| inner.inline = std::sync::Mutex::new(inline));
         store
+    }
+
+    /// Keeps command ids ([`Metadata::command_id`](crate::Metadata::command_id)) for
+    /// `retention` instead of [`DEFAULT_COMMAND_RETENTION`] (a week): a command sent again
+    /// after that runs again.
+    pub fn command_retention(self, retention: Duration) -> Self {
+        self.write(|inner| inner.retention = Retention::new(retention));
+        self
     }
 
     /// How many events the store holds.
@@ -93,6 +119,27 @@ impl Inner {
         expected_version: u64,
         events: &[NewEvent],
     ) -> Result<Vec<LogPosition>, AppendError> {
+        let record =
+            CommandRecord::of_append(aggregate_type, aggregate_id, expected_version, events);
+        if let Some(cutoff) = self.retention.due() {
+            self.commands.retain(|_, kept| kept.recorded_at >= cutoff);
+        }
+        let key = record.as_ref().map(|r| {
+            (
+                r.aggregate_type.clone(),
+                r.aggregate_id.clone(),
+                r.command_id.clone(),
+            )
+        });
+        let cutoff = self.retention.cutoff();
+        let fresh = |kept: &&CommandRecord| cutoff.is_none_or(|cutoff| kept.recorded_at >= cutoff);
+        if let Some(first) = key
+            .as_ref()
+            .and_then(|key| self.commands.get(key))
+            .filter(fresh)
+        {
+            return Err(StoreError::DuplicateCommand(Box::new(first.clone())).into());
+        }
         let stream = self
             .streams
             .entry(aggregate_type.to_owned())
@@ -126,6 +173,9 @@ impl Inner {
             .apply_now(&stored, &mut ())?;
         stream.extend(first..first + stored.len());
         self.log.extend(stored);
+        if let (Some(key), Some(record)) = (key, record) {
+            self.commands.insert(key, record);
+        }
         Ok(positions)
     }
 }
@@ -264,6 +314,27 @@ impl EventStore for InMemoryStore {
             }
         });
         ready(Ok(()))
+    }
+
+    fn find_command(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        command_id: &str,
+    ) -> impl Future<Output = Result<Option<CommandRecord>, StoreError>> + Send {
+        let key = (
+            aggregate_type.to_owned(),
+            aggregate_id.to_owned(),
+            command_id.to_owned(),
+        );
+        ready(Ok(self.read(|inner| {
+            let cutoff = inner.retention.cutoff();
+            inner
+                .commands
+                .get(&key)
+                .filter(|record| cutoff.is_none_or(|cutoff| record.recorded_at >= cutoff))
+                .cloned()
+        })))
     }
 
     fn count_events(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {

@@ -20,6 +20,7 @@ use sqlx::PgConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::contract::error::StoreError;
+use crate::contract::store::Retention;
 pub use crate::contract::store::Wake;
 use crate::projection::InlineProjections;
 use crate::stores::sql::store::{Migrations, StoreSql, migrate};
@@ -48,12 +49,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("postgres/migrations/0002_projections.sql")),
     (3, include_str!("postgres/migrations/0003_inbox.sql")),
     (4, include_str!("postgres/migrations/0004_log_by_type.sql")),
+    (5, include_str!("postgres/migrations/0005_commands.sql")),
 ];
 
 named_statements! {
     /// PostgreSQL's own statement of `store.sql`: the append is one conditional insert.
     enum AppendSql {
         Append = "append",
+        AppendCommand = "append_command",
     }
 }
 
@@ -96,6 +99,8 @@ struct Inner {
     options: PgConnectOptions,
     /// Applied in each append's transaction; `None` when there are none.
     inline: Option<tokio::sync::Mutex<InlineProjections<PgConnection>>>,
+    /// When appends delete old command ids.
+    retention: Retention,
 }
 
 impl Drop for Inner {
@@ -165,6 +170,7 @@ impl PostgresStore {
             appended: Arc::clone(&appended),
             options,
             inline: (!inline.is_empty()).then(|| tokio::sync::Mutex::new(inline)),
+            retention: Retention::new(config.command_retention),
         });
         runtime.spawn(notifier(
             inner.pool.clone(),

@@ -24,6 +24,7 @@ pub(crate) struct Tables {
     pub projection_versions: String,
     pub leases: String,
     pub inbox: String,
+    pub commands: String,
 }
 
 /// Accepts only ASCII letters (lowercase ones if `lowercase`), digits and underscores, starting
@@ -76,6 +77,7 @@ impl Tables {
             projection_versions: format!("{prefix}projection_versions"),
             leases: format!("{prefix}projection_leases"),
             inbox: format!("{prefix}bus_inbox"),
+            commands: format!("{prefix}commands"),
         })
     }
 
@@ -91,6 +93,7 @@ impl Tables {
             .replace("{projection_versions}", &self.projection_versions)
             .replace("{leases}", &self.leases)
             .replace("{inbox}", &self.inbox)
+            .replace("{commands}", &self.commands)
     }
 }
 

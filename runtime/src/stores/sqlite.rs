@@ -27,7 +27,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::contract::error::{AppendError, StoreError};
 use crate::contract::event::{LogPosition, StoredEvent, StoredEventRef};
-use crate::contract::store::{EventStore, LogWatch, NewEvent, Snapshot};
+use crate::contract::store::{
+    CommandRecord, DEFAULT_COMMAND_RETENTION, EventStore, LogWatch, NewEvent, Retention, Snapshot,
+};
 use crate::projection::InlineProjections;
 use crate::stores::sql::store::{StoreSql, select_count};
 use crate::stores::sql::{Statements as SqlStatements, Tables, to_i64, tokio_handle};
@@ -78,6 +80,7 @@ pub struct SqliteConfig {
     busy_timeout: Duration,
     readers: u32,
     max_batch: usize,
+    command_retention: Duration,
 }
 
 impl SqliteConfig {
@@ -91,7 +94,15 @@ impl SqliteConfig {
             busy_timeout: Duration::from_secs(5),
             readers: 4,
             max_batch: 512,
+            command_retention: DEFAULT_COMMAND_RETENTION,
         }
+    }
+
+    /// How long command ids ([`Metadata::command_id`](crate::Metadata::command_id)) are kept:
+    /// a command sent again after that runs again. A week by default.
+    pub fn command_retention(mut self, retention: Duration) -> Self {
+        self.command_retention = retention;
+        self
     }
 
     /// Sets the durability of appends.
@@ -176,13 +187,21 @@ impl SqliteConfig {
 struct Statements {
     sql: SqlStatements<StoreSql>,
     inserts: writer::Inserts,
+    /// Records a command id, in the writer's transaction.
+    insert_command: String,
+    /// When the writer deletes old command ids.
+    retention: Retention,
 }
 
 impl Statements {
-    fn new(tables: &Tables) -> Self {
+    fn new(tables: &Tables, retention: Duration) -> Self {
         Statements {
             sql: SqlStatements::new(include_str!("sqlite/store.sql"), |sql| tables.render(sql)),
             inserts: writer::Inserts::new(&tables.events),
+            insert_command: tables.render(
+                "INSERT INTO {commands} (aggregate_type, aggregate_id, command_id, first_sequence, last_sequence, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            ),
+            retention: Retention::new(retention),
         }
     }
 
@@ -258,7 +277,7 @@ impl SqliteStore {
             .connect_with(options.clone().read_only(true))
             .await
             .map_err(|e| open_error(&config.path, e))?;
-        let statements = Arc::new(Statements::new(&tables));
+        let statements = Arc::new(Statements::new(&tables, config.command_retention));
         let appended = Arc::new(tokio::sync::watch::Sender::new(()));
         let opener = native::Opener {
             path: config.path.clone(),
@@ -369,6 +388,12 @@ impl EventStore for SqliteStore {
                 aggregate_id: aggregate_id.to_owned(),
                 expected_version: to_i64(expected_version, "expected version")?,
                 events: events.to_vec(),
+                command: CommandRecord::of_append(
+                    aggregate_type,
+                    aggregate_id,
+                    expected_version,
+                    events,
+                ),
             },
             reply,
         );
@@ -465,6 +490,18 @@ impl EventStore for SqliteStore {
         let (reply, answer) = oneshot::channel();
         let request = writer::Request::Snapshot(snapshot.clone(), reply);
         self.ask_writer(request, answer).await?
+    }
+
+    async fn find_command(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        command_id: &str,
+    ) -> Result<Option<CommandRecord>, StoreError> {
+        self.inner
+            .native
+            .command(aggregate_type, aggregate_id, command_id)
+            .await
     }
 
     async fn count_events(&self) -> Result<u64, StoreError> {

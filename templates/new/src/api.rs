@@ -10,12 +10,18 @@
 //! | --- | --- | --- |
 //! | 400 | `bad_request` | the body is not JSON |
 //! | 400 | `invalid_id` | the id is empty, longer than [`MAX_ID_LEN`], or has control characters |
+//! | 400 | `invalid_idempotency_key` | the `Idempotency-Key` header is empty, longer than [`MAX_KEY_LEN`], or not visible ASCII |
 //! | 404 | `not_found` | no such task, or no such route |
 //! | 405 | `method_not_allowed` | the route exists, not with this method |
 //! | 409 | `rejected` / `conflict` | the task refused (it exists, it is done) / a concurrent change won |
 //! | 413 | `payload_too_large` | the body is over the limit (`BODY_LIMIT`) |
 //! | 415 | `unsupported_media_type` | the content type is not `application/json` |
 //! | 422 | `invalid_body` / `invalid` | the JSON is not a command / the task refused its values |
+//!
+//! A command sent with an `Idempotency-Key` header runs once per task: sent again with the same
+//! key (a client retrying after a timeout), it is answered with what its first run recorded,
+//! with `"duplicate": true`, and changes nothing. Keys are kept for the store's retention (a
+//! week by default).
 //!
 //! A command's events keep the caller's W3C trace context (the `traceparent` and `tracestate`
 //! headers) in their metadata, and take it to the bus.
@@ -38,6 +44,12 @@ use crate::task::{Task, TaskCommand, TaskError};
 
 /// The longest id accepted, in characters.
 pub const MAX_ID_LEN: usize = 128;
+
+/// The longest `Idempotency-Key` accepted, in characters.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// The request header that makes a command run once.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// What the handlers share: the repository of tasks and the read model.
 #[derive(Debug)]
@@ -76,6 +88,8 @@ pub struct Executed {
     pub version: u64,
     /// The event types recorded, in order (none when nothing changed).
     pub events: Vec<&'static str>,
+    /// The `Idempotency-Key` had run already: `events` are its first run's, and nothing ran.
+    pub duplicate: bool,
 }
 
 async fn command<S: EventStore + Clone>(
@@ -86,11 +100,16 @@ async fn command<S: EventStore + Clone>(
 ) -> Result<Json<Executed>, ApiError> {
     let id = task_id(id)?;
     let Json(command) = body?;
-    let done = state.repo.execute_with(&id, command, trace_context(&headers)).await?;
+    let mut metadata = trace_context(&headers);
+    if let Some(key) = idempotency_key(&headers)? {
+        metadata = metadata.command_id(key);
+    }
+    let done = state.repo.execute_with(&id, command, metadata).await?;
     Ok(Json(Executed {
         id,
         version: done.root.version(),
         events: done.events.iter().map(|e| e.event.event_type()).collect(),
+        duplicate: done.duplicate,
     }))
 }
 
@@ -121,6 +140,21 @@ pub fn trace_context(headers: &HeaderMap) -> Metadata {
         metadata.extra.clear();
     }
     metadata
+}
+
+/// The `Idempotency-Key` header, if sent, checked: 1 to [`MAX_KEY_LEN`] visible ASCII
+/// characters (a UUID, a random token).
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value.to_str().ok().filter(|k| k.bytes().all(|b| b.is_ascii_graphic()));
+    match key {
+        Some(key) if !key.is_empty() && key.len() <= MAX_KEY_LEN => Ok(Some(key.to_owned())),
+        _ => Err(ApiError::InvalidKey(format!(
+            "the Idempotency-Key header must be 1 to {MAX_KEY_LEN} visible ASCII characters, such as a UUID"
+        ))),
+    }
 }
 
 /// The id of the path, checked: not empty, at most [`MAX_ID_LEN`] characters, no control
@@ -154,6 +188,9 @@ pub enum ApiError {
     /// The id in the path breaks a rule of [`task_id`].
     #[error("{0}")]
     InvalidId(String),
+    /// The `Idempotency-Key` header breaks a rule of [`idempotency_key`].
+    #[error("{0}")]
+    InvalidKey(String),
     /// No such task or route.
     #[error("{0}")]
     NotFound(String),
@@ -200,6 +237,7 @@ impl ApiError {
                 _ => "bad_request",
             }),
             ApiError::InvalidId(_) => (StatusCode::BAD_REQUEST, "invalid_id"),
+            ApiError::InvalidKey(_) => (StatusCode::BAD_REQUEST, "invalid_idempotency_key"),
             ApiError::NotFound(_) | ApiError::Rejected(TaskError::NotFound) => {
                 (StatusCode::NOT_FOUND, "not_found")
             }

@@ -33,11 +33,12 @@ pub fn document() -> Value {
     schemas.insert("TaskCommand".into(), json!({ "oneOf": commands }));
     schemas.insert("Executed".into(), json!({
         "type": "object",
-        "required": ["id", "version", "events"],
+        "required": ["id", "version", "events", "duplicate"],
         "properties": {
             "id": { "type": "string" },
             "version": { "type": "integer", "minimum": 0 },
             "events": { "type": "array", "items": { "type": "string" } },
+            "duplicate": { "type": "boolean" },
         },
     }));
     schemas.insert("TaskView".into(), json!({
@@ -87,14 +88,18 @@ pub fn document() -> Value {
             } },
             "/tasks/{id}/commands": { "post": {
                 "summary": "Run a command on a task",
-                "parameters": [id],
+                "description": "With an Idempotency-Key, the command runs once: sent again with the same key, it is answered with its first run's events and `duplicate: true`.",
+                "parameters": [id, {
+                    "name": "Idempotency-Key", "in": "header", "required": false,
+                    "schema": { "type": "string", "minLength": 1, "maxLength": crate::api::MAX_KEY_LEN, "pattern": "^[!-~]+$" },
+                }],
                 "requestBody": {
                     "required": true,
                     "content": { "application/json": { "schema": { "$ref": "#/components/schemas/TaskCommand" } } },
                 },
                 "responses": {
                     "200": ok(json!({ "$ref": "#/components/schemas/Executed" })),
-                    "400": error("The body is not JSON, or the id is not valid"),
+                    "400": error("The body is not JSON, or the id or the Idempotency-Key is not valid"),
                     "404": error("No such task"),
                     "409": error("The task refused the command, or a concurrent change won"),
                     "413": error("The body is over the limit"),

@@ -3,6 +3,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::contract::store::DEFAULT_COMMAND_RETENTION;
+
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 
@@ -34,6 +36,7 @@ pub struct PostgresConfig {
     pub(super) max_connections: u32,
     pub(super) connect_timeout: Duration,
     pub(super) migrate: bool,
+    pub(super) command_retention: Duration,
 }
 
 impl std::fmt::Debug for PostgresConfig {
@@ -46,6 +49,7 @@ impl std::fmt::Debug for PostgresConfig {
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
             .field("migrate", &self.migrate)
+            .field("command_retention", &self.command_retention)
             .finish()
     }
 }
@@ -62,7 +66,15 @@ impl PostgresConfig {
             max_connections: 16,
             connect_timeout: Duration::from_secs(30),
             migrate: true,
+            command_retention: DEFAULT_COMMAND_RETENTION,
         }
+    }
+
+    /// How long command ids ([`Metadata::command_id`](crate::Metadata::command_id)) are kept:
+    /// a command sent again after that runs again. A week by default.
+    pub fn command_retention(mut self, retention: Duration) -> Self {
+        self.command_retention = retention;
+        self
     }
 
     /// How long connecting, or waiting for a free pooled connection, may take.
@@ -178,6 +190,9 @@ impl Names {
                 format!("{schema}.{prefix}projection_versions"),
             ),
             ("{inbox}", format!("{schema}.{prefix}bus_inbox")),
+            ("{commands_key}", format!("{prefix}commands_key")),
+            ("{commands_by_time}", format!("{prefix}commands_by_time")),
+            ("{commands}", format!("{schema}.{prefix}commands")),
         ];
         Names {
             schema: schema.to_owned(),
@@ -197,5 +212,11 @@ impl Names {
 
     pub(super) fn stream_sequence_constraint(&self) -> &str {
         &self.replacements[3].1
+    }
+
+    /// The primary key of the command ids: violated by an append whose command id the stream
+    /// has recorded already.
+    pub(super) fn commands_key(&self) -> &str {
+        &self.replacements[10].1
     }
 }

@@ -14,11 +14,215 @@ use uuid::Uuid;
 use super::{AppendSql, PostgresStore};
 use crate::contract::error::{AppendError, Conflict, StoreError};
 use crate::contract::event::{LogPosition, StoredEvent, StoredEventRef};
-use crate::contract::store::{EventStore, LogWatch, NewEvent, PAGE_SIZE, Snapshot};
+use crate::contract::store::{CommandRecord, EventStore, LogWatch, NewEvent, PAGE_SIZE, Snapshot};
 use crate::stores::sql::store::{StoreSql, load_snapshot, save_snapshot, select_count};
 use crate::stores::sql::{EventRow, encode_metadata, i64_to_u64, to_i64, u64_to_i64};
 
 impl PostgresStore {
+    /// The record of a command id on a stream; `fresh` leaves out records older than the
+    /// retention (which a later append deletes or replaces).
+    async fn command(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        command_id: &str,
+        fresh: bool,
+    ) -> Result<Option<CommandRecord>, StoreError> {
+        let cutoff = fresh.then(|| self.inner.retention.cutoff()).flatten();
+        let row = sqlx::query(self.inner.statements.get(StoreSql::SelectCommand))
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .bind(command_id)
+            .bind(cutoff)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(CommandRecord {
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            command_id: command_id.to_owned(),
+            first_sequence: get::<i64>(&row, 0)?.unsigned_abs(),
+            last_sequence: get::<i64>(&row, 1)?.unsigned_abs(),
+            recorded_at: get(&row, 2)?,
+        }))
+    }
+
+    /// Deletes command ids older than the retention, when due. The append already committed:
+    /// a failure here is logged and retried by a later append.
+    async fn prune_commands(&self) {
+        let Some(cutoff) = self.inner.retention.due() else {
+            return;
+        };
+        let pruned = sqlx::query(self.inner.statements.get(StoreSql::PruneCommands))
+            .bind(cutoff)
+            .execute(&self.inner.pool)
+            .await;
+        if let Err(error) = pruned {
+            tracing::warn!(%error, "deleting old command ids failed; a later append retries");
+        }
+    }
+
+    /// One attempt at an append; `Ok(None)` when it found an expired record of its command
+    /// id, deleted it, and must run again.
+    async fn try_append(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        expected_version: u64,
+        events: &[NewEvent],
+    ) -> Result<Option<Vec<LogPosition>>, AppendError> {
+        if events.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let version = to_i64(expected_version, "expected version")?;
+        let mut versions = Vec::with_capacity(events.len());
+        for event in events {
+            versions.push(i32::try_from(event.event_version).map_err(|_| {
+                StoreError::Config(format!(
+                    "event version {} does not fit PostgreSQL's integer",
+                    event.event_version
+                ))
+            })?);
+        }
+        let record =
+            CommandRecord::of_append(aggregate_type, aggregate_id, expected_version, events);
+        let statement = match record {
+            Some(_) => AppendSql::AppendCommand,
+            None => AppendSql::Append,
+        };
+        let query = sqlx::query(self.inner.statements.append.get(statement))
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .bind(version)
+            .bind(events.iter().map(|e| e.event_id).collect::<Vec<Uuid>>())
+            .bind(events.iter().map(|e| e.event_type).collect::<Vec<&str>>())
+            .bind(versions)
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.payload.as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| encode_metadata(&e.metadata))
+                    .collect::<Vec<String>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.recorded_at)
+                    .collect::<Vec<DateTime<Utc>>>(),
+            );
+        let query = match &record {
+            Some(record) => query.bind(record.command_id.as_str()),
+            None => query,
+        };
+        let mut inline_tx = None;
+        let rows = match &self.inner.inline {
+            None => query.fetch_all(&self.inner.pool).await,
+            Some(_) => match self.inner.pool.begin().await {
+                Ok(mut tx) => {
+                    let rows = query.fetch_all(&mut *tx).await;
+                    inline_tx = Some(tx);
+                    rows
+                }
+                Err(error) => Err(error),
+            },
+        };
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(sqlx::Error::Database(db))
+                if db.code().as_deref() == Some("23505")
+                    && db.constraint() == Some(self.inner.names.stream_sequence_constraint()) =>
+            {
+                // Another writer appended the same sequence first.
+                return Err(self
+                    .conflict(aggregate_type, aggregate_id, expected_version)
+                    .await);
+            }
+            Err(sqlx::Error::Database(db))
+                if db.code().as_deref() == Some("23505")
+                    && db.constraint() == Some(self.inner.names.commands_key()) =>
+            {
+                // The stream holds this command id already: nothing was written.
+                let Some(record) = record else {
+                    return Err(StoreError::backend(sqlx::Error::Database(db)).into());
+                };
+                let command_id = record.command_id.as_str();
+                if let Some(first) = self
+                    .command(aggregate_type, aggregate_id, command_id, true)
+                    .await?
+                {
+                    return Err(StoreError::DuplicateCommand(Box::new(first)).into());
+                }
+                // A record older than the retention, not deleted yet: the id is free again.
+                if let Some(cutoff) = self.inner.retention.cutoff() {
+                    sqlx::query(self.inner.statements.get(StoreSql::ForgetCommand))
+                        .bind(aggregate_type)
+                        .bind(aggregate_id)
+                        .bind(command_id)
+                        .bind(cutoff)
+                        .execute(&self.inner.pool)
+                        .await
+                        .map_err(StoreError::backend)?;
+                }
+                return Ok(None);
+            }
+            Err(error) => return Err(StoreError::backend(error).into()),
+        };
+        if rows.is_empty() {
+            return Err(self
+                .conflict(aggregate_type, aggregate_id, expected_version)
+                .await);
+        }
+        let mut positions = rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get::<i64, _>(0)?,
+                    LogPosition {
+                        event: row.try_get::<i64, _>(1)?.unsigned_abs(),
+                        transaction: row.try_get::<i64, _>(2)?.unsigned_abs(),
+                    },
+                ))
+            })
+            .collect::<Result<Vec<(i64, LogPosition)>, sqlx::Error>>()
+            .map_err(StoreError::backend)?;
+        if positions.len() != events.len() {
+            return Err(StoreError::Corrupt(format!(
+                "PostgreSQL inserted {} of {} events of {aggregate_type} `{aggregate_id}`",
+                positions.len(),
+                events.len()
+            ))
+            .into());
+        }
+        // RETURNING does not promise an order: put the positions in sequence order.
+        positions.sort_unstable_by_key(|(sequence, _)| *sequence);
+        let positions: Vec<LogPosition> = positions.into_iter().map(|(_, p)| p).collect();
+        if let (Some(inline), Some(mut tx)) = (&self.inner.inline, inline_tx) {
+            let stored = NewEvent::stored(
+                events,
+                aggregate_type,
+                aggregate_id,
+                expected_version,
+                &positions,
+            );
+            // Dropping the transaction on an error rolls the append back.
+            inline.lock().await.apply(&stored, &mut tx).await?;
+            tx.commit().await.map_err(StoreError::backend)?;
+        }
+        self.inner.appended.notify_one();
+        if record.is_some() {
+            self.prune_commands().await;
+        }
+        Ok(Some(positions))
+    }
+
     async fn conflict(
         &self,
         aggregate_type: &str,
@@ -119,6 +323,16 @@ impl EventStore for PostgresStore {
         "postgresql"
     }
 
+    async fn find_command(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        command_id: &str,
+    ) -> Result<Option<CommandRecord>, StoreError> {
+        self.command(aggregate_type, aggregate_id, command_id, true)
+            .await
+    }
+
     async fn append(
         &self,
         aggregate_type: &str,
@@ -126,112 +340,14 @@ impl EventStore for PostgresStore {
         expected_version: u64,
         events: &[NewEvent],
     ) -> Result<Vec<LogPosition>, AppendError> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let version = to_i64(expected_version, "expected version")?;
-        let mut versions = Vec::with_capacity(events.len());
-        for event in events {
-            versions.push(i32::try_from(event.event_version).map_err(|_| {
-                StoreError::Config(format!(
-                    "event version {} does not fit PostgreSQL's integer",
-                    event.event_version
-                ))
-            })?);
-        }
-        let query = sqlx::query(self.inner.statements.append.get(AppendSql::Append))
-            .bind(aggregate_type)
-            .bind(aggregate_id)
-            .bind(version)
-            .bind(events.iter().map(|e| e.event_id).collect::<Vec<Uuid>>())
-            .bind(events.iter().map(|e| e.event_type).collect::<Vec<&str>>())
-            .bind(versions)
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.payload.as_str())
-                    .collect::<Vec<&str>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|e| encode_metadata(&e.metadata))
-                    .collect::<Vec<String>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.recorded_at)
-                    .collect::<Vec<DateTime<Utc>>>(),
-            );
-        let mut inline_tx = None;
-        let rows = match &self.inner.inline {
-            None => query.fetch_all(&self.inner.pool).await,
-            Some(_) => match self.inner.pool.begin().await {
-                Ok(mut tx) => {
-                    let rows = query.fetch_all(&mut *tx).await;
-                    inline_tx = Some(tx);
-                    rows
-                }
-                Err(error) => Err(error),
-            },
-        };
-        let rows = match rows {
-            Ok(rows) => rows,
-            Err(sqlx::Error::Database(db))
-                if db.code().as_deref() == Some("23505")
-                    && db.constraint() == Some(self.inner.names.stream_sequence_constraint()) =>
-            {
-                // Another writer appended the same sequence first.
-                return Err(self
-                    .conflict(aggregate_type, aggregate_id, expected_version)
-                    .await);
+        loop {
+            let attempt = self
+                .try_append(aggregate_type, aggregate_id, expected_version, events)
+                .await?;
+            if let Some(positions) = attempt {
+                return Ok(positions);
             }
-            Err(error) => return Err(StoreError::backend(error).into()),
-        };
-        if rows.is_empty() {
-            return Err(self
-                .conflict(aggregate_type, aggregate_id, expected_version)
-                .await);
         }
-        let mut positions = rows
-            .iter()
-            .map(|row| {
-                Ok((
-                    row.try_get::<i64, _>(0)?,
-                    LogPosition {
-                        event: row.try_get::<i64, _>(1)?.unsigned_abs(),
-                        transaction: row.try_get::<i64, _>(2)?.unsigned_abs(),
-                    },
-                ))
-            })
-            .collect::<Result<Vec<(i64, LogPosition)>, sqlx::Error>>()
-            .map_err(StoreError::backend)?;
-        if positions.len() != events.len() {
-            return Err(StoreError::Corrupt(format!(
-                "PostgreSQL inserted {} of {} events of {aggregate_type} `{aggregate_id}`",
-                positions.len(),
-                events.len()
-            ))
-            .into());
-        }
-        // RETURNING does not promise an order: put the positions in sequence order.
-        positions.sort_unstable_by_key(|(sequence, _)| *sequence);
-        let positions: Vec<LogPosition> = positions.into_iter().map(|(_, p)| p).collect();
-        if let (Some(inline), Some(mut tx)) = (&self.inner.inline, inline_tx) {
-            let stored = NewEvent::stored(
-                events,
-                aggregate_type,
-                aggregate_id,
-                expected_version,
-                &positions,
-            );
-            // Dropping the transaction on an error rolls the append back.
-            inline.lock().await.apply(&stored, &mut tx).await?;
-            tx.commit().await.map_err(StoreError::backend)?;
-        }
-        self.inner.appended.notify_one();
-        Ok(positions)
     }
 
     async fn read_stream(

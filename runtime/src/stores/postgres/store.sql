@@ -93,9 +93,48 @@ WHERE (SELECT COALESCE(MAX(sequence), 0) FROM {events}
        WHERE aggregate_type = $1 AND aggregate_id = $2) = $3
 RETURNING sequence, position, transaction_id::text::bigint
 
+-- name: append_command
+-- The append above, recording command id $10 for the stream in the same statement, once the
+-- events went in: a command id the stream holds already violates {commands_key}, and the
+-- statement writes nothing.
+WITH appended AS (
+    INSERT INTO {events} (aggregate_type, aggregate_id, sequence, event_id, event_type,
+                          event_version, payload, metadata, recorded_at)
+    SELECT $1, $2, $3 + e.ord, e.event_id, e.event_type, e.event_version, e.payload::jsonb,
+           e.metadata::jsonb, e.recorded_at
+    FROM UNNEST($4::uuid[], $5::text[], $6::int4[], $7::text[], $8::text[], $9::timestamptz[])
+         WITH ORDINALITY AS e(event_id, event_type, event_version, payload, metadata, recorded_at, ord)
+    WHERE (SELECT COALESCE(MAX(sequence), 0) FROM {events}
+           WHERE aggregate_type = $1 AND aggregate_id = $2) = $3
+    RETURNING sequence, position, transaction_id::text::bigint AS transaction_id
+), recorded AS (
+    INSERT INTO {commands} (aggregate_type, aggregate_id, command_id, first_sequence,
+                            last_sequence, recorded_at)
+    SELECT $1, $2, $10, MIN(sequence), MAX(sequence), ($9::timestamptz[])[1]
+    FROM appended
+    HAVING COUNT(*) > 0
+)
+SELECT sequence, position, transaction_id FROM appended
+
 -- name: count_events
 SELECT COUNT(*) FROM {events}
 
 -- name: select_head
 -- The newest event's number, through the primary key.
 SELECT COALESCE(MAX(position), 0) FROM {events}
+
+-- name: select_command
+-- A command id's record, unless older than the retention's cutoff $4 (any age if NULL).
+SELECT first_sequence, last_sequence, recorded_at
+FROM {commands}
+WHERE aggregate_type = $1 AND aggregate_id = $2 AND command_id = $3
+  AND ($4::timestamptz IS NULL OR recorded_at >= $4)
+
+-- name: prune_commands
+-- Through the index on recorded_at.
+DELETE FROM {commands} WHERE recorded_at < $1
+
+-- name: forget_command
+-- One command id's record if older than the cutoff $4: the id may be used again.
+DELETE FROM {commands}
+WHERE aggregate_type = $1 AND aggregate_id = $2 AND command_id = $3 AND recorded_at < $4

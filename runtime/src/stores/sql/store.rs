@@ -20,6 +20,9 @@ named_statements! {
         UpsertSnapshot = "upsert_snapshot",
         CountEvents = "count_events",
         SelectHead = "select_head",
+        SelectCommand = "select_command",
+        PruneCommands = "prune_commands",
+        ForgetCommand = "forget_command",
     }
 }
 

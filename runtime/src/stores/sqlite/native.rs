@@ -21,7 +21,7 @@ use super::writer::{self, WriteConnection};
 use super::{Durability, Statements, open_error};
 use crate::contract::error::StoreError;
 use crate::contract::event::{LogPosition, StoredEvent, StoredEventRef};
-use crate::contract::store::Snapshot;
+use crate::contract::store::{CommandRecord, Snapshot};
 use crate::stores::sql::dialect::{Cell, Param, Row};
 use crate::stores::sql::store::StoreSql;
 use crate::stores::sql::{decode_metadata, i64_to_u64, to_i64, u64_to_i64};
@@ -437,6 +437,54 @@ impl Readers {
         let (aggregate_type, aggregate_id) = (aggregate_type.to_owned(), aggregate_id.to_owned());
         self.read(move |conn, statements| {
             read_snapshot(conn, statements, (&aggregate_type, &aggregate_id))
+        })
+        .await
+    }
+}
+
+impl Readers {
+    /// The record of a command id on a stream, unless the retention forgot it.
+    pub(super) async fn command(
+        self: &Arc<Self>,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        command_id: &str,
+    ) -> Result<Option<CommandRecord>, StoreError> {
+        let key = (
+            aggregate_type.to_owned(),
+            aggregate_id.to_owned(),
+            command_id.to_owned(),
+        );
+        self.read(move |conn, statements| {
+            let (aggregate_type, aggregate_id, command_id) = key;
+            let cutoff = statements
+                .retention
+                .cutoff()
+                .map_or(i64::MIN, |at| at.timestamp_micros());
+            let sql = statements.get(StoreSql::SelectCommand);
+            let mut statement = conn.prepare_cached(sql).map_err(StoreError::backend)?;
+            let mut rows = statement
+                .query((&aggregate_type, &aggregate_id, &command_id, cutoff))
+                .map_err(StoreError::backend)?;
+            let Some(row) = rows.next().map_err(StoreError::backend)? else {
+                return Ok(None);
+            };
+            let column = |i: usize| -> Result<i64, StoreError> {
+                row.get(i).map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "the record of command `{command_id}` on {aggregate_type} `{aggregate_id}`: {e}"
+                    ))
+                })
+            };
+            let (first, last, at) = (column(0)?, column(1)?, column(2)?);
+            Ok(Some(CommandRecord {
+                first_sequence: first.unsigned_abs(),
+                last_sequence: last.unsigned_abs(),
+                recorded_at: chrono::DateTime::from_timestamp_micros(at).unwrap_or_default(),
+                aggregate_type,
+                aggregate_id,
+                command_id,
+            }))
         })
         .await
     }

@@ -63,3 +63,18 @@ SELECT COUNT(*) FROM {events}
 -- name: select_head
 -- The newest event's number, through the primary key.
 SELECT COALESCE(MAX(position), 0) FROM {events}
+
+-- name: select_command
+-- A command id's record, unless older than the retention's cutoff ?4.
+SELECT first_sequence, last_sequence, recorded_at
+FROM {commands}
+WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND command_id = ?3 AND recorded_at >= ?4
+
+-- name: prune_commands
+-- Through the index on recorded_at.
+DELETE FROM {commands} WHERE recorded_at < ?1
+
+-- name: forget_command
+-- One command id's record if older than the cutoff ?4: the id may be used again.
+DELETE FROM {commands}
+WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND command_id = ?3 AND recorded_at < ?4

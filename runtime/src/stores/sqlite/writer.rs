@@ -18,11 +18,11 @@ use super::Statements;
 use super::dialect::{bind, cells};
 use crate::contract::error::{AppendError, Conflict, StoreError};
 use crate::contract::event::{LogPosition, StoredEvent};
-use crate::contract::store::{NewEvent, Snapshot};
+use crate::contract::store::{CommandRecord, NewEvent, Snapshot};
 use crate::projection::InlineProjections;
 use crate::stores::sql::dialect::{Param, Row};
-use crate::stores::sql::encode_metadata;
 use crate::stores::sql::store::{StoreSql, snapshot_params};
+use crate::stores::sql::{encode_metadata, to_i64};
 
 mod sql;
 
@@ -103,6 +103,8 @@ pub(super) struct Append {
     pub aggregate_id: String,
     pub expected_version: i64,
     pub events: Vec<NewEvent>,
+    /// The command id to record with the events, if they carry one.
+    pub command: Option<CommandRecord>,
 }
 
 #[derive(Debug)]
@@ -284,6 +286,19 @@ async fn batch_in_transaction<C: WriteConnection>(
                 }
             }
         }
+        for (i, request) in batch.iter().enumerate() {
+            let (Request::Append(append, _), Some(Outcome::Appended(_))) = (request, &outcomes[i])
+            else {
+                continue;
+            };
+            if let Some(record) = &append.command {
+                // A command id recorded already fails the insert: the savepoint run finds it.
+                if let Err(error) = record_command(conn, statements, record).await {
+                    tracing::debug!(%error, "recording a command id failed in a group commit; retrying the batch with savepoints");
+                    return Ok(None);
+                }
+            }
+        }
         if conn.has_inline() {
             for (i, request) in batch.iter().enumerate() {
                 let (Request::Append(append, _), Some(Outcome::Appended(positions))) =
@@ -302,6 +317,16 @@ async fn batch_in_transaction<C: WriteConnection>(
     for (i, request) in batch.iter().enumerate() {
         if let Request::Snapshot(snapshot, _) = request {
             outcomes[i] = Some(snapshot_one(conn, statements, snapshot).await);
+        }
+    }
+    let records = batch
+        .iter()
+        .any(|r| matches!(r, Request::Append(a, _) if a.command.is_some()));
+    if records {
+        if let Some(cutoff) = statements.retention.due() {
+            let sql = statements.get(StoreSql::PruneCommands);
+            conn.rows(sql, &[Param::Time(cutoff)], "pruned command ids")
+                .await?;
         }
     }
     Ok(Some(
@@ -466,7 +491,21 @@ async fn append_isolated<C: WriteConnection>(
     if let Err(error) = conn.script("SAVEPOINT cqrs_append").await {
         return Outcome::Failed(error.into());
     }
-    let mut result = append_one(conn, statements, append).await;
+    let mut result = match &append.command {
+        Some(record) => match recorded_command(conn, statements, record).await {
+            Ok(Some(first)) => Ok(Outcome::Failed(
+                StoreError::DuplicateCommand(Box::new(first)).into(),
+            )),
+            Ok(None) => append_one(conn, statements, append).await,
+            Err(error) => Err(error),
+        },
+        None => append_one(conn, statements, append).await,
+    };
+    if let (Ok(Outcome::Appended(_)), Some(record)) = (&result, &append.command) {
+        if let Err(error) = record_command(conn, statements, record).await {
+            result = Err(error);
+        }
+    }
     if let Ok(Outcome::Appended(positions)) = &result {
         if conn.has_inline() {
             let events = stored_events(append, positions);
@@ -528,6 +567,57 @@ async fn append_one<C: WriteConnection>(
         positions.extend(self::positions(append, chunk.len(), inserted)?);
     }
     Ok(Outcome::Appended(positions))
+}
+
+/// Records a command id with its append's sequences.
+async fn record_command<C: WriteConnection>(
+    conn: &mut C,
+    statements: &Statements,
+    record: &CommandRecord,
+) -> Result<(), StoreError> {
+    let params = [
+        Param::Text(&record.aggregate_type),
+        Param::Text(&record.aggregate_id),
+        Param::Text(&record.command_id),
+        Param::Int(to_i64(record.first_sequence, "sequence")?),
+        Param::Int(to_i64(record.last_sequence, "sequence")?),
+        Param::Time(record.recorded_at),
+    ];
+    conn.rows(&statements.insert_command, &params, "a command id")
+        .await?;
+    Ok(())
+}
+
+/// The record of a command id the stream holds already, if any. A record older than the
+/// retention, not deleted yet, is deleted now: the id is free again.
+async fn recorded_command<C: WriteConnection>(
+    conn: &mut C,
+    statements: &Statements,
+    record: &CommandRecord,
+) -> Result<Option<CommandRecord>, StoreError> {
+    let cutoff = statements
+        .retention
+        .cutoff()
+        .map_or(i64::MIN, |at| at.timestamp_micros());
+    let params = [
+        Param::Text(&record.aggregate_type),
+        Param::Text(&record.aggregate_id),
+        Param::Text(&record.command_id),
+        Param::Int(cutoff),
+    ];
+    let forget = statements.get(StoreSql::ForgetCommand);
+    conn.rows(forget, &params, "an expired command id").await?;
+    let sql = statements.get(StoreSql::SelectCommand);
+    let rows = conn.rows(sql, &params, "a command id").await?;
+    let Some(row) = rows.into_iter().next() else {
+        return Ok(None);
+    };
+    Ok(Some(CommandRecord {
+        first_sequence: row.int(0)?.unsigned_abs(),
+        last_sequence: row.int(1)?.unsigned_abs(),
+        recorded_at: chrono::DateTime::from_timestamp_micros(row.int(2)?).unwrap_or_default(),
+        ..record.clone()
+    }))
 }
 
 /// Each event's metadata as stored, for the statements to borrow.
