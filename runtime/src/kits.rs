@@ -5,6 +5,7 @@
 pub(crate) mod aggregate_test;
 #[doc(hidden)]
 pub mod doc_support;
+pub(crate) mod process_test;
 #[cfg(feature = "testing")]
 pub mod testing;
 #[cfg(feature = "derive")]

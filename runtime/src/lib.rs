@@ -45,6 +45,7 @@ mod repository;
 mod stores;
 
 pub mod bus;
+pub mod process;
 pub mod projection;
 
 pub use crate::contract::schema;
@@ -128,6 +129,7 @@ pub use crate::contract::store::{
 };
 pub use crate::contract::trace::{TRACEPARENT, TRACESTATE};
 pub use crate::kits::aggregate_test::{AggregateTest, Outcome};
+pub use crate::kits::process_test::ProcessTest;
 pub use crate::projection::{
     PoisonPolicy, Projection, ProjectionError, ProjectionHandlers, ProjectionTarget, Projector,
 };

@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | 0 | `contract` (aggregate, command, event, error, store, schema), `observe` (metrics, health) |
 //! | 1 | `repository`, `projection` |
-//! | 2 | `stores`, `bus` |
+//! | 2 | `stores`, `bus`, `process` (process managers) |
 //! | 3 | `kits` (test kits), `private.rs` (macro support), the root's re-exports |
 //!
 //! A file may name its own folder and any folder of a lower layer. The check reads every
@@ -22,7 +22,7 @@ fn layer_of_module(name: &str) -> Option<u8> {
     Some(match name {
         "contract" | "observe" => 0,
         "repository" | "projection" => 1,
-        "stores" | "bus" => 2,
+        "stores" | "bus" | "process" => 2,
         "kits" | "__private" => 3,
         _ => return None,
     })

@@ -164,3 +164,51 @@ impl<C: Send> crate::ProjectionHandlers<C> for Counted {
         ready(Ok(()))
     }
 }
+
+/// A process manager for examples: it copies every change of a counter to its `mirror-`
+/// twin, and gives up (completes) a minute after the last change.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mirror;
+
+impl crate::process::ProcessManager for Mirror {
+    const NAME: &'static str = "mirror";
+    const FOLLOWS: &'static [&'static str] = &["counter"];
+    /// How many changes it copied.
+    type State = u64;
+
+    fn route(&self, event: &crate::StoredEvent) -> Result<crate::process::Route, crate::BoxError> {
+        use crate::process::Route;
+        Ok(match event.aggregate_id.starts_with("mirror-") {
+            true => Route::Ignore,
+            false => Route::Start(event.aggregate_id.clone()),
+        })
+    }
+
+    fn handle(
+        &self,
+        copied: &mut u64,
+        event: &crate::StoredEvent,
+        effects: &mut crate::process::Effects,
+    ) -> Result<(), crate::BoxError> {
+        let twin = format!("mirror-{}", event.aggregate_id);
+        match event.as_event_ref().decode::<CounterEvent>()? {
+            CounterEvent::Added(n) => effects.send::<Counter>(twin, CounterCommand::Add(n)),
+            CounterEvent::Subtracted(n) => {
+                effects.send::<Counter>(twin, CounterCommand::Subtract(n))
+            }
+        }
+        *copied += 1;
+        effects.schedule("give-up", std::time::Duration::from_secs(60));
+        Ok(())
+    }
+
+    fn on_deadline(
+        &self,
+        _: &mut u64,
+        _: &str,
+        effects: &mut crate::process::Effects,
+    ) -> Result<(), crate::BoxError> {
+        effects.complete();
+        Ok(())
+    }
+}

@@ -1,0 +1,297 @@
+//! A given/when/then test kit for process managers: events in, commands and deadlines out,
+//! with a virtual clock. No store or runner is involved: it tests the decisions alone, through
+//! the same steps the runner takes.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::contract::aggregate::Aggregate;
+use crate::contract::event::{DomainEvent, EventEnvelope, LogPosition, Metadata, StoredEvent};
+use crate::process::{self, Instance, Outgoing, ProcessManager, Refused, Step};
+
+/// Given events, when an event (or time passing, or a refusal), then expect commands,
+/// deadlines, completion or a state.
+///
+/// ```
+/// use std::time::Duration;
+/// use cqrs_runtime::doc_support::{Counter, CounterCommand, CounterEvent, Mirror};
+/// use cqrs_runtime::ProcessTest;
+///
+/// ProcessTest::new(Mirror)
+///     .when::<Counter>("c-1", CounterEvent::Added(2))
+///     .then_expect_commands::<Counter>([("mirror-c-1", CounterCommand::Add(2))])
+///     .then_expect_deadline("c-1", "give-up", Duration::from_secs(60))
+///     .advance(Duration::from_secs(61))
+///     .then_expect_no_commands()
+///     .then_completed("c-1");
+/// ```
+pub struct ProcessTest<P: ProcessManager> {
+    manager: P,
+    now: DateTime<Utc>,
+    instances: BTreeMap<String, Instance<P::State>>,
+    /// Per stream, its last sequence.
+    streams: BTreeMap<(String, String), u64>,
+    position: u64,
+    /// The commands of the last `when` or `advance`, not yet checked.
+    sent: Vec<(String, Outgoing)>,
+}
+
+impl<P: ProcessManager> Debug for ProcessTest<P>
+where
+    P::State: Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessTest")
+            .field("now", &self.now)
+            .field("instances", &self.instances)
+            .field("sent", &self.sent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: ProcessManager> ProcessTest<P> {
+    /// A test of `manager` with no instances, its clock at 2026-01-01T00:00:00Z.
+    pub fn new(manager: P) -> Self {
+        ProcessTest {
+            manager,
+            now: DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default(),
+            instances: BTreeMap::new(),
+            streams: BTreeMap::new(),
+            position: 0,
+            sent: Vec::new(),
+        }
+    }
+
+    /// The virtual clock: events are recorded at it, deadlines fire against it.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// Past events of aggregate `A` `id`: handled, their commands dropped.
+    pub fn given<A: Aggregate>(
+        mut self,
+        id: &str,
+        events: impl IntoIterator<Item = impl Into<A::Event>>,
+    ) -> Self {
+        for event in events {
+            self = self.when::<A>(id, event);
+        }
+        self.sent.clear();
+        self
+    }
+
+    /// An event of aggregate `A` `id`, recorded now: its commands are what the next `then`
+    /// checks.
+    pub fn when<A: Aggregate>(mut self, id: &str, event: impl Into<A::Event>) -> Self {
+        let event = self.stored::<A>(id, event.into());
+        self.sent.clear();
+        let instances = &mut self.instances;
+        let step = process::on_event(&self.manager, &event, |id| instances.remove(id))
+            .unwrap_or_else(|error| {
+                panic!(
+                    "{} failed on {} #{}: {error}",
+                    P::NAME,
+                    event.event_type,
+                    event.sequence
+                )
+            });
+        if let Some(step) = step {
+            self.settle(step);
+        }
+        self
+    }
+
+    /// The clock moves by `by`: every deadline due by then fires, earliest first (a deadline a
+    /// firing one sets fires too if it is due).
+    pub fn advance(mut self, by: Duration) -> Self {
+        self.sent.clear();
+        let until = self.now + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
+        loop {
+            let next = self
+                .instances
+                .iter()
+                .flat_map(|(id, instance)| {
+                    instance
+                        .deadlines
+                        .iter()
+                        .map(move |(name, due)| (*due, id.clone(), name.clone()))
+                })
+                .filter(|(due, ..)| *due <= until)
+                .min();
+            let Some((due, id, name)) = next else {
+                break;
+            };
+            self.now = self.now.max(due);
+            let Some(instance) = self.instances.remove(&id) else {
+                break;
+            };
+            let step = process::on_deadline(&self.manager, &id, instance, &name, due)
+                .unwrap_or_else(|error| {
+                    panic!("{} failed on deadline `{name}` of `{id}`: {error}", P::NAME)
+                });
+            self.settle(step);
+        }
+        self.now = until;
+        self
+    }
+
+    /// The aggregate refused the command the last step sent to `A` `id`: the instance that sent
+    /// it hears of it.
+    pub fn when_refused<A: Aggregate>(mut self, id: &str, reason: &str) -> Self {
+        let at = self
+            .sent
+            .iter()
+            .rposition(|(_, c)| c.aggregate_type == A::TYPE && c.aggregate_id == id)
+            .unwrap_or_else(|| panic!("no command was sent to {} `{id}` to refuse", A::TYPE));
+        let (instance_id, outgoing) = self.sent.remove(at);
+        self.sent.clear();
+        let refused = Refused {
+            aggregate_type: outgoing.aggregate_type,
+            aggregate_id: outgoing.aggregate_id,
+            command_name: outgoing.command_name,
+            command_id: outgoing.command_id,
+            reason: reason.to_owned(),
+        };
+        let Some(instance) = self.instances.remove(&instance_id) else {
+            return self;
+        };
+        let step = process::on_refused(&self.manager, &instance_id, instance, &refused, self.now)
+            .unwrap_or_else(|error| panic!("{} failed on a refusal: {error}", P::NAME));
+        self.settle(step);
+        self
+    }
+
+    /// The commands the last step sent to aggregates of type `A`, in order, are `expected`.
+    #[track_caller]
+    pub fn then_expect_commands<A: Aggregate>(
+        self,
+        expected: impl IntoIterator<Item = (impl Into<A::Id>, impl Into<A::Command>)>,
+    ) -> Self
+    where
+        A::Command: PartialEq + Debug,
+    {
+        let expected: Vec<(String, A::Command)> = expected
+            .into_iter()
+            .map(|(id, command)| (id.into().to_string(), command.into()))
+            .collect();
+        let sent: Vec<(String, &A::Command)> = self
+            .sent
+            .iter()
+            .filter_map(|(_, c)| c.downcast::<A>())
+            .map(|(id, command)| (id.to_string(), command))
+            .collect();
+        let expected: Vec<(String, &A::Command)> =
+            expected.iter().map(|(id, c)| (id.clone(), c)).collect();
+        assert_eq!(sent, expected, "commands sent to `{}`", A::TYPE);
+        self
+    }
+
+    /// The last step sent no command.
+    #[track_caller]
+    pub fn then_expect_no_commands(self) -> Self {
+        assert!(
+            self.sent.is_empty(),
+            "expected no command, {} sent: {:?}",
+            P::NAME,
+            self.sent
+        );
+        self
+    }
+
+    /// Instance `id` has deadline `name` due `after` from now.
+    #[track_caller]
+    pub fn then_expect_deadline(self, id: &str, name: &str, after: Duration) -> Self {
+        let due = self.now + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+        let deadlines = self.instance(id).deadlines.clone();
+        assert_eq!(
+            deadlines.get(name),
+            Some(&due),
+            "deadline `{name}` of `{id}`: {deadlines:?}"
+        );
+        self
+    }
+
+    /// Instance `id` has no deadline `name`.
+    #[track_caller]
+    pub fn then_expect_no_deadline(self, id: &str, name: &str) -> Self {
+        let deadlines = &self.instance(id).deadlines;
+        assert!(
+            !deadlines.contains_key(name),
+            "deadline `{name}` of `{id}` is set: {deadlines:?}"
+        );
+        self
+    }
+
+    /// Instance `id` completed (or never started).
+    #[track_caller]
+    pub fn then_completed(self, id: &str) -> Self {
+        assert!(
+            !self.instances.contains_key(id),
+            "instance `{id}` of {} is still running",
+            P::NAME
+        );
+        self
+    }
+
+    /// Checks instance `id`'s state.
+    #[track_caller]
+    pub fn then_state(self, id: &str, check: impl FnOnce(&P::State)) -> Self {
+        check(&self.instance(id).state);
+        self
+    }
+
+    #[track_caller]
+    fn instance(&self, id: &str) -> &Instance<P::State> {
+        self.instances
+            .get(id)
+            .unwrap_or_else(|| panic!("no running instance `{id}` of {}", P::NAME))
+    }
+
+    fn settle(&mut self, step: Step<P::State>) {
+        let Step {
+            id,
+            instance,
+            effects,
+        } = step;
+        for outgoing in effects.commands {
+            self.sent.push((id.clone(), outgoing));
+        }
+        match instance {
+            Some(instance) => {
+                self.instances.insert(id, instance);
+            }
+            None => {
+                self.instances.remove(&id);
+            }
+        }
+    }
+
+    /// `event` as the log would hold it, recorded now.
+    fn stored<A: Aggregate>(&mut self, id: &str, event: A::Event) -> StoredEvent {
+        let sequence = self
+            .streams
+            .entry((A::TYPE.to_owned(), id.to_owned()))
+            .and_modify(|s| *s += 1)
+            .or_insert(1);
+        self.position += 1;
+        let payload = event
+            .encode()
+            .unwrap_or_else(|error| panic!("cannot encode `{}`: {error}", event.event_type()));
+        EventEnvelope {
+            aggregate_type: A::TYPE.to_owned(),
+            aggregate_id: id.to_owned(),
+            sequence: *sequence,
+            position: LogPosition::serial(self.position),
+            event_id: Uuid::now_v7(),
+            event_type: event.event_type().to_owned(),
+            event_version: event.event_version(),
+            recorded_at: self.now,
+            metadata: Metadata::default(),
+            event: payload,
+        }
+    }
+}

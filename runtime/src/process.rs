@@ -1,0 +1,601 @@
+//! Process managers: workflows that follow events and send commands, across aggregates and
+//! services, with deadlines.
+//!
+//! A process manager keeps one instance per workflow (a transfer, an order), found from each
+//! event it follows by a correlation id ([`Route`]). For each event, [`ProcessManager::handle`]
+//! evolves the instance's state and decides what to do through [`Effects`]: commands to send,
+//! deadlines to set or cancel ("if the credit has not happened within 30 minutes, refund"),
+//! and completion, after which the instance is removed.
+//!
+//! Effects happen exactly once although the runner may see an event twice (after a crash):
+//! - every command carries a deterministic idempotency key ([`Metadata::command_id`]), derived
+//!   from the manager, the instance and the event or deadline that caused it, and the
+//!   repository runs a key once per aggregate;
+//! - the instance's state, its deadlines and the runner's checkpoint move in one transaction
+//!   of the target.
+//!
+//! Handlers must therefore decide from the state and the event alone: the same inputs, the
+//! same effects. [`Effects::now`] is the event's own time (or the deadline's), never the
+//! clock, so a deadline set while replaying is the deadline set the first time.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::contract::aggregate::Aggregate;
+use crate::contract::error::{BoxError, CommandError};
+use crate::contract::event::{Metadata, StoredEvent};
+use crate::contract::store::EventStore;
+use crate::repository::Repository;
+
+/// A workflow driven by events: see the [module docs](self).
+///
+/// Usually written with `#[process_manager]`; implemented by hand, it reads like this:
+///
+/// ```
+/// use std::time::Duration;
+/// use cqrs_runtime::doc_support::{Counter, CounterCommand};
+/// use cqrs_runtime::process::{Effects, ProcessManager, Route};
+/// use cqrs_runtime::{BoxError, StoredEvent};
+///
+/// /// Doubles every addition to a counter into its `mirror-` twin, within a minute.
+/// struct Mirror;
+///
+/// impl ProcessManager for Mirror {
+///     const NAME: &'static str = "mirror";
+///     const FOLLOWS: &'static [&'static str] = &["counter"];
+///     type State = u64;
+///
+///     fn route(&self, event: &StoredEvent) -> Result<Route, BoxError> {
+///         Ok(match event.aggregate_id.strip_prefix("mirror-") {
+///             Some(_) => Route::Ignore,
+///             None => Route::Start(event.aggregate_id.clone()),
+///         })
+///     }
+///
+///     fn handle(&self, seen: &mut u64, event: &StoredEvent, effects: &mut Effects) -> Result<(), BoxError> {
+///         let added: u64 = serde_json::from_str(&event.event)?;
+///         *seen += 1;
+///         effects.send::<Counter>(format!("mirror-{}", event.aggregate_id), CounterCommand::Add(added));
+///         effects.schedule("give-up", Duration::from_secs(60));
+///         Ok(())
+///     }
+///
+///     fn on_deadline(&self, _: &mut u64, _: &str, effects: &mut Effects) -> Result<(), BoxError> {
+///         effects.complete();
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait ProcessManager: Send + Sync + 'static {
+    /// The name its instances, deadlines, checkpoint and lease are kept under. Never change it
+    /// while instances are running.
+    const NAME: &'static str;
+    /// The aggregate types whose events it reads from the log.
+    const FOLLOWS: &'static [&'static str];
+    /// One instance's state, kept as JSON between events (`Default` is a new instance's).
+    type State: Serialize + DeserializeOwned + Default + Send + Sync + 'static;
+
+    /// Which instance `event` belongs to, and whether it may start one.
+    fn route(&self, event: &StoredEvent) -> Result<Route, BoxError>;
+
+    /// Evolves the instance by `event` and decides its effects.
+    fn handle(
+        &self,
+        state: &mut Self::State,
+        event: &StoredEvent,
+        effects: &mut Effects,
+    ) -> Result<(), BoxError>;
+
+    /// The deadline `name` came due (it was neither cancelled nor set again).
+    fn on_deadline(
+        &self,
+        state: &mut Self::State,
+        name: &str,
+        effects: &mut Effects,
+    ) -> Result<(), BoxError>;
+
+    /// A command this instance sent was refused by its aggregate. The default ignores it;
+    /// a saga compensates here.
+    fn on_refused(
+        &self,
+        state: &mut Self::State,
+        refused: &Refused,
+        effects: &mut Effects,
+    ) -> Result<(), BoxError> {
+        let _ = (state, refused, effects);
+        Ok(())
+    }
+}
+
+/// Where an event goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// To this instance, which it starts if there is none yet.
+    Start(String),
+    /// To this instance if it exists; ignored otherwise (it completed, or never started).
+    Existing(String),
+    /// Nowhere: the manager does not care about this event.
+    Ignore,
+}
+
+/// A command on its way to an aggregate, with its idempotency key.
+pub struct Outgoing {
+    /// The target aggregate's type.
+    pub aggregate_type: &'static str,
+    /// The target aggregate's id.
+    pub aggregate_id: String,
+    /// The command's name (its variant).
+    pub command_name: &'static str,
+    /// The idempotency key it is sent with: the same on every run of the same cause.
+    pub command_id: String,
+    /// `(A::Id, A::Command)` of the target aggregate `A`.
+    command: Box<dyn Any + Send + Sync>,
+    /// The command, as `Debug` shows it, for messages.
+    shown: String,
+}
+
+impl fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outgoing")
+            .field("aggregate_type", &self.aggregate_type)
+            .field("aggregate_id", &self.aggregate_id)
+            .field("command", &format_args!("{}", self.shown))
+            .field("command_id", &self.command_id)
+            .finish()
+    }
+}
+
+impl Outgoing {
+    /// The id and command, if this command is for aggregate `A`.
+    pub fn downcast<A: Aggregate>(&self) -> Option<(&A::Id, &A::Command)> {
+        self.command
+            .downcast_ref::<(A::Id, A::Command)>()
+            .map(|(id, command)| (id, command))
+    }
+}
+
+/// A command an instance sent that its aggregate refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The aggregate type.
+    pub aggregate_type: &'static str,
+    /// The aggregate id.
+    pub aggregate_id: String,
+    /// The command's name.
+    pub command_name: &'static str,
+    /// The command's idempotency key.
+    pub command_id: String,
+    /// The refusal, as displayed.
+    pub reason: String,
+}
+
+/// What a handler decides: commands to send, deadlines to set or cancel, completion.
+#[derive(Debug)]
+pub struct Effects {
+    manager: &'static str,
+    instance: String,
+    cause: String,
+    now: DateTime<Utc>,
+    pub(crate) commands: Vec<Outgoing>,
+    pub(crate) scheduled: Vec<(String, DateTime<Utc>)>,
+    pub(crate) cancelled: Vec<String>,
+    pub(crate) completed: bool,
+}
+
+impl Effects {
+    /// The effects of one cause (an event id, a deadline, a refusal) on an instance, at `now`.
+    pub(crate) fn new(
+        manager: &'static str,
+        instance: &str,
+        cause: String,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Effects {
+            manager,
+            instance: instance.to_owned(),
+            cause,
+            now,
+            commands: Vec::new(),
+            scheduled: Vec::new(),
+            cancelled: Vec::new(),
+            completed: false,
+        }
+    }
+
+    /// The instance's id.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// When the cause happened: the event's recording time, or the deadline's due time.
+    /// Deadlines count from it.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// Sends `command` to aggregate `A` `id`, with an idempotency key of its own.
+    pub fn send<A: Aggregate>(&mut self, id: impl Into<A::Id>, command: impl Into<A::Command>)
+    where
+        A::Command: fmt::Debug + Sync,
+    {
+        let (id, command) = (id.into(), command.into());
+        let command_id = format!(
+            "{}/{}/{}/{}",
+            self.manager,
+            self.instance,
+            self.cause,
+            self.commands.len()
+        );
+        self.commands.push(Outgoing {
+            aggregate_type: A::TYPE,
+            aggregate_id: id.to_string(),
+            command_name: A::command_name(&command),
+            command_id,
+            shown: format!("{command:?}"),
+            command: Box::new((id, command)),
+        });
+    }
+
+    /// Sets deadline `name` to `after` from [`now`](Self::now), replacing one of the same name.
+    pub fn schedule(&mut self, name: impl Into<String>, after: Duration) {
+        let after = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+        let due = self
+            .now
+            .checked_add_signed(after)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let name = name.into();
+        self.cancelled.retain(|n| *n != name);
+        self.scheduled.retain(|(n, _)| *n != name);
+        self.scheduled.push((name, due));
+    }
+
+    /// Cancels deadline `name`, if set.
+    pub fn cancel(&mut self, name: impl Into<String>) {
+        let name = name.into();
+        self.scheduled.retain(|(n, _)| *n != name);
+        self.cancelled.push(name);
+    }
+
+    /// Ends the instance once these effects are done: its state and deadlines are removed.
+    pub fn complete(&mut self) {
+        self.completed = true;
+    }
+
+    /// The commands decided so far.
+    pub fn commands(&self) -> &[Outgoing] {
+        &self.commands
+    }
+}
+
+/// One instance as the runner keeps it between causes: its state and its deadlines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance<S> {
+    /// The state its handlers evolve.
+    pub state: S,
+    /// Its deadlines by name, with their due times.
+    pub deadlines: std::collections::BTreeMap<String, DateTime<Utc>>,
+}
+
+impl<S: Default> Default for Instance<S> {
+    fn default() -> Self {
+        Instance {
+            state: S::default(),
+            deadlines: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// What happens to an instance: the state its handler left, then the deadline changes; `None`
+/// once it completed.
+pub(crate) fn settle<S>(mut instance: Instance<S>, effects: &Effects) -> Option<Instance<S>> {
+    if effects.completed {
+        return None;
+    }
+    for name in &effects.cancelled {
+        instance.deadlines.remove(name);
+    }
+    for (name, due) in &effects.scheduled {
+        instance.deadlines.insert(name.clone(), *due);
+    }
+    Some(instance)
+}
+
+/// Runs `event` through `manager`: `Ok(None)` when the event goes to no instance (ignored, or
+/// for an instance that does not exist), else the instance's id, what it became (`None`:
+/// completed) and the effects.
+pub(crate) fn on_event<P: ProcessManager>(
+    manager: &P,
+    event: &StoredEvent,
+    load: impl FnOnce(&str) -> Option<Instance<P::State>>,
+) -> Result<Option<Step<P::State>>, BoxError> {
+    let (id, may_start) = match manager.route(event)? {
+        Route::Ignore => return Ok(None),
+        Route::Start(id) => (id, true),
+        Route::Existing(id) => (id, false),
+    };
+    let mut instance = match load(&id) {
+        Some(instance) => instance,
+        None if may_start => Instance::default(),
+        None => return Ok(None),
+    };
+    let cause = event.event_id.to_string();
+    let mut effects = Effects::new(P::NAME, &id, cause, event.recorded_at);
+    manager.handle(&mut instance.state, event, &mut effects)?;
+    Ok(Some(Step {
+        instance: settle(instance, &effects),
+        id,
+        effects,
+    }))
+}
+
+/// Fires deadline `name` of instance `id`, due at `due`.
+pub(crate) fn on_deadline<P: ProcessManager>(
+    manager: &P,
+    id: &str,
+    mut instance: Instance<P::State>,
+    name: &str,
+    due: DateTime<Utc>,
+) -> Result<Step<P::State>, BoxError> {
+    instance.deadlines.remove(name);
+    let cause = format!("deadline:{name}@{}", due.timestamp_micros());
+    let mut effects = Effects::new(P::NAME, id, cause, due);
+    manager.on_deadline(&mut instance.state, name, &mut effects)?;
+    Ok(Step {
+        instance: settle(instance, &effects),
+        id: id.to_owned(),
+        effects,
+    })
+}
+
+/// Tells instance `id` its command was refused.
+pub(crate) fn on_refused<P: ProcessManager>(
+    manager: &P,
+    id: &str,
+    mut instance: Instance<P::State>,
+    refused: &Refused,
+    at: DateTime<Utc>,
+) -> Result<Step<P::State>, BoxError> {
+    let cause = format!("refused:{}", refused.command_id);
+    let mut effects = Effects::new(P::NAME, id, cause, at);
+    manager.on_refused(&mut instance.state, refused, &mut effects)?;
+    Ok(Step {
+        instance: settle(instance, &effects),
+        id: id.to_owned(),
+        effects,
+    })
+}
+
+/// One cause handled by one instance.
+#[derive(Debug)]
+pub(crate) struct Step<S> {
+    pub(crate) id: String,
+    pub(crate) instance: Option<Instance<S>>,
+    pub(crate) effects: Effects,
+}
+
+/// How a sent command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// It ran and committed its events (or recorded none).
+    Done,
+    /// Its key had run already: nothing ran again.
+    Duplicate,
+    /// The aggregate refused it; the reason as displayed.
+    Refused(String),
+}
+
+/// Why a command could not be delivered: no route to its aggregate type, or a store failure
+/// or conflict that outlived the repository's retries. The runner stops (or retries, as its
+/// policy says) and sends it again later, with the same key.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// No repository was registered for the command's aggregate type.
+    #[error(
+        "no repository for aggregate type `{0}`: add `.route(repository)` for it to the dispatcher"
+    )]
+    NoRoute(&'static str),
+    /// The repository failed.
+    #[error("sending `{command}` to {aggregate_type} `{aggregate_id}` failed: {source}")]
+    Failed {
+        /// The aggregate type.
+        aggregate_type: &'static str,
+        /// The aggregate id.
+        aggregate_id: String,
+        /// The command's name.
+        command: &'static str,
+        /// What failed.
+        #[source]
+        source: BoxError,
+    },
+}
+
+type Send_ = Box<
+    dyn Fn(Box<dyn Any + Send + Sync>, Metadata) -> BoxFuture<'static, Result<Delivery, BoxError>>
+        + Send
+        + Sync,
+>;
+
+/// The repositories a process manager's commands go to, by aggregate type.
+///
+/// ```
+/// use cqrs_runtime::doc_support::Counter;
+/// use cqrs_runtime::process::Dispatcher;
+/// use cqrs_runtime::{InMemoryStore, Repository};
+///
+/// let dispatcher = Dispatcher::new().route(Repository::<Counter, _>::new(InMemoryStore::new()));
+/// assert!(dispatcher.routes("counter"));
+/// ```
+#[derive(Default)]
+pub struct Dispatcher {
+    routes: HashMap<&'static str, Send_>,
+}
+
+impl fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut types: Vec<_> = self.routes.keys().collect();
+        types.sort();
+        f.debug_struct("Dispatcher")
+            .field("routes", &types)
+            .finish()
+    }
+}
+
+impl Dispatcher {
+    /// A dispatcher with no routes.
+    pub fn new() -> Self {
+        Dispatcher::default()
+    }
+
+    /// Sends the commands for `A` through `repository`.
+    pub fn route<A, S>(mut self, repository: Repository<A, S>) -> Self
+    where
+        A: Aggregate,
+        A::Command: Clone + Sync,
+        S: EventStore + Clone,
+    {
+        let send: Send_ = Box::new(move |command, metadata| {
+            let repository = repository.clone();
+            Box::pin(async move {
+                let Ok(command) = command.downcast::<(A::Id, A::Command)>() else {
+                    return Err(format!(
+                        "a command routed to `{}` is not one of its commands",
+                        A::TYPE
+                    )
+                    .into());
+                };
+                let (id, command) = *command;
+                match repository.execute_with(&id, command, metadata).await {
+                    Ok(done) if done.duplicate => Ok(Delivery::Duplicate),
+                    Ok(_) => Ok(Delivery::Done),
+                    Err(CommandError::Rejected(refusal)) => {
+                        Ok(Delivery::Refused(refusal.to_string()))
+                    }
+                    Err(error) => Err(error.into()),
+                }
+            })
+        });
+        self.routes.insert(A::TYPE, send);
+        self
+    }
+
+    /// Whether commands for `aggregate_type` have a route.
+    pub fn routes(&self, aggregate_type: &str) -> bool {
+        self.routes.contains_key(aggregate_type)
+    }
+
+    /// Sends one command with its key, caused by `cause` (the event or deadline).
+    pub async fn deliver(
+        &self,
+        outgoing: Outgoing,
+        metadata: Metadata,
+    ) -> Result<Delivery, DispatchError> {
+        let Outgoing {
+            aggregate_type,
+            aggregate_id,
+            command_name,
+            command_id,
+            command,
+            ..
+        } = outgoing;
+        let send = self
+            .routes
+            .get(aggregate_type)
+            .ok_or(DispatchError::NoRoute(aggregate_type))?;
+        send(command, metadata.command_id(command_id))
+            .await
+            .map_err(|source| DispatchError::Failed {
+                aggregate_type,
+                aggregate_id,
+                command: command_name,
+                source,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::InMemoryStore;
+    use crate::doc_support::{Counter, CounterCommand};
+
+    fn effects() -> Effects {
+        Effects::new("transfers", "t-1", "cause".to_owned(), Utc::now())
+    }
+
+    #[test]
+    fn commands_get_keys_from_their_cause_and_order() {
+        let mut effects = effects();
+        effects.send::<Counter>("a".to_owned(), CounterCommand::Add(1));
+        effects.send::<Counter>("b".to_owned(), CounterCommand::Subtract(1));
+        let keys: Vec<&str> = effects
+            .commands()
+            .iter()
+            .map(|c| c.command_id.as_str())
+            .collect();
+        assert_eq!(keys, ["transfers/t-1/cause/0", "transfers/t-1/cause/1"]);
+        let (id, command) = effects.commands()[1].downcast::<Counter>().unwrap();
+        assert_eq!((id.as_str(), command), ("b", &CounterCommand::Subtract(1)));
+    }
+
+    #[test]
+    fn deadlines_count_from_the_cause_and_the_last_word_wins() {
+        let mut effects = effects();
+        let now = effects.now();
+        effects.schedule("refund", Duration::from_secs(30));
+        effects.cancel("refund");
+        assert!(effects.scheduled.is_empty());
+        effects.schedule("refund", Duration::from_secs(60));
+        assert_eq!(
+            effects.scheduled,
+            [("refund".to_owned(), now + chrono::Duration::seconds(60))]
+        );
+        assert!(
+            effects.cancelled.is_empty(),
+            "scheduled again after the cancel"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_dispatcher_runs_a_key_once_and_reports_refusals() {
+        let repo = Repository::<Counter, _>::new(InMemoryStore::new());
+        let dispatcher = Dispatcher::new().route(repo.clone());
+        let send = |command: CounterCommand| {
+            let cause = format!("{command:?}");
+            let mut effects = Effects::new("transfers", "t-1", cause, Utc::now());
+            effects.send::<Counter>("c".to_owned(), command);
+            effects.commands.pop().unwrap()
+        };
+        let first = dispatcher
+            .deliver(send(CounterCommand::Add(2)), Metadata::default())
+            .await;
+        let again = dispatcher
+            .deliver(send(CounterCommand::Add(2)), Metadata::default())
+            .await;
+        assert_eq!(
+            (first.unwrap(), again.unwrap()),
+            (Delivery::Done, Delivery::Duplicate)
+        );
+        assert_eq!(repo.load(&"c".to_owned()).await.unwrap().state().total, 2);
+        let refused = dispatcher
+            .deliver(send(CounterCommand::Subtract(9)), Metadata::default())
+            .await;
+        assert!(
+            matches!(&refused, Ok(Delivery::Refused(reason)) if reason == "cannot subtract 9 from 2"),
+            "{refused:?}"
+        );
+        let unrouted = Dispatcher::new()
+            .deliver(send(CounterCommand::Add(1)), Metadata::default())
+            .await;
+        assert_eq!(
+            unrouted.unwrap_err().to_string(),
+            "no repository for aggregate type `counter`: add `.route(repository)` for it to the dispatcher"
+        );
+    }
+}
