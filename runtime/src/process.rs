@@ -34,6 +34,10 @@ use crate::contract::event::{Metadata, StoredEvent};
 use crate::contract::store::EventStore;
 use crate::repository::Repository;
 
+mod runner;
+
+pub use runner::{ProcessError, ProcessProgress, ProcessRunner};
+
 /// A workflow driven by events: see the [module docs](self).
 ///
 /// Usually written with `#[process_manager]`; implemented by hand, it reads like this:
@@ -292,11 +296,19 @@ impl<S: Default> Default for Instance<S> {
     }
 }
 
-/// What happens to an instance: the state its handler left, then the deadline changes; `None`
-/// once it completed.
-pub(crate) fn settle<S>(mut instance: Instance<S>, effects: &Effects) -> Option<Instance<S>> {
+/// What became of an instance after a cause.
+#[derive(Debug)]
+pub(crate) enum After<S> {
+    /// It runs on.
+    Running(Instance<S>),
+    /// It completed, in this final state.
+    Completed(S),
+}
+
+/// What happens to an instance: the state its handler left, then the deadline changes.
+pub(crate) fn settle<S>(mut instance: Instance<S>, effects: &Effects) -> After<S> {
     if effects.completed {
-        return None;
+        return After::Completed(instance.state);
     }
     for name in &effects.cancelled {
         instance.deadlines.remove(name);
@@ -304,12 +316,12 @@ pub(crate) fn settle<S>(mut instance: Instance<S>, effects: &Effects) -> Option<
     for (name, due) in &effects.scheduled {
         instance.deadlines.insert(name.clone(), *due);
     }
-    Some(instance)
+    After::Running(instance)
 }
 
 /// Runs `event` through `manager`: `Ok(None)` when the event goes to no instance (ignored, or
-/// for an instance that does not exist), else the instance's id, what it became (`None`:
-/// completed) and the effects.
+/// for an instance that does not exist), else the instance's id, what it became and the
+/// effects.
 pub(crate) fn on_event<P: ProcessManager>(
     manager: &P,
     event: &StoredEvent,
@@ -329,7 +341,7 @@ pub(crate) fn on_event<P: ProcessManager>(
     let mut effects = Effects::new(P::NAME, &id, cause, event.recorded_at);
     manager.handle(&mut instance.state, event, &mut effects)?;
     Ok(Some(Step {
-        instance: settle(instance, &effects),
+        after: settle(instance, &effects),
         id,
         effects,
     }))
@@ -348,7 +360,7 @@ pub(crate) fn on_deadline<P: ProcessManager>(
     let mut effects = Effects::new(P::NAME, id, cause, due);
     manager.on_deadline(&mut instance.state, name, &mut effects)?;
     Ok(Step {
-        instance: settle(instance, &effects),
+        after: settle(instance, &effects),
         id: id.to_owned(),
         effects,
     })
@@ -366,7 +378,7 @@ pub(crate) fn on_refused<P: ProcessManager>(
     let mut effects = Effects::new(P::NAME, id, cause, at);
     manager.on_refused(&mut instance.state, refused, &mut effects)?;
     Ok(Step {
-        instance: settle(instance, &effects),
+        after: settle(instance, &effects),
         id: id.to_owned(),
         effects,
     })
@@ -376,7 +388,7 @@ pub(crate) fn on_refused<P: ProcessManager>(
 #[derive(Debug)]
 pub(crate) struct Step<S> {
     pub(crate) id: String,
-    pub(crate) instance: Option<Instance<S>>,
+    pub(crate) after: After<S>,
     pub(crate) effects: Effects,
 }
 
@@ -417,7 +429,7 @@ pub enum DispatchError {
 }
 
 type Send_ = Box<
-    dyn Fn(Box<dyn Any + Send + Sync>, Metadata) -> BoxFuture<'static, Result<Delivery, BoxError>>
+    dyn Fn(&(dyn Any + Send + Sync), Metadata) -> BoxFuture<'static, Result<Delivery, BoxError>>
         + Send
         + Sync,
 >;
@@ -458,19 +470,20 @@ impl Dispatcher {
     where
         A: Aggregate,
         A::Command: Clone + Sync,
+        A::Id: Sync,
         S: EventStore + Clone,
     {
         let send: Send_ = Box::new(move |command, metadata| {
             let repository = repository.clone();
+            let command = command.downcast_ref::<(A::Id, A::Command)>().cloned();
             Box::pin(async move {
-                let Ok(command) = command.downcast::<(A::Id, A::Command)>() else {
+                let Some((id, command)) = command else {
                     return Err(format!(
                         "a command routed to `{}` is not one of its commands",
                         A::TYPE
                     )
                     .into());
                 };
-                let (id, command) = *command;
                 match repository.execute_with(&id, command, metadata).await {
                     Ok(done) if done.duplicate => Ok(Delivery::Duplicate),
                     Ok(_) => Ok(Delivery::Done),
@@ -490,30 +503,23 @@ impl Dispatcher {
         self.routes.contains_key(aggregate_type)
     }
 
-    /// Sends one command with its key, caused by `cause` (the event or deadline).
+    /// Sends one command with its key and `metadata` (its cause). Sent again, it runs once.
     pub async fn deliver(
         &self,
-        outgoing: Outgoing,
+        outgoing: &Outgoing,
         metadata: Metadata,
     ) -> Result<Delivery, DispatchError> {
-        let Outgoing {
-            aggregate_type,
-            aggregate_id,
-            command_name,
-            command_id,
-            command,
-            ..
-        } = outgoing;
         let send = self
             .routes
-            .get(aggregate_type)
-            .ok_or(DispatchError::NoRoute(aggregate_type))?;
-        send(command, metadata.command_id(command_id))
+            .get(outgoing.aggregate_type)
+            .ok_or(DispatchError::NoRoute(outgoing.aggregate_type))?;
+        let metadata = metadata.command_id(outgoing.command_id.clone());
+        send(&*outgoing.command, metadata)
             .await
             .map_err(|source| DispatchError::Failed {
-                aggregate_type,
-                aggregate_id,
-                command: command_name,
+                aggregate_type: outgoing.aggregate_type,
+                aggregate_id: outgoing.aggregate_id.clone(),
+                command: outgoing.command_name,
                 source,
             })
     }
@@ -573,10 +579,10 @@ mod tests {
             effects.commands.pop().unwrap()
         };
         let first = dispatcher
-            .deliver(send(CounterCommand::Add(2)), Metadata::default())
+            .deliver(&send(CounterCommand::Add(2)), Metadata::default())
             .await;
         let again = dispatcher
-            .deliver(send(CounterCommand::Add(2)), Metadata::default())
+            .deliver(&send(CounterCommand::Add(2)), Metadata::default())
             .await;
         assert_eq!(
             (first.unwrap(), again.unwrap()),
@@ -584,14 +590,14 @@ mod tests {
         );
         assert_eq!(repo.load(&"c".to_owned()).await.unwrap().state().total, 2);
         let refused = dispatcher
-            .deliver(send(CounterCommand::Subtract(9)), Metadata::default())
+            .deliver(&send(CounterCommand::Subtract(9)), Metadata::default())
             .await;
         assert!(
             matches!(&refused, Ok(Delivery::Refused(reason)) if reason == "cannot subtract 9 from 2"),
             "{refused:?}"
         );
         let unrouted = Dispatcher::new()
-            .deliver(send(CounterCommand::Add(1)), Metadata::default())
+            .deliver(&send(CounterCommand::Add(1)), Metadata::default())
             .await;
         assert_eq!(
             unrouted.unwrap_err().to_string(),

@@ -38,8 +38,8 @@ pub use inline::{InlineProjection, InlineProjections};
 pub use memory::{MemoryLease, MemoryTarget};
 pub use runner::{CatchUp, Progress, Projector, Stopped};
 pub use target::{
-    Advance, Checkpoints, CommitError, DeadLetters, FollowerId, Inbox, Leases, ParkedEvent,
-    ProjectionTarget, Versions,
+    Advance, Checkpoints, CommitError, DeadLetters, DueDeadline, FollowerId, Inbox, InstanceChange,
+    Instances, Leases, ParkedEvent, ProjectionTarget, StoredInstance, Versions,
 };
 
 /// A read model's identity: what its checkpoint, lease and dead letters are stored under.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::contract::aggregate::Aggregate;
 use crate::contract::event::{DomainEvent, EventEnvelope, LogPosition, Metadata, StoredEvent};
-use crate::process::{self, Instance, Outgoing, ProcessManager, Refused, Step};
+use crate::process::{self, After, Instance, Outgoing, ProcessManager, Refused, Step};
 
 /// Given events, when an event (or time passing, or a refusal), then expect commands,
 /// deadlines, completion or a state.
@@ -252,19 +252,15 @@ impl<P: ProcessManager> ProcessTest<P> {
     }
 
     fn settle(&mut self, step: Step<P::State>) {
-        let Step {
-            id,
-            instance,
-            effects,
-        } = step;
+        let Step { id, after, effects } = step;
         for outgoing in effects.commands {
             self.sent.push((id.clone(), outgoing));
         }
-        match instance {
-            Some(instance) => {
+        match after {
+            After::Running(instance) => {
                 self.instances.insert(id, instance);
             }
-            None => {
+            After::Completed(_) => {
                 self.instances.remove(&id);
             }
         }

@@ -149,6 +149,7 @@ impl<S: EventStore, T: Leases> Follow<S, T> {
         let (kind, name) = match id {
             FollowerId::Projection(id) => ("projection", id.to_string()),
             FollowerId::Relay(name) => ("relay", name.to_owned()),
+            FollowerId::Process(name) => ("process manager", name.to_owned()),
         };
         self.probe = Some(health.probe(kind, name));
     }

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::ProjectionId;
 use super::target::{
-    Advance, Checkpoints, CommitError, DeadLetters, FollowerId, Inbox, Leases, ParkedEvent,
-    Versions,
+    Advance, Checkpoints, CommitError, DeadLetters, DueDeadline, FollowerId, Inbox, InstanceChange,
+    Instances, Leases, ParkedEvent, StoredInstance, Versions,
 };
 use crate::contract::error::StoreError;
 use crate::contract::event::LogPosition;
@@ -36,6 +36,10 @@ struct State {
     leases: HashMap<FollowerId, Uuid>,
     /// Bus consumers' processed event ids, with when they were processed.
     processed: HashMap<(String, Uuid), DateTime<Utc>>,
+    /// Process managers' running instances, by (manager, instance).
+    instances: HashMap<(String, String), StoredInstance>,
+    /// Completed instances' final states, when archived.
+    archive: HashMap<(String, String), String>,
 }
 
 /// A transaction of a [`MemoryTarget`]: its changes, applied at commit.
@@ -52,6 +56,11 @@ enum Change {
     Unpark(ProjectionId, Uuid),
     Activate(ProjectionId),
     Processed(String, Uuid),
+    Instance {
+        key: (String, String),
+        running: Option<StoredInstance>,
+        archive: Option<String>,
+    },
 }
 
 /// The lease of a [`MemoryTarget`]: released when dropped.
@@ -134,6 +143,19 @@ impl Checkpoints for MemoryTarget {
                     }
                     Change::Processed(consumer, event_id) => {
                         state.processed.insert((consumer, event_id), Utc::now());
+                    }
+                    Change::Instance {
+                        key,
+                        running,
+                        archive,
+                    } => {
+                        match running {
+                            Some(instance) => state.instances.insert(key.clone(), instance),
+                            None => state.instances.remove(&key),
+                        };
+                        if let Some(archived) = archive {
+                            state.archive.insert(key, archived);
+                        }
                     }
                 }
             }
@@ -293,5 +315,77 @@ impl Inbox for MemoryTarget {
             (before_len - state.processed.len()) as u64
         });
         ready(Ok(pruned))
+    }
+}
+
+impl Instances for MemoryTarget {
+    fn instance(
+        &self,
+        manager: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<StoredInstance>, StoreError>> + Send {
+        let key = (manager.to_owned(), id.to_owned());
+        ready(Ok(self.with(|state| state.instances.get(&key).cloned())))
+    }
+
+    fn save_instance(
+        &self,
+        tx: &mut MemoryTransaction,
+        manager: &str,
+        id: &str,
+        change: InstanceChange<'_>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let key = (manager.to_owned(), id.to_owned());
+        tx.changes.push(match change {
+            InstanceChange::Running(instance) => Change::Instance {
+                key,
+                running: Some(instance.clone()),
+                archive: None,
+            },
+            InstanceChange::Completed { archive } => Change::Instance {
+                key,
+                running: None,
+                archive: archive.map(str::to_owned),
+            },
+        });
+        ready(Ok(()))
+    }
+
+    fn due_deadlines(
+        &self,
+        manager: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DueDeadline>, StoreError>> + Send {
+        let mut due: Vec<DueDeadline> = self.with(|state| {
+            state
+                .instances
+                .iter()
+                .filter(|((m, _), _)| m == manager)
+                .flat_map(|((_, instance), stored)| {
+                    stored
+                        .deadlines
+                        .iter()
+                        .filter(|(_, at)| *at <= now)
+                        .map(|(name, at)| DueDeadline {
+                            instance: instance.clone(),
+                            name: name.clone(),
+                            due: *at,
+                        })
+                })
+                .collect()
+        });
+        due.sort_by(|a, b| (a.due, &a.instance, &a.name).cmp(&(b.due, &b.instance, &b.name)));
+        due.truncate(limit);
+        ready(Ok(due))
+    }
+
+    fn archived(
+        &self,
+        manager: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
+        let key = (manager.to_owned(), id.to_owned());
+        ready(Ok(self.with(|state| state.archive.get(&key).cloned())))
     }
 }

@@ -28,6 +28,8 @@ pub enum FollowerId {
     Projection(ProjectionId),
     /// An outbox relay, by name.
     Relay(&'static str),
+    /// A process manager, by name.
+    Process(&'static str),
 }
 
 impl FollowerId {
@@ -35,12 +37,17 @@ impl FollowerId {
     /// key their checkpoints have always been stored under, so upgrading keeps them.
     const RELAY_VERSION: u32 = 1;
 
+    /// The version a process manager's rows are stored under: 0, which no projection has
+    /// (their versions start at 1), so a process manager and a projection may share a name.
+    const PROCESS_VERSION: u32 = 0;
+
     /// The `(name, version)` its rows are stored under. A relay shares the key space of
     /// projections: do not give a relay the name of a projection.
     pub fn key(self) -> (&'static str, u32) {
         match self {
             FollowerId::Projection(id) => (id.name, id.version),
             FollowerId::Relay(name) => (name, Self::RELAY_VERSION),
+            FollowerId::Process(name) => (name, Self::PROCESS_VERSION),
         }
     }
 }
@@ -56,6 +63,7 @@ impl fmt::Display for FollowerId {
         match self {
             FollowerId::Projection(id) => write!(f, "projection `{id}`"),
             FollowerId::Relay(name) => write!(f, "outbox relay `{name}`"),
+            FollowerId::Process(name) => write!(f, "process manager `{name}`"),
         }
     }
 }
@@ -234,6 +242,74 @@ pub trait Inbox: Checkpoints {
         consumer: &str,
         before: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// A process manager's instance as a target keeps it: its state as JSON, and its deadlines.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoredInstance {
+    /// The state, as the manager's state type serialized it.
+    pub state: String,
+    /// Its deadlines: name and due time.
+    pub deadlines: Vec<(String, DateTime<Utc>)>,
+}
+
+/// A deadline that came due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDeadline {
+    /// The instance it belongs to.
+    pub instance: String,
+    /// Its name.
+    pub name: String,
+    /// When it was due.
+    pub due: DateTime<Utc>,
+}
+
+/// What becomes of an instance in a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceChange<'a> {
+    /// It runs on with this state and these deadlines.
+    Running(&'a StoredInstance),
+    /// It completed: its state and deadlines are removed, the state kept in the archive when
+    /// given.
+    Completed {
+        /// The final state, to archive.
+        archive: Option<&'a str>,
+    },
+}
+
+/// Where process managers keep their instances and deadlines, written in the transaction that
+/// moves their checkpoint.
+pub trait Instances: Checkpoints {
+    /// An instance of `manager`, as last committed.
+    fn instance(
+        &self,
+        manager: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<StoredInstance>, StoreError>> + Send;
+
+    /// Writes what became of instance `id` of `manager`, in `tx`.
+    fn save_instance(
+        &self,
+        tx: &mut Self::Transaction,
+        manager: &str,
+        id: &str,
+        change: InstanceChange<'_>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The deadlines of `manager` due by `now`, earliest first, at most `limit`.
+    fn due_deadlines(
+        &self,
+        manager: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DueDeadline>, StoreError>> + Send;
+
+    /// A completed instance's archived state, if it was archived.
+    fn archived(
+        &self,
+        manager: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 }
 
 /// Everything a projection runner needs of where its read model lives: transactions and

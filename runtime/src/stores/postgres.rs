@@ -50,6 +50,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("postgres/migrations/0003_inbox.sql")),
     (4, include_str!("postgres/migrations/0004_log_by_type.sql")),
     (5, include_str!("postgres/migrations/0005_commands.sql")),
+    (
+        6,
+        include_str!("postgres/migrations/0006_process_managers.sql"),
+    ),
 ];
 
 named_statements! {

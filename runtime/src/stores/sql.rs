@@ -25,6 +25,9 @@ pub(crate) struct Tables {
     pub leases: String,
     pub inbox: String,
     pub commands: String,
+    pub process_instances: String,
+    pub process_deadlines: String,
+    pub process_archive: String,
 }
 
 /// Accepts only ASCII letters (lowercase ones if `lowercase`), digits and underscores, starting
@@ -78,6 +81,9 @@ impl Tables {
             leases: format!("{prefix}projection_leases"),
             inbox: format!("{prefix}bus_inbox"),
             commands: format!("{prefix}commands"),
+            process_instances: format!("{prefix}process_instances"),
+            process_deadlines: format!("{prefix}process_deadlines"),
+            process_archive: format!("{prefix}process_archive"),
         })
     }
 
@@ -94,6 +100,13 @@ impl Tables {
             .replace("{leases}", &self.leases)
             .replace("{inbox}", &self.inbox)
             .replace("{commands}", &self.commands)
+            .replace("{process_instances}", &self.process_instances)
+            .replace(
+                "{process_deadlines_due}",
+                &format!("{}_due", self.process_deadlines),
+            )
+            .replace("{process_deadlines}", &self.process_deadlines)
+            .replace("{process_archive}", &self.process_archive)
     }
 }
 

@@ -193,6 +193,22 @@ impl Names {
             ("{commands_key}", format!("{prefix}commands_key")),
             ("{commands_by_time}", format!("{prefix}commands_by_time")),
             ("{commands}", format!("{schema}.{prefix}commands")),
+            (
+                "{process_instances}",
+                format!("{schema}.{prefix}process_instances"),
+            ),
+            (
+                "{process_deadlines_due}",
+                format!("{prefix}process_deadlines_due"),
+            ),
+            (
+                "{process_deadlines}",
+                format!("{schema}.{prefix}process_deadlines"),
+            ),
+            (
+                "{process_archive}",
+                format!("{schema}.{prefix}process_archive"),
+            ),
         ];
         Names {
             schema: schema.to_owned(),

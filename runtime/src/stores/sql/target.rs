@@ -15,7 +15,10 @@ use super::dialect::{Dialect, On, Param, Row};
 use super::{EventRow, Statements, encode_metadata, named_statements, to_i64};
 use crate::contract::error::StoreError;
 use crate::contract::event::LogPosition;
-use crate::projection::{Advance, CommitError, FollowerId, ParkedEvent, ProjectionId};
+use crate::projection::{
+    Advance, CommitError, DueDeadline, FollowerId, InstanceChange, ParkedEvent, ProjectionId,
+    StoredInstance,
+};
 
 named_statements! {
     /// The statements of the shared target, in each backend's `projections.sql`.
@@ -31,6 +34,15 @@ named_statements! {
         SelectActive = "select_active",
         RecordProcessed = "record_processed",
         PruneProcessed = "prune_processed",
+        SelectInstance = "select_instance",
+        SelectInstanceDeadlines = "select_instance_deadlines",
+        UpsertInstance = "upsert_instance",
+        DeleteInstance = "delete_instance",
+        DeleteDeadlines = "delete_deadlines",
+        InsertDeadline = "insert_deadline",
+        SelectDue = "select_due",
+        ArchiveInstance = "archive_instance",
+        SelectArchived = "select_archived",
     }
 }
 
@@ -261,6 +273,123 @@ impl<D: Dialect> SqlTarget<D> {
     }
 }
 
+impl<D: Dialect> SqlTarget<D> {
+    pub(crate) async fn instance(
+        &self,
+        manager: &str,
+        id: &str,
+    ) -> Result<Option<StoredInstance>, StoreError> {
+        let params = [Param::Text(manager), Param::Text(id)];
+        let sql = self.sql(TargetSql::SelectInstance);
+        let row = self
+            .db
+            .fetch_optional(On::Pool, sql, &params, "a process instance")
+            .await?;
+        let Some(mut row) = row else {
+            return Ok(None);
+        };
+        let state = row.text(0)?;
+        let sql = self.sql(TargetSql::SelectInstanceDeadlines);
+        let rows = self
+            .db
+            .fetch(On::Pool, sql, &params, "a process deadline")
+            .await?;
+        let deadlines = rows
+            .into_iter()
+            .map(|mut row| Ok((row.text(0)?, row.time(1)?)))
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Some(StoredInstance { state, deadlines }))
+    }
+
+    pub(crate) async fn save_instance(
+        &self,
+        tx: &mut D::Tx,
+        manager: &str,
+        id: &str,
+        change: InstanceChange<'_>,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let key = [Param::Text(manager), Param::Text(id)];
+        let sql = self.sql(TargetSql::DeleteDeadlines);
+        self.db.execute(On::Tx(tx), sql, &key).await?;
+        match change {
+            InstanceChange::Running(instance) => {
+                let params = [
+                    Param::Text(manager),
+                    Param::Text(id),
+                    Param::Text(&instance.state),
+                    Param::Time(now),
+                ];
+                let sql = self.sql(TargetSql::UpsertInstance);
+                self.db.execute(On::Tx(tx), sql, &params).await?;
+                for (name, due) in &instance.deadlines {
+                    let params = [
+                        Param::Text(manager),
+                        Param::Text(id),
+                        Param::Text(name),
+                        Param::Time(*due),
+                    ];
+                    let sql = self.sql(TargetSql::InsertDeadline);
+                    self.db.execute(On::Tx(tx), sql, &params).await?;
+                }
+            }
+            InstanceChange::Completed { archive } => {
+                let sql = self.sql(TargetSql::DeleteInstance);
+                self.db.execute(On::Tx(tx), sql, &key).await?;
+                if let Some(state) = archive {
+                    let params = [
+                        Param::Text(manager),
+                        Param::Text(id),
+                        Param::Text(state),
+                        Param::Time(now),
+                    ];
+                    let sql = self.sql(TargetSql::ArchiveInstance);
+                    self.db.execute(On::Tx(tx), sql, &params).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn due_deadlines(
+        &self,
+        manager: &str,
+        now: chrono::DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<DueDeadline>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let params = [Param::Text(manager), Param::Time(now), Param::Int(limit)];
+        let sql = self.sql(TargetSql::SelectDue);
+        let rows = self
+            .db
+            .fetch(On::Pool, sql, &params, "a due deadline")
+            .await?;
+        rows.into_iter()
+            .map(|mut row| {
+                Ok(DueDeadline {
+                    instance: row.text(0)?,
+                    name: row.text(1)?,
+                    due: row.time(2)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn archived(
+        &self,
+        manager: &str,
+        id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let params = [Param::Text(manager), Param::Text(id)];
+        let sql = self.sql(TargetSql::SelectArchived);
+        let row = self
+            .db
+            .fetch_optional(On::Pool, sql, &params, "an archived process instance")
+            .await?;
+        row.map(|mut row| row.text(0)).transpose()
+    }
+}
+
 /// A row of `select_dead_letters`: the stored event, then the error, attempts and time.
 fn parked_from_row(mut row: Row) -> Result<ParkedEvent, StoreError> {
     let (aggregate_type, aggregate_id) = (row.text(2)?, row.text(3)?);
@@ -390,6 +519,43 @@ macro_rules! sql_target_traits {
                 before: chrono::DateTime<chrono::Utc>,
             ) -> Result<u64, StoreError> {
                 self.sql.prune(consumer, before).await
+            }
+        }
+
+        impl $crate::projection::Instances for $target {
+            async fn instance(
+                &self,
+                manager: &str,
+                id: &str,
+            ) -> Result<Option<$crate::projection::StoredInstance>, StoreError> {
+                self.sql.instance(manager, id).await
+            }
+
+            async fn save_instance(
+                &self,
+                tx: &mut Self::Transaction,
+                manager: &str,
+                id: &str,
+                change: $crate::projection::InstanceChange<'_>,
+            ) -> Result<(), StoreError> {
+                self.sql.save_instance(tx, manager, id, change).await
+            }
+
+            async fn due_deadlines(
+                &self,
+                manager: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                limit: usize,
+            ) -> Result<Vec<$crate::projection::DueDeadline>, StoreError> {
+                self.sql.due_deadlines(manager, now, limit).await
+            }
+
+            async fn archived(
+                &self,
+                manager: &str,
+                id: &str,
+            ) -> Result<Option<String>, StoreError> {
+                self.sql.archived(manager, id).await
             }
         }
     };

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_inbox.sql")),
     (4, include_str!("migrations/0004_log_by_type.sql")),
     (5, include_str!("migrations/0005_commands.sql")),
+    (6, include_str!("migrations/0006_process_managers.sql")),
 ];
 
 /// Brings the schema to the newest version this code knows; refuses a newer database.

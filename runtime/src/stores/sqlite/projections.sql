@@ -61,3 +61,37 @@ ON CONFLICT (consumer, event_id) DO NOTHING
 
 -- name: prune_processed
 DELETE FROM {inbox} WHERE consumer = ?1 AND processed_at < ?2
+
+-- name: select_instance
+SELECT state FROM {process_instances} WHERE manager = ?1 AND instance = ?2
+
+-- name: select_instance_deadlines
+SELECT name, due_at FROM {process_deadlines} WHERE manager = ?1 AND instance = ?2
+ORDER BY due_at, name
+
+-- name: upsert_instance
+INSERT INTO {process_instances} (manager, instance, state, updated_at) VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (manager, instance) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
+
+-- name: delete_instance
+DELETE FROM {process_instances} WHERE manager = ?1 AND instance = ?2
+
+-- name: delete_deadlines
+DELETE FROM {process_deadlines} WHERE manager = ?1 AND instance = ?2
+
+-- name: insert_deadline
+INSERT INTO {process_deadlines} (manager, instance, name, due_at) VALUES (?1, ?2, ?3, ?4)
+
+-- name: select_due
+-- Through the index on (manager, due_at).
+SELECT instance, name, due_at FROM {process_deadlines}
+WHERE manager = ?1 AND due_at <= ?2
+ORDER BY due_at, instance, name
+LIMIT ?3
+
+-- name: archive_instance
+INSERT INTO {process_archive} (manager, instance, state, completed_at) VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (manager, instance) DO UPDATE SET state = excluded.state, completed_at = excluded.completed_at
+
+-- name: select_archived
+SELECT state FROM {process_archive} WHERE manager = ?1 AND instance = ?2

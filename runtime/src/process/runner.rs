@@ -1,0 +1,599 @@
+//! The process manager runner: follows the log from its checkpoint under a lease (the shared
+//! leased follower), runs each event through its manager, sends the commands, and commits the
+//! instances with the checkpoint; between batches, fires the deadlines that came due.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::FutureExt;
+use uuid::Uuid;
+
+use super::{
+    After, Delivery, DispatchError, Dispatcher, Instance, Outgoing, ProcessManager, Refused, Step,
+};
+use crate::contract::error::{BoxError, StoreError};
+use crate::contract::event::{LogPosition, Metadata, StoredEvent};
+use crate::contract::store::EventStore;
+use crate::observe::metrics::Lag;
+use crate::projection::follower::{Batch, Follow, Follower, Idle, Shutdown, follow_settings};
+use crate::projection::{
+    Advance, Checkpoints, CommitError, FollowerId, InstanceChange, Instances, Leases,
+    StoredInstance,
+};
+
+/// Runs a [`ProcessManager`]: see the [module docs](super).
+///
+/// ```
+/// use cqrs_runtime::doc_support::{Counter, CounterCommand, Mirror};
+/// use cqrs_runtime::process::{Dispatcher, ProcessRunner};
+/// use cqrs_runtime::projection::MemoryTarget;
+/// use cqrs_runtime::{InMemoryStore, Repository};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = InMemoryStore::new();
+/// let counters = Repository::<Counter, _>::new(store.clone());
+/// counters.execute(&"c-1".to_owned(), CounterCommand::Add(5)).await.unwrap();
+///
+/// let dispatcher = Dispatcher::new().route(counters.clone());
+/// let mut runner = ProcessRunner::new(store, MemoryTarget::new(), Mirror, dispatcher);
+/// runner.catch_up().await.unwrap();
+/// assert_eq!(counters.load(&"mirror-c-1".to_owned()).await.unwrap().state().total, 5);
+/// // Running again changes nothing: the checkpoint moved with the instance.
+/// runner.catch_up().await.unwrap();
+/// assert_eq!(counters.load(&"mirror-c-1".to_owned()).await.unwrap().version(), 1);
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct ProcessRunner<P: ProcessManager, S, T: Leases> {
+    follow: Follow<S, T>,
+    core: Core<P>,
+}
+
+/// How far a runner got since its `run` or `catch_up` began.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProcessProgress {
+    /// Events read from the log.
+    pub read: u64,
+    /// Commands sent (duplicates and refusals included).
+    pub commands: u64,
+    /// Deadlines fired.
+    pub deadlines: u64,
+    /// Instances completed.
+    pub completed: u64,
+    /// The checkpoint at the end.
+    pub checkpoint: LogPosition,
+}
+
+/// Why a runner stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// Another runner of the same manager moved the checkpoint: this one stopped.
+    #[error("process manager `{0}` is being run by another process; this one stopped")]
+    Fenced(&'static str),
+    /// A handler failed. The checkpoint stays before the event; the commands sent for earlier
+    /// events of its batch are sent again, with the same keys, when it runs again.
+    #[error("process manager `{manager}` failed on {what}: {source}")]
+    Handler {
+        /// The manager.
+        manager: &'static str,
+        /// The event (type, aggregate and sequence) or deadline it failed on.
+        what: String,
+        /// The handler's error.
+        #[source]
+        source: BoxError,
+    },
+    /// A command has no route (see [`Dispatcher::route`]).
+    #[error("process manager `{manager}`: {source}")]
+    Dispatch {
+        /// The manager.
+        manager: &'static str,
+        /// Why.
+        #[source]
+        source: DispatchError,
+    },
+    /// The store or the target failed, or a stored instance does not decode.
+    #[error("process manager `{manager}` stopped: {source}")]
+    Store {
+        /// The manager.
+        manager: &'static str,
+        /// What failed.
+        #[source]
+        source: StoreError,
+    },
+}
+
+/// What the runner does per batch and between batches: the [`Follower`] the driver runs.
+#[derive(Debug)]
+struct Core<P: ProcessManager> {
+    manager: P,
+    dispatcher: Dispatcher,
+    archive: bool,
+    progress: ProcessProgress,
+}
+
+impl<P, S, T> ProcessRunner<P, S, T>
+where
+    P: ProcessManager,
+    S: EventStore,
+    T: Checkpoints + Leases + Instances,
+{
+    /// A runner of `manager` over `store`'s log, sending its commands through `dispatcher`,
+    /// with its instances, deadlines, checkpoint and lease in `target`. Defaults: batches of
+    /// 100 events, a poll every second (deadlines fire within a poll of their time), backoff
+    /// from 100 ms to 30 s, leases of 30 s, completed instances not archived.
+    pub fn new(store: S, target: T, manager: P, dispatcher: Dispatcher) -> Self {
+        ProcessRunner {
+            follow: Follow::new(store, target, 100),
+            core: Core {
+                manager,
+                dispatcher,
+                archive: false,
+                progress: ProcessProgress::default(),
+            },
+        }
+    }
+
+    /// Keeps the final state of each completed instance in the target's archive.
+    pub fn archive(mut self, archive: bool) -> Self {
+        self.core.archive = archive;
+        self
+    }
+
+    follow_settings!("runner");
+
+    /// Handles everything the log holds now and fires the deadlines due now, then returns,
+    /// giving up the lease. Fails with [`ProcessError::Fenced`] if another runner of the same
+    /// manager runs.
+    pub async fn catch_up(&mut self) -> Result<ProcessProgress, ProcessError> {
+        self.core.progress = ProcessProgress::default();
+        let result = self.follow.catch_up(&mut self.core, |_, _| {}).await;
+        self.follow.release().await;
+        result.map(|_| self.core.progress)
+    }
+
+    /// Runs until `shutdown` completes (checked between batches). Stands by while another
+    /// runner of the same manager runs.
+    pub async fn run(
+        &mut self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<ProcessProgress, ProcessError> {
+        self.core.progress = ProcessProgress::default();
+        self.follow.run(&mut self.core, shutdown).await
+    }
+
+    /// Instance `id`'s state and deadlines, as last committed.
+    pub async fn instance(&self, id: &str) -> Result<Option<Instance<P::State>>, ProcessError> {
+        self.core.load(&self.follow.target, id).await
+    }
+
+    /// A completed instance's final state, if archived.
+    pub async fn archived(&self, id: &str) -> Result<Option<P::State>, ProcessError> {
+        let stored = self.follow.target.archived(P::NAME, id).await;
+        match stored.map_err(|e| self.core.store_error(e))? {
+            Some(state) => self.core.decode(id, &state).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+impl<P, S, T> Follower<S, T> for Core<P>
+where
+    P: ProcessManager,
+    S: EventStore,
+    T: Checkpoints + Leases + Instances,
+{
+    type Stop = ProcessProgress;
+    type Error = ProcessError;
+
+    fn id(&self) -> FollowerId {
+        FollowerId::Process(P::NAME)
+    }
+
+    fn fenced(&self) -> ProcessError {
+        ProcessError::Fenced(P::NAME)
+    }
+
+    fn is_fenced(error: &ProcessError) -> bool {
+        matches!(error, ProcessError::Fenced(_))
+    }
+
+    fn store_error(&self, source: StoreError) -> ProcessError {
+        Core::store_error(self, source)
+    }
+
+    fn shut_down(&mut self) -> ProcessProgress {
+        self.progress
+    }
+
+    fn record(&self, _batch: Batch, _lag: Lag) {}
+
+    async fn start(&mut self, follow: &mut Follow<S, T>) -> Result<LogPosition, ProcessError> {
+        let stored = follow.target.checkpoint(FollowerId::Process(P::NAME)).await;
+        let checkpoint = match stored.map_err(|e| self.store_error(e))? {
+            Some(checkpoint) => checkpoint,
+            None => {
+                let advance = Advance {
+                    follower: FollowerId::Process(P::NAME),
+                    from: None,
+                    to: LogPosition::START,
+                };
+                self.commit(&follow.target, Touched::new(), Some(advance))
+                    .await?;
+                LogPosition::START
+            }
+        };
+        self.progress.checkpoint = checkpoint;
+        Ok(checkpoint)
+    }
+
+    async fn step(
+        &mut self,
+        follow: &mut Follow<S, T>,
+        at: &mut LogPosition,
+        shutdown: &mut Shutdown<'_>,
+    ) -> Result<Batch, ProcessError> {
+        let batch = follow
+            .store
+            .read_all_of(P::FOLLOWS, *at, follow.batch_size)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        let Some(last) = batch.last() else {
+            return Ok(Batch::default());
+        };
+        let (last_position, newest) = (last.position, last.recorded_at);
+        let mut touched = Touched::new();
+        let mut queue = VecDeque::new();
+        for event in &batch {
+            let Some(step) = self.on_event(&follow.target, &mut touched, event).await? else {
+                continue;
+            };
+            queue.extend(self.settle(&mut touched, step, event.event_id));
+        }
+        if !self.deliver(follow, &mut touched, queue, shutdown).await? {
+            return Ok(Batch::default());
+        }
+        let advance = Advance {
+            follower: FollowerId::Process(P::NAME),
+            from: Some(*at),
+            to: last_position,
+        };
+        self.commit(&follow.target, touched, Some(advance)).await?;
+        *at = last_position;
+        self.progress.read += batch.len() as u64;
+        self.progress.checkpoint = last_position;
+        Ok(Batch {
+            read: batch.len(),
+            newest: Some(newest),
+        })
+    }
+
+    async fn idle(
+        &mut self,
+        follow: &mut Follow<S, T>,
+        moment: Idle,
+    ) -> Result<Option<ProcessProgress>, ProcessError> {
+        // Only with the lease: a standby fires nothing.
+        if moment != Idle::Standby {
+            self.fire_due(follow).await?;
+        }
+        Ok(None)
+    }
+}
+
+/// The instances a batch (or a deadline) touched, as it left them: running, completed (with
+/// the final state, for the archive), or absent (an event routed to no running instance).
+type Touched<S> = HashMap<String, Slot<S>>;
+
+enum Slot<S> {
+    Running(Instance<S>),
+    Completed(S),
+    Absent,
+}
+
+/// A command to send, with the instance that sent it and its cause.
+struct Queued {
+    instance: String,
+    outgoing: Outgoing,
+    cause: Uuid,
+}
+
+impl<P: ProcessManager> Core<P> {
+    fn store_error(&self, source: StoreError) -> ProcessError {
+        ProcessError::Store {
+            manager: P::NAME,
+            source,
+        }
+    }
+
+    fn decode(&self, id: &str, state: &str) -> Result<P::State, ProcessError> {
+        serde_json::from_str(state).map_err(|e| {
+            self.store_error(StoreError::Corrupt(format!(
+                "the state of instance `{id}` of process manager `{}` does not decode: {e}",
+                P::NAME
+            )))
+        })
+    }
+
+    async fn load<T: Instances>(
+        &self,
+        target: &T,
+        id: &str,
+    ) -> Result<Option<Instance<P::State>>, ProcessError> {
+        let stored = target.instance(P::NAME, id).await;
+        let Some(stored) = stored.map_err(|e| self.store_error(e))? else {
+            return Ok(None);
+        };
+        Ok(Some(Instance {
+            state: self.decode(id, &stored.state)?,
+            deadlines: stored.deadlines.into_iter().collect(),
+        }))
+    }
+
+    /// The instance as this batch left it so far, or as committed.
+    async fn current<T: Instances>(
+        &self,
+        target: &T,
+        touched: &mut Touched<P::State>,
+        id: &str,
+    ) -> Result<Option<Instance<P::State>>, ProcessError> {
+        match touched.remove(id) {
+            Some(Slot::Running(instance)) => Ok(Some(instance)),
+            Some(Slot::Completed(_) | Slot::Absent) => Ok(None),
+            None => self.load(target, id).await,
+        }
+    }
+
+    async fn on_event<T: Instances>(
+        &self,
+        target: &T,
+        touched: &mut Touched<P::State>,
+        event: &StoredEvent,
+    ) -> Result<Option<Step<P::State>>, ProcessError> {
+        let failed = |source| ProcessError::Handler {
+            manager: P::NAME,
+            what: format!(
+                "event `{}` of {} `{}` #{}",
+                event.event_type, event.aggregate_type, event.aggregate_id, event.sequence
+            ),
+            source,
+        };
+        let route = self.manager.route(event).map_err(failed)?;
+        let id = match &route {
+            super::Route::Ignore => return Ok(None),
+            super::Route::Start(id) | super::Route::Existing(id) => id.clone(),
+        };
+        let instance = self.current(target, touched, &id).await?;
+        let step = super::on_event(&self.manager, event, |_| instance).map_err(failed)?;
+        if step.is_none() {
+            // An `Existing` route to no running instance: nothing to write for it.
+            touched.entry(id).or_insert(Slot::Absent);
+        }
+        Ok(step)
+    }
+
+    /// Keeps what a step made of its instance and returns its commands, to send.
+    fn settle(
+        &mut self,
+        touched: &mut Touched<P::State>,
+        step: Step<P::State>,
+        cause: Uuid,
+    ) -> Vec<Queued> {
+        let Step { id, after, effects } = step;
+        let slot = match after {
+            After::Running(instance) => Slot::Running(instance),
+            After::Completed(state) => {
+                self.progress.completed += 1;
+                Slot::Completed(state)
+            }
+        };
+        touched.insert(id.clone(), slot);
+        effects
+            .commands
+            .into_iter()
+            .map(|outgoing| Queued {
+                instance: id.clone(),
+                outgoing,
+                cause,
+            })
+            .collect()
+    }
+
+    /// Sends the queued commands in order, and those the instances decide on hearing of a
+    /// refusal. A store failure is retried with backoff until `shutdown` (`false`).
+    async fn deliver<S: EventStore, T: Checkpoints + Leases + Instances>(
+        &mut self,
+        follow: &mut Follow<S, T>,
+        touched: &mut Touched<P::State>,
+        mut queue: VecDeque<Queued>,
+        shutdown: &mut Shutdown<'_>,
+    ) -> Result<bool, ProcessError> {
+        while let Some(queued) = queue.pop_front() {
+            let refused = |reason: String, outgoing: &Outgoing| Refused {
+                aggregate_type: outgoing.aggregate_type,
+                aggregate_id: outgoing.aggregate_id.clone(),
+                command_name: outgoing.command_name,
+                command_id: outgoing.command_id.clone(),
+                reason,
+            };
+            let metadata = Metadata::default().caused_by(queued.cause);
+            let outgoing = queued.outgoing;
+            let Some(delivery) = self.send(follow, &outgoing, metadata, shutdown).await? else {
+                return Ok(false);
+            };
+            self.progress.commands += 1;
+            let Delivery::Refused(reason) = delivery else {
+                continue;
+            };
+            let refusal = refused(reason, &outgoing);
+            tracing::debug!(manager = P::NAME, instance = %queued.instance, command = %refusal.command_id, "a command was refused");
+            let Some(instance) = self
+                .current(&follow.target, touched, &queued.instance)
+                .await?
+            else {
+                continue;
+            };
+            let step = super::on_refused(
+                &self.manager,
+                &queued.instance,
+                instance,
+                &refusal,
+                Utc::now(),
+            )
+            .map_err(|source| ProcessError::Handler {
+                manager: P::NAME,
+                what: format!("the refusal of `{}`", refusal.command_id),
+                source,
+            })?;
+            queue.extend(self.settle(touched, step, queued.cause));
+        }
+        Ok(true)
+    }
+
+    /// Sends one command, retrying store failures with backoff (with the same key: it runs
+    /// once); `None` on shutdown.
+    async fn send<S: EventStore, T: Checkpoints + Leases + Instances>(
+        &mut self,
+        follow: &mut Follow<S, T>,
+        outgoing: &Outgoing,
+        metadata: Metadata,
+        shutdown: &mut Shutdown<'_>,
+    ) -> Result<Option<Delivery>, ProcessError> {
+        let mut delay = follow.backoff;
+        loop {
+            match self.dispatcher.deliver(outgoing, metadata.clone()).await {
+                Ok(delivery) => return Ok(Some(delivery)),
+                Err(source @ DispatchError::NoRoute(_)) => {
+                    return Err(ProcessError::Dispatch {
+                        manager: P::NAME,
+                        source,
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(manager = P::NAME, %error, retry_in = ?delay, "sending a command failed; retrying");
+                }
+            }
+            futures::select! {
+                () = tokio::time::sleep(delay).fuse() => {}
+                () = &mut *shutdown => return Ok(None),
+            }
+            delay = delay.saturating_mul(2).min(follow.max_backoff);
+            follow.require(self).await?;
+        }
+    }
+
+    /// Fires every deadline due now, each in a transaction of its own.
+    async fn fire_due<S: EventStore, T: Checkpoints + Leases + Instances>(
+        &mut self,
+        follow: &mut Follow<S, T>,
+    ) -> Result<(), ProcessError> {
+        let mut never: Shutdown<'_> = futures::future::pending().boxed().fuse();
+        loop {
+            let due = follow
+                .target
+                .due_deadlines(P::NAME, Utc::now(), follow.batch_size)
+                .await
+                .map_err(|e| self.store_error(e))?;
+            if due.is_empty() {
+                return Ok(());
+            }
+            let fired = due.len();
+            for deadline in due {
+                let mut touched = Touched::new();
+                let Some(instance) = self.load(&follow.target, &deadline.instance).await? else {
+                    continue;
+                };
+                // Cancelled or moved since it was read: not due any more.
+                if instance.deadlines.get(&deadline.name) != Some(&deadline.due) {
+                    continue;
+                }
+                let step = super::on_deadline(
+                    &self.manager,
+                    &deadline.instance,
+                    instance,
+                    &deadline.name,
+                    deadline.due,
+                )
+                .map_err(|source| ProcessError::Handler {
+                    manager: P::NAME,
+                    what: format!(
+                        "deadline `{}` of instance `{}`",
+                        deadline.name, deadline.instance
+                    ),
+                    source,
+                })?;
+                // The commands' cause: a UUID of its own per firing, for their metadata.
+                let cause = Uuid::now_v7();
+                let queue = self.settle(&mut touched, step, cause).into();
+                if !self
+                    .deliver(follow, &mut touched, queue, &mut never)
+                    .await?
+                {
+                    return Ok(());
+                }
+                self.commit(&follow.target, touched, None).await?;
+                self.progress.deadlines += 1;
+            }
+            if fired < follow.batch_size {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Writes the instances a batch (or a deadline) touched, moving the checkpoint as
+    /// `advance` says (by compare-and-set: another runner's move fences this one off).
+    async fn commit<T: Checkpoints + Instances>(
+        &self,
+        target: &T,
+        touched: Touched<P::State>,
+        advance: Option<Advance>,
+    ) -> Result<(), ProcessError> {
+        let mut tx = target.begin().await.map_err(|e| self.store_error(e))?;
+        for (id, slot) in &touched {
+            let saved = match slot {
+                Slot::Running(instance) => {
+                    let stored = StoredInstance {
+                        state: self.encode(id, &instance.state)?,
+                        deadlines: instance
+                            .deadlines
+                            .iter()
+                            .map(|(name, due)| (name.clone(), *due))
+                            .collect(),
+                    };
+                    let change = InstanceChange::Running(&stored);
+                    target.save_instance(&mut tx, P::NAME, id, change).await
+                }
+                Slot::Completed(state) => {
+                    let archive = match self.archive {
+                        true => Some(self.encode(id, state)?),
+                        false => None,
+                    };
+                    let change = InstanceChange::Completed {
+                        archive: archive.as_deref(),
+                    };
+                    target.save_instance(&mut tx, P::NAME, id, change).await
+                }
+                Slot::Absent => Ok(()),
+            };
+            if let Err(error) = saved {
+                target.rollback(tx).await;
+                return Err(self.store_error(error));
+            }
+        }
+        match target.commit(tx, advance).await {
+            Ok(()) => Ok(()),
+            Err(CommitError::Moved(_)) => Err(ProcessError::Fenced(P::NAME)),
+            Err(CommitError::Store(e)) => Err(self.store_error(e)),
+        }
+    }
+
+    fn encode(&self, id: &str, state: &P::State) -> Result<String, ProcessError> {
+        serde_json::to_string(state).map_err(|e| {
+            self.store_error(StoreError::Corrupt(format!(
+                "the state of instance `{id}` of process manager `{}` does not encode: {e}",
+                P::NAME
+            )))
+        })
+    }
+}

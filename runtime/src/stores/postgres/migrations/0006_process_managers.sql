@@ -1,0 +1,28 @@
+-- Process managers: each running instance's state (JSON, as its state type writes it) and
+-- its deadlines, written in the transaction that moves the manager's checkpoint; completed
+-- instances' final states when the manager archives them.
+CREATE TABLE {process_instances} (
+    manager     TEXT    NOT NULL,
+    instance    TEXT    NOT NULL,
+    state       TEXT    NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (manager, instance)
+);
+
+CREATE TABLE {process_deadlines} (
+    manager     TEXT    NOT NULL,
+    instance    TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    due_at      TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (manager, instance, name)
+);
+
+CREATE INDEX {process_deadlines_due} ON {process_deadlines} (manager, due_at);
+
+CREATE TABLE {process_archive} (
+    manager       TEXT    NOT NULL,
+    instance      TEXT    NOT NULL,
+    state         TEXT    NOT NULL,
+    completed_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (manager, instance)
+);

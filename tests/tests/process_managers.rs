@@ -1,0 +1,247 @@
+//! Process managers on every store: the runner follows the log, sends each instance's
+//! commands once (run again, or replayed from the start with a fresh checkpoint, nothing is
+//! applied twice), keeps instances and deadlines in the target, fires deadlines when due,
+//! hears of refusals, and archives completed instances when asked.
+
+use std::time::Duration;
+
+use cqrs_runtime::doc_support::{Counter, CounterCommand, CounterEvent, Mirror};
+use cqrs_runtime::postgres::{PostgresConfig, PostgresStore};
+use cqrs_runtime::process::{Dispatcher, Effects, ProcessManager, ProcessRunner, Refused, Route};
+use cqrs_runtime::projection::{Checkpoints, Instances, Leases, MemoryTarget};
+use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
+use cqrs_runtime::{BoxError, EventStore, InMemoryStore, Repository, StoredEvent};
+
+/// Counter `c-<n>`'s additions ask `pinged-<n>` for 100 after a short while; a subtraction
+/// from `c-<n>` is mirrored onto `pool`, and a refusal there is refunded to `refunds`.
+#[derive(Debug, Clone, Copy)]
+struct Reminder {
+    after: Duration,
+}
+
+impl ProcessManager for Reminder {
+    const NAME: &'static str = "reminder";
+    const FOLLOWS: &'static [&'static str] = &["counter"];
+    /// The additions seen.
+    type State = Vec<u64>;
+
+    fn route(&self, event: &StoredEvent) -> Result<Route, BoxError> {
+        Ok(match event.aggregate_id.strip_prefix("c-") {
+            Some(n) => Route::Start(n.to_owned()),
+            None => Route::Ignore,
+        })
+    }
+
+    fn handle(
+        &self,
+        seen: &mut Vec<u64>,
+        event: &StoredEvent,
+        effects: &mut Effects,
+    ) -> Result<(), BoxError> {
+        match event.as_event_ref().decode::<CounterEvent>()? {
+            CounterEvent::Added(n) => {
+                seen.push(n);
+                effects.schedule("ping", self.after);
+            }
+            CounterEvent::Subtracted(n) => {
+                effects.send::<Counter>("pool".to_owned(), CounterCommand::Subtract(n));
+            }
+        }
+        Ok(())
+    }
+
+    fn on_deadline(
+        &self,
+        _: &mut Vec<u64>,
+        name: &str,
+        effects: &mut Effects,
+    ) -> Result<(), BoxError> {
+        assert_eq!(name, "ping");
+        let target = format!("pinged-{}", effects.instance());
+        effects.send::<Counter>(target, CounterCommand::Add(100));
+        effects.complete();
+        Ok(())
+    }
+
+    fn on_refused(
+        &self,
+        _: &mut Vec<u64>,
+        refused: &Refused,
+        effects: &mut Effects,
+    ) -> Result<(), BoxError> {
+        assert_eq!(refused.aggregate_id, "pool");
+        effects.send::<Counter>("refunds".to_owned(), CounterCommand::Add(1));
+        Ok(())
+    }
+}
+
+async fn total<S: EventStore + Clone>(repo: &Repository<Counter, S>, id: &str) -> u64 {
+    repo.load(&id.to_owned()).await.unwrap().state().total
+}
+
+async fn version<S: EventStore + Clone>(repo: &Repository<Counter, S>, id: &str) -> u64 {
+    repo.load(&id.to_owned()).await.unwrap().version()
+}
+
+/// Mirror: every change copied once, whether the runner runs again, restarts, or replays the
+/// whole log from a fresh checkpoint (every command sent again with the same key).
+async fn mirrors_once<S, T>(store: S, target: impl Fn() -> T)
+where
+    S: EventStore + Clone,
+    T: Checkpoints + Leases + Instances,
+{
+    let counters = Repository::<Counter, _>::new(store.clone());
+    for (id, n) in [("a", 2), ("b", 3), ("a", 4)] {
+        counters
+            .execute(&id.to_owned(), CounterCommand::Add(n))
+            .await
+            .unwrap();
+    }
+    let dispatcher = || Dispatcher::new().route(counters.clone());
+    let mut runner = ProcessRunner::new(store.clone(), target(), Mirror, dispatcher());
+    let progress = runner.catch_up().await.unwrap();
+    assert_eq!((progress.read, progress.commands), (3, 3));
+    assert_eq!(total(&counters, "mirror-a").await, 6);
+    assert_eq!(total(&counters, "mirror-b").await, 3);
+    let instance = runner
+        .instance("a")
+        .await
+        .unwrap()
+        .expect("instance `a` runs");
+    assert_eq!(instance.state, 2, "two changes of `a` copied");
+    assert!(instance.deadlines.contains_key("give-up"));
+
+    // Run again: the checkpoint moved with the instances; it reads only the mirrors' own
+    // three events, which it ignores.
+    let again = runner.catch_up().await.unwrap();
+    assert_eq!((again.read, again.commands), (3, 0));
+    // A fresh checkpoint replays every event and sends every command again: the keys make
+    // them duplicates, so no mirror moves.
+    let mut replay = ProcessRunner::new(store.clone(), target(), Mirror, dispatcher());
+    let replayed = replay.catch_up().await.unwrap();
+    assert_eq!((replayed.read, replayed.commands), (6, 3));
+    assert_eq!(
+        version(&counters, "mirror-a").await,
+        2,
+        "no change applied twice"
+    );
+    assert_eq!(
+        version(&counters, "mirror-b").await,
+        1,
+        "no change applied twice"
+    );
+}
+
+/// Deadlines fire once due, from the stored instance (a new runner finds them), their
+/// commands go out once, completed instances are archived; a refusal reaches the instance.
+async fn deadlines_and_refusals<S, T>(store: S, target: T)
+where
+    S: EventStore + Clone,
+    T: Checkpoints + Leases + Instances + Clone,
+{
+    let counters = Repository::<Counter, _>::new(store.clone());
+    counters
+        .execute(&"c-1".to_owned(), CounterCommand::Add(5))
+        .await
+        .unwrap();
+    counters
+        .execute(&"c-2".to_owned(), CounterCommand::Add(7))
+        .await
+        .unwrap();
+    counters
+        .execute(&"c-2".to_owned(), CounterCommand::Subtract(3))
+        .await
+        .unwrap();
+    let manager = Reminder {
+        after: Duration::from_millis(300),
+    };
+    let dispatcher = || Dispatcher::new().route(counters.clone());
+    let mut first = ProcessRunner::new(store.clone(), target.clone(), manager, dispatcher());
+    let progress = first.catch_up().await.unwrap();
+    assert_eq!(progress.deadlines, 0, "nothing due yet");
+    assert_eq!(
+        total(&counters, "refunds").await,
+        1,
+        "the empty pool refused; refunded"
+    );
+    assert_eq!(total(&counters, "pinged-1").await, 0);
+    let pending = first
+        .instance("1")
+        .await
+        .unwrap()
+        .expect("instance `1` waits");
+    assert_eq!(pending.state, [5]);
+
+    // A new runner (as after a restart) fires the stored deadlines once they are due.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let mut second =
+        ProcessRunner::new(store.clone(), target.clone(), manager, dispatcher()).archive(true);
+    let fired = second.catch_up().await.unwrap();
+    assert_eq!((fired.deadlines, fired.completed), (2, 2));
+    assert_eq!(total(&counters, "pinged-1").await, 100);
+    assert_eq!(total(&counters, "pinged-2").await, 100);
+    assert!(second.instance("1").await.unwrap().is_none(), "completed");
+    assert_eq!(second.archived("2").await.unwrap(), Some(vec![7]));
+    let idle = second.catch_up().await.unwrap();
+    assert_eq!((idle.deadlines, idle.commands), (0, 0), "fired once");
+    assert_eq!(version(&counters, "pinged-1").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory() {
+    let store = InMemoryStore::new();
+    mirrors_once(store, MemoryTarget::new).await;
+    deadlines_and_refusals(InMemoryStore::new(), MemoryTarget::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(SqliteConfig::new(dir.path().join("pm.db")))
+        .await
+        .unwrap();
+    // A fresh checkpoint: the same file under another table prefix for the target's rows
+    // would be a second store; replaying needs only another target, so use a second file's.
+    let other = SqliteStore::open(SqliteConfig::new(dir.path().join("replay.db")))
+        .await
+        .unwrap();
+    let targets = [store.projection_target(), other.projection_target()];
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    mirrors_once(store.clone(), || {
+        targets[next
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            .min(1)]
+        .clone()
+    })
+    .await;
+    let store = SqliteStore::open(SqliteConfig::new(dir.path().join("deadlines.db")))
+        .await
+        .unwrap();
+    deadlines_and_refusals(store.clone(), store.projection_target()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    let Some(url) = cqrs_tests::database_url("process manager tests") else {
+        return;
+    };
+    let fresh = || async {
+        let schema = format!("pm_{}", uuid::Uuid::now_v7().simple());
+        PostgresStore::connect(PostgresConfig::new(&url).schema(schema))
+            .await
+            .unwrap()
+    };
+    let store = fresh().await;
+    let other = fresh().await;
+    let targets = [store.projection_target(), other.projection_target()];
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    mirrors_once(store.clone(), || {
+        targets[next
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            .min(1)]
+        .clone()
+    })
+    .await;
+    let store = fresh().await;
+    deadlines_and_refusals(store.clone(), store.projection_target()).await;
+}
