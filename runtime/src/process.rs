@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 
 use crate::contract::aggregate::Aggregate;
 use crate::contract::error::{BoxError, CommandError};
-use crate::contract::event::{Metadata, StoredEvent};
+use crate::contract::event::{LogPosition, Metadata, StoredEvent};
 use crate::contract::store::EventStore;
 use crate::repository::Repository;
 
@@ -395,12 +395,22 @@ pub(crate) struct Step<S> {
 /// How a sent command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    /// It ran and committed its events (or recorded none).
-    Done,
-    /// Its key had run already: nothing ran again.
-    Duplicate,
+    /// It ran and committed its events (or recorded none); the position of the last one.
+    Done(Option<LogPosition>),
+    /// Its key had run already: nothing ran again; the position of its first run's last event.
+    Duplicate(Option<LogPosition>),
     /// The aggregate refused it; the reason as displayed.
     Refused(String),
+}
+
+impl Delivery {
+    /// Where the command's last event is in the log, if it recorded any.
+    pub fn position(&self) -> Option<LogPosition> {
+        match self {
+            Delivery::Done(position) | Delivery::Duplicate(position) => *position,
+            Delivery::Refused(_) => None,
+        }
+    }
 }
 
 /// Why a command could not be delivered: no route to its aggregate type, or a store failure
@@ -485,8 +495,13 @@ impl Dispatcher {
                     .into());
                 };
                 match repository.execute_with(&id, command, metadata).await {
-                    Ok(done) if done.duplicate => Ok(Delivery::Duplicate),
-                    Ok(_) => Ok(Delivery::Done),
+                    Ok(done) => {
+                        let last = done.events.last().map(|e| e.position);
+                        match done.duplicate {
+                            true => Ok(Delivery::Duplicate(last)),
+                            false => Ok(Delivery::Done(last)),
+                        }
+                    }
                     Err(CommandError::Rejected(refusal)) => {
                         Ok(Delivery::Refused(refusal.to_string()))
                     }
@@ -584,9 +599,10 @@ mod tests {
         let again = dispatcher
             .deliver(&send(CounterCommand::Add(2)), Metadata::default())
             .await;
+        let position = Some(LogPosition::serial(1));
         assert_eq!(
             (first.unwrap(), again.unwrap()),
-            (Delivery::Done, Delivery::Duplicate)
+            (Delivery::Done(position), Delivery::Duplicate(position))
         );
         assert_eq!(repo.load(&"c".to_owned()).await.unwrap().state().total, 2);
         let refused = dispatcher

@@ -12,6 +12,7 @@
 
 mod projections;
 pub mod public;
+pub mod transfers;
 
 pub use projections::{AccountSummaries, AccountSummary, DailyTotal, DailyTotals};
 

@@ -89,20 +89,41 @@ impl<P: ProcessManager> ProcessTest<P> {
     pub fn when<A: Aggregate>(mut self, id: &str, event: impl Into<A::Event>) -> Self {
         let event = self.stored::<A>(id, event.into());
         self.sent.clear();
+        self.handle(&event);
+        self
+    }
+
+    fn handle(&mut self, event: &StoredEvent) {
         let instances = &mut self.instances;
-        let step = process::on_event(&self.manager, &event, |id| instances.remove(id))
+        let step = process::on_event(&self.manager, event, |id| instances.remove(id))
             .unwrap_or_else(|error| {
-                panic!(
-                    "{} failed on {} #{}: {error}",
-                    P::NAME,
-                    event.event_type,
-                    event.sequence
-                )
+                let (kind, sequence) = (&event.event_type, event.sequence);
+                panic!("{} failed on {kind} #{sequence}: {error}", P::NAME)
             });
         if let Some(step) = step {
             self.settle(step);
         }
+    }
+
+    /// The command the last step sent to `A` `id` ran and recorded `event`: the event carries
+    /// that command's id and cause, as in the log, so a manager that finds its instance from
+    /// them gets it.
+    pub fn when_applied<A: Aggregate>(mut self, id: &str, event: impl Into<A::Event>) -> Self {
+        let at = self.last_sent::<A>(id);
+        let (_, outgoing) = self.sent.remove(at);
+        let mut stored = self.stored::<A>(id, event.into());
+        stored.metadata = Metadata::default().command_id(outgoing.command_id);
+        self.sent.clear();
+        self.handle(&stored);
         self
+    }
+
+    #[track_caller]
+    fn last_sent<A: Aggregate>(&self, id: &str) -> usize {
+        self.sent
+            .iter()
+            .rposition(|(_, c)| c.aggregate_type == A::TYPE && c.aggregate_id == id)
+            .unwrap_or_else(|| panic!("the last step sent no command to {} `{id}`", A::TYPE))
     }
 
     /// The clock moves by `by`: every deadline due by then fires, earliest first (a deadline a
@@ -142,11 +163,7 @@ impl<P: ProcessManager> ProcessTest<P> {
     /// The aggregate refused the command the last step sent to `A` `id`: the instance that sent
     /// it hears of it.
     pub fn when_refused<A: Aggregate>(mut self, id: &str, reason: &str) -> Self {
-        let at = self
-            .sent
-            .iter()
-            .rposition(|(_, c)| c.aggregate_type == A::TYPE && c.aggregate_id == id)
-            .unwrap_or_else(|| panic!("no command was sent to {} `{id}` to refuse", A::TYPE));
+        let at = self.last_sent::<A>(id);
         let (instance_id, outgoing) = self.sent.remove(at);
         self.sent.clear();
         let refused = Refused {

@@ -111,6 +111,10 @@ struct Core<P: ProcessManager> {
     dispatcher: Dispatcher,
     archive: bool,
     progress: ProcessProgress,
+    /// Per instance, the furthest event its commands recorded in the streams the manager
+    /// follows: the instance's deadlines wait until the checkpoint passed it, so that no
+    /// deadline handler decides on a state that misses the effect of a command it sent.
+    awaited: HashMap<String, LogPosition>,
 }
 
 impl<P, S, T> ProcessRunner<P, S, T>
@@ -131,6 +135,7 @@ where
                 dispatcher,
                 archive: false,
                 progress: ProcessProgress::default(),
+                awaited: HashMap::new(),
             },
         }
     }
@@ -423,6 +428,12 @@ impl<P: ProcessManager> Core<P> {
                 return Ok(false);
             };
             self.progress.commands += 1;
+            if P::FOLLOWS.contains(&outgoing.aggregate_type) {
+                if let Some(position) = delivery.position() {
+                    let awaited = self.awaited.entry(queued.instance.clone()).or_default();
+                    *awaited = (*awaited).max(position);
+                }
+            }
             let Delivery::Refused(reason) = delivery else {
                 continue;
             };
@@ -489,6 +500,8 @@ impl<P: ProcessManager> Core<P> {
         follow: &mut Follow<S, T>,
     ) -> Result<(), ProcessError> {
         let mut never: Shutdown<'_> = futures::future::pending().boxed().fuse();
+        let checkpoint = self.progress.checkpoint;
+        self.awaited.retain(|_, position| *position > checkpoint);
         loop {
             let due = follow
                 .target
@@ -498,8 +511,15 @@ impl<P: ProcessManager> Core<P> {
             if due.is_empty() {
                 return Ok(());
             }
-            let fired = due.len();
+            let full = due.len() == follow.batch_size;
+            let mut waiting = false;
             for deadline in due {
+                if self.awaited.contains_key(&deadline.instance) {
+                    // The events of commands this instance sent are not read yet: its
+                    // deadlines fire after them.
+                    waiting = true;
+                    continue;
+                }
                 let mut touched = Touched::new();
                 let Some(instance) = self.load(&follow.target, &deadline.instance).await? else {
                     continue;
@@ -535,7 +555,7 @@ impl<P: ProcessManager> Core<P> {
                 self.commit(&follow.target, touched, None).await?;
                 self.progress.deadlines += 1;
             }
-            if fired < follow.batch_size {
+            if !full || waiting {
                 return Ok(());
             }
         }
