@@ -8,6 +8,10 @@
 //! checkpoint makes the second run apply only what is new) and follows the log live for one
 //! more command.
 //!
+//! Last, it carries out three transfers through the `Transfers` process manager: one that
+//! completes, one whose debit is refused, and one whose credit is refused (the money goes
+//! back), then prints each ending and the balances.
+//!
 //! `bank rebuild [FILE]` rebuilds the daily totals from the whole log, with a progress bar.
 //!
 //! `bank publish nats|kafka [FILE]` publishes the bank's public events to a broker through the
@@ -17,10 +21,12 @@ mod bus_demo;
 
 use std::time::Duration;
 
+use bank::transfers::{Ending, Transfer, TransferCommand, Transfers};
 use bank::{
     ACCOUNT_TYPE, Account, AccountCommand, AccountEvent, AccountSummaries, Close, DailyTotals,
     Deposit, Open, Withdraw,
 };
+use cqrs_runtime::process::{Dispatcher, ProcessManager, ProcessRunner};
 use cqrs_runtime::projection::{Checkpoints, MemoryTarget};
 use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
 use cqrs_runtime::{
@@ -87,7 +93,90 @@ async fn demo() -> Result<(), Error> {
     show(&repo.load(&id).await?);
 
     legacy_rows(&store, &repo).await?;
-    read_models(&store, &repo).await
+    read_models(&store, &repo).await?;
+    transfers(&store, &repo).await
+}
+
+/// Three transfers through the `Transfers` process manager, run until each ended.
+async fn transfers(
+    store: &SqliteStore,
+    accounts: &Repository<Account, SqliteStore>,
+) -> Result<(), Error> {
+    println!(
+        "\n== transfers, carried out by the process manager `{}`",
+        Transfers::NAME
+    );
+    for (id, owner, cents) in [
+        ("acc-ben", "Ben", 10_000),
+        ("acc-cy", "Cy", 0),
+        ("acc-dora", "Dora", 0),
+    ] {
+        let id = id.to_owned();
+        if !accounts.load(&id).await?.exists() {
+            let open = Open {
+                owner: owner.into(),
+                currency: "EUR".into(),
+            };
+            accounts.execute(&id, AccountCommand::from(open)).await?;
+            if cents > 0 {
+                accounts.execute(&id, Deposit { cents }).await?;
+            }
+        }
+    }
+    accounts.execute(&"acc-dora".to_owned(), Close {}).await?;
+    let transfers = Repository::<Transfer, _>::new(store.clone());
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let mut requested = Vec::new();
+    // acc-dora is closed: its credit is refused and the money goes back.
+    for (n, (from, to, cents)) in [
+        ("acc-ben", "acc-cy", 2_500),
+        ("acc-cy", "acc-ben", 1_000_000),
+        ("acc-ben", "acc-dora", 1_000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = format!("t-{}-{n}", &run[run.len() - 6..]);
+        let (from, to) = (from.to_owned(), to.to_owned());
+        transfers
+            .execute(&id, TransferCommand::Request { from, to, cents })
+            .await?;
+        requested.push(id);
+    }
+    let dispatcher = Dispatcher::new()
+        .route(accounts.clone())
+        .route(transfers.clone());
+    let mut runner = ProcessRunner::new(
+        store.clone(),
+        store.projection_target(),
+        Transfers::default(),
+        dispatcher,
+    );
+    // Each pass reads the events the previous one's commands recorded.
+    for _ in 0..10 {
+        runner.catch_up().await?;
+    }
+    for id in &requested {
+        let transfer = transfers.load(id).await?;
+        let t = transfer.state();
+        let ending = match &t.ended {
+            Some(Ending::Completed) => "completed".to_owned(),
+            Some(Ending::Refunded(why)) => format!("refunded: {why}"),
+            None => "still running".to_owned(),
+        };
+        println!(
+            "  {id}: {}.{:02} from {} to {}: {ending}",
+            t.cents / 100,
+            t.cents % 100,
+            t.from,
+            t.to
+        );
+    }
+    for id in ["acc-ben", "acc-cy"] {
+        let balance = accounts.load(&id.to_owned()).await?.state().balance;
+        println!("  {id}: balance {}.{:02}", balance / 100, balance % 100);
+    }
+    Ok(())
 }
 
 /// Empties the daily totals and replays the whole log into them, with a progress bar.
