@@ -245,3 +245,50 @@ async fn postgres() {
     let store = fresh().await;
     deadlines_and_refusals(store.clone(), store.projection_target()).await;
 }
+
+/// A live runner wakes for its next deadline by itself: with an hour between polls and no
+/// commit after the event, the deadline still fires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_runner_wakes_for_its_next_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(SqliteConfig::new(dir.path().join("wake.db")))
+        .await
+        .unwrap();
+    let counters = Repository::<Counter, _>::new(store.clone());
+    counters
+        .execute(&"c-1".to_owned(), CounterCommand::Add(5))
+        .await
+        .unwrap();
+    let manager = Reminder {
+        after: Duration::from_millis(500),
+    };
+    let dispatcher = Dispatcher::new().route(counters.clone());
+    let mut runner = ProcessRunner::new(
+        store.clone(),
+        store.projection_target(),
+        manager,
+        dispatcher,
+    )
+    .poll_interval(Duration::from_secs(3600));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let live = tokio::spawn(async move {
+        runner
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let fired = cqrs_tests::eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        async || total(&counters, "pinged-1").await == 100,
+    )
+    .await;
+    let _ = stop.send(());
+    let progress = live.await.unwrap().unwrap();
+    assert!(
+        fired,
+        "the deadline fired without a poll or a commit to wake the runner"
+    );
+    assert_eq!(progress.deadlines, 1);
+}

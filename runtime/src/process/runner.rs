@@ -115,6 +115,8 @@ struct Core<P: ProcessManager> {
     /// follows: the instance's deadlines wait until the checkpoint passed it, so that no
     /// deadline handler decides on a state that misses the effect of a command it sent.
     awaited: HashMap<String, LogPosition>,
+    /// When the earliest deadline is due, as of the last look: the live runner wakes then.
+    next_due: Option<chrono::DateTime<Utc>>,
 }
 
 impl<P, S, T> ProcessRunner<P, S, T>
@@ -125,8 +127,8 @@ where
 {
     /// A runner of `manager` over `store`'s log, sending its commands through `dispatcher`,
     /// with its instances, deadlines, checkpoint and lease in `target`. Defaults: batches of
-    /// 100 events, a poll every second (deadlines fire within a poll of their time), backoff
-    /// from 100 ms to 30 s, leases of 30 s, completed instances not archived.
+    /// 100 events, a poll every second, backoff from 100 ms to 30 s, leases of 30 s, completed
+    /// instances not archived. A live runner also wakes when its earliest deadline comes due.
     pub fn new(store: S, target: T, manager: P, dispatcher: Dispatcher) -> Self {
         ProcessRunner {
             follow: Follow::new(store, target, 100),
@@ -136,6 +138,7 @@ where
                 archive: false,
                 progress: ProcessProgress::default(),
                 awaited: HashMap::new(),
+                next_due: None,
             },
         }
     }
@@ -264,7 +267,17 @@ where
             from: Some(*at),
             to: last_position,
         };
+        let earliest = touched
+            .values()
+            .filter_map(|slot| match slot {
+                Slot::Running(instance) => instance.deadlines.values().min().copied(),
+                _ => None,
+            })
+            .min();
         self.commit(&follow.target, touched, Some(advance)).await?;
+        if let Some(earliest) = earliest {
+            self.next_due = Some(self.next_due.map_or(earliest, |due| due.min(earliest)));
+        }
         *at = last_position;
         self.progress.read += batch.len() as u64;
         self.progress.checkpoint = last_position;
@@ -272,6 +285,12 @@ where
             read: batch.len(),
             newest: Some(newest),
         })
+    }
+
+    fn wake_at(&self) -> Option<std::time::Instant> {
+        let due = self.next_due?;
+        let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        Some(std::time::Instant::now() + wait)
     }
 
     async fn idle(
@@ -502,6 +521,8 @@ impl<P: ProcessManager> Core<P> {
         let mut never: Shutdown<'_> = futures::future::pending().boxed().fuse();
         let checkpoint = self.progress.checkpoint;
         self.awaited.retain(|_, position| *position > checkpoint);
+        // Waiting deadlines fire after a commit wakes the runner, not on a timer.
+        self.next_due = None;
         loop {
             let due = follow
                 .target
@@ -509,6 +530,8 @@ impl<P: ProcessManager> Core<P> {
                 .await
                 .map_err(|e| self.store_error(e))?;
             if due.is_empty() {
+                let next = follow.target.next_deadline(P::NAME).await;
+                self.next_due = next.map_err(|e| self.store_error(e))?;
                 return Ok(());
             }
             let full = due.len() == follow.batch_size;
@@ -555,7 +578,12 @@ impl<P: ProcessManager> Core<P> {
                 self.commit(&follow.target, touched, None).await?;
                 self.progress.deadlines += 1;
             }
-            if !full || waiting {
+            if waiting {
+                return Ok(());
+            }
+            if !full {
+                let next = follow.target.next_deadline(P::NAME).await;
+                self.next_due = next.map_err(|e| self.store_error(e))?;
                 return Ok(());
             }
         }

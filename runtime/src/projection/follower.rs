@@ -37,6 +37,8 @@ pub(crate) enum Idle {
     CaughtUp,
     /// After waiting for the log to grow.
     Woken(Wake),
+    /// The time the follower asked to be woken at ([`Follower::wake_at`]) came.
+    Timer,
 }
 
 /// What one step read.
@@ -86,6 +88,12 @@ pub(crate) trait Follower<S, T: Leases>: Send {
         at: &mut LogPosition,
         shutdown: &mut Shutdown<'_>,
     ) -> impl Future<Output = Result<Batch, Self::Error>> + Send;
+
+    /// When a live follower wants its [`idle`](Self::idle) called even if the log stays
+    /// quiet (a process manager's next deadline); `None`: only on commits and polls.
+    fn wake_at(&self) -> Option<std::time::Instant> {
+        None
+    }
 
     /// Between batches; `Some` ends the run with that result.
     fn idle(
@@ -332,9 +340,18 @@ impl<S: EventStore, T: Leases> Follow<S, T> {
                 }
                 self.set_state(|| State::Live);
             }
+            let timer = match follower.wake_at() {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).boxed(),
+                None => futures::future::pending().boxed(),
+            };
             futures::select! {
                 wake = watch.wait().fuse() => {
                     if let Some(stop) = follower.idle(self, Idle::Woken(wake)).await? {
+                        return Ok(stop);
+                    }
+                }
+                () = timer.fuse() => {
+                    if let Some(stop) = follower.idle(self, Idle::Timer).await? {
                         return Ok(stop);
                     }
                 }

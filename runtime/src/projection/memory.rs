@@ -380,6 +380,20 @@ impl Instances for MemoryTarget {
         ready(Ok(due))
     }
 
+    fn next_deadline(
+        &self,
+        manager: &str,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send {
+        ready(Ok(self.with(|state| {
+            state
+                .instances
+                .iter()
+                .filter(|((m, _), _)| m == manager)
+                .flat_map(|(_, stored)| stored.deadlines.iter().map(|(_, due)| *due))
+                .min()
+        })))
+    }
+
     fn archived(
         &self,
         manager: &str,

@@ -304,6 +304,12 @@ pub trait Instances: Checkpoints {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<DueDeadline>, StoreError>> + Send;
 
+    /// When the earliest deadline of `manager` is due, if it has any.
+    fn next_deadline(
+        &self,
+        manager: &str,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send;
+
     /// A completed instance's archived state, if it was archived.
     fn archived(
         &self,

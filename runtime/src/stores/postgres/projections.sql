@@ -90,3 +90,7 @@ ON CONFLICT (manager, instance) DO UPDATE SET state = excluded.state, completed_
 
 -- name: select_archived
 SELECT state FROM {process_archive} WHERE manager = $1 AND instance = $2
+
+-- name: select_next_due
+-- Through the index on (manager, due_at).
+SELECT due_at FROM {process_deadlines} WHERE manager = $1 ORDER BY due_at LIMIT 1

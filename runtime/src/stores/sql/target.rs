@@ -43,6 +43,7 @@ named_statements! {
         SelectDue = "select_due",
         ArchiveInstance = "archive_instance",
         SelectArchived = "select_archived",
+        SelectNextDue = "select_next_due",
     }
 }
 
@@ -375,6 +376,19 @@ impl<D: Dialect> SqlTarget<D> {
             .collect()
     }
 
+    pub(crate) async fn next_deadline(
+        &self,
+        manager: &str,
+    ) -> Result<Option<chrono::DateTime<Utc>>, StoreError> {
+        let params = [Param::Text(manager)];
+        let sql = self.sql(TargetSql::SelectNextDue);
+        let row = self
+            .db
+            .fetch_optional(On::Pool, sql, &params, "the next deadline")
+            .await?;
+        row.map(|row| row.time(0)).transpose()
+    }
+
     pub(crate) async fn archived(
         &self,
         manager: &str,
@@ -548,6 +562,13 @@ macro_rules! sql_target_traits {
                 limit: usize,
             ) -> Result<Vec<$crate::projection::DueDeadline>, StoreError> {
                 self.sql.due_deadlines(manager, now, limit).await
+            }
+
+            async fn next_deadline(
+                &self,
+                manager: &str,
+            ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+                self.sql.next_deadline(manager).await
             }
 
             async fn archived(
