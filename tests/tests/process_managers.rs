@@ -8,7 +8,9 @@ use std::time::Duration;
 use cqrs_runtime::doc_support::{Counter, CounterCommand, CounterEvent, Mirror};
 use cqrs_runtime::postgres::{PostgresConfig, PostgresStore};
 use cqrs_runtime::process::{Dispatcher, Effects, ProcessManager, ProcessRunner, Refused, Route};
-use cqrs_runtime::projection::{Checkpoints, Instances, Leases, MemoryTarget};
+use cqrs_runtime::projection::{
+    Checkpoints, DeadLetters, Instances, Leases, MemoryTarget, PoisonPolicy,
+};
 use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
 use cqrs_runtime::{BoxError, EventStore, InMemoryStore, Repository, StoredEvent};
 
@@ -88,7 +90,7 @@ async fn version<S: EventStore + Clone>(repo: &Repository<Counter, S>, id: &str)
 async fn mirrors_once<S, T>(store: S, target: impl Fn() -> T)
 where
     S: EventStore + Clone,
-    T: Checkpoints + Leases + Instances,
+    T: Checkpoints + Leases + Instances + DeadLetters,
 {
     let counters = Repository::<Counter, _>::new(store.clone());
     for (id, n) in [("a", 2), ("b", 3), ("a", 4)] {
@@ -137,7 +139,7 @@ where
 async fn deadlines_and_refusals<S, T>(store: S, target: T)
 where
     S: EventStore + Clone,
-    T: Checkpoints + Leases + Instances + Clone,
+    T: Checkpoints + Leases + Instances + DeadLetters + Clone,
 {
     let counters = Repository::<Counter, _>::new(store.clone());
     counters
@@ -291,4 +293,151 @@ async fn a_live_runner_wakes_for_its_next_deadline() {
         "the deadline fired without a poll or a commit to wake the runner"
     );
     assert_eq!(progress.deadlines, 1);
+}
+
+/// Fails on the events of counter `bad`, and counts the others.
+#[derive(Debug, Clone, Copy)]
+struct Picky;
+
+impl ProcessManager for Picky {
+    const NAME: &'static str = "picky";
+    const FOLLOWS: &'static [&'static str] = &["counter"];
+    type State = u64;
+
+    fn route(&self, event: &StoredEvent) -> Result<Route, BoxError> {
+        Ok(Route::Start(event.aggregate_id.clone()))
+    }
+
+    fn handle(&self, seen: &mut u64, event: &StoredEvent, _: &mut Effects) -> Result<(), BoxError> {
+        *seen += 1;
+        if event.aggregate_id == "bad" {
+            return Err("counter `bad` is not for me".into());
+        }
+        Ok(())
+    }
+
+    fn on_deadline(&self, _: &mut u64, _: &str, _: &mut Effects) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// A failing handler stops the runner with the event named; parked, the event goes to the
+/// dead letters after its retries and the others go on, the failing instance as before.
+async fn poison<S, T>(store: S, target: impl Fn() -> T)
+where
+    S: EventStore + Clone,
+    T: Checkpoints + Leases + Instances + DeadLetters,
+{
+    let counters = Repository::<Counter, _>::new(store.clone());
+    for id in ["good", "bad", "good", "bad"] {
+        counters
+            .execute(&id.to_owned(), CounterCommand::Add(1))
+            .await
+            .unwrap();
+    }
+    let mut stopping = ProcessRunner::new(store.clone(), target(), Picky, Dispatcher::new());
+    let stopped = stopping.catch_up().await.unwrap_err();
+    assert_eq!(
+        stopped.to_string(),
+        "process manager `picky` failed on event `Added` of counter `bad` #1: counter `bad` is not for me"
+    );
+    let policy = PoisonPolicy::retry(2, Duration::from_millis(1)).then_park();
+    let mut parking =
+        ProcessRunner::new(store.clone(), target(), Picky, Dispatcher::new()).poison(policy);
+    let progress = parking.catch_up().await.unwrap();
+    assert_eq!(progress.read, 4);
+    let parked = parking.parked().await.unwrap();
+    assert_eq!(parked.len(), 2, "both events of `bad` parked");
+    assert_eq!(parked[0].attempts, 3, "the first run and two retries");
+    assert_eq!(parked[0].error, "counter `bad` is not for me");
+    let good = parking.instance("good").await.unwrap().unwrap();
+    assert_eq!(good.state, 2);
+    assert!(
+        parking.instance("bad").await.unwrap().is_none(),
+        "never started"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_on_memory_and_sqlite() {
+    poison(InMemoryStore::new(), MemoryTarget::new).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(SqliteConfig::new(dir.path().join("poison.db")))
+        .await
+        .unwrap();
+    let target = store.projection_target();
+    poison(store, || target.clone()).await;
+}
+
+/// A command a manager sends carries the key `<manager>/<instance>/<event id>/<n>` and the
+/// event as its cause, into the events it records.
+#[tokio::test]
+async fn commands_carry_the_key_and_cause_of_their_event() {
+    let store = InMemoryStore::new();
+    let counters = Repository::<Counter, _>::new(store.clone());
+    let done = counters
+        .execute(&"c-1".to_owned(), CounterCommand::Add(2))
+        .await
+        .unwrap();
+    let cause = done.events[0].event_id;
+    let dispatcher = Dispatcher::new().route(counters.clone());
+    let mut runner = ProcessRunner::new(store.clone(), MemoryTarget::new(), Mirror, dispatcher);
+    runner.catch_up().await.unwrap();
+    let copied = store
+        .read_stream("counter", "mirror-c-1", 0, 10)
+        .await
+        .unwrap();
+    let metadata = &copied[0].metadata;
+    assert_eq!(metadata.command_id, Some(format!("mirror/c-1/{cause}/0")));
+    assert_eq!(metadata.causation_id, Some(cause));
+}
+
+/// A command for an aggregate type the dispatcher has no repository for stops the runner
+/// with the fix.
+#[tokio::test]
+async fn a_command_without_a_route_stops_the_runner() {
+    let store = InMemoryStore::new();
+    Repository::<Counter, _>::new(store.clone())
+        .execute(&"c-1".to_owned(), CounterCommand::Add(2))
+        .await
+        .unwrap();
+    let mut runner = ProcessRunner::new(store, MemoryTarget::new(), Mirror, Dispatcher::new());
+    assert_eq!(
+        runner.catch_up().await.unwrap_err().to_string(),
+        "process manager `mirror`: no repository for aggregate type `counter`: add `.route(repository)` for it to the dispatcher"
+    );
+}
+
+/// Sets deadline `a`, cancels it, sets it again: the last word wins.
+struct Changeable;
+
+impl ProcessManager for Changeable {
+    const NAME: &'static str = "changeable";
+    const FOLLOWS: &'static [&'static str] = &["counter"];
+    type State = ();
+
+    fn route(&self, event: &StoredEvent) -> Result<Route, BoxError> {
+        Ok(Route::Start(event.aggregate_id.clone()))
+    }
+
+    fn handle(&self, _: &mut (), _: &StoredEvent, effects: &mut Effects) -> Result<(), BoxError> {
+        effects.schedule("a", Duration::from_secs(30));
+        effects.cancel("a");
+        effects.schedule("a", Duration::from_secs(60));
+        effects.schedule("b", Duration::from_secs(5));
+        effects.cancel("b");
+        Ok(())
+    }
+
+    fn on_deadline(&self, _: &mut (), _: &str, _: &mut Effects) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn deadlines_keep_the_last_word_and_count_from_the_event() {
+    cqrs_runtime::ProcessTest::new(Changeable)
+        .when::<Counter>("c-1", CounterEvent::Added(1))
+        .then_expect_deadline("c-1", "a", Duration::from_secs(60))
+        .then_expect_no_deadline("c-1", "b");
 }

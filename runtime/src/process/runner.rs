@@ -19,8 +19,8 @@ use crate::contract::store::EventStore;
 use crate::observe::metrics::Lag;
 use crate::projection::follower::{Batch, Follow, Follower, Idle, Shutdown, follow_settings};
 use crate::projection::{
-    Advance, Checkpoints, CommitError, FollowerId, InstanceChange, Instances, Leases,
-    StoredInstance,
+    Advance, Checkpoints, CommitError, DeadLetters, FollowerId, InstanceChange, Instances, Leases,
+    ParkedEvent, PoisonPolicy, ProjectionId, StoredInstance,
 };
 
 /// Runs a [`ProcessManager`]: see the [module docs](super).
@@ -117,13 +117,14 @@ struct Core<P: ProcessManager> {
     awaited: HashMap<String, LogPosition>,
     /// When the earliest deadline is due, as of the last look: the live runner wakes then.
     next_due: Option<chrono::DateTime<Utc>>,
+    poison: PoisonPolicy,
 }
 
 impl<P, S, T> ProcessRunner<P, S, T>
 where
     P: ProcessManager,
     S: EventStore,
-    T: Checkpoints + Leases + Instances,
+    T: Checkpoints + Leases + Instances + DeadLetters,
 {
     /// A runner of `manager` over `store`'s log, sending its commands through `dispatcher`,
     /// with its instances, deadlines, checkpoint and lease in `target`. Defaults: batches of
@@ -139,8 +140,24 @@ where
                 progress: ProcessProgress::default(),
                 awaited: HashMap::new(),
                 next_due: None,
+                poison: PoisonPolicy::stop(),
             },
         }
+    }
+
+    /// What to do with an event whose routing or handler fails: stop (the default), retry,
+    /// or park it in the target's dead-letter table (under the manager's name, version 0)
+    /// and go on, the instance as it was before the event. A failing deadline or refusal
+    /// handler always stops the runner.
+    pub fn poison(mut self, policy: PoisonPolicy) -> Self {
+        self.core.poison = policy;
+        self
+    }
+
+    /// The events parked by the [`poison`](Self::poison) policy, in log order.
+    pub async fn parked(&self) -> Result<Vec<ParkedEvent>, ProcessError> {
+        let parked = self.follow.target.parked(Core::<P>::dead_letters()).await;
+        parked.map_err(|e| self.core.store_error(e))
     }
 
     /// Keeps the final state of each completed instance in the target's archive.
@@ -190,7 +207,7 @@ impl<P, S, T> Follower<S, T> for Core<P>
 where
     P: ProcessManager,
     S: EventStore,
-    T: Checkpoints + Leases + Instances,
+    T: Checkpoints + Leases + Instances + DeadLetters,
 {
     type Stop = ProcessProgress;
     type Error = ProcessError;
@@ -227,7 +244,7 @@ where
                     from: None,
                     to: LogPosition::START,
                 };
-                self.commit(&follow.target, Touched::new(), Some(advance))
+                self.commit(&follow.target, Touched::new(), &[], Some(advance))
                     .await?;
                 LogPosition::START
             }
@@ -253,11 +270,14 @@ where
         let (last_position, newest) = (last.position, last.recorded_at);
         let mut touched = Touched::new();
         let mut queue = VecDeque::new();
+        let mut parked = Vec::new();
         for event in &batch {
-            let Some(step) = self.on_event(&follow.target, &mut touched, event).await? else {
-                continue;
-            };
-            queue.extend(self.settle(&mut touched, step, event.event_id));
+            let step = self
+                .on_event(&follow.target, &mut touched, event, &mut parked)
+                .await?;
+            if let Some(step) = step {
+                queue.extend(self.settle(&mut touched, step, event.event_id));
+            }
         }
         if !self.deliver(follow, &mut touched, queue, shutdown).await? {
             return Ok(Batch::default());
@@ -274,7 +294,8 @@ where
                 _ => None,
             })
             .min();
-        self.commit(&follow.target, touched, Some(advance)).await?;
+        self.commit(&follow.target, touched, &parked, Some(advance))
+            .await?;
         if let Some(earliest) = earliest {
             self.next_due = Some(self.next_due.map_or(earliest, |due| due.min(earliest)));
         }
@@ -362,39 +383,117 @@ impl<P: ProcessManager> Core<P> {
         touched: &mut Touched<P::State>,
         id: &str,
     ) -> Result<Option<Instance<P::State>>, ProcessError> {
+        // A completed or absent slot stays: what the batch decided for it still holds.
         match touched.remove(id) {
             Some(Slot::Running(instance)) => Ok(Some(instance)),
-            Some(Slot::Completed(_) | Slot::Absent) => Ok(None),
+            Some(other) => {
+                touched.insert(id.to_owned(), other);
+                Ok(None)
+            }
             None => self.load(target, id).await,
         }
     }
 
+    /// Where the parked events of this manager are kept.
+    fn dead_letters() -> ProjectionId {
+        ProjectionId {
+            name: P::NAME,
+            version: 0,
+        }
+    }
+
+    /// Runs one event through its instance, as the poison policy says when the routing or
+    /// the handler fails: retried, parked (into `parked`, the instance left as it was), or
+    /// stopping the runner.
     async fn on_event<T: Instances>(
         &self,
         target: &T,
         touched: &mut Touched<P::State>,
         event: &StoredEvent,
+        parked: &mut Vec<ParkedEvent>,
     ) -> Result<Option<Step<P::State>>, ProcessError> {
-        let failed = |source| ProcessError::Handler {
-            manager: P::NAME,
-            what: format!(
-                "event `{}` of {} `{}` #{}",
-                event.event_type, event.aggregate_type, event.aggregate_id, event.sequence
-            ),
-            source,
+        let mut failures = 0;
+        loop {
+            let error = match self.try_event(target, touched, event).await? {
+                Ok(step) => return Ok(step),
+                Err(error) => error,
+            };
+            failures += 1;
+            if failures <= self.poison.retries() {
+                let delay = self.poison.delay(failures);
+                tracing::warn!(manager = P::NAME, %error, event = %event.event_id, retry_in = ?delay, "a process manager handler failed; retrying");
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+            if self.poison.parks() {
+                tracing::error!(manager = P::NAME, %error, event = %event.event_id, "a process manager handler failed; parking the event");
+                parked.push(ParkedEvent {
+                    event: event.clone(),
+                    error: error.to_string(),
+                    attempts: failures,
+                    parked_at: Utc::now(),
+                });
+                return Ok(None);
+            }
+            return Err(ProcessError::Handler {
+                manager: P::NAME,
+                what: format!(
+                    "event `{}` of {} `{}` #{}",
+                    event.event_type, event.aggregate_type, event.aggregate_id, event.sequence
+                ),
+                source: error,
+            });
+        }
+    }
+
+    /// One run of an event; on a handler's error, the instance is back in `touched` as it
+    /// was before the event.
+    async fn try_event<T: Instances>(
+        &self,
+        target: &T,
+        touched: &mut Touched<P::State>,
+        event: &StoredEvent,
+    ) -> Result<Result<Option<Step<P::State>>, BoxError>, ProcessError> {
+        let route = match self.manager.route(event) {
+            Ok(route) => route,
+            Err(error) => return Ok(Err(error)),
         };
-        let route = self.manager.route(event).map_err(failed)?;
         let id = match &route {
-            super::Route::Ignore => return Ok(None),
+            super::Route::Ignore => return Ok(Ok(None)),
             super::Route::Start(id) | super::Route::Existing(id) => id.clone(),
         };
         let instance = self.current(target, touched, &id).await?;
-        let step = super::on_event(&self.manager, event, |_| instance).map_err(failed)?;
-        if step.is_none() {
-            // An `Existing` route to no running instance: nothing to write for it.
-            touched.entry(id).or_insert(Slot::Absent);
+        // What to put back if the handler fails, when the policy goes on after a failure.
+        let before = match (&instance, self.poison == PoisonPolicy::stop()) {
+            (Some(instance), false) => Some((
+                self.encode(&id, &instance.state)?,
+                instance.deadlines.clone(),
+            )),
+            _ => None,
+        };
+        let existed = instance.is_some();
+        match super::on_event(&self.manager, event, |_| instance) {
+            Ok(Some(step)) => Ok(Ok(Some(step))),
+            Ok(None) => {
+                // An `Existing` route to no running instance: nothing to write for it.
+                touched.entry(id).or_insert(Slot::Absent);
+                Ok(Ok(None))
+            }
+            Err(error) => {
+                match before {
+                    Some((state, deadlines)) => {
+                        let state = self.decode(&id, &state)?;
+                        touched.insert(id, Slot::Running(Instance { state, deadlines }));
+                    }
+                    // The runner stops: nothing to put back.
+                    None if existed => {}
+                    None => {
+                        touched.entry(id).or_insert(Slot::Absent);
+                    }
+                }
+                Ok(Err(error))
+            }
         }
-        Ok(step)
     }
 
     /// Keeps what a step made of its instance and returns its commands, to send.
@@ -426,7 +525,7 @@ impl<P: ProcessManager> Core<P> {
 
     /// Sends the queued commands in order, and those the instances decide on hearing of a
     /// refusal. A store failure is retried with backoff until `shutdown` (`false`).
-    async fn deliver<S: EventStore, T: Checkpoints + Leases + Instances>(
+    async fn deliver<S: EventStore, T: Checkpoints + Leases + Instances + DeadLetters>(
         &mut self,
         follow: &mut Follow<S, T>,
         touched: &mut Touched<P::State>,
@@ -483,7 +582,7 @@ impl<P: ProcessManager> Core<P> {
 
     /// Sends one command, retrying store failures with backoff (with the same key: it runs
     /// once); `None` on shutdown.
-    async fn send<S: EventStore, T: Checkpoints + Leases + Instances>(
+    async fn send<S: EventStore, T: Checkpoints + Leases + Instances + DeadLetters>(
         &mut self,
         follow: &mut Follow<S, T>,
         outgoing: &Outgoing,
@@ -514,7 +613,7 @@ impl<P: ProcessManager> Core<P> {
     }
 
     /// Fires every deadline due now, each in a transaction of its own.
-    async fn fire_due<S: EventStore, T: Checkpoints + Leases + Instances>(
+    async fn fire_due<S: EventStore, T: Checkpoints + Leases + Instances + DeadLetters>(
         &mut self,
         follow: &mut Follow<S, T>,
     ) -> Result<(), ProcessError> {
@@ -575,7 +674,7 @@ impl<P: ProcessManager> Core<P> {
                 {
                     return Ok(());
                 }
-                self.commit(&follow.target, touched, None).await?;
+                self.commit(&follow.target, touched, &[], None).await?;
                 self.progress.deadlines += 1;
             }
             if waiting {
@@ -591,13 +690,20 @@ impl<P: ProcessManager> Core<P> {
 
     /// Writes the instances a batch (or a deadline) touched, moving the checkpoint as
     /// `advance` says (by compare-and-set: another runner's move fences this one off).
-    async fn commit<T: Checkpoints + Instances>(
+    async fn commit<T: Checkpoints + Instances + DeadLetters>(
         &self,
         target: &T,
         touched: Touched<P::State>,
+        parked: &[ParkedEvent],
         advance: Option<Advance>,
     ) -> Result<(), ProcessError> {
         let mut tx = target.begin().await.map_err(|e| self.store_error(e))?;
+        for event in parked {
+            if let Err(error) = target.park(&mut tx, Self::dead_letters(), event).await {
+                target.rollback(tx).await;
+                return Err(self.store_error(error));
+            }
+        }
         for (id, slot) in &touched {
             let saved = match slot {
                 Slot::Running(instance) => {
