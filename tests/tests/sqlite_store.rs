@@ -279,7 +279,7 @@ async fn a_database_from_a_newer_release_is_refused() {
     );
     assert_eq!(
         error.to_string(),
-        "the database schema is at version 99, newer than this code knows (5); run a newer release of the service"
+        "the database schema is at version 99, newer than this code knows (6); run a newer release of the service"
     );
 }
 

@@ -105,7 +105,6 @@ pub enum ProcessError {
 }
 
 /// What the runner does per batch and between batches: the [`Follower`] the driver runs.
-#[derive(Debug)]
 struct Core<P: ProcessManager> {
     manager: P,
     dispatcher: Dispatcher,
@@ -118,7 +117,28 @@ struct Core<P: ProcessManager> {
     /// When the earliest deadline is due, as of the last look: the live runner wakes then.
     next_due: Option<chrono::DateTime<Utc>>,
     poison: PoisonPolicy,
+    /// The instances as last committed, kept while this runner holds the lease (it is then
+    /// their only writer): a batch loads from the target only the instances it has not seen.
+    /// Emptied whenever the runner (re)starts following.
+    cache: HashMap<String, Instance<P::State>>,
 }
+
+impl<P: ProcessManager + std::fmt::Debug> std::fmt::Debug for Core<P> {
+    // The cached states need not be `Debug`: show how many there are.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("manager", &self.manager)
+            .field("dispatcher", &self.dispatcher)
+            .field("archive", &self.archive)
+            .field("progress", &self.progress)
+            .field("poison", &self.poison)
+            .field("cached", &self.cache.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The most instances the runner keeps in memory; past it, it starts over with none.
+const CACHED: usize = 100_000;
 
 impl<P, S, T> ProcessRunner<P, S, T>
 where
@@ -141,6 +161,7 @@ where
                 awaited: HashMap::new(),
                 next_due: None,
                 poison: PoisonPolicy::stop(),
+                cache: HashMap::new(),
             },
         }
     }
@@ -235,6 +256,8 @@ where
     fn record(&self, _batch: Batch, _lag: Lag) {}
 
     async fn start(&mut self, follow: &mut Follow<S, T>) -> Result<LogPosition, ProcessError> {
+        // Another runner may have written instances since this one last held the lease.
+        self.cache.clear();
         let stored = follow.target.checkpoint(FollowerId::Process(P::NAME)).await;
         let checkpoint = match stored.map_err(|e| self.store_error(e))? {
             Some(checkpoint) => checkpoint,
@@ -244,7 +267,7 @@ where
                     from: None,
                     to: LogPosition::START,
                 };
-                self.commit(&follow.target, Touched::new(), &[], Some(advance))
+                self.commit(&follow.target, &Touched::new(), &[], Some(advance))
                     .await?;
                 LogPosition::START
             }
@@ -294,8 +317,9 @@ where
                 _ => None,
             })
             .min();
-        self.commit(&follow.target, touched, &parked, Some(advance))
+        self.commit(&follow.target, &touched, &parked, Some(advance))
             .await?;
+        self.remember(touched);
         if let Some(earliest) = earliest {
             self.next_due = Some(self.next_due.map_or(earliest, |due| due.min(earliest)));
         }
@@ -378,7 +402,7 @@ impl<P: ProcessManager> Core<P> {
 
     /// The instance as this batch left it so far, or as committed.
     async fn current<T: Instances>(
-        &self,
+        &mut self,
         target: &T,
         touched: &mut Touched<P::State>,
         id: &str,
@@ -390,7 +414,28 @@ impl<P: ProcessManager> Core<P> {
                 touched.insert(id.to_owned(), other);
                 Ok(None)
             }
-            None => self.load(target, id).await,
+            None => match self.cache.remove(id) {
+                Some(instance) => Ok(Some(instance)),
+                None => self.load(target, id).await,
+            },
+        }
+    }
+
+    /// Keeps what a commit wrote, for the next batches.
+    fn remember(&mut self, touched: Touched<P::State>) {
+        if self.cache.len() + touched.len() > CACHED {
+            self.cache.clear();
+        }
+        for (id, slot) in touched {
+            match slot {
+                Slot::Running(instance) => {
+                    self.cache.insert(id, instance);
+                }
+                Slot::Completed(_) => {
+                    self.cache.remove(&id);
+                }
+                Slot::Absent => {}
+            }
         }
     }
 
@@ -406,7 +451,7 @@ impl<P: ProcessManager> Core<P> {
     /// the handler fails: retried, parked (into `parked`, the instance left as it was), or
     /// stopping the runner.
     async fn on_event<T: Instances>(
-        &self,
+        &mut self,
         target: &T,
         touched: &mut Touched<P::State>,
         event: &StoredEvent,
@@ -449,7 +494,7 @@ impl<P: ProcessManager> Core<P> {
     /// One run of an event; on a handler's error, the instance is back in `touched` as it
     /// was before the event.
     async fn try_event<T: Instances>(
-        &self,
+        &mut self,
         target: &T,
         touched: &mut Touched<P::State>,
         event: &StoredEvent,
@@ -643,11 +688,15 @@ impl<P: ProcessManager> Core<P> {
                     continue;
                 }
                 let mut touched = Touched::new();
-                let Some(instance) = self.load(&follow.target, &deadline.instance).await? else {
+                let current = self
+                    .current(&follow.target, &mut touched, &deadline.instance)
+                    .await?;
+                let Some(instance) = current else {
                     continue;
                 };
                 // Cancelled or moved since it was read: not due any more.
                 if instance.deadlines.get(&deadline.name) != Some(&deadline.due) {
+                    self.cache.insert(deadline.instance, instance);
                     continue;
                 }
                 let step = super::on_deadline(
@@ -674,7 +723,8 @@ impl<P: ProcessManager> Core<P> {
                 {
                     return Ok(());
                 }
-                self.commit(&follow.target, touched, &[], None).await?;
+                self.commit(&follow.target, &touched, &[], None).await?;
+                self.remember(touched);
                 self.progress.deadlines += 1;
             }
             if waiting {
@@ -693,7 +743,7 @@ impl<P: ProcessManager> Core<P> {
     async fn commit<T: Checkpoints + Instances + DeadLetters>(
         &self,
         target: &T,
-        touched: Touched<P::State>,
+        touched: &Touched<P::State>,
         parked: &[ParkedEvent],
         advance: Option<Advance>,
     ) -> Result<(), ProcessError> {
@@ -704,7 +754,7 @@ impl<P: ProcessManager> Core<P> {
                 return Err(self.store_error(error));
             }
         }
-        for (id, slot) in &touched {
+        for (id, slot) in touched {
             let saved = match slot {
                 Slot::Running(instance) => {
                     let stored = StoredInstance {
