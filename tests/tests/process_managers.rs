@@ -9,7 +9,7 @@ use cqrs_runtime::doc_support::{Counter, CounterCommand, CounterEvent, Mirror};
 use cqrs_runtime::postgres::{PostgresConfig, PostgresStore};
 use cqrs_runtime::process::{Dispatcher, Effects, ProcessManager, ProcessRunner, Refused, Route};
 use cqrs_runtime::projection::{
-    Checkpoints, DeadLetters, Instances, Leases, MemoryTarget, PoisonPolicy,
+    Checkpoints, DeadLetters, FollowerId, Instances, Leases, MemoryTarget, PoisonPolicy,
 };
 use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
 use cqrs_runtime::{BoxError, EventStore, InMemoryStore, Repository, StoredEvent};
@@ -440,4 +440,86 @@ fn deadlines_keep_the_last_word_and_count_from_the_event() {
         .when::<Counter>("c-1", CounterEvent::Added(1))
         .then_expect_deadline("c-1", "a", Duration::from_secs(60))
         .then_expect_no_deadline("c-1", "b");
+}
+
+/// Spends 5 from `wallet` on every `spend-*` counter event; a refusal adds 1 to `refunds`.
+struct Spender;
+
+impl ProcessManager for Spender {
+    const NAME: &'static str = "spender";
+    const FOLLOWS: &'static [&'static str] = &["counter"];
+    type State = ();
+
+    fn route(&self, event: &StoredEvent) -> Result<Route, BoxError> {
+        Ok(match event.aggregate_id.starts_with("spend-") {
+            true => Route::Start(event.aggregate_id.clone()),
+            false => Route::Ignore,
+        })
+    }
+
+    fn handle(&self, _: &mut (), _: &StoredEvent, effects: &mut Effects) -> Result<(), BoxError> {
+        effects.send::<Counter>("wallet".to_owned(), CounterCommand::Subtract(5));
+        Ok(())
+    }
+
+    fn on_deadline(&self, _: &mut (), _: &str, _: &mut Effects) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    fn on_refused(&self, _: &mut (), _: &Refused, effects: &mut Effects) -> Result<(), BoxError> {
+        effects.send::<Counter>("refunds".to_owned(), CounterCommand::Add(1));
+        Ok(())
+    }
+}
+
+/// A command refused on the first run stays refused when the event is handled again (as
+/// after a crash before the commit), even though it would now succeed: the instance already
+/// acted on the refusal.
+async fn refusals_are_kept<S, T>(store: S, target: T)
+where
+    S: EventStore + Clone,
+    T: Checkpoints + Leases + Instances + DeadLetters + Clone,
+{
+    let counters = Repository::<Counter, _>::new(store.clone());
+    counters
+        .execute(&"spend-1".to_owned(), CounterCommand::Add(1))
+        .await
+        .unwrap();
+    let dispatcher = || Dispatcher::new().route(counters.clone());
+    let mut runner = ProcessRunner::new(store.clone(), target.clone(), Spender, dispatcher());
+    runner.catch_up().await.unwrap();
+    assert_eq!(
+        total(&counters, "refunds").await,
+        1,
+        "the empty wallet refused"
+    );
+    counters
+        .execute(&"wallet".to_owned(), CounterCommand::Add(10))
+        .await
+        .unwrap();
+    // The checkpoint back before the event: the runner handles it again.
+    let mut tx = target.begin().await.unwrap();
+    target
+        .clear_checkpoint(&mut tx, FollowerId::Process("spender"))
+        .await
+        .unwrap();
+    target.commit(tx, None).await.unwrap();
+    let mut again = ProcessRunner::new(store.clone(), target, Spender, dispatcher());
+    again.catch_up().await.unwrap();
+    assert_eq!(
+        total(&counters, "wallet").await,
+        10,
+        "not debited on the replay"
+    );
+    assert_eq!(version(&counters, "refunds").await, 1, "refunded once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_stay_refusals_on_a_replay() {
+    refusals_are_kept(InMemoryStore::new(), MemoryTarget::new()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(SqliteConfig::new(dir.path().join("refusals.db")))
+        .await
+        .unwrap();
+    refusals_are_kept(store.clone(), store.projection_target()).await;
 }

@@ -121,6 +121,10 @@ struct Core<P: ProcessManager> {
     /// their only writer): a batch loads from the target only the instances it has not seen.
     /// Emptied whenever the runner (re)starts following.
     cache: HashMap<String, Instance<P::State>>,
+    /// The newest event of the log when this runner (re)started following: a command caused
+    /// by a later event cannot have been sent by an earlier run, so its refusal is not looked
+    /// up.
+    started_at: u64,
 }
 
 impl<P: ProcessManager + std::fmt::Debug> std::fmt::Debug for Core<P> {
@@ -162,6 +166,7 @@ where
                 next_due: None,
                 poison: PoisonPolicy::stop(),
                 cache: HashMap::new(),
+                started_at: u64::MAX,
             },
         }
     }
@@ -258,6 +263,7 @@ where
     async fn start(&mut self, follow: &mut Follow<S, T>) -> Result<LogPosition, ProcessError> {
         // Another runner may have written instances since this one last held the lease.
         self.cache.clear();
+        self.started_at = follow.store.head().await.map_err(|e| self.store_error(e))?;
         let stored = follow.target.checkpoint(FollowerId::Process(P::NAME)).await;
         let checkpoint = match stored.map_err(|e| self.store_error(e))? {
             Some(checkpoint) => checkpoint,
@@ -299,7 +305,8 @@ where
                 .on_event(&follow.target, &mut touched, event, &mut parked)
                 .await?;
             if let Some(step) = step {
-                queue.extend(self.settle(&mut touched, step, event.event_id));
+                let maybe_sent = event.position.event <= self.started_at;
+                queue.extend(self.settle(&mut touched, step, event.event_id, maybe_sent));
             }
         }
         if !self.deliver(follow, &mut touched, queue, shutdown).await? {
@@ -366,6 +373,9 @@ struct Queued {
     instance: String,
     outgoing: Outgoing,
     cause: Uuid,
+    /// Whether an earlier run may have sent it (and seen it refused): its cause is an event
+    /// the log held when this runner started, a deadline or a refusal.
+    maybe_sent: bool,
 }
 
 impl<P: ProcessManager> Core<P> {
@@ -547,6 +557,7 @@ impl<P: ProcessManager> Core<P> {
         touched: &mut Touched<P::State>,
         step: Step<P::State>,
         cause: Uuid,
+        maybe_sent: bool,
     ) -> Vec<Queued> {
         let Step { id, after, effects } = step;
         let slot = match after {
@@ -564,6 +575,7 @@ impl<P: ProcessManager> Core<P> {
                 instance: id.clone(),
                 outgoing,
                 cause,
+                maybe_sent,
             })
             .collect()
     }
@@ -587,7 +599,8 @@ impl<P: ProcessManager> Core<P> {
             };
             let metadata = Metadata::default().caused_by(queued.cause);
             let outgoing = queued.outgoing;
-            let Some(delivery) = self.send(follow, &outgoing, metadata, shutdown).await? else {
+            let sent = self.send(follow, &outgoing, metadata, queued.maybe_sent, shutdown);
+            let Some(delivery) = sent.await? else {
                 return Ok(false);
             };
             self.progress.commands += 1;
@@ -620,23 +633,42 @@ impl<P: ProcessManager> Core<P> {
                 what: format!("the refusal of `{}`", refusal.command_id),
                 source,
             })?;
-            queue.extend(self.settle(touched, step, queued.cause));
+            queue.extend(self.settle(touched, step, queued.cause, true));
         }
         Ok(true)
     }
 
     /// Sends one command, retrying store failures with backoff (with the same key: it runs
     /// once); `None` on shutdown.
+    ///
+    /// A refusal is recorded before the instance hears of it, and a command refused before
+    /// (by a run that crashed before its commit) is not sent again: sent again, it could now
+    /// succeed, after the instance already acted on its refusal.
     async fn send<S: EventStore, T: Checkpoints + Leases + Instances + DeadLetters>(
         &mut self,
         follow: &mut Follow<S, T>,
         outgoing: &Outgoing,
         metadata: Metadata,
+        maybe_sent: bool,
         shutdown: &mut Shutdown<'_>,
     ) -> Result<Option<Delivery>, ProcessError> {
+        if maybe_sent {
+            let refused = follow.target.refusal(P::NAME, &outgoing.command_id).await;
+            if let Some(reason) = refused.map_err(|e| self.store_error(e))? {
+                return Ok(Some(Delivery::Refused(reason)));
+            }
+        }
         let mut delay = follow.backoff;
         loop {
             match self.dispatcher.deliver(outgoing, metadata.clone()).await {
+                Ok(Delivery::Refused(reason)) => {
+                    let recorded = follow
+                        .target
+                        .record_refusal(P::NAME, &outgoing.command_id, &reason)
+                        .await;
+                    recorded.map_err(|e| self.store_error(e))?;
+                    return Ok(Some(Delivery::Refused(reason)));
+                }
                 Ok(delivery) => return Ok(Some(delivery)),
                 Err(source @ DispatchError::NoRoute(_)) => {
                     return Err(ProcessError::Dispatch {
@@ -716,7 +748,7 @@ impl<P: ProcessManager> Core<P> {
                 })?;
                 // The commands' cause: a UUID of its own per firing, for their metadata.
                 let cause = Uuid::now_v7();
-                let queue = self.settle(&mut touched, step, cause).into();
+                let queue = self.settle(&mut touched, step, cause, true).into();
                 if !self
                     .deliver(follow, &mut touched, queue, &mut never)
                     .await?

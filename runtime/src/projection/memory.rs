@@ -40,6 +40,8 @@ struct State {
     instances: HashMap<(String, String), StoredInstance>,
     /// Completed instances' final states, when archived.
     archive: HashMap<(String, String), String>,
+    /// Process managers' refused commands, by (manager, command id).
+    refusals: HashMap<(String, String), String>,
 }
 
 /// A transaction of a [`MemoryTarget`]: its changes, applied at commit.
@@ -378,6 +380,31 @@ impl Instances for MemoryTarget {
         due.sort_by(|a, b| (a.due, &a.instance, &a.name).cmp(&(b.due, &b.instance, &b.name)));
         due.truncate(limit);
         ready(Ok(due))
+    }
+
+    fn refusal(
+        &self,
+        manager: &str,
+        command_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
+        let key = (manager.to_owned(), command_id.to_owned());
+        ready(Ok(self.with(|state| state.refusals.get(&key).cloned())))
+    }
+
+    fn record_refusal(
+        &self,
+        manager: &str,
+        command_id: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let key = (manager.to_owned(), command_id.to_owned());
+        self.with(|state| {
+            state
+                .refusals
+                .entry(key)
+                .or_insert_with(|| reason.to_owned());
+        });
+        ready(Ok(()))
     }
 
     fn next_deadline(

@@ -304,6 +304,22 @@ pub trait Instances: Checkpoints {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<DueDeadline>, StoreError>> + Send;
 
+    /// The refusal of a command `manager` sent with key `command_id`, if recorded.
+    fn refusal(
+        &self,
+        manager: &str,
+        command_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Records, at once, that the command `manager` sent with key `command_id` was refused;
+    /// the first record stands.
+    fn record_refusal(
+        &self,
+        manager: &str,
+        command_id: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// When the earliest deadline of `manager` is due, if it has any.
     fn next_deadline(
         &self,

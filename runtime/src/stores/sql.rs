@@ -28,6 +28,7 @@ pub(crate) struct Tables {
     pub process_instances: String,
     pub process_deadlines: String,
     pub process_archive: String,
+    pub process_refusals: String,
 }
 
 /// Accepts only ASCII letters (lowercase ones if `lowercase`), digits and underscores, starting
@@ -84,6 +85,7 @@ impl Tables {
             process_instances: format!("{prefix}process_instances"),
             process_deadlines: format!("{prefix}process_deadlines"),
             process_archive: format!("{prefix}process_archive"),
+            process_refusals: format!("{prefix}process_refusals"),
         })
     }
 
@@ -107,6 +109,7 @@ impl Tables {
             )
             .replace("{process_deadlines}", &self.process_deadlines)
             .replace("{process_archive}", &self.process_archive)
+            .replace("{process_refusals}", &self.process_refusals)
     }
 }
 

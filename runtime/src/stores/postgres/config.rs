@@ -209,6 +209,10 @@ impl Names {
                 "{process_archive}",
                 format!("{schema}.{prefix}process_archive"),
             ),
+            (
+                "{process_refusals}",
+                format!("{schema}.{prefix}process_refusals"),
+            ),
         ];
         Names {
             schema: schema.to_owned(),

@@ -44,6 +44,8 @@ named_statements! {
         ArchiveInstance = "archive_instance",
         SelectArchived = "select_archived",
         SelectNextDue = "select_next_due",
+        SelectRefusal = "select_refusal",
+        InsertRefusal = "insert_refusal",
     }
 }
 
@@ -376,6 +378,37 @@ impl<D: Dialect> SqlTarget<D> {
             .collect()
     }
 
+    pub(crate) async fn refusal(
+        &self,
+        manager: &str,
+        command_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let params = [Param::Text(manager), Param::Text(command_id)];
+        let sql = self.sql(TargetSql::SelectRefusal);
+        let row = self
+            .db
+            .fetch_optional(On::Pool, sql, &params, "a refused command")
+            .await?;
+        row.map(|mut row| row.text(0)).transpose()
+    }
+
+    pub(crate) async fn record_refusal(
+        &self,
+        manager: &str,
+        command_id: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let params = [
+            Param::Text(manager),
+            Param::Text(command_id),
+            Param::Text(reason),
+            Param::Time(Utc::now()),
+        ];
+        let sql = self.sql(TargetSql::InsertRefusal);
+        self.db.execute(On::Pool, sql, &params).await?;
+        Ok(())
+    }
+
     pub(crate) async fn next_deadline(
         &self,
         manager: &str,
@@ -562,6 +595,23 @@ macro_rules! sql_target_traits {
                 limit: usize,
             ) -> Result<Vec<$crate::projection::DueDeadline>, StoreError> {
                 self.sql.due_deadlines(manager, now, limit).await
+            }
+
+            async fn refusal(
+                &self,
+                manager: &str,
+                command_id: &str,
+            ) -> Result<Option<String>, StoreError> {
+                self.sql.refusal(manager, command_id).await
+            }
+
+            async fn record_refusal(
+                &self,
+                manager: &str,
+                command_id: &str,
+                reason: &str,
+            ) -> Result<(), StoreError> {
+                self.sql.record_refusal(manager, command_id, reason).await
             }
 
             async fn next_deadline(

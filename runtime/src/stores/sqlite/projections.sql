@@ -99,3 +99,10 @@ SELECT state FROM {process_archive} WHERE manager = ?1 AND instance = ?2
 -- name: select_next_due
 -- Through the index on (manager, due_at).
 SELECT due_at FROM {process_deadlines} WHERE manager = ?1 ORDER BY due_at LIMIT 1
+
+-- name: select_refusal
+SELECT reason FROM {process_refusals} WHERE manager = ?1 AND command_id = ?2
+
+-- name: insert_refusal
+INSERT INTO {process_refusals} (manager, command_id, reason, refused_at) VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (manager, command_id) DO NOTHING

@@ -26,3 +26,14 @@ CREATE TABLE {process_archive} (
     completed_at  TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (manager, instance)
 );
+
+-- The commands of process managers that their aggregates refused, by idempotency key: a
+-- runner handling an event again after a crash takes the refusal it already acted on instead
+-- of sending the command again (which could now succeed).
+CREATE TABLE {process_refusals} (
+    manager     TEXT    NOT NULL,
+    command_id  TEXT    NOT NULL,
+    reason      TEXT    NOT NULL,
+    refused_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (manager, command_id)
+);
