@@ -599,7 +599,8 @@ impl<P: ProcessManager> Core<P> {
             };
             let metadata = Metadata::default().caused_by(queued.cause);
             let outgoing = queued.outgoing;
-            let sent = self.send(follow, &outgoing, metadata, queued.maybe_sent, shutdown);
+            let (instance, maybe_sent) = (&queued.instance, queued.maybe_sent);
+            let sent = self.send(follow, instance, &outgoing, metadata, maybe_sent, shutdown);
             let Some(delivery) = sent.await? else {
                 return Ok(false);
             };
@@ -647,6 +648,7 @@ impl<P: ProcessManager> Core<P> {
     async fn send<S: EventStore, T: Checkpoints + Leases + Instances + DeadLetters>(
         &mut self,
         follow: &mut Follow<S, T>,
+        instance: &str,
         outgoing: &Outgoing,
         metadata: Metadata,
         maybe_sent: bool,
@@ -664,7 +666,7 @@ impl<P: ProcessManager> Core<P> {
                 Ok(Delivery::Refused(reason)) => {
                     let recorded = follow
                         .target
-                        .record_refusal(P::NAME, &outgoing.command_id, &reason)
+                        .record_refusal(P::NAME, instance, &outgoing.command_id, &reason)
                         .await;
                     recorded.map_err(|e| self.store_error(e))?;
                     return Ok(Some(Delivery::Refused(reason)));

@@ -40,8 +40,9 @@ struct State {
     instances: HashMap<(String, String), StoredInstance>,
     /// Completed instances' final states, when archived.
     archive: HashMap<(String, String), String>,
-    /// Process managers' refused commands, by (manager, command id).
-    refusals: HashMap<(String, String), String>,
+    /// Process managers' refused commands, by (manager, command id): the instance and the
+    /// reason.
+    refusals: HashMap<(String, String), (String, String)>,
 }
 
 /// A transaction of a [`MemoryTarget`]: its changes, applied at commit.
@@ -152,9 +153,17 @@ impl Checkpoints for MemoryTarget {
                         archive,
                     } => {
                         match running {
-                            Some(instance) => state.instances.insert(key.clone(), instance),
-                            None => state.instances.remove(&key),
-                        };
+                            Some(instance) => {
+                                state.instances.insert(key.clone(), instance);
+                            }
+                            None => {
+                                state.instances.remove(&key);
+                                let (manager, instance) = (&key.0, &key.1);
+                                state
+                                    .refusals
+                                    .retain(|(m, _), (i, _)| m != manager || i != instance);
+                            }
+                        }
                         if let Some(archived) = archive {
                             state.archive.insert(key, archived);
                         }
@@ -388,21 +397,22 @@ impl Instances for MemoryTarget {
         command_id: &str,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
         let key = (manager.to_owned(), command_id.to_owned());
-        ready(Ok(self.with(|state| state.refusals.get(&key).cloned())))
+        ready(Ok(self.with(|state| {
+            state.refusals.get(&key).map(|(_, reason)| reason.clone())
+        })))
     }
 
     fn record_refusal(
         &self,
         manager: &str,
+        instance: &str,
         command_id: &str,
         reason: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         let key = (manager.to_owned(), command_id.to_owned());
         self.with(|state| {
-            state
-                .refusals
-                .entry(key)
-                .or_insert_with(|| reason.to_owned());
+            let record = (instance.to_owned(), reason.to_owned());
+            state.refusals.entry(key).or_insert(record);
         });
         ready(Ok(()))
     }

@@ -269,8 +269,8 @@ pub struct DueDeadline {
 pub enum InstanceChange<'a> {
     /// It runs on with this state and these deadlines.
     Running(&'a StoredInstance),
-    /// It completed: its state and deadlines are removed, the state kept in the archive when
-    /// given.
+    /// It completed: its state, deadlines and refused commands are removed, the state kept
+    /// in the archive when given.
     Completed {
         /// The final state, to archive.
         archive: Option<&'a str>,
@@ -311,11 +311,13 @@ pub trait Instances: Checkpoints {
         command_id: &str,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
-    /// Records, at once, that the command `manager` sent with key `command_id` was refused;
-    /// the first record stands.
+    /// Records, at once, that the command instance `instance` of `manager` sent with key
+    /// `command_id` was refused; the first record stands. The instance's records go when it
+    /// completes.
     fn record_refusal(
         &self,
         manager: &str,
+        instance: &str,
         command_id: &str,
         reason: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;

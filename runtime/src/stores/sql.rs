@@ -109,6 +109,10 @@ impl Tables {
             )
             .replace("{process_deadlines}", &self.process_deadlines)
             .replace("{process_archive}", &self.process_archive)
+            .replace(
+                "{process_refusals_by_instance}",
+                &format!("{}_by_instance", self.process_refusals),
+            )
             .replace("{process_refusals}", &self.process_refusals)
     }
 }

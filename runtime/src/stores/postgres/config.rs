@@ -210,6 +210,10 @@ impl Names {
                 format!("{schema}.{prefix}process_archive"),
             ),
             (
+                "{process_refusals_by_instance}",
+                format!("{prefix}process_refusals_by_instance"),
+            ),
+            (
                 "{process_refusals}",
                 format!("{schema}.{prefix}process_refusals"),
             ),

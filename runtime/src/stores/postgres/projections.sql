@@ -99,5 +99,10 @@ SELECT due_at FROM {process_deadlines} WHERE manager = $1 ORDER BY due_at LIMIT 
 SELECT reason FROM {process_refusals} WHERE manager = $1 AND command_id = $2
 
 -- name: insert_refusal
-INSERT INTO {process_refusals} (manager, command_id, reason, refused_at) VALUES ($1, $2, $3, $4)
+INSERT INTO {process_refusals} (manager, command_id, instance, reason, refused_at)
+VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (manager, command_id) DO NOTHING
+
+-- name: delete_refusals
+-- A completed instance's refused commands, through the index on (manager, instance).
+DELETE FROM {process_refusals} WHERE manager = $1 AND instance = $2

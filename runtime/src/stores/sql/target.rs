@@ -46,6 +46,7 @@ named_statements! {
         SelectNextDue = "select_next_due",
         SelectRefusal = "select_refusal",
         InsertRefusal = "insert_refusal",
+        DeleteRefusals = "delete_refusals",
     }
 }
 
@@ -339,6 +340,8 @@ impl<D: Dialect> SqlTarget<D> {
             InstanceChange::Completed { archive } => {
                 let sql = self.sql(TargetSql::DeleteInstance);
                 self.db.execute(On::Tx(tx), sql, &key).await?;
+                let sql = self.sql(TargetSql::DeleteRefusals);
+                self.db.execute(On::Tx(tx), sql, &key).await?;
                 if let Some(state) = archive {
                     let params = [
                         Param::Text(manager),
@@ -395,12 +398,14 @@ impl<D: Dialect> SqlTarget<D> {
     pub(crate) async fn record_refusal(
         &self,
         manager: &str,
+        instance: &str,
         command_id: &str,
         reason: &str,
     ) -> Result<(), StoreError> {
         let params = [
             Param::Text(manager),
             Param::Text(command_id),
+            Param::Text(instance),
             Param::Text(reason),
             Param::Time(Utc::now()),
         ];
@@ -608,10 +613,13 @@ macro_rules! sql_target_traits {
             async fn record_refusal(
                 &self,
                 manager: &str,
+                instance: &str,
                 command_id: &str,
                 reason: &str,
             ) -> Result<(), StoreError> {
-                self.sql.record_refusal(manager, command_id, reason).await
+                self.sql
+                    .record_refusal(manager, instance, command_id, reason)
+                    .await
             }
 
             async fn next_deadline(

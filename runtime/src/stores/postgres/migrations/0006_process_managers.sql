@@ -29,11 +29,15 @@ CREATE TABLE {process_archive} (
 
 -- The commands of process managers that their aggregates refused, by idempotency key: a
 -- runner handling an event again after a crash takes the refusal it already acted on instead
--- of sending the command again (which could now succeed).
+-- of sending the command again (which could now succeed). Deleted with their instance when it
+-- completes.
 CREATE TABLE {process_refusals} (
     manager     TEXT    NOT NULL,
     command_id  TEXT    NOT NULL,
+    instance    TEXT    NOT NULL,
     reason      TEXT    NOT NULL,
     refused_at  TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (manager, command_id)
 );
+
+CREATE INDEX {process_refusals_by_instance} ON {process_refusals} (manager, instance);

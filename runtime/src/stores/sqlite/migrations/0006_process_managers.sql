@@ -32,12 +32,16 @@ CREATE TABLE {process_archive} (
 
 -- The commands of process managers that their aggregates refused, by idempotency key: a
 -- runner handling an event again after a crash takes the refusal it already acted on instead
--- of sending the command again (which could now succeed).
+-- of sending the command again (which could now succeed). Deleted with their instance when it
+-- completes.
 CREATE TABLE {process_refusals} (
     manager     TEXT    NOT NULL,
     command_id  TEXT    NOT NULL,
+    instance    TEXT    NOT NULL,
     reason      TEXT    NOT NULL,
     -- Microseconds since the Unix epoch, UTC.
     refused_at  INTEGER NOT NULL,
     PRIMARY KEY (manager, command_id)
 ) WITHOUT ROWID;
+
+CREATE INDEX {process_refusals_by_instance} ON {process_refusals} (manager, instance);
