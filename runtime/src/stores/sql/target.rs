@@ -283,16 +283,15 @@ impl<D: Dialect> SqlTarget<D> {
         manager: &str,
         id: &str,
     ) -> Result<Option<StoredInstance>, StoreError> {
-        let params = [Param::Text(manager), Param::Text(id)];
-        let sql = self.sql(TargetSql::SelectInstance);
-        let row = self
-            .db
-            .fetch_optional(On::Pool, sql, &params, "a process instance")
-            .await?;
-        let Some(mut row) = row else {
+        let found = self.text_by(
+            TargetSql::SelectInstance,
+            (manager, id),
+            "a process instance",
+        );
+        let Some(state) = found.await? else {
             return Ok(None);
         };
-        let state = row.text(0)?;
+        let params = [Param::Text(manager), Param::Text(id)];
         let sql = self.sql(TargetSql::SelectInstanceDeadlines);
         let rows = self
             .db
@@ -386,13 +385,9 @@ impl<D: Dialect> SqlTarget<D> {
         manager: &str,
         command_id: &str,
     ) -> Result<Option<String>, StoreError> {
-        let params = [Param::Text(manager), Param::Text(command_id)];
-        let sql = self.sql(TargetSql::SelectRefusal);
-        let row = self
-            .db
-            .fetch_optional(On::Pool, sql, &params, "a refused command")
-            .await?;
-        row.map(|mut row| row.text(0)).transpose()
+        let key = (manager, command_id);
+        self.text_by(TargetSql::SelectRefusal, key, "a refused command")
+            .await
     }
 
     pub(crate) async fn record_refusal(
@@ -432,12 +427,25 @@ impl<D: Dialect> SqlTarget<D> {
         manager: &str,
         id: &str,
     ) -> Result<Option<String>, StoreError> {
-        let params = [Param::Text(manager), Param::Text(id)];
-        let sql = self.sql(TargetSql::SelectArchived);
-        let row = self
-            .db
-            .fetch_optional(On::Pool, sql, &params, "an archived process instance")
-            .await?;
+        let key = (manager, id);
+        self.text_by(
+            TargetSql::SelectArchived,
+            key,
+            "an archived process instance",
+        )
+        .await
+    }
+
+    /// The one text column of a query by a manager and a key, if a row matches.
+    async fn text_by(
+        &self,
+        statement: TargetSql,
+        (manager, key): (&str, &str),
+        what: &'static str,
+    ) -> Result<Option<String>, StoreError> {
+        let params = [Param::Text(manager), Param::Text(key)];
+        let sql = self.sql(statement);
+        let row = self.db.fetch_optional(On::Pool, sql, &params, what).await?;
         row.map(|mut row| row.text(0)).transpose()
     }
 }
