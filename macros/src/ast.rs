@@ -11,6 +11,7 @@ mod aggregate;
 mod command;
 mod event;
 mod handlers;
+mod process;
 mod projection;
 
 pub use aggregate::AggregateInput;
@@ -39,6 +40,7 @@ pub(crate) fn check_generated_generics(
     }
 }
 pub use handlers::{Applier, Handler, HandlerExtra, HandlersInput, Mark};
+pub use process::{EventHandler as ProcessHandler, Method as ProcessMethod, Param, ProcessInput};
 pub use projection::{EventHandler, Extra, ProjectionInput};
 
 /// Rejects input kinds and generics the derives cannot support.

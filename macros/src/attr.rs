@@ -13,8 +13,10 @@ use crate::ctxt::closest;
 pub use crate::ctxt::{Errors, Once};
 
 mod event;
+pub mod process;
 
 pub use event::{EventAttrs, Hop, HopKind};
+pub use process::{ProcessAttrs, RouteAttr, RouteKey};
 
 /// Reads the attributes named `name` with `parse_key` for each key; unknown keys are reported
 /// by `parse_key` returning `Ok(false)`.
@@ -294,6 +296,30 @@ impl CommandAttrs {
     }
 }
 
+/// `key(A, B)`: a list of types, with the path of its key. `key = A` is reported and read as
+/// the list it meant.
+pub fn parse_type_list(
+    meta: &ParseNestedMeta<'_>,
+    errors: &mut Errors,
+) -> syn::Result<(Vec<Type>, Path)> {
+    let key = path_str(&meta.path);
+    if meta.input.peek(Token![=]) {
+        let ty: Type = meta.value()?.parse()?;
+        errors.error(
+            &ty,
+            format!(
+                "`{key}` takes a list: write `{key}({})`",
+                ty.to_token_stream()
+            ),
+        );
+        return Ok((vec![ty], meta.path.clone()));
+    }
+    let content;
+    syn::parenthesized!(content in meta.input);
+    let types = content.parse_terminated(Type::parse, Token![,])?;
+    Ok((types.into_iter().collect(), meta.path.clone()))
+}
+
 // ------------------------------------------------------------------------ #[projection(...)]
 
 /// The arguments of `#[projection(...)]` on an impl block.
@@ -336,23 +362,9 @@ impl ProjectionAttrs {
             };
             let p = &meta.path;
             match key {
-                "aggregates" if meta.input.peek(Token![=]) => {
-                    // `aggregates = Account`: reported, and read as the list it meant.
-                    let ty: Type = meta.value()?.parse()?;
-                    errors.error(
-                        &ty,
-                        format!(
-                            "`aggregates` takes a list: write `aggregates({})`",
-                            ty.to_token_stream()
-                        ),
-                    );
-                    aggregates.set(errors, p, (vec![ty], p.clone()));
-                }
                 "aggregates" => {
-                    let content;
-                    syn::parenthesized!(content in meta.input);
-                    let types = content.parse_terminated(Type::parse, Token![,])?;
-                    aggregates.set(errors, p, (types.into_iter().collect(), p.clone()));
+                    let list = parse_type_list(&meta, errors)?;
+                    aggregates.set(errors, p, list);
                 }
                 "name" => name.set(errors, p, parse_string(&meta, "name")?),
                 "version" => version.set(errors, p, parse_positive(&meta, "version")?),

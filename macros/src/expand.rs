@@ -5,6 +5,7 @@ pub mod command;
 pub mod event;
 pub mod handlers;
 pub mod payload;
+pub mod process;
 pub mod projection;
 
 use proc_macro2::{Span, TokenStream};

@@ -202,3 +202,43 @@ pub fn projection(input: &crate::ast::ProjectionInput<'_>) -> TokenStream {
         }
     }
 }
+
+/// A `#[process_manager]` with errors: `Targets` (so that `effects.send` raises nothing more)
+/// and a `ProcessManager` that ignores every event (so that its runner raises nothing more).
+pub fn process(input: &crate::ast::ProcessInput<'_>) -> TokenStream {
+    if !input.item.generics.params.is_empty() || input.item.trait_.is_some() {
+        return TokenStream::new();
+    }
+    let krate = &input.crate_path;
+    let p = quote!(#krate::__private);
+    let state = &input.item.self_ty;
+    let manager = input.manager_type();
+    let common = crate::expand::process::common(input);
+    quote! {
+        #common
+        impl #p::ProcessManager for #manager {
+            const NAME: &'static str = "";
+            const FOLLOWS: &'static [&'static str] = &[];
+            type State = #state;
+            fn route(&self, _: &#p::StoredEvent) -> ::core::result::Result<#p::Route, #p::BoxError> {
+                ::core::result::Result::Ok(#p::Route::Ignore)
+            }
+            fn handle(
+                &self,
+                _: &mut #state,
+                _: &#p::StoredEvent,
+                _: &mut #p::Effects,
+            ) -> ::core::result::Result<(), #p::BoxError> {
+                ::core::unreachable!()
+            }
+            fn on_deadline(
+                &self,
+                _: &mut #state,
+                _: &str,
+                _: &mut #p::Effects,
+            ) -> ::core::result::Result<(), #p::BoxError> {
+                ::core::unreachable!()
+            }
+        }
+    }
+}

@@ -67,6 +67,17 @@ pub fn projection(args: TokenStream, input: TokenStream) -> TokenStream {
     })
 }
 
+/// Turns the impl block of a process manager's state type into its event, deadline and
+/// refusal handlers. See `cqrs_runtime::process_manager`.
+#[proc_macro_attribute]
+pub fn process_manager(args: TokenStream, input: TokenStream) -> TokenStream {
+    let place = "the instance state's impl block, e.g. `#[process_manager(aggregates(Transfer, Account), sends(Account))] impl TransferState { ... }`";
+    let item = ast::impl_block(input.into(), "process_manager", place);
+    item.map_or_else(Into::into, |item| {
+        derive::process_manager(args.into(), &item).into()
+    })
+}
+
 /// Glue between the entry points and the pipeline: each function runs parse, validate and
 /// expand, and falls back to a stub impl when there are errors.
 mod derive {
@@ -75,7 +86,9 @@ mod derive {
     use syn::DeriveInput;
 
     use super::Errors;
-    use crate::ast::{AggregateInput, CommandInput, EventInput, HandlersInput, ProjectionInput};
+    use crate::ast::{
+        AggregateInput, CommandInput, EventInput, HandlersInput, ProcessInput, ProjectionInput,
+    };
     use crate::{attr, expand, fallback, valid};
 
     fn wrap(tokens: TokenStream) -> TokenStream {
@@ -184,6 +197,22 @@ mod derive {
             wrap(expand::projection::expand(&model))
         } else {
             wrap(fallback::projection(&model))
+        };
+        let errors = errors.into_compile_errors();
+        quote!(#cleaned #generated #errors)
+    }
+
+    pub fn process_manager(args: TokenStream, item: &syn::ItemImpl) -> TokenStream {
+        let mut errors = Errors::default();
+        let model = ProcessInput::from_syn(args, item, &mut errors);
+        if errors.is_empty() {
+            valid::check_process(&model, &mut errors);
+        }
+        let cleaned = model.cleaned_item();
+        let generated = if errors.is_empty() {
+            wrap(expand::process::expand(&model))
+        } else {
+            wrap(fallback::process(&model))
         };
         let errors = errors.into_compile_errors();
         quote!(#cleaned #generated #errors)

@@ -6,7 +6,8 @@ use proc_macro2::Span;
 use quote::ToTokens;
 
 use crate::ast::{
-    AggregateInput, CommandInput, EventDef, EventInput, HandlersInput, ProjectionInput,
+    AggregateInput, CommandInput, EventDef, EventInput, HandlersInput, ProcessInput,
+    ProjectionInput,
 };
 use crate::attr::{Errors, HopKind};
 
@@ -290,6 +291,93 @@ fn check_one_connection_type(input: &ProjectionInput<'_>, errors: &mut Errors) {
                     "the handlers of one projection write through one connection type: `{}` here, `{}` before",
                     other.to_token_stream().to_string().replace(' ', ""),
                     expected.replace(' ', "")
+                ),
+            );
+        }
+    }
+}
+
+pub fn check_process(input: &ProcessInput<'_>, errors: &mut Errors) {
+    check_one_handler_per_role(input, errors);
+    check_one_route_per_payload(input, errors);
+    check_something_starts(input, errors);
+    check_distinct_deadlines(input, errors);
+}
+
+// Rule: per event payload type, one `&mut self` handler (evolves) and one `&self` handler
+// (decides); a second one of either would be a second answer to the same event.
+fn check_one_handler_per_role(input: &ProcessInput<'_>, errors: &mut Errors) {
+    let mut seen = BTreeMap::new();
+    for handler in &input.handlers {
+        let payload = handler
+            .payload
+            .to_token_stream()
+            .to_string()
+            .replace(' ', "");
+        let role = if handler.method.mutates {
+            "`&mut self`"
+        } else {
+            "`&self`"
+        };
+        if let Some(first) = seen.insert((payload.clone(), role), handler.method.ident) {
+            errors.error(
+                handler.payload,
+                format!(
+                    "a second {role} handler for `{payload}`, `{}`; merge it into `{first}` (an event has one handler that evolves the state, `&mut self`, and one that decides effects, `&self`)",
+                    handler.method.ident
+                ),
+            );
+            seen.insert((payload, role), first);
+        }
+    }
+}
+
+// Rule: an event finds its instance one way: one `#[start]` or `#[existing]` per payload type.
+fn check_one_route_per_payload(input: &ProcessInput<'_>, errors: &mut Errors) {
+    let mut seen = BTreeMap::new();
+    for handler in &input.handlers {
+        let Some(route) = &handler.route else {
+            continue;
+        };
+        let payload = handler
+            .payload
+            .to_token_stream()
+            .to_string()
+            .replace(' ', "");
+        if let Some(first) = seen.insert(payload.clone(), handler.method.ident) {
+            errors.error(
+                route.attr,
+                format!("`{payload}` already finds its instance through `{first}`'s marker; mark one handler of an event"),
+            );
+        }
+    }
+}
+
+// Rule: some event starts an instance, or no instance ever runs.
+fn check_something_starts(input: &ProcessInput<'_>, errors: &mut Errors) {
+    let starts = input
+        .handlers
+        .iter()
+        .any(|h| h.route.as_ref().is_some_and(|r| r.start));
+    if !starts && input.item.trait_.is_none() && !input.aggregates.is_empty() {
+        errors.error(
+            &input.item.self_ty,
+            "no event starts an instance of this process manager, so none would ever run: mark the handler of the event that begins a workflow `#[start]` (or `#[start(field = <payload field>)]`)",
+        );
+    }
+}
+
+// Rule: one handler per deadline name.
+fn check_distinct_deadlines(input: &ProcessInput<'_>, errors: &mut Errors) {
+    let mut seen = BTreeMap::new();
+    for (name, method) in &input.deadlines {
+        if let Some(first) = seen.insert(name.value(), method.ident) {
+            errors.error(
+                name,
+                format!(
+                    "a second handler for deadline \"{}\", `{}`; merge it into `{first}`",
+                    name.value(),
+                    method.ident
                 ),
             );
         }

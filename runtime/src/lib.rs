@@ -148,6 +148,9 @@ pub use cqrs_macros::Event;
 #[doc = include_str!("../docs/handlers.md")]
 #[cfg(feature = "derive")]
 pub use cqrs_macros::handlers;
+#[doc = include_str!("../docs/process_manager.md")]
+#[cfg(feature = "derive")]
+pub use cqrs_macros::process_manager;
 #[doc = include_str!("../docs/projection.md")]
 #[cfg(feature = "derive")]
 pub use cqrs_macros::projection;

@@ -516,7 +516,16 @@ pub mod named {
 // ------------------------------------------------------------------------------ projections
 
 pub use crate::contract::event::StoredEvent;
+pub use crate::process::{Effects, ProcessManager, Refused, Route};
 pub use crate::projection::{Projection, ProjectionHandlers};
+
+/// What `on_deadline` of a `#[process_manager]` answers for a deadline it has no handler for.
+pub fn unknown_deadline(manager: &str, name: &str) -> BoxError {
+    format!(
+        "process manager `{manager}` has no handler for deadline \"{name}\": add `#[deadline(\"{name}\")] fn name(&mut self, effects: &mut Effects<Self>)` to its impl block, or schedule a deadline it handles"
+    )
+    .into()
+}
 
 /// A payload type of an event type: implemented by `#[derive(Event)]` for each variant's
 /// payload (or for a standalone event struct itself).
@@ -535,10 +544,10 @@ pub struct Here;
 #[derive(Debug)]
 pub struct There<I>(std::marker::PhantomData<I>);
 
-/// The aggregates a projection follows, as a list, with the one that stores `P` found at `I`.
+/// The aggregates a projection or process manager follows, as a list, with the one that stores `P` found at `I`.
 #[diagnostic::on_unimplemented(
-    message = "`{P}` is not an event of any aggregate this projection follows",
-    label = "not an event of the aggregates in `#[projection(aggregates(...))]`",
+    message = "`{P}` is not an event of any aggregate followed here",
+    label = "not an event of the aggregates in `aggregates(...)`",
     note = "add the aggregate whose event enum has a `{P}` variant to `aggregates(...)`, or handle one of its payload types"
 )]
 pub trait Follows<P, I> {
@@ -587,10 +596,10 @@ where
     }
 }
 
-/// What a projection handler may return: nothing, or a `Result` whose error converts into a
+/// What a projection's or a process manager's handler may return: nothing, or a `Result` whose error converts into a
 /// boxed error.
 #[diagnostic::on_unimplemented(
-    message = "a projection handler returns `()` or `Result<(), E>`, not `{Self}`",
+    message = "an event handler returns `()` or `Result<(), E>`, not `{Self}`",
     label = "this return type",
     note = "`E` may be any error type, e.g. `sqlx::Error`, `std::io::Error` or `Box<dyn Error + Send + Sync>`"
 )]

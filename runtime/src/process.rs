@@ -21,6 +21,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -181,8 +182,13 @@ pub struct Refused {
 }
 
 /// What a handler decides: commands to send, deadlines to set or cancel, completion.
-#[derive(Debug)]
-pub struct Effects {
+///
+/// `Effects` (of [`Untyped`]) is what [`ProcessManager`]'s methods receive; its
+/// [`send::<A>`](Effects::send) names the target aggregate. The handlers of a
+/// `#[process_manager(sends(...))]` receive `Effects<Self>`, whose [`send`](Effects#method.send-1)
+/// finds the target from the command's type among the aggregates in `sends(...)`, and
+/// refuses to compile for a command none of them accepts.
+pub struct Effects<S = Untyped> {
     manager: &'static str,
     instance: String,
     cause: String,
@@ -191,6 +197,63 @@ pub struct Effects {
     pub(crate) scheduled: Vec<(String, DateTime<Utc>)>,
     pub(crate) cancelled: Vec<String>,
     pub(crate) completed: bool,
+    targets: PhantomData<fn() -> S>,
+}
+
+/// The `Effects` of a hand-written [`ProcessManager`]: commands name their aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Untyped;
+
+/// The aggregates a process manager sends commands to, as a list `(A1, (A2, ()))`.
+/// Implemented by `#[process_manager(sends(...))]` for the manager's state type.
+pub trait Targets {
+    /// The list.
+    type List;
+}
+
+/// The aggregates that come before `A` in a list: where [`Accepts`] found the target of a
+/// command type.
+#[derive(Debug)]
+pub struct Skip<I>(PhantomData<I>);
+
+/// A list of aggregates one of which takes command `C`, found at index `I` (`()` for the
+/// head, [`Skip`] for further down): what [`Effects::send`] routes a command through.
+#[diagnostic::on_unimplemented(
+    message = "`{C}` is not a command of any aggregate this process manager sends to",
+    label = "no aggregate in `sends(...)` takes a `{C}`",
+    note = "add the aggregate whose command enum has a `{C}` variant to `#[process_manager(sends(...))]`"
+)]
+pub trait Accepts<C, I> {
+    /// The aggregate that takes `C`.
+    type Target: Aggregate;
+}
+
+#[diagnostic::do_not_recommend]
+impl<C, A: Aggregate, R> Accepts<C, ()> for (A, R)
+where
+    C: Into<A::Command>,
+{
+    type Target = A;
+}
+
+#[diagnostic::do_not_recommend]
+impl<C, A, R: Accepts<C, I>, I> Accepts<C, Skip<I>> for (A, R) {
+    type Target = R::Target;
+}
+
+impl<S> fmt::Debug for Effects<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Effects")
+            .field("manager", &self.manager)
+            .field("instance", &self.instance)
+            .field("cause", &self.cause)
+            .field("now", &self.now)
+            .field("commands", &self.commands)
+            .field("scheduled", &self.scheduled)
+            .field("cancelled", &self.cancelled)
+            .field("completed", &self.completed)
+            .finish()
+    }
 }
 
 impl Effects {
@@ -210,18 +273,8 @@ impl Effects {
             scheduled: Vec::new(),
             cancelled: Vec::new(),
             completed: false,
+            targets: PhantomData,
         }
-    }
-
-    /// The instance's id.
-    pub fn instance(&self) -> &str {
-        &self.instance
-    }
-
-    /// When the cause happened: the event's recording time, or the deadline's due time.
-    /// Deadlines count from it.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.now
     }
 
     /// Sends `command` to aggregate `A` `id`, with an idempotency key of its own.
@@ -229,11 +282,62 @@ impl Effects {
     where
         A::Command: fmt::Debug + Sync,
     {
-        let (id, command) = (id.into(), command.into());
+        self.push::<A>(id.into(), command.into());
+    }
+
+    /// Runs `f` on these effects seen as `Effects<S>`: how generated handlers get their typed
+    /// effects.
+    #[doc(hidden)]
+    pub fn typed<S, R>(&mut self, f: impl FnOnce(&mut Effects<S>) -> R) -> R {
+        let empty = Effects::new(self.manager, "", String::new(), self.now);
+        let mut typed = std::mem::replace(self, empty).retype::<S>();
+        let out = f(&mut typed);
+        *self = typed.retype();
+        out
+    }
+}
+
+/// The aggregate of `sends(...)` of `S` that takes a `C`, its id and its command.
+type TargetOf<S, C, I> = <<S as Targets>::List as Accepts<C, I>>::Target;
+type IdOf<S, C, I> = <TargetOf<S, C, I> as Aggregate>::Id;
+type CommandOf<S, C, I> = <TargetOf<S, C, I> as Aggregate>::Command;
+
+impl<S: Targets> Effects<S> {
+    /// Sends `command` to aggregate `id` of the type in `sends(...)` that takes it, with an
+    /// idempotency key of its own.
+    pub fn send<C, I>(&mut self, id: impl Into<IdOf<S, C, I>>, command: C)
+    where
+        S::List: Accepts<C, I>,
+        C: Into<CommandOf<S, C, I>>,
+        CommandOf<S, C, I>: fmt::Debug + Sync,
+    {
+        self.push::<TargetOf<S, C, I>>(id.into(), command.into());
+    }
+}
+
+impl<S> Effects<S> {
+    fn retype<T>(self) -> Effects<T> {
+        Effects {
+            manager: self.manager,
+            instance: self.instance,
+            cause: self.cause,
+            now: self.now,
+            commands: self.commands,
+            scheduled: self.scheduled,
+            cancelled: self.cancelled,
+            completed: self.completed,
+            targets: PhantomData,
+        }
+    }
+
+    fn push<A: Aggregate>(&mut self, id: A::Id, command: A::Command)
+    where
+        A::Command: fmt::Debug + Sync,
+    {
         let command_id = format!(
             "{}/{}/{}/{}",
             self.manager,
-            self.instance,
+            escape_instance(&self.instance),
             self.cause,
             self.commands.len()
         );
@@ -245,6 +349,23 @@ impl Effects {
             shown: format!("{command:?}"),
             command: Box::new((id, command)),
         });
+    }
+
+    /// The instance's id.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Whether `event` was recorded by a command this instance sent (its idempotency key names
+    /// this manager and this instance): the manager's own doing, not news from outside.
+    pub fn caused(&self, event: &StoredEvent) -> bool {
+        caused_by(self.manager, event).as_deref() == Some(self.instance.as_str())
+    }
+
+    /// When the cause happened: the event's recording time, or the deadline's due time.
+    /// Deadlines count from it.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
     }
 
     /// Sets deadline `name` to `after` from [`now`](Self::now), replacing one of the same name.
@@ -276,6 +397,41 @@ impl Effects {
     pub fn commands(&self) -> &[Outgoing] {
         &self.commands
     }
+}
+
+/// The instance of manager `manager` whose command recorded `event`, read from the command's
+/// idempotency key; `None` for an event no command of `manager` recorded.
+/// `#[existing(caused)]` routes by it.
+pub fn caused_by(manager: &str, event: &StoredEvent) -> Option<String> {
+    instance_of(manager, event.metadata.command_id.as_deref()?)
+}
+
+/// The instance named in `key`, the idempotency key of a command `manager` sent
+/// (`<manager>/<instance>/<cause>/<n>`, with `%` and `/` in the instance escaped).
+///
+/// ```
+/// use cqrs_runtime::process::instance_of;
+///
+/// assert_eq!(instance_of("transfers", "transfers/t%2F1/0c8e/0").as_deref(), Some("t/1"));
+/// assert_eq!(instance_of("orders", "transfers/t-1/0c8e/0"), None);
+/// ```
+pub fn instance_of(manager: &str, key: &str) -> Option<String> {
+    let rest = key.strip_prefix(manager)?.strip_prefix('/')?;
+    let (instance, _) = rest.split_once('/')?;
+    Some(unescape_instance(instance))
+}
+
+/// An instance id as it goes into a command key: `%` and `/` escaped, so the key splits at
+/// its slashes.
+fn escape_instance(instance: &str) -> std::borrow::Cow<'_, str> {
+    if !instance.contains(['%', '/']) {
+        return instance.into();
+    }
+    instance.replace('%', "%25").replace('/', "%2F").into()
+}
+
+fn unescape_instance(escaped: &str) -> String {
+    escaped.replace("%2F", "/").replace("%25", "%")
 }
 
 /// One instance as the runner keeps it between causes: its state and its deadlines.

@@ -9,11 +9,11 @@
 
 use std::time::Duration;
 
-use cqrs_runtime::process::{Effects, ProcessManager, Refused, Route};
-use cqrs_runtime::{Aggregate, BoxError, Command, Event, StoredEvent, handlers};
+use cqrs_runtime::process::{Effects, Refused};
+use cqrs_runtime::{Aggregate, Command, Event, StoredEvent, handlers, process_manager};
 use serde::{Deserialize, Serialize};
 
-use crate::{Account, AccountEvent, Deposit, Withdraw};
+use crate::{Account, Deposit, Deposited, Withdraw, Withdrawn};
 
 /// Transfers are identified by a string such as `"t-1"`.
 pub type TransferId = String;
@@ -145,8 +145,8 @@ impl Transfer {
     }
 }
 
-/// The process manager that carries transfers out. A deposit missing after `timeout` is
-/// given up: the money goes back and the transfer is refunded.
+/// The process manager that carries transfers out, and its configuration: a deposit missing
+/// after `timeout` is given up, the money goes back and the transfer is refunded.
 #[derive(Debug, Clone, Copy)]
 pub struct Transfers {
     /// How long the credit may take.
@@ -161,7 +161,7 @@ impl Default for Transfers {
     }
 }
 
-/// Where a transfer stands.
+/// Where a transfer stands: the state of one instance of [`Transfers`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferState {
     /// The account debited.
@@ -186,130 +186,121 @@ pub enum Step {
     Deposited,
     /// The money is going back to `from`, for this reason.
     Returning(String),
-    /// The transfer is being refunded.
-    Refunding,
+    /// The transfer is being refunded, for this reason.
+    Refunding(String),
 }
 
-const NAME: &str = "transfers";
-
-impl ProcessManager for Transfers {
-    const NAME: &'static str = NAME;
-    const FOLLOWS: &'static [&'static str] = &[<Transfer as Aggregate>::TYPE, crate::ACCOUNT_TYPE];
-    type State = TransferState;
-
-    fn route(&self, event: &StoredEvent) -> Result<Route, BoxError> {
-        if event.aggregate_type == <Transfer as Aggregate>::TYPE {
-            return Ok(match event.event_type.as_str() {
-                "Requested" => Route::Start(event.aggregate_id.clone()),
-                _ => Route::Existing(event.aggregate_id.clone()),
-            });
-        }
-        // An account event this manager caused: its command id names the transfer.
-        let instance = event
-            .metadata
-            .command_id
-            .as_deref()
-            .and_then(|key| key.strip_prefix("transfers/"))
-            .and_then(|rest| rest.split_once('/'))
-            .map(|(instance, _)| instance.to_owned());
-        Ok(instance.map_or(Route::Ignore, Route::Existing))
+// An account event finds its transfer through the command that recorded it (`caused`): its
+// idempotency key names the instance, so no field of the account's events needs to know about
+// transfers. Account events no transfer caused are ignored.
+#[process_manager(
+    manager = Transfers,
+    aggregates(Transfer, Account),
+    sends(Account, Transfer)
+)]
+impl TransferState {
+    #[start]
+    fn requested(&mut self, event: &Requested) {
+        *self = TransferState {
+            from: event.from.clone(),
+            to: event.to.clone(),
+            cents: event.cents,
+            step: Step::Requested,
+        };
     }
 
-    fn handle(
-        &self,
-        state: &mut TransferState,
-        event: &StoredEvent,
-        effects: &mut Effects,
-    ) -> Result<(), BoxError> {
-        let transfer = effects.instance().to_owned();
-        if event.aggregate_type == <Transfer as Aggregate>::TYPE {
-            match event.as_event_ref().decode::<TransferEvent>()? {
-                TransferEvent::Requested { from, to, cents } => {
-                    *state = TransferState {
-                        from: from.clone(),
-                        to,
-                        cents,
-                        step: Step::Requested,
-                    };
-                    effects.send::<Account>(from, Withdraw { cents });
-                    effects.schedule("credit", self.timeout);
-                }
-                TransferEvent::Completed {} | TransferEvent::Refunded { .. } => effects.complete(),
-            }
-            return Ok(());
+    fn withdraw(&self, _: &Requested, effects: &mut Effects<Self>, transfers: &Transfers) {
+        effects.send(self.from.clone(), Withdraw { cents: self.cents });
+        effects.schedule("credit", transfers.timeout);
+    }
+
+    #[existing(caused)]
+    fn withdrawn(&mut self, _: &Withdrawn) {
+        if self.step == Step::Requested {
+            self.step = Step::Withdrawn;
         }
-        match event.as_event_ref().decode::<AccountEvent>()? {
-            AccountEvent::Withdrawn { .. } if state.step == Step::Requested => {
-                state.step = Step::Withdrawn;
-                effects.send::<Account>(state.to.clone(), Deposit { cents: state.cents });
-            }
-            AccountEvent::Deposited { .. } if event.aggregate_id == state.to => {
-                state.step = Step::Deposited;
+    }
+
+    fn deposit(&self, _: &Withdrawn, effects: &mut Effects<Self>) {
+        if self.step == Step::Withdrawn {
+            effects.send(self.to.clone(), Deposit { cents: self.cents });
+        }
+    }
+
+    /// A deposit into `to` is the credit; into `from`, the money given back.
+    #[existing(caused)]
+    fn deposited(&mut self, _: &Deposited, envelope: &StoredEvent) {
+        self.step = match std::mem::take(&mut self.step) {
+            _ if envelope.aggregate_id == self.to => Step::Deposited,
+            Step::Returning(reason) => Step::Refunding(reason),
+            _ => Step::Refunding("the money was returned".to_owned()),
+        };
+    }
+
+    fn end(&self, _: &Deposited, effects: &mut Effects<Self>) {
+        let transfer = effects.instance().to_owned();
+        match &self.step {
+            Step::Deposited => {
                 effects.cancel("credit");
-                effects.send::<Transfer>(transfer, Complete {});
+                effects.send(transfer, Complete {});
             }
-            AccountEvent::Deposited { .. } if event.aggregate_id == state.from => {
-                let reason = match &state.step {
-                    Step::Returning(reason) => reason.clone(),
-                    _ => "the money was returned".to_owned(),
-                };
-                state.step = Step::Refunding;
-                effects.send::<Transfer>(transfer, Refund { reason });
+            Step::Refunding(reason) => {
+                let reason = reason.clone();
+                effects.send(transfer, Refund { reason });
             }
             _ => {}
         }
-        Ok(())
     }
 
-    fn on_deadline(
-        &self,
-        state: &mut TransferState,
-        _: &str,
-        effects: &mut Effects,
-    ) -> Result<(), BoxError> {
-        if state.step == Step::Withdrawn {
-            let reason = format!("the credit did not happen within {:?}", self.timeout);
-            give_back(state, reason, effects);
+    fn completed(&self, _: &Completed, effects: &mut Effects<Self>) {
+        effects.complete();
+    }
+
+    fn refunded(&self, _: &Refunded, effects: &mut Effects<Self>) {
+        effects.complete();
+    }
+
+    #[deadline("credit")]
+    fn credit_missing(&mut self, effects: &mut Effects<Self>, transfers: &Transfers) {
+        if self.step == Step::Withdrawn {
+            let reason = format!("the credit did not happen within {:?}", transfers.timeout);
+            self.give_back(reason, effects);
         }
-        Ok(())
     }
 
-    fn on_refused(
-        &self,
-        state: &mut TransferState,
-        refused: &Refused,
-        effects: &mut Effects,
-    ) -> Result<(), BoxError> {
-        let transfer = effects.instance().to_owned();
+    #[refused]
+    fn refused(&mut self, refused: &Refused, effects: &mut Effects<Self>) {
         match refused.command_name {
             // Nothing moved: refund at once.
             "Withdraw" => {
-                state.step = Step::Refunding;
+                let reason = format!("{} refused the debit: {}", self.from, refused.reason);
+                self.step = Step::Refunding(reason.clone());
                 effects.cancel("credit");
-                let reason = format!("{} refused the debit: {}", state.from, refused.reason);
-                effects.send::<Transfer>(transfer, Refund { reason });
+                let transfer = effects.instance().to_owned();
+                effects.send(transfer, Refund { reason });
             }
-            "Deposit" if refused.aggregate_id == state.to => {
-                let reason = format!("{} refused the credit: {}", state.to, refused.reason);
-                give_back(state, reason, effects);
+            "Deposit" if refused.aggregate_id == self.to => {
+                let reason = format!("{} refused the credit: {}", self.to, refused.reason);
+                self.give_back(reason, effects);
             }
             _ => {}
         }
-        Ok(())
     }
 }
 
-/// Puts the money back into `from`; its deposit then refunds the transfer.
-fn give_back(state: &mut TransferState, reason: String, effects: &mut Effects) {
-    state.step = Step::Returning(reason);
-    effects.cancel("credit");
-    effects.send::<Account>(state.from.clone(), Deposit { cents: state.cents });
+impl TransferState {
+    /// Puts the money back into `from`; its deposit then refunds the transfer.
+    fn give_back(&mut self, reason: String, effects: &mut Effects<Self>) {
+        self.step = Step::Returning(reason);
+        effects.cancel("credit");
+        effects.send(self.from.clone(), Deposit { cents: self.cents });
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Deposited, Money, Withdrawn};
+    use crate::Money;
     use cqrs_runtime::ProcessTest;
 
     fn transfer() -> TransferEvent {
