@@ -1,4 +1,5 @@
-//! `cargo cqrs add aggregate|event|command|projection <Name> [field:type ...]`: writes the new
+//! `cargo cqrs add aggregate|event|command|projection|process-manager <Name> [field:type ...]`:
+//! writes the new
 //! item and its wiring (the `mod` line, the enum variant, the handler or applier, a test), and
 //! prints each file as `added:` or `injected:`. Everything is checked before anything is
 //! written: run twice, it refuses instead of duplicating.
@@ -27,6 +28,9 @@ pub enum Kind {
     Command,
     /// A projection of an aggregate's events in its own module, with a test file.
     Projection,
+    /// A process manager following an aggregate's events (and sending it commands) in its own
+    /// module, with a deadline, a test file and its runner.
+    ProcessManager,
 }
 
 /// `cargo cqrs add`
@@ -41,7 +45,8 @@ pub struct AddArgs {
     /// f32, f64, and `Vec<T>` or `Option<T>` of those.
     #[arg(value_name = "FIELD:TYPE")]
     pub fields: Vec<String>,
-    /// The aggregate's module (`src/<MODULE>.rs`) an event, command or projection belongs to.
+    /// The aggregate's module (`src/<MODULE>.rs`) an event, command, projection or process
+    /// manager belongs to (follows).
     #[arg(long, value_name = "MODULE")]
     pub to: Option<String>,
     /// The crate's folder (the one holding `Cargo.toml`).
@@ -103,6 +108,15 @@ pub fn exec(args: AddArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
             }
             let (changes, wiring) =
                 add_projection(&krate, &module(&krate, args.to.as_deref())?, name)?;
+            note = wiring;
+            changes
+        }
+        Kind::ProcessManager => {
+            if !fields.is_empty() {
+                return Err(Error::FieldsNotTaken);
+            }
+            let (changes, wiring) =
+                add_process_manager(&krate, &module(&krate, args.to.as_deref())?, name)?;
             note = wiring;
             changes
         }
@@ -308,27 +322,73 @@ fn add_projection(
          runners.projection(&store, {own}.clone(), &health);\n",
         krate = krate.ident
     );
-    let main = krate.root.join("src/main.rs");
-    let text = std::fs::read_to_string(&main).unwrap_or_default();
-    let note = match text.find(RUNNERS_MARKER) {
-        Some(at) => {
-            // Before the marker's line, indented as it is.
-            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-            let mut content = text;
-            content.insert_str(line_start, &runner);
-            changes.push(Change {
-                path: main,
-                content,
-                new: false,
-            });
-            None
-        }
-        None => Some(format!(
-            "note: src/main.rs has no line `{RUNNERS_MARKER}`; to run the projection, add beside \
-             the other runners:\n{runner}"
-        )),
-    };
+    let note = krate.inject_runner(&mut changes, &runner, "projection");
     Ok((changes, note))
+}
+
+/// The process manager's module and test, its `mod` line, and its runner in `src/main.rs`
+/// (or, without the marker line, the lines to add, as a note).
+fn add_process_manager(
+    krate: &CrateDir,
+    module: &str,
+    name: &str,
+) -> Result<(Vec<Change>, Option<String>), Error> {
+    let path = krate.src(module);
+    let file = SourceFile::parse(&path, krate.read(&path)?)?;
+    let payloads = file.event_payloads()?;
+    let aggregate = file.aggregate_name()?;
+    let own = name.to_snake_case();
+    let lib = krate.with_module(&own)?;
+    let source = rust::process_module(module, &aggregate, name, &payloads)?;
+    let test = rust::process_test(&krate.ident, module, &own, &aggregate, name)?;
+    let mut changes = vec![
+        krate.new_file(krate.src(&own), source)?,
+        krate.new_file(krate.test(&own), test)?,
+        lib,
+    ];
+    // Instances and deadlines must outlive the process: beside the events, in the store's
+    // database; a service on the in-memory store keeps them in memory too.
+    let main = std::fs::read_to_string(krate.root.join("src/main.rs")).unwrap_or_default();
+    let target = match main.contains("InMemoryStore::new()") {
+        true => "cqrs_runtime::projection::MemoryTarget::new()",
+        false => "store.projection_target()",
+    };
+    let runner = format!(
+        "    // The `{name}` process manager: its instances and deadlines live beside the events.\n    \
+         let dispatcher = cqrs_runtime::process::Dispatcher::new()\n        \
+         .route(cqrs_runtime::Repository::<{krate}::{module}::{aggregate}, _>::new(store.clone()));\n    \
+         let manager = {krate}::{own}::{name}::default();\n    \
+         let mut {own} = cqrs_runtime::process::ProcessRunner::new(store.clone(), {target}, manager, dispatcher)\n        \
+         .health(&health);\n    \
+         runners.spawn(\"process manager `{own}`\", move |shutdown| async move {{ {own}.run(shutdown).await }});\n",
+        krate = krate.ident
+    );
+    let note = krate.inject_runner(&mut changes, &runner, "process manager");
+    Ok((changes, note))
+}
+
+impl CrateDir {
+    /// Adds `runner` to `src/main.rs` before the generated marker line, indented as it is;
+    /// without the marker (a `main.rs` of the user's own), the note that says what to add.
+    fn inject_runner(&self, changes: &mut Vec<Change>, runner: &str, what: &str) -> Option<String> {
+        let main = self.root.join("src/main.rs");
+        let text = std::fs::read_to_string(&main).unwrap_or_default();
+        let Some(at) = text.find(RUNNERS_MARKER) else {
+            return Some(format!(
+                "note: src/main.rs has no line `{RUNNERS_MARKER}`; to run the {what}, add beside \
+                 the other runners:\n{runner}"
+            ));
+        };
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let mut content = text;
+        content.insert_str(line_start, runner);
+        changes.push(Change {
+            path: main,
+            content,
+            new: false,
+        });
+        None
+    }
 }
 
 /// The line of a generated `src/main.rs` above which new projections' runners go.

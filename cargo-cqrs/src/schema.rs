@@ -102,9 +102,10 @@ fn export(args: ExportArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
         args.package.manifest_path.as_deref(),
         args.package.package.as_deref(),
     )?;
-    let aggregates = host::read(&krate)?;
+    let program = host::read(&krate)?;
+    let aggregates = &program.aggregates;
     let dir = krate.dir.join(&args.out);
-    let written = export::write(&dir, &krate.package, &aggregates)?;
+    let written = export::write(&dir, &krate.package, &program)?;
     let say = |out: &mut dyn Write, line: String| writeln!(out, "{line}").map_err(Error::Output);
     for file in &written.changed {
         say(out, format!("wrote: {}", args.out.join(file).display()))?;
@@ -117,8 +118,12 @@ fn export(args: ExportArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
     say(
         out,
         format!(
-            "exported {} aggregate(s), {events} event type(s), {commands} command(s) of `{}` to {} ({} file(s) changed, {} unchanged)",
+            "exported {} aggregate(s), {events} event type(s), {commands} command(s){} of `{}` to {} ({} file(s) changed, {} unchanged)",
             aggregates.len(),
+            match program.process_managers.len() {
+                0 => String::new(),
+                n => format!(", {n} process manager(s)"),
+            },
             krate.package,
             args.out.display(),
             written.changed.len(),
@@ -135,7 +140,7 @@ fn check(args: CheckArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
         args.package.package.as_deref(),
     )?;
     let committed = check::read_export(&krate.dir.join(&args.dir))?;
-    let current = host::read(&krate)?;
+    let current = host::read(&krate)?.aggregates;
     let findings = check::check(&committed, &current);
     let errors = findings.iter().filter(|f| f.level == Level::Error).count();
     if args.json {

@@ -104,7 +104,7 @@ pub fn exec(args: StrimziArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
         args.package.manifest_path.as_deref(),
         args.package.package.as_deref(),
     )?;
-    let aggregates = host::read(&krate)?;
+    let aggregates = host::read(&krate)?.aggregates;
     let types: Vec<&str> = aggregates
         .iter()
         .map(|a| a.aggregate_type.as_str())

@@ -31,6 +31,8 @@ pub enum Template {
     AddAggregateTest,
     AddProjection,
     AddProjectionTest,
+    AddProcessManager,
+    AddProcessManagerTest,
     // `cargo cqrs add event|command`: snippets injected into an aggregate's module and tests.
     Payload,
     Variant,
@@ -70,12 +72,14 @@ impl Template {
 
     /// The templates besides those of `new` (for the tests, which go through them all).
     #[cfg(test)]
-    pub const OTHERS: [Template; 16] = [
+    pub const OTHERS: [Template; 18] = [
         Template::Bus,
         Template::AddAggregate,
         Template::AddAggregateTest,
         Template::AddProjection,
         Template::AddProjectionTest,
+        Template::AddProcessManager,
+        Template::AddProcessManagerTest,
         Template::Payload,
         Template::Variant,
         Template::Applier,
@@ -114,6 +118,8 @@ impl Template {
             Template::AddAggregateTest => t!("add/aggregate_test.rs.j2"),
             Template::AddProjection => t!("add/projection.rs.j2"),
             Template::AddProjectionTest => t!("add/projection_test.rs.j2"),
+            Template::AddProcessManager => t!("add/process_manager.rs.j2"),
+            Template::AddProcessManagerTest => t!("add/process_manager_test.rs.j2"),
             Template::Payload => t!("add/snippets/payload.rs.j2"),
             Template::Variant => t!("add/snippets/variant.rs.j2"),
             Template::Applier => t!("add/snippets/applier.rs.j2"),

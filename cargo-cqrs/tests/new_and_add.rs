@@ -88,9 +88,21 @@ fn postgres_and_memory_services_build_and_pass_their_tests() {
     let parent = tempfile::tempdir().unwrap();
     for store in ["postgres", "memory"] {
         let dir = generate(parent.path(), &format!("svc-{store}"), store);
+        // A process manager, its runner on the store's own target (or in memory).
+        ok(&cqrs(
+            &dir,
+            &["add", "process-manager", "Reminders", "--to", "task"],
+        ));
+        let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
+        let target = match store {
+            "memory" => "cqrs_runtime::projection::MemoryTarget::new()",
+            _ => "store.projection_target()",
+        };
+        assert!(main.contains(target), "{main}");
         let tests = ok(&cargo(&dir, &["test"]));
         assert!(!tests.contains("FAILED"));
         assert!(String::from_utf8_lossy(&cargo(&dir, &["test"]).stdout).contains("9 passed"));
+        assert!(tests.contains("test it_runs_on_a_store ... ok"), "{tests}");
     }
 }
 
@@ -599,6 +611,20 @@ fn sqlite_service_runs_grows_and_keeps_its_events_readable() {
     let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
     assert!(
         main.contains("runners.projection(&store, open_tasks.clone(), &health);"),
+        "{main}"
+    );
+    let added = ok(&cqrs(
+        &dir,
+        &["add", "process-manager", "TaskDeadlines", "--to", "task"],
+    ));
+    assert_eq!(
+        added,
+        "added: src/task_deadlines.rs\nadded: tests/task_deadlines.rs\ninjected: src/lib.rs\ninjected: src/main.rs\n"
+    );
+    let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
+    assert!(
+        main.contains("\"process manager `task_deadlines`\"")
+            && main.contains("task_deadlines.run(shutdown)"),
         "{main}"
     );
     let again = cqrs(&dir, &["add", "event", "TaskArchived", "--to", "task"]);

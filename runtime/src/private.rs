@@ -40,10 +40,10 @@ pub use crate::contract::command::{
 pub use crate::contract::event::{DecodeError, DomainEvent, EventEnvelope};
 pub use crate::contract::schema::{
     AggregateSchema, CommandSchema, DescribeCommands, DescribeEvents, EventSchema,
-    EventVersionSchema, Upcast,
+    EventVersionSchema, FollowedEvents, ProcessSchema, SentCommands, Upcast,
 };
 #[cfg(feature = "schema")]
-pub use crate::contract::schema::{Registration, schema_of};
+pub use crate::contract::schema::{ProcessRegistration, Registration, schema_of};
 
 /// Routes each variant of an event enum to `ApplyEvent<Payload>`; implemented by
 /// `#[derive(Event)]` for every aggregate that applies all of its payload types.

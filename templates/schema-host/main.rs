@@ -2,5 +2,5 @@
 extern crate user as _;
 
 fn main() {
-    print!("{}", cqrs_runtime::schema::aggregates_json());
+    print!("{}", cqrs_runtime::schema::program_json());
 }

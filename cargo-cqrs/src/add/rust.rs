@@ -213,6 +213,69 @@ pub fn projection_test(crate_name: &str, module: &str, name: &str) -> Result<Str
     .render()
 }
 
+/// `add/process_manager.rs.j2`: a new process manager's module.
+#[derive(Serialize)]
+struct ProcessModule<'a> {
+    module: &'a str,
+    aggregate: &'a str,
+    name: &'a str,
+    payloads: &'a [Payload],
+}
+
+impl Render for ProcessModule<'_> {
+    const TEMPLATE: Template = Template::AddProcessManager;
+}
+
+/// `add/process_manager_test.rs.j2`: a new process manager's test file.
+#[derive(Serialize)]
+struct ProcessTests<'a> {
+    crate_name: &'a str,
+    module: &'a str,
+    own: &'a str,
+    aggregate: &'a str,
+    name: &'a str,
+    kebab: String,
+}
+
+impl Render for ProcessTests<'_> {
+    const TEMPLATE: Template = Template::AddProcessManagerTest;
+}
+
+/// The module of a new process manager following `aggregate` (of `module`).
+pub fn process_module(
+    module: &str,
+    aggregate: &str,
+    name: &str,
+    payloads: &[Payload],
+) -> Result<String, Error> {
+    ProcessModule {
+        module,
+        aggregate,
+        name,
+        payloads,
+    }
+    .render()
+}
+
+/// The test file of a new process manager.
+pub fn process_test(
+    crate_name: &str,
+    module: &str,
+    own: &str,
+    aggregate: &str,
+    name: &str,
+) -> Result<String, Error> {
+    ProcessTests {
+        crate_name,
+        module,
+        own,
+        aggregate,
+        name,
+        kebab: name.to_kebab_case(),
+    }
+    .render()
+}
+
 /// `add/snippets/payload.rs.j2`: a payload struct, inserted before its enum.
 #[derive(Serialize)]
 struct PayloadStruct<'a> {

@@ -9,7 +9,7 @@ use heck::ToKebabCase;
 use serde_json::{Value, json};
 
 use super::host::write_if_changed;
-use super::model::{Aggregate, EventVersion};
+use super::model::{Aggregate, EventVersion, ProcessManager, Program};
 use crate::error::Error;
 
 /// The index file's name in the export folder.
@@ -73,7 +73,8 @@ pub fn render(value: &Value) -> String {
 }
 
 /// Writes the export of `aggregates` into `dir` (created if missing), for package `package`.
-pub fn write(dir: &Path, package: &str, aggregates: &[Aggregate]) -> Result<Written, Error> {
+pub fn write(dir: &Path, package: &str, program: &Program) -> Result<Written, Error> {
+    let aggregates = &program.aggregates;
     let mut files: Vec<(String, Value)> = Vec::new();
     for aggregate in aggregates {
         let name = &aggregate.aggregate_type;
@@ -91,7 +92,10 @@ pub fn write(dir: &Path, package: &str, aggregates: &[Aggregate]) -> Result<Writ
             }
         }
     }
-    files.push((INDEX.to_owned(), index(aggregates)));
+    files.push((
+        INDEX.to_owned(),
+        index(aggregates, &program.process_managers),
+    ));
     files.push((ASYNCAPI.to_owned(), asyncapi(package, aggregates)));
 
     let mut written = Written::default();
@@ -138,7 +142,7 @@ fn remove_stale(dir: &Path, kept: &BTreeSet<PathBuf>) -> Result<Vec<PathBuf>, Er
 }
 
 /// The index: every aggregate with its topic, commands and events, each schema by file name.
-fn index(aggregates: &[Aggregate]) -> Value {
+fn index(aggregates: &[Aggregate], process_managers: &[ProcessManager]) -> Value {
     let aggregates: Vec<Value> = aggregates
         .iter()
         .map(|a| {
@@ -161,10 +165,17 @@ fn index(aggregates: &[Aggregate]) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut index = json!({
         "format": "cargo-cqrs schema export 1",
         "aggregates": aggregates,
-    })
+    });
+    // What each process manager consumes (event types by aggregate) and may send (commands by
+    // aggregate), with its deadlines. Absent when there is none, so exports of crates without
+    // process managers are unchanged.
+    if !process_managers.is_empty() {
+        index["process_managers"] = json!(process_managers);
+    }
+    index
 }
 
 fn version_entry(aggregate: &str, event: &str, v: &EventVersion) -> Value {

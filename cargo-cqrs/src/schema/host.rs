@@ -1,7 +1,7 @@
 //! Reading a crate's schema metadata. Aggregates register themselves at link time, so the
 //! metadata exists only inside a program linked with the crate: the host, a two-line binary
 //! generated under the crate's target directory, which prints
-//! `cqrs_runtime::schema::aggregates_json()`. It shares the crate's target directory and lock
+//! `cqrs_runtime::schema::program_json()`. It shares the crate's target directory and lock
 //! file, so it reuses what the crate's own build compiled.
 
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use std::process::Command;
 use cargo_metadata::{MetadataCommand, Package, TargetKind};
 use serde::Serialize;
 
-use super::model::Aggregate;
+use super::model::Program;
 use crate::error::Error;
 use crate::templates::{NoContext, Render, Template};
 
@@ -152,8 +152,9 @@ fn member_names(metadata: &cargo_metadata::Metadata) -> Vec<String> {
     names
 }
 
-/// Builds and runs the host, and reads what it prints.
-pub fn read(krate: &Crate) -> Result<Vec<Aggregate>, Error> {
+/// Builds and runs the host, and reads what it prints: the aggregates (at least one) and the
+/// process managers.
+pub fn read(krate: &Crate) -> Result<Program, Error> {
     // One host per package folder: two checkouts sharing a target directory keep apart. The
     // host's package (so its binary in the shared target directory) is named after the folder
     // too: two hosts built and run at once must not run each other's binary.
@@ -191,14 +192,14 @@ pub fn read(krate: &Crate) -> Result<Vec<Aggregate>, Error> {
             stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         });
     }
-    let aggregates: Vec<Aggregate> =
+    let program: Program =
         serde_json::from_slice(&output.stdout).map_err(|e| Error::HostOutput(e.to_string()))?;
-    if aggregates.is_empty() {
+    if program.aggregates.is_empty() {
         return Err(Error::NoAggregates {
             package: krate.package.clone(),
         });
     }
-    Ok(aggregates)
+    Ok(program)
 }
 
 /// The host's `Cargo.toml`: the values as TOML strings.

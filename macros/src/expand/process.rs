@@ -48,6 +48,7 @@ pub fn expand(input: &ProcessInput<'_>) -> TokenStream {
         quote!(#name => #call,)
     });
     let common = common(input);
+    let registration = registration(input, payloads.len(), &p);
     let refused = input.refused.as_ref().map(|method| {
         let call = call(input, method, quote!(), &p);
         quote! {
@@ -64,6 +65,7 @@ pub fn expand(input: &ProcessInput<'_>) -> TokenStream {
     quote! {
         #common
         #(#readers)*
+        #registration
 
         #[automatically_derived]
         impl #p::ProcessManager for #manager {
@@ -107,6 +109,56 @@ pub fn expand(input: &ProcessInput<'_>) -> TokenStream {
             }
 
             #refused
+        }
+    }
+}
+
+/// The schema registration (only with the runtime's `schema` feature): the event types that
+/// reach a handler, asked of the readers with an envelope of each type; the aggregates of
+/// `sends(...)` with their commands; the deadlines.
+fn registration(input: &ProcessInput<'_>, payloads: usize, p: &TokenStream) -> TokenStream {
+    let name = &input.name;
+    let state = &input.item.self_ty;
+    let readers = (0..payloads).map(reader_name);
+    let follows = input.aggregates.iter().map(|a| {
+        let readers = readers.clone();
+        quote! {
+            #p::FollowedEvents::of::<#a>(|__event| {
+                false #(|| #readers(__event, false).is_ok_and(|__found| __found.is_some()))*
+            })
+        }
+    });
+    let sends = input.sends.iter().map(|a| {
+        let command = quote!(<#a as #p::Aggregate>::Command);
+        let commands = probe(
+            p,
+            "route",
+            &["DescribedCommands", "Undescribed"],
+            command,
+            quote!(commands()),
+            a.span(),
+        );
+        quote! {
+            #p::SentCommands {
+                aggregate_type: ::std::borrow::ToOwned::to_owned(<#a as #p::Aggregate>::TYPE),
+                commands: #commands.into_iter().map(|__c| __c.name).collect(),
+            }
+        }
+    });
+    let deadlines = input.deadlines.iter().map(|(name, _)| name);
+    quote! {
+        #p::schema_items! {
+            #p::inventory::submit! {
+                #p::ProcessRegistration {
+                    describe: || #p::ProcessSchema {
+                        name: ::std::borrow::ToOwned::to_owned(#name),
+                        rust_type: ::std::borrow::ToOwned::to_owned(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#state))),
+                        follows: ::std::vec![#(#follows),*],
+                        sends: ::std::vec![#(#sends),*],
+                        deadlines: ::std::vec![#(::std::borrow::ToOwned::to_owned(#deadlines)),*],
+                    },
+                }
+            }
         }
     }
 }

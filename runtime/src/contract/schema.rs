@@ -10,6 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::contract::aggregate::Aggregate;
+use crate::contract::event::{DomainEvent, LogPosition, Metadata, StoredEvent};
+
 /// How a stored version reaches the next one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -121,6 +124,119 @@ pub fn aggregates() -> Vec<AggregateSchema> {
         .collect();
     all.sort_by(|a, b| a.aggregate_type.cmp(&b.aggregate_type));
     all
+}
+
+/// What a process manager consumes and sends, as `#[process_manager]` declares it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessSchema {
+    /// Its stable name (instances, checkpoint, command keys).
+    pub name: String,
+    /// The Rust path of its state type.
+    pub rust_type: String,
+    /// The events it handles, by followed aggregate.
+    pub follows: Vec<FollowedEvents>,
+    /// The aggregates it may send commands to (`sends(...)`), with their commands.
+    pub sends: Vec<SentCommands>,
+    /// The deadlines it handles.
+    pub deadlines: Vec<String>,
+}
+
+/// The event types of one aggregate a process manager handles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowedEvents {
+    /// The aggregate type.
+    pub aggregate_type: String,
+    /// Its stored event type names that reach a handler, in declaration order.
+    pub event_types: Vec<String>,
+}
+
+impl FollowedEvents {
+    /// The event types of `A` for which `handles` says yes, asked with an envelope of that
+    /// aggregate and type.
+    pub fn of<A: Aggregate>(handles: impl Fn(&StoredEvent) -> bool) -> Self {
+        let mut probe = StoredEvent {
+            aggregate_type: A::TYPE.to_owned(),
+            aggregate_id: String::new(),
+            sequence: 0,
+            position: LogPosition::default(),
+            event_id: uuid::Uuid::nil(),
+            event_type: String::new(),
+            event_version: 0,
+            recorded_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            metadata: Metadata::default(),
+            event: String::new(),
+        };
+        let event_types = <A::Event as DomainEvent>::EVENT_TYPES
+            .iter()
+            .filter(|name| {
+                probe.event_type.clear();
+                probe.event_type.push_str(name);
+                handles(&probe)
+            })
+            .map(|name| (*name).to_owned())
+            .collect();
+        FollowedEvents {
+            aggregate_type: A::TYPE.to_owned(),
+            event_types,
+        }
+    }
+}
+
+/// The commands of one aggregate a process manager may send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentCommands {
+    /// The aggregate type.
+    pub aggregate_type: String,
+    /// Its command names.
+    pub commands: Vec<String>,
+}
+
+/// The link-time registry entry `#[process_manager]` submits.
+#[cfg(feature = "schema")]
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ProcessRegistration {
+    pub describe: fn() -> ProcessSchema,
+}
+
+#[cfg(feature = "schema")]
+inventory::collect!(ProcessRegistration);
+
+/// Every process manager declared with `#[process_manager]` in the program, sorted by name.
+#[cfg(feature = "schema")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schema")))]
+pub fn process_managers() -> Vec<ProcessSchema> {
+    let mut all: Vec<_> = inventory::iter::<ProcessRegistration>
+        .into_iter()
+        .map(|r| (r.describe)())
+        .filter(|p| !p.rust_type.starts_with("cqrs_runtime::"))
+        .collect();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all
+}
+
+/// What a program declares: its aggregates and its process managers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProgramSchema {
+    /// Every aggregate, sorted by aggregate type.
+    pub aggregates: Vec<AggregateSchema>,
+    /// Every process manager, sorted by name.
+    #[serde(default)]
+    pub process_managers: Vec<ProcessSchema>,
+}
+
+/// [`aggregates`] and [`process_managers`] as JSON ([`ProgramSchema`]): what
+/// `cargo cqrs schema export|check` reads from a crate, through a small program linked with it
+/// that prints this.
+#[cfg(feature = "schema")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schema")))]
+pub fn program_json() -> String {
+    let program = ProgramSchema {
+        aggregates: aggregates(),
+        process_managers: process_managers(),
+    };
+    // Serializing plain strings, numbers and JSON values cannot fail.
+    serde_json::to_string(&program).unwrap_or_else(|_| "{}".to_owned())
 }
 
 /// The JSON Schema of a type, as a JSON value (draft 2020-12).
