@@ -1,12 +1,13 @@
 //! `#[process_manager]` run on a store: routing by the command that caused an event (with an
-//! instance id that needs escaping in the key), events it did not cause, and a deadline
-//! without a handler.
+//! instance id that needs escaping in the key), events it did not cause, a deadline without a
+//! handler, and deadlines kept through events that do not change them.
 
 use std::time::Duration;
 
 use bank::{Account, Deposit, Deposited, Open, Opened};
 use cqrs_runtime::process::{Dispatcher, Effects, ProcessRunner};
 use cqrs_runtime::projection::MemoryTarget;
+use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
 use cqrs_runtime::{EventStore, InMemoryStore, Repository, process_manager};
 use serde::{Deserialize, Serialize};
 
@@ -102,5 +103,76 @@ async fn a_deadline_without_a_handler_stops_the_runner_with_the_fix() {
     assert!(
         error.contains("process manager `forgetful` has no handler for deadline \"reminder\": add `#[deadline(\"reminder\")]"),
         "{error}"
+    );
+}
+
+/// Counts an account's deposits and, two seconds after it opened, ends with what it counted.
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Tally {
+    deposits: u32,
+    reminded: bool,
+}
+
+#[process_manager(aggregates(Account))]
+impl Tally {
+    #[start]
+    fn opened(&self, _: &Opened, effects: &mut Effects<Self>) {
+        effects.schedule("remind", Duration::from_secs(2));
+    }
+
+    fn deposited(&mut self, _: &Deposited) {
+        self.deposits += 1;
+    }
+
+    #[deadline("remind")]
+    fn remind(&mut self, effects: &mut Effects<Self>) {
+        self.reminded = true;
+        effects.complete();
+    }
+}
+
+/// An event that leaves an instance's deadlines as they were does not rewrite them (the SQL
+/// target skips them then): the deadline set before it still fires, from a fresh runner.
+#[tokio::test]
+async fn deadlines_survive_events_that_do_not_change_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(SqliteConfig::new(dir.path().join("tally.db")))
+        .await
+        .unwrap();
+    let accounts = Repository::<Account, _>::new(store.clone());
+    let id = "acc-1".to_owned();
+    let open = Open {
+        owner: "Ada".into(),
+        currency: "EUR".into(),
+    };
+    accounts.execute(&id, open).await.unwrap();
+    accounts.execute(&id, Deposit { cents: 5 }).await.unwrap();
+    let runner = |batch| {
+        let target = store.projection_target();
+        ProcessRunner::new(store.clone(), target, Tally::default(), Dispatcher::new())
+            .batch_size(batch)
+            .archive(true)
+    };
+    // One event per batch: the deposit's commit finds the deadline unchanged.
+    let mut first = runner(1);
+    first.catch_up().await.unwrap();
+    let instance = first.instance(&id).await.unwrap().expect("running");
+    assert_eq!(instance.state.deposits, 1);
+    assert_eq!(instance.deadlines.len(), 1, "{instance:?}");
+    // Once due, a runner that knows nothing but the target fires it.
+    let due = *instance.deadlines.values().next().unwrap();
+    while chrono::Utc::now() <= due {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut second = runner(100);
+    let done = second.catch_up().await.unwrap();
+    assert_eq!(done.deadlines, 1);
+    let archived = second.archived(&id).await.unwrap();
+    assert_eq!(
+        archived,
+        Some(Tally {
+            deposits: 1,
+            reminded: true
+        })
     );
 }

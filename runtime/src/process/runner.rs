@@ -121,6 +121,10 @@ struct Core<P: ProcessManager> {
     /// their only writer): a batch loads from the target only the instances it has not seen.
     /// Emptied whenever the runner (re)starts following.
     cache: HashMap<String, Instance<P::State>>,
+    /// Per instance the current batch (or deadline) took from the cache or the target, its
+    /// deadlines as committed: the commit rewrites an instance's deadlines only when they
+    /// changed. Emptied by each commit.
+    committed: HashMap<String, std::collections::BTreeMap<String, chrono::DateTime<Utc>>>,
     /// The newest event of the log when this runner (re)started following: a command caused
     /// by a later event cannot have been sent by an earlier run, so its refusal is not looked
     /// up.
@@ -166,6 +170,7 @@ where
                 next_due: None,
                 poison: PoisonPolicy::stop(),
                 cache: HashMap::new(),
+                committed: HashMap::new(),
                 started_at: u64::MAX,
             },
         }
@@ -263,6 +268,7 @@ where
     async fn start(&mut self, follow: &mut Follow<S, T>) -> Result<LogPosition, ProcessError> {
         // Another runner may have written instances since this one last held the lease.
         self.cache.clear();
+        self.committed.clear();
         self.started_at = follow.store.head().await.map_err(|e| self.store_error(e))?;
         let stored = follow.target.checkpoint(FollowerId::Process(P::NAME)).await;
         let checkpoint = match stored.map_err(|e| self.store_error(e))? {
@@ -424,15 +430,24 @@ impl<P: ProcessManager> Core<P> {
                 touched.insert(id.to_owned(), other);
                 Ok(None)
             }
-            None => match self.cache.remove(id) {
-                Some(instance) => Ok(Some(instance)),
-                None => self.load(target, id).await,
-            },
+            None => {
+                let instance = match self.cache.remove(id) {
+                    Some(instance) => Some(instance),
+                    None => self.load(target, id).await?,
+                };
+                if let Some(instance) = &instance {
+                    self.committed
+                        .entry(id.to_owned())
+                        .or_insert_with(|| instance.deadlines.clone());
+                }
+                Ok(instance)
+            }
         }
     }
 
     /// Keeps what a commit wrote, for the next batches.
     fn remember(&mut self, touched: Touched<P::State>) {
+        self.committed.clear();
         if self.cache.len() + touched.len() > CACHED {
             self.cache.clear();
         }
@@ -799,7 +814,10 @@ impl<P: ProcessManager> Core<P> {
                             .map(|(name, due)| (name.clone(), *due))
                             .collect(),
                     };
-                    let change = InstanceChange::Running(&stored);
+                    let change = InstanceChange::Running {
+                        instance: &stored,
+                        deadlines_changed: self.committed.get(id) != Some(&instance.deadlines),
+                    };
                     target.save_instance(&mut tx, P::NAME, id, change).await
                 }
                 Slot::Completed(state) => {

@@ -348,7 +348,7 @@ impl Instances for MemoryTarget {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         let key = (manager.to_owned(), id.to_owned());
         tx.changes.push(match change {
-            InstanceChange::Running(instance) => Change::Instance {
+            InstanceChange::Running { instance, .. } => Change::Instance {
                 key,
                 running: Some(instance.clone()),
                 archive: None,

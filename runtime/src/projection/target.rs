@@ -268,7 +268,13 @@ pub struct DueDeadline {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InstanceChange<'a> {
     /// It runs on with this state and these deadlines.
-    Running(&'a StoredInstance),
+    Running {
+        /// Its state and deadlines.
+        instance: &'a StoredInstance,
+        /// Whether its deadlines differ from those last committed (always, for a new
+        /// instance): a target may leave them as they are when not.
+        deadlines_changed: bool,
+    },
     /// It completed: its state, deadlines and refused commands are removed, the state kept
     /// in the archive when given.
     Completed {

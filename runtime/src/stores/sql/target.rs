@@ -313,10 +313,21 @@ impl<D: Dialect> SqlTarget<D> {
     ) -> Result<(), StoreError> {
         let now = Utc::now();
         let key = [Param::Text(manager), Param::Text(id)];
-        let sql = self.sql(TargetSql::DeleteDeadlines);
-        self.db.execute(On::Tx(tx), sql, &key).await?;
+        let unchanged = matches!(
+            change,
+            InstanceChange::Running {
+                deadlines_changed: false,
+                ..
+            }
+        );
+        // Most events leave an instance's deadlines as they were: then only its state is
+        // written.
+        if !unchanged {
+            let sql = self.sql(TargetSql::DeleteDeadlines);
+            self.db.execute(On::Tx(tx), sql, &key).await?;
+        }
         match change {
-            InstanceChange::Running(instance) => {
+            InstanceChange::Running { instance, .. } => {
                 let params = [
                     Param::Text(manager),
                     Param::Text(id),
@@ -325,7 +336,7 @@ impl<D: Dialect> SqlTarget<D> {
                 ];
                 let sql = self.sql(TargetSql::UpsertInstance);
                 self.db.execute(On::Tx(tx), sql, &params).await?;
-                for (name, due) in &instance.deadlines {
+                for (name, due) in instance.deadlines.iter().filter(|_| !unchanged) {
                     let params = [
                         Param::Text(manager),
                         Param::Text(id),
