@@ -213,7 +213,7 @@ pub fn process(input: &crate::ast::ProcessInput<'_>) -> TokenStream {
     let p = quote!(#krate::__private);
     let state = &input.item.self_ty;
     let manager = input.manager_type();
-    let common = crate::expand::process::common(input);
+    let common = crate::expand::process::common(input, true);
     quote! {
         #common
         impl #p::ProcessManager for #manager {

@@ -302,6 +302,17 @@ pub fn check_process(input: &ProcessInput<'_>, errors: &mut Errors) {
     check_one_route_per_payload(input, errors);
     check_something_starts(input, errors);
     check_distinct_deadlines(input, errors);
+    check_sends_declared(input, errors);
+}
+
+// Rule: a manager that sends commands names the aggregates it sends to.
+fn check_sends_declared(input: &ProcessInput<'_>, errors: &mut Errors) {
+    if let (true, Some(send)) = (input.sends.is_empty(), input.send_calls.first()) {
+        errors.error(
+            send,
+            "this process manager sends commands but lists no aggregate to send them to: add the aggregates whose commands it sends to `#[process_manager(...)]`, e.g. `sends(Account)`",
+        );
+    }
 }
 
 // Rule: per event payload type, one `&mut self` handler (evolves) and one `&self` handler

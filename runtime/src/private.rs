@@ -519,6 +519,20 @@ pub use crate::contract::event::StoredEvent;
 pub use crate::process::{Effects, ProcessManager, Refused, Route};
 pub use crate::projection::{Projection, ProjectionHandlers};
 
+/// The `sends(...)` list of a `#[process_manager]` with errors: it takes every command, so that
+/// no `effects.send` raises an error of its own beside the one reported. Never used at run
+/// time: a crate with errors does not compile.
+#[derive(Debug)]
+pub struct AnyTarget;
+
+impl<C> crate::process::Accepts<C, ()> for AnyTarget {
+    type Target = crate::kits::doc_support::Counter;
+
+    fn convert(_: C) -> crate::kits::doc_support::CounterCommand {
+        unreachable!("a crate with a `#[process_manager]` error does not compile")
+    }
+}
+
 /// What `on_deadline` of a `#[process_manager]` answers for a deadline it has no handler for.
 pub fn unknown_deadline(manager: &str, name: &str) -> BoxError {
     format!(

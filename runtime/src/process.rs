@@ -226,6 +226,9 @@ pub struct Skip<I>(PhantomData<I>);
 pub trait Accepts<C, I> {
     /// The aggregate that takes `C`.
     type Target: Aggregate;
+
+    /// `C` as a command of [`Target`](Self::Target).
+    fn convert(command: C) -> <Self::Target as Aggregate>::Command;
 }
 
 #[diagnostic::do_not_recommend]
@@ -234,11 +237,19 @@ where
     C: Into<A::Command>,
 {
     type Target = A;
+
+    fn convert(command: C) -> A::Command {
+        command.into()
+    }
 }
 
 #[diagnostic::do_not_recommend]
 impl<C, A, R: Accepts<C, I>, I> Accepts<C, Skip<I>> for (A, R) {
     type Target = R::Target;
+
+    fn convert(command: C) -> <R::Target as Aggregate>::Command {
+        R::convert(command)
+    }
 }
 
 impl<S> fmt::Debug for Effects<S> {
@@ -308,10 +319,10 @@ impl<S: Targets> Effects<S> {
     pub fn send<C, I>(&mut self, id: impl Into<IdOf<S, C, I>>, command: C)
     where
         S::List: Accepts<C, I>,
-        C: Into<CommandOf<S, C, I>>,
         CommandOf<S, C, I>: fmt::Debug + Sync,
     {
-        self.push::<TargetOf<S, C, I>>(id.into(), command.into());
+        let command = <S::List as Accepts<C, I>>::convert(command);
+        self.push::<TargetOf<S, C, I>>(id.into(), command);
     }
 }
 

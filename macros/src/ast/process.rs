@@ -50,6 +50,9 @@ pub struct ProcessInput<'a> {
     pub handlers: Vec<EventHandler<'a>>,
     pub deadlines: Vec<(LitStr, Method<'a>)>,
     pub refused: Option<Method<'a>>,
+    /// Each `effects.send` call in the handlers' bodies (the `send` token), where `effects`
+    /// is a handler's `&mut Effects<Self>` parameter.
+    pub send_calls: Vec<Ident>,
 }
 
 impl<'a> ProcessInput<'a> {
@@ -116,6 +119,7 @@ impl<'a> ProcessInput<'a> {
             handlers: Vec::new(),
             deadlines: Vec::new(),
             refused: None,
+            send_calls: Vec::new(),
         };
         if item.trait_.is_some() {
             return input;
@@ -130,6 +134,25 @@ impl<'a> ProcessInput<'a> {
     }
 
     fn method(&mut self, method: &'a syn::ImplItemFn, errors: &mut Errors) {
+        let effects: Vec<&Ident> = method
+            .sig
+            .inputs
+            .iter()
+            .filter_map(|arg| match arg {
+                syn::FnArg::Typed(t) if matches!(&*t.ty, Type::Reference(r) if r.mutability.is_some()) => {
+                    match &*t.pat {
+                        syn::Pat::Ident(p) => Some(&p.ident),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            })
+            .collect();
+        send_calls(
+            method.block.to_token_stream(),
+            &effects,
+            &mut self.send_calls,
+        );
         let sig = &method.sig;
         let name = &sig.ident;
         let markers: Vec<&syn::Attribute> = method.attrs.iter().filter(|a| is_marker(a)).collect();
@@ -349,6 +372,35 @@ impl<'a> ProcessInput<'a> {
     /// The type `ProcessManager` is implemented for: `manager = ...`, or the state type.
     pub fn manager_type(&self) -> &Type {
         self.manager.as_ref().unwrap_or(&self.item.self_ty)
+    }
+}
+
+/// The `send` of each `<effects>.send(...)` in `tokens`, `effects` being one of `names`.
+fn send_calls(tokens: TokenStream, names: &[&Ident], found: &mut Vec<Ident>) {
+    use proc_macro2::TokenTree;
+    if names.is_empty() {
+        return;
+    }
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    for (i, token) in tokens.iter().enumerate() {
+        if let TokenTree::Group(group) = token {
+            send_calls(group.stream(), names, found);
+        }
+        if let [
+            TokenTree::Ident(receiver),
+            TokenTree::Punct(dot),
+            TokenTree::Ident(method),
+            TokenTree::Group(args),
+            ..,
+        ] = &tokens[i..]
+        {
+            let call = dot.as_char() == '.'
+                && method == "send"
+                && args.delimiter() == proc_macro2::Delimiter::Parenthesis;
+            if call && names.contains(&receiver) {
+                found.push(method.clone());
+            }
+        }
     }
 }
 

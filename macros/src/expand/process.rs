@@ -47,7 +47,7 @@ pub fn expand(input: &ProcessInput<'_>) -> TokenStream {
         let call = call(input, method, quote!(), &p);
         quote!(#name => #call,)
     });
-    let common = common(input);
+    let common = common(input, false);
     let registration = registration(input, payloads.len(), &p);
     let refused = input.refused.as_ref().map(|method| {
         let call = call(input, method, quote!(), &p);
@@ -173,13 +173,20 @@ pub fn list(types: &[Type]) -> TokenStream {
 
 /// The items both the expansion and the fallback write: the followed aggregates as a list and
 /// `Targets` for the state type.
-pub fn common(input: &ProcessInput<'_>) -> TokenStream {
+pub fn common(input: &ProcessInput<'_>, fallback: bool) -> TokenStream {
     let krate = &input.crate_path;
     let state = &input.item.self_ty;
     let aggregates = list(&input.aggregates);
-    let sends = list(&input.sends);
+    let declared = list(&input.sends);
+    let sends = match fallback {
+        false => declared.clone(),
+        true => quote!(#krate::__private::AnyTarget),
+    };
     quote! {
         type __Aggregates = #aggregates;
+        // Named even when not searched (beside errors), so that their imports stay used.
+        #[allow(dead_code)]
+        type __Sends = #declared;
 
         #[automatically_derived]
         impl #krate::process::Targets for #state {
