@@ -84,8 +84,9 @@ pub trait ProcessManager: Send + Sync + 'static {
     const NAME: &'static str;
     /// The aggregate types whose events it reads from the log.
     const FOLLOWS: &'static [&'static str];
-    /// One instance's state, kept as JSON between events (`Default` is a new instance's).
-    type State: Serialize + DeserializeOwned + Default + Send + Sync + 'static;
+    /// One instance's state, kept as JSON between events (`Default` is a new instance's):
+    /// any `Serialize + Deserialize + Default` type.
+    type State: ProcessState;
 
     /// Which instance `event` belongs to, and whether it may start one.
     fn route(&self, event: &StoredEvent) -> Result<Route, BoxError>;
@@ -116,6 +117,40 @@ pub trait ProcessManager: Send + Sync + 'static {
     ) -> Result<(), BoxError> {
         let _ = (state, refused, effects);
         Ok(())
+    }
+}
+
+/// What a process manager's instance state is: kept as JSON between events, `Default` for a
+/// new instance. Implemented for every `Serialize + Deserialize + Default` type that can be
+/// shared with the runner's task; written as one trait so that a state type missing one of
+/// them is one error.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a process manager's state: it is kept as JSON between events and starts from `Default`",
+    label = "not `Serialize + Deserialize + Default`",
+    note = "add `#[derive(Default, serde::Serialize, serde::Deserialize)]` to `{Self}`"
+)]
+pub trait ProcessState: Send + Sync + Sized + 'static {
+    /// A new instance's state.
+    fn initial() -> Self;
+    /// The state as JSON.
+    fn to_json(&self) -> Result<String, serde_json::Error>;
+    /// The state read back from JSON.
+    fn from_json(json: &str) -> Result<Self, serde_json::Error>;
+}
+
+// Not recommended: reported as the one bound above, rather than once per missing trait.
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned + Default + Send + Sync + 'static> ProcessState for T {
+    fn initial() -> Self {
+        T::default()
+    }
+
+    fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+
+    fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
     }
 }
 
@@ -501,7 +536,10 @@ pub(crate) fn on_event<P: ProcessManager>(
     };
     let mut instance = match load(&id) {
         Some(instance) => instance,
-        None if may_start => Instance::default(),
+        None if may_start => Instance {
+            state: P::State::initial(),
+            deadlines: std::collections::BTreeMap::new(),
+        },
         None => return Ok(None),
     };
     let cause = event.event_id.to_string();

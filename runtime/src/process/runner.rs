@@ -11,7 +11,8 @@ use futures::FutureExt;
 use uuid::Uuid;
 
 use super::{
-    After, Delivery, DispatchError, Dispatcher, Instance, Outgoing, ProcessManager, Refused, Step,
+    After, Delivery, DispatchError, Dispatcher, Instance, Outgoing, ProcessManager, ProcessState,
+    Refused, Step,
 };
 use crate::contract::error::{BoxError, StoreError};
 use crate::contract::event::{LogPosition, Metadata, StoredEvent};
@@ -393,7 +394,7 @@ impl<P: ProcessManager> Core<P> {
     }
 
     fn decode(&self, id: &str, state: &str) -> Result<P::State, ProcessError> {
-        serde_json::from_str(state).map_err(|e| {
+        P::State::from_json(state).map_err(|e| {
             self.store_error(StoreError::Corrupt(format!(
                 "the state of instance `{id}` of process manager `{}` does not decode: {e}",
                 P::NAME
@@ -845,7 +846,7 @@ impl<P: ProcessManager> Core<P> {
     }
 
     fn encode(&self, id: &str, state: &P::State) -> Result<String, ProcessError> {
-        serde_json::to_string(state).map_err(|e| {
+        state.to_json().map_err(|e| {
             self.store_error(StoreError::Corrupt(format!(
                 "the state of instance `{id}` of process manager `{}` does not encode: {e}",
                 P::NAME
