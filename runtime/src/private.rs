@@ -533,6 +533,40 @@ impl<C> crate::process::Accepts<C, ()> for AnyTarget {
     }
 }
 
+/// What a `#[process_manager]`'s schema registration reads of each type in `aggregates(...)`
+/// and `sends(...)`: an aggregate's type name and the event types its handlers take, or, for a
+/// type that is no aggregate (reported where it is used as one), nothing, so that the
+/// registration adds no error of its own. Call on `&&Probe::<A>::new()`.
+pub mod process_schema {
+    use super::{Aggregate, FollowedEvents, Probe, StoredEvent};
+
+    pub trait Listed<A> {
+        fn followed(&self, handles: impl Fn(&StoredEvent) -> bool) -> FollowedEvents;
+        fn aggregate_type(&self) -> String;
+    }
+    impl<A: Aggregate> Listed<A> for &Probe<A> {
+        fn followed(&self, handles: impl Fn(&StoredEvent) -> bool) -> FollowedEvents {
+            FollowedEvents::of::<A>(handles)
+        }
+        fn aggregate_type(&self) -> String {
+            A::TYPE.to_owned()
+        }
+    }
+
+    pub trait Unlisted {
+        fn followed(&self, _: impl Fn(&StoredEvent) -> bool) -> FollowedEvents {
+            FollowedEvents {
+                aggregate_type: String::new(),
+                event_types: Vec::new(),
+            }
+        }
+        fn aggregate_type(&self) -> String {
+            String::new()
+        }
+    }
+    impl<A> Unlisted for Probe<A> {}
+}
+
 /// What `on_deadline` of a `#[process_manager]` answers for a deadline it has no handler for.
 pub fn unknown_deadline(manager: &str, name: &str) -> BoxError {
     format!(

@@ -33,6 +33,10 @@ const SEVERAL_ERRORS: &[(&str, &str)] = &[
         "event/unit-variant-payload-clashes-with-a-command",
         "a command and an event variant of one name: the two derives' glob re-exports make the name ambiguous at every use, which rustc reports each time; neither derive sees the other enum",
     ),
+    (
+        "process/sends-to-not-an-aggregate",
+        "a type in `sends(...)` that is no aggregate is reported where it is listed, and each `effects.send` then finds no aggregate to send to: the list is searched by trait resolution, which cannot skip an entry that is no aggregate",
+    ),
 ];
 
 /// Cases whose output names `__private`, and why.

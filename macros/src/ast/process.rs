@@ -337,9 +337,15 @@ impl<'a> ProcessInput<'a> {
                 return None;
             }
             if kind == Param::Manager && self.manager.is_none() {
+                let ty_name = strip_ref(ty).to_token_stream().to_string().replace(' ', "");
+                let takes = if allowed.contains(&Param::Envelope) {
+                    "after its event, an event handler takes the envelope `&StoredEvent` and, if it decides, `&mut Effects<Self>`"
+                } else {
+                    "a deadline or refusal handler takes no event, only `&mut Effects<Self>` (and `&Refused`)"
+                };
                 errors.error(
                     ty,
-                    format!("`{name}` takes a configuration, but this process manager declares none: add `manager = {}` to `#[process_manager(...)]`, the type its runner is given", strip_ref(ty).to_token_stream()),
+                    format!("`{name}` takes `&{ty_name}`: {takes}; if `{ty_name}` is the manager's configuration, declare it with `manager = {ty_name}` in `#[process_manager(...)]`"),
                 );
                 return None;
             }

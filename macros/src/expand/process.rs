@@ -120,13 +120,24 @@ fn registration(input: &ProcessInput<'_>, payloads: usize, p: &TokenStream) -> T
     let name = &input.name;
     let state = &input.item.self_ty;
     let readers = (0..payloads).map(reader_name);
+    let listed = |a: &Type, call| {
+        probe(
+            p,
+            "process_schema",
+            &["Listed", "Unlisted"],
+            quote!(#a),
+            call,
+            a.span(),
+        )
+    };
     let follows = input.aggregates.iter().map(|a| {
         let readers = readers.clone();
-        quote! {
-            #p::FollowedEvents::of::<#a>(|__event| {
+        listed(
+            a,
+            quote!(followed(|__event| {
                 false #(|| #readers(__event, false).is_ok_and(|__found| __found.is_some()))*
-            })
-        }
+            })),
+        )
     });
     let sends = input.sends.iter().map(|a| {
         let command = quote!(<#a as #p::Aggregate>::Command);
@@ -138,9 +149,10 @@ fn registration(input: &ProcessInput<'_>, payloads: usize, p: &TokenStream) -> T
             quote!(commands()),
             a.span(),
         );
+        let aggregate_type = listed(a, quote!(aggregate_type()));
         quote! {
             #p::SentCommands {
-                aggregate_type: ::std::borrow::ToOwned::to_owned(<#a as #p::Aggregate>::TYPE),
+                aggregate_type: #aggregate_type,
                 commands: #commands.into_iter().map(|__c| __c.name).collect(),
             }
         }

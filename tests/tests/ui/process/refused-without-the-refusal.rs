@@ -1,0 +1,19 @@
+use bank::{Account, Opened};
+use cqrs_runtime::process::Effects;
+use cqrs_runtime::process_manager;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Bonus {
+    pub paid: bool,
+}
+
+#[process_manager(aggregates(Account))]
+impl Bonus {
+    #[start]
+    fn opened(&mut self, _: &Opened) {}
+    #[refused]
+    fn refused(&mut self, effects: &mut Effects<Self>) {
+        effects.complete();
+    }
+}
