@@ -305,7 +305,16 @@ impl<'a> ProcessInput<'a> {
         let mut kinds = Vec::new();
         for ty in params {
             let kind = match ty {
-                Type::Reference(r) if r.mutability.is_some() => Param::Effects,
+                Type::Reference(r) if r.mutability.is_some() => {
+                    if !is_typed_effects(&r.elem) {
+                        errors.error(
+                            &r.elem,
+                            format!("`{name}` takes its effects as `&mut Effects<Self>`: the effects of this state type, whose `send` finds each command's aggregate in `sends(...)`"),
+                        );
+                        return None;
+                    }
+                    Param::Effects
+                }
                 Type::Reference(r) if is_named(&r.elem, "StoredEvent") => Param::Envelope,
                 Type::Reference(r) if is_named(&r.elem, "Refused") => Param::Refused,
                 Type::Reference(_) => Param::Manager,
@@ -415,6 +424,17 @@ fn type_ident(ty: &Type) -> Option<&Ident> {
         Type::Path(p) => p.path.segments.last().map(|s| &s.ident),
         _ => None,
     }
+}
+
+/// `Effects<Self>` (or `Effects<T>` for any `T`: a wrong `T` is rustc's to report).
+fn is_typed_effects(ty: &Type) -> bool {
+    let Type::Path(p) = ty else {
+        return false;
+    };
+    p.path.segments.last().is_some_and(|s| {
+        s.ident == "Effects"
+            && matches!(&s.arguments, syn::PathArguments::AngleBracketed(a) if a.args.len() == 1)
+    })
 }
 
 fn is_named(ty: &Type, name: &str) -> bool {
