@@ -526,10 +526,39 @@ pub use crate::projection::{Projection, ProjectionHandlers};
 pub struct AnyTarget;
 
 impl<C> crate::process::Accepts<C, ()> for AnyTarget {
-    type Target = crate::kits::doc_support::Counter;
+    type Target = Nowhere;
 
-    fn convert(_: C) -> crate::kits::doc_support::CounterCommand {
+    fn convert(_: C) -> Unknown {
         unreachable!("a crate with a `#[process_manager]` error does not compile")
+    }
+}
+
+/// The aggregate [`AnyTarget`] names: no commands, no events.
+#[derive(Debug)]
+pub struct Nowhere;
+
+impl Aggregate for Nowhere {
+    const TYPE: &'static str = "";
+    type Id = String;
+    type Command = Unknown;
+    type Event = UnknownEvent;
+    type Error = std::convert::Infallible;
+    type Services = ();
+
+    fn initial() -> Self {
+        Nowhere
+    }
+
+    async fn handle(
+        &self,
+        command: Unknown,
+        _: &CommandContext<'_, Self>,
+    ) -> Result<Vec<UnknownEvent>, std::convert::Infallible> {
+        match command {}
+    }
+
+    fn apply(&mut self, event: &EventEnvelope<UnknownEvent>) {
+        match event.event {}
     }
 }
 
