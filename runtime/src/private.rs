@@ -567,9 +567,34 @@ impl Aggregate for Nowhere {
 /// type that is no aggregate (reported where it is used as one), nothing, so that the
 /// registration adds no error of its own. Call on `&&Probe::<A>::new()`.
 pub mod process_schema {
-    use super::{Aggregate, FollowedEvents, Probe, StoredEvent};
+    use super::{Aggregate, DescribeCommands, FollowedEvents, Probe, SentCommands, StoredEvent};
+
+    /// An aggregate whose commands describe themselves (`#[derive(Command)]`).
+    pub trait Described<A> {
+        fn sent(&self) -> SentCommands;
+    }
+    impl<A: Aggregate> Described<A> for &&Probe<A>
+    where
+        A::Command: DescribeCommands,
+    {
+        fn sent(&self) -> SentCommands {
+            SentCommands {
+                aggregate_type: A::TYPE.to_owned(),
+                commands: A::Command::describe_commands()
+                    .into_iter()
+                    .map(|c| c.name)
+                    .collect(),
+            }
+        }
+    }
 
     pub trait Listed<A> {
+        fn sent(&self) -> SentCommands {
+            SentCommands {
+                aggregate_type: self.aggregate_type(),
+                commands: Vec::new(),
+            }
+        }
         fn followed(&self, handles: impl Fn(&StoredEvent) -> bool) -> FollowedEvents;
         fn aggregate_type(&self) -> String;
     }
@@ -583,6 +608,12 @@ pub mod process_schema {
     }
 
     pub trait Unlisted {
+        fn sent(&self) -> SentCommands {
+            SentCommands {
+                aggregate_type: String::new(),
+                commands: Vec::new(),
+            }
+        }
         fn followed(&self, _: impl Fn(&StoredEvent) -> bool) -> FollowedEvents {
             FollowedEvents {
                 aggregate_type: String::new(),
@@ -595,6 +626,11 @@ pub mod process_schema {
     }
     impl<A> Unlisted for Probe<A> {}
 }
+
+/// That each type of a `#[process_manager]`'s `sends(...)` is an aggregate: reported at the
+/// type, where it is listed.
+#[inline]
+pub fn sends_to<A: Aggregate>() {}
 
 /// What `on_deadline` of a `#[process_manager]` answers for a deadline it has no handler for.
 pub fn unknown_deadline(manager: &str, name: &str) -> BoxError {

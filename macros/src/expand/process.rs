@@ -62,10 +62,19 @@ pub fn expand(input: &ProcessInput<'_>) -> TokenStream {
             }
         }
     });
+    // Each type of `sends(...)` checked where it is listed (the search for a command's target
+    // through the list can only say that none takes it).
+    let sends_to = input
+        .sends
+        .iter()
+        .map(|a| quote_spanned!(a.span()=> #p::sends_to::<#a>()));
     quote! {
         #common
         #(#readers)*
         #registration
+        const _: fn() = || {
+            #(#sends_to;)*
+        };
 
         #[automatically_derived]
         impl #p::ProcessManager for #manager {
@@ -140,22 +149,14 @@ fn registration(input: &ProcessInput<'_>, payloads: usize, p: &TokenStream) -> T
         )
     });
     let sends = input.sends.iter().map(|a| {
-        let command = quote!(<#a as #p::Aggregate>::Command);
-        let commands = probe(
+        probe(
             p,
-            "route",
-            &["DescribedCommands", "Undescribed"],
-            command,
-            quote!(commands()),
+            "process_schema",
+            &["Described", "Listed", "Unlisted"],
+            quote!(#a),
+            quote!(sent()),
             a.span(),
-        );
-        let aggregate_type = listed(a, quote!(aggregate_type()));
-        quote! {
-            #p::SentCommands {
-                aggregate_type: #aggregate_type,
-                commands: #commands.into_iter().map(|__c| __c.name).collect(),
-            }
-        }
+        )
     });
     let deadlines = input.deadlines.iter().map(|(name, _)| name);
     quote! {
