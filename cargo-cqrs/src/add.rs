@@ -303,26 +303,20 @@ fn add_projection(
     module: &str,
     name: &str,
 ) -> Result<(Vec<Change>, Option<String>), Error> {
-    let path = krate.src(module);
-    let file = SourceFile::parse(&path, krate.read(&path)?)?;
-    let payloads = file.event_payloads()?;
-    let aggregate = file.aggregate_name()?;
     let own = name.to_snake_case();
-    let lib = krate.with_module(&own)?;
-    let source = rust::projection_module(module, &aggregate, name, &payloads)?;
-    let test = rust::projection_test(&krate.ident, &own, name)?;
-    let mut changes = vec![
-        krate.new_file(krate.src(&own), source)?,
-        krate.new_file(krate.test(&own), test)?,
-        lib,
-    ];
-    let runner = format!(
-        "    // The `{name}` read model: hand `{own}` to the handlers that answer from it.\n    \
-         let {own} = {krate}::{own}::{name}::default();\n    \
-         runners.projection(&store, {own}.clone(), &health);\n",
-        krate = krate.ident
-    );
-    let note = krate.inject_runner(&mut changes, &runner, "projection");
+    let (mut changes, _) = krate.follower_module(module, name, |aggregate, payloads| {
+        let source = rust::projection_module(module, aggregate, name, payloads)?;
+        Ok((source, rust::projection_test(&krate.ident, &own, name)?))
+    })?;
+    let runner = |_: &str| {
+        format!(
+            "    // The `{name}` read model: hand `{own}` to the handlers that answer from it.\n    \
+             let {own} = {krate}::{own}::{name}::default();\n    \
+             runners.projection(&store, {own}.clone(), &health);\n",
+            krate = krate.ident
+        )
+    };
+    let note = krate.inject_runner(&mut changes, runner, "projection");
     Ok((changes, note))
 }
 
@@ -333,46 +327,71 @@ fn add_process_manager(
     module: &str,
     name: &str,
 ) -> Result<(Vec<Change>, Option<String>), Error> {
-    let path = krate.src(module);
-    let file = SourceFile::parse(&path, krate.read(&path)?)?;
-    let payloads = file.event_payloads()?;
-    let aggregate = file.aggregate_name()?;
     let own = name.to_snake_case();
-    let lib = krate.with_module(&own)?;
-    let source = rust::process_module(module, &aggregate, name, &payloads)?;
-    let test = rust::process_test(&krate.ident, module, &own, &aggregate, name)?;
-    let mut changes = vec![
-        krate.new_file(krate.src(&own), source)?,
-        krate.new_file(krate.test(&own), test)?,
-        lib,
-    ];
-    // Instances and deadlines must outlive the process: beside the events, in the store's
-    // database; a service on the in-memory store keeps them in memory too.
-    let main = std::fs::read_to_string(krate.root.join("src/main.rs")).unwrap_or_default();
-    let target = match main.contains("InMemoryStore::new()") {
-        true => "cqrs_runtime::projection::MemoryTarget::new()",
-        false => "store.projection_target()",
+    let (mut changes, aggregate) = krate.follower_module(module, name, |followed, payloads| {
+        let source = rust::process_module(module, followed, name, payloads)?;
+        let test = rust::process_test(&krate.ident, module, &own, followed, name)?;
+        Ok((source, test))
+    })?;
+    let runner = |main: &str| {
+        // Instances and deadlines must outlive the process: beside the events, in the store's
+        // database; a service on the in-memory store keeps them in memory too.
+        let target = match main.contains("InMemoryStore::new()") {
+            true => "cqrs_runtime::projection::MemoryTarget::new()",
+            false => "store.projection_target()",
+        };
+        format!(
+            "    // The `{name}` process manager: its instances and deadlines live beside the events.\n    \
+             let dispatcher = cqrs_runtime::process::Dispatcher::new()\n        \
+             .route(cqrs_runtime::Repository::<{krate}::{module}::{aggregate}, _>::new(store.clone()));\n    \
+             let manager = {krate}::{own}::{name}::default();\n    \
+             let mut {own} = cqrs_runtime::process::ProcessRunner::new(store.clone(), {target}, manager, dispatcher)\n        \
+             .health(&health);\n    \
+             runners.spawn(\"process manager `{own}`\", move |shutdown| async move {{ {own}.run(shutdown).await }});\n",
+            krate = krate.ident
+        )
     };
-    let runner = format!(
-        "    // The `{name}` process manager: its instances and deadlines live beside the events.\n    \
-         let dispatcher = cqrs_runtime::process::Dispatcher::new()\n        \
-         .route(cqrs_runtime::Repository::<{krate}::{module}::{aggregate}, _>::new(store.clone()));\n    \
-         let manager = {krate}::{own}::{name}::default();\n    \
-         let mut {own} = cqrs_runtime::process::ProcessRunner::new(store.clone(), {target}, manager, dispatcher)\n        \
-         .health(&health);\n    \
-         runners.spawn(\"process manager `{own}`\", move |shutdown| async move {{ {own}.run(shutdown).await }});\n",
-        krate = krate.ident
-    );
-    let note = krate.inject_runner(&mut changes, &runner, "process manager");
+    let note = krate.inject_runner(&mut changes, runner, "process manager");
     Ok((changes, note))
 }
 
 impl CrateDir {
-    /// Adds `runner` to `src/main.rs` before the generated marker line, indented as it is;
-    /// without the marker (a `main.rs` of the user's own), the note that says what to add.
-    fn inject_runner(&self, changes: &mut Vec<Change>, runner: &str, what: &str) -> Option<String> {
+    /// A new module `name` that follows the aggregate of `module`: its `mod` line, and its
+    /// source and test, which `render` writes from the aggregate's name and event payloads;
+    /// with the aggregate's name.
+    fn follower_module(
+        &self,
+        module: &str,
+        name: &str,
+        render: impl FnOnce(&str, &[rust::Payload]) -> Result<(String, String), Error>,
+    ) -> Result<(Vec<Change>, String), Error> {
+        let path = self.src(module);
+        let file = SourceFile::parse(&path, self.read(&path)?)?;
+        let payloads = file.event_payloads()?;
+        let aggregate = file.aggregate_name()?;
+        let own = name.to_snake_case();
+        let lib = self.with_module(&own)?;
+        let (source, test) = render(&aggregate, &payloads)?;
+        let changes = vec![
+            self.new_file(self.src(&own), source)?,
+            self.new_file(self.test(&own), test)?,
+            lib,
+        ];
+        Ok((changes, aggregate))
+    }
+
+    /// Adds the runner `runner` writes (given `src/main.rs`) before the generated marker line,
+    /// indented as it is; without the marker (a `main.rs` of the user's own), the note that
+    /// says what to add.
+    fn inject_runner(
+        &self,
+        changes: &mut Vec<Change>,
+        runner: impl FnOnce(&str) -> String,
+        what: &str,
+    ) -> Option<String> {
         let main = self.root.join("src/main.rs");
         let text = std::fs::read_to_string(&main).unwrap_or_default();
+        let runner = runner(&text);
         let Some(at) = text.find(RUNNERS_MARKER) else {
             return Some(format!(
                 "note: src/main.rs has no line `{RUNNERS_MARKER}`; to run the {what}, add beside \
@@ -381,7 +400,7 @@ impl CrateDir {
         };
         let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
         let mut content = text;
-        content.insert_str(line_start, runner);
+        content.insert_str(line_start, &runner);
         changes.push(Change {
             path: main,
             content,

@@ -332,7 +332,10 @@ fn production_checks(dir: &Path) {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut ready = service.request("GET", "/health/ready", "");
-    while !ready.starts_with("HTTP/1.1 503") && Instant::now() < deadline {
+    // Not ready for a moment is not yet the failure: a runner catching up (the process
+    // manager added above, on a loaded machine) turns readiness off too.
+    let failed = |ready: &str| ready.starts_with("HTTP/1.1 503") && ready.contains("t-poison");
+    while !failed(&ready) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
         ready = service.request("GET", "/health/ready", "");
     }

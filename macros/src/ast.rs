@@ -246,6 +246,55 @@ pub(crate) fn type_args(ty: &Type) -> Vec<&Type> {
         .collect()
 }
 
+/// The aggregates an impl block's attribute follows, `aggregates(...)`: reported when empty
+/// (`empty`) or missing (`missing`, at the attribute's arguments or the `impl` token).
+pub(crate) fn followed_aggregates(
+    list: Option<(Vec<Type>, syn::Path)>,
+    args: &TokenStream,
+    item: &syn::ItemImpl,
+    (empty, missing): (&str, &str),
+    errors: &mut Errors,
+) -> Vec<Type> {
+    match list {
+        Some((types, path)) => {
+            if types.is_empty() {
+                errors.error(&path, empty);
+            }
+            types
+        }
+        None => {
+            let at = if args.is_empty() {
+                item.impl_token.span
+            } else {
+                args.span()
+            };
+            errors.push(syn::Error::new(at, missing));
+            Vec::new()
+        }
+    }
+}
+
+/// The last identifier of a type's path: what a type is named after.
+pub(crate) fn type_ident(ty: &Type) -> Option<&Ident> {
+    match ty {
+        Type::Path(p) => p.path.segments.last().map(|s| &s.ident),
+        _ => None,
+    }
+}
+
+/// Whether a type's path ends in `name` (`StoredEvent`, `cqrs_runtime::StoredEvent`).
+pub(crate) fn is_named(ty: &Type, name: &str) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == name))
+}
+
+/// A type without its reference, if it is one.
+pub(crate) fn strip_ref(ty: &Type) -> &Type {
+    match ty {
+        Type::Reference(r) => &r.elem,
+        other => other,
+    }
+}
+
 /// For a `&self` or `&mut self` receiver, whether it is `&mut`; `None` for `self`, `mut self`
 /// or `self: Type`.
 pub(crate) fn borrowed_receiver(receiver: &syn::Receiver) -> Option<bool> {

@@ -320,6 +320,35 @@ pub fn parse_type_list(
     Ok((types.into_iter().collect(), meta.path.clone()))
 }
 
+/// The known key of `keys` that `meta` names in `#[attr(...)]`. A misspelled key close to a
+/// known one is reported, then read as that key, so that the one mistake is the one error;
+/// `None` (reported) for a key like no known one, whose value the caller skips.
+pub fn read_key(
+    meta: &ParseNestedMeta<'_>,
+    attr: &str,
+    keys: &'static str,
+    errors: &mut Errors,
+) -> Option<&'static str> {
+    let written = path_str(&meta.path);
+    let exact = keys
+        .split(", ")
+        .map(|k| k.trim_matches('`'))
+        .find(|k| *k == written);
+    if exact.is_some() {
+        return exact;
+    }
+    let likely = closest(&written, keys);
+    let hint = match likely {
+        Some(likely) => format!("did you mean `{likely}`?"),
+        None => format!("expected one of: {keys}"),
+    };
+    errors.error(
+        &meta.path,
+        format!("unknown key `{written}` in `#[{attr}(...)]`; {hint}"),
+    );
+    likely
+}
+
 // ------------------------------------------------------------------------ #[projection(...)]
 
 /// The arguments of `#[projection(...)]` on an impl block.
@@ -339,26 +368,8 @@ impl ProjectionAttrs {
         let mut version = Once::new("version");
         let mut crate_path = Once::new("crate");
         let parser = syn::meta::parser(|meta| {
-            let written = path_str(&meta.path);
-            // A misspelled key close to a known one is reported, then read as that key, so
-            // that the one mistake is the one error.
-            let likely = closest(&written, PROJECTION_KEYS);
-            let key = match likely {
-                _ if PROJECTION_KEYS.contains(&format!("`{written}`")) => written.as_str(),
-                Some(likely) => {
-                    errors.error(
-                        &meta.path,
-                        format!("unknown key `{written}` in `#[projection(...)]`; did you mean `{likely}`?"),
-                    );
-                    likely
-                }
-                None => {
-                    errors.error(
-                        &meta.path,
-                        format!("unknown key `{written}` in `#[projection(...)]`; expected one of: {PROJECTION_KEYS}"),
-                    );
-                    return skip_value(&meta);
-                }
+            let Some(key) = read_key(&meta, "projection", PROJECTION_KEYS, errors) else {
+                return skip_value(&meta);
             };
             let p = &meta.path;
             match key {

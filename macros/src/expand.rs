@@ -37,6 +37,20 @@ pub fn probe(
     }}
 }
 
+/// A call through `__private::follow` for a handler's `payload` over the followed aggregates
+/// (`__Aggregates`), spanned at the payload: a type no followed aggregate has is reported
+/// there. Projections and process managers route and decode their events through it.
+pub fn follow(p: &TokenStream, payload: &syn::Type, call: TokenStream) -> TokenStream {
+    probe(
+        p,
+        "follow",
+        &["Followed", "NotFollowed"],
+        quote!((#payload, __Aggregates)),
+        call,
+        syn::spanned::Spanned::span(payload),
+    )
+}
+
 /// `tokens` with every span, inside groups too, set to `span`.
 fn respan(tokens: TokenStream, span: Span) -> TokenStream {
     tokens

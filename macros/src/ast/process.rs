@@ -8,6 +8,7 @@ use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::{Ident, LitStr, Path, Type};
 
+use super::{is_named, strip_ref, type_ident};
 use crate::attr::process::{is_marker, parse_deadline, parse_refused};
 use crate::attr::{Errors, ProcessAttrs, RouteAttr};
 
@@ -70,26 +71,16 @@ impl<'a> ProcessInput<'a> {
                 "a process manager's state type cannot be generic: its name and handlers are fixed; write the impl for a concrete type",
             );
         }
-        let aggregates = match attrs.aggregates {
-            Some((types, path)) => {
-                if types.is_empty() {
-                    errors.error(&path, "`aggregates(...)` is empty; name the aggregates whose events this process manager follows, e.g. `aggregates(Transfer, Account)`");
-                }
-                types
-            }
-            None => {
-                let at = if args.is_empty() {
-                    item.impl_token.span
-                } else {
-                    syn::spanned::Spanned::span(&args)
-                };
-                errors.push(syn::Error::new(
-                    at,
-                    "`#[process_manager]` needs the aggregates whose events it follows: `#[process_manager(aggregates(Transfer, Account), sends(Account))]`",
-                ));
-                Vec::new()
-            }
-        };
+        let aggregates = super::followed_aggregates(
+            attrs.aggregates,
+            &args,
+            item,
+            (
+                "`aggregates(...)` is empty; name the aggregates whose events this process manager follows, e.g. `aggregates(Transfer, Account)`",
+                "`#[process_manager]` needs the aggregates whose events it follows: `#[process_manager(aggregates(Transfer, Account), sends(Account))]`",
+            ),
+            errors,
+        );
         let named_after = attrs.manager.as_ref().unwrap_or(&item.self_ty);
         let name = match (&attrs.name, type_ident(named_after)) {
             (Some(lit), _) => lit.value(),
@@ -419,13 +410,6 @@ fn send_calls(tokens: TokenStream, names: &[&Ident], found: &mut Vec<Ident>) {
     }
 }
 
-fn type_ident(ty: &Type) -> Option<&Ident> {
-    match ty {
-        Type::Path(p) => p.path.segments.last().map(|s| &s.ident),
-        _ => None,
-    }
-}
-
 /// `Effects<Self>` (or `Effects<T>` for any `T`: a wrong `T` is rustc's to report).
 fn is_typed_effects(ty: &Type) -> bool {
     let Type::Path(p) = ty else {
@@ -435,15 +419,4 @@ fn is_typed_effects(ty: &Type) -> bool {
         s.ident == "Effects"
             && matches!(&s.arguments, syn::PathArguments::AngleBracketed(a) if a.args.len() == 1)
     })
-}
-
-fn is_named(ty: &Type, name: &str) -> bool {
-    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == name))
-}
-
-fn strip_ref(ty: &Type) -> &Type {
-    match ty {
-        Type::Reference(r) => &r.elem,
-        other => other,
-    }
 }

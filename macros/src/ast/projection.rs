@@ -6,6 +6,7 @@ use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::{Ident, Path, Type};
 
+use super::{is_named, strip_ref, type_ident};
 use crate::attr::{Errors, ProjectionAttrs};
 
 /// What an extra parameter of a handler receives.
@@ -71,29 +72,16 @@ impl<'a> ProjectionInput<'a> {
                 "a projection type cannot be generic: its name, version and handlers are fixed; write the impl for a concrete type",
             );
         }
-        let aggregates = match attrs.aggregates {
-            Some((types, path)) => {
-                if types.is_empty() {
-                    errors.error(
-                        &path,
-                        "`aggregates(...)` is empty; name the aggregates whose events this projection reads, e.g. `aggregates(BankAccount)`",
-                    );
-                }
-                types
-            }
-            None => {
-                let at = if args.is_empty() {
-                    item.impl_token.span
-                } else {
-                    syn::spanned::Spanned::span(&args)
-                };
-                errors.push(syn::Error::new(
-                    at,
-                    "`#[projection]` needs the aggregates whose events it reads: `#[projection(aggregates(BankAccount))]`",
-                ));
-                Vec::new()
-            }
-        };
+        let aggregates = super::followed_aggregates(
+            attrs.aggregates,
+            &args,
+            item,
+            (
+                "`aggregates(...)` is empty; name the aggregates whose events this projection reads, e.g. `aggregates(BankAccount)`",
+                "`#[projection]` needs the aggregates whose events it reads: `#[projection(aggregates(BankAccount))]`",
+            ),
+            errors,
+        );
         let name = match (&attrs.name, type_ident(&item.self_ty)) {
             (Some(lit), _) => lit.value(),
             (None, Some(ident)) => ident.to_string().to_kebab_case(),
@@ -191,7 +179,7 @@ impl<'a> ProjectionInput<'a> {
             }
         }
         let payload = match payload {
-            Type::Reference(r) if r.mutability.is_none() && is_stored_event(&r.elem) => {
+            Type::Reference(r) if r.mutability.is_none() && is_named(&r.elem, "StoredEvent") => {
                 return self.every_event(sig, first, extras, output, errors);
             }
             Type::Reference(r) if r.mutability.is_none() => &*r.elem,
@@ -255,10 +243,10 @@ impl<'a> ProjectionInput<'a> {
     ) {
         let name = &sig.ident;
         let payload = match element {
-            ty if is_stored_event(ty) => None,
+            ty if is_named(ty, "StoredEvent") => None,
             Type::Tuple(pair) if pair.elems.len() == 2 => {
                 let (payload, envelope) = (&pair.elems[0], &pair.elems[1]);
-                let envelope_ok = matches!(envelope, Type::Reference(r) if r.mutability.is_none() && is_stored_event(&r.elem));
+                let envelope_ok = matches!(envelope, Type::Reference(r) if r.mutability.is_none() && is_named(&r.elem, "StoredEvent"));
                 if !envelope_ok {
                     errors.error(
                         envelope,
@@ -390,24 +378,5 @@ impl<'a> ProjectionInput<'a> {
             }
         }
         item
-    }
-}
-
-fn type_ident(ty: &Type) -> Option<&Ident> {
-    match ty {
-        Type::Path(p) => p.path.segments.last().map(|s| &s.ident),
-        _ => None,
-    }
-}
-
-/// `StoredEvent` by its last segment: the envelope of a stored event.
-fn is_stored_event(ty: &Type) -> bool {
-    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "StoredEvent"))
-}
-
-fn strip_ref(ty: &Type) -> &Type {
-    match ty {
-        Type::Reference(r) => &r.elem,
-        other => other,
     }
 }

@@ -5,7 +5,8 @@ use proc_macro2::TokenStream;
 use syn::{Attribute, Ident, LitStr, Path, Type};
 
 use super::{
-    Errors, Once, closest, parse_crate_path, parse_string, parse_type_list, path_str, skip_value,
+    Errors, Once, closest, parse_crate_path, parse_string, parse_type_list, path_str, read_key,
+    skip_value,
 };
 
 /// The arguments of `#[process_manager(...)]`.
@@ -27,24 +28,8 @@ impl ProcessAttrs {
         let mut name = Once::new("name");
         let mut crate_path = Once::new("crate");
         let parser = syn::meta::parser(|meta| {
-            let written = path_str(&meta.path);
-            // A misspelled key close to a known one is reported, then read as that key.
-            let key = match closest(&written, PROCESS_KEYS) {
-                _ if PROCESS_KEYS.contains(&format!("`{written}`")) => written.as_str(),
-                Some(likely) => {
-                    errors.error(
-                        &meta.path,
-                        format!("unknown key `{written}` in `#[process_manager(...)]`; did you mean `{likely}`?"),
-                    );
-                    likely
-                }
-                None => {
-                    errors.error(
-                        &meta.path,
-                        format!("unknown key `{written}` in `#[process_manager(...)]`; expected one of: {PROCESS_KEYS}"),
-                    );
-                    return skip_value(&meta);
-                }
+            let Some(key) = read_key(&meta, "process_manager", PROCESS_KEYS, errors) else {
+                return skip_value(&meta);
             };
             let p = &meta.path;
             match key {

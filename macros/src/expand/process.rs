@@ -11,7 +11,7 @@ use syn::spanned::Spanned;
 
 use crate::ast::{Param, ProcessHandler as EventHandler, ProcessInput, ProcessMethod as Method};
 use crate::attr::RouteKey;
-use crate::expand::probe;
+use crate::expand::{follow, probe};
 
 pub fn expand(input: &ProcessInput<'_>) -> TokenStream {
     let krate = &input.crate_path;
@@ -244,18 +244,8 @@ fn decoded_name(k: usize) -> syn::Ident {
 /// aggregate has is reported) are in this one function, so such a type is one error.
 fn reader(k: usize, payload: &Type, p: &TokenStream) -> TokenStream {
     let name = reader_name(k);
-    let probe = |call| {
-        probe(
-            p,
-            "follow",
-            &["Followed", "NotFollowed"],
-            quote!((#payload, __Aggregates)),
-            call,
-            payload.span(),
-        )
-    };
-    let routes = probe(quote!(routes(__event)));
-    let decode = probe(quote!(decode(__event)));
+    let routes = follow(p, payload, quote!(routes(__event)));
+    let decode = follow(p, payload, quote!(decode(__event)));
     quote! {
         #[allow(clippy::option_option)]
         fn #name(

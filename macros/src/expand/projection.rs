@@ -7,7 +7,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ast::{EventHandler, Extra, ProjectionInput};
-use crate::expand::probe;
+use crate::expand::follow;
 
 pub fn expand(input: &ProjectionInput<'_>) -> TokenStream {
     let krate = &input.crate_path;
@@ -179,16 +179,7 @@ fn arm(h: &EventHandler<'_>, p: &TokenStream) -> TokenStream {
     // Spanned at the payload type: a type no listed aggregate has is reported there.
     // Through `__private::follow`, silent when `aggregates(...)` names a type that is no
     // aggregate (reported there).
-    let follow = |call| {
-        probe(
-            p,
-            "follow",
-            &["Followed", "NotFollowed"],
-            quote!((#payload, __Aggregates)),
-            call,
-            payload.span(),
-        )
-    };
+    let follow = |call| follow(p, payload, call);
     let routes = follow(quote!(routes(__event)));
     let decode = follow(quote!(decode(__event)));
     quote! {
@@ -240,16 +231,7 @@ fn batch_arm(h: &EventHandler<'_>, p: &TokenStream) -> TokenStream {
             }
         };
     };
-    let follow = |call| {
-        probe(
-            p,
-            "follow",
-            &["Followed", "NotFollowed"],
-            quote!((#payload, __Aggregates)),
-            call,
-            payload.span(),
-        )
-    };
+    let follow = |call| follow(p, payload, call);
     let routes = follow(quote!(routes(__event)));
     let decode = follow(quote!(decode(__event)));
     let outcome = call(quote!(&__batch));
