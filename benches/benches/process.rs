@@ -11,7 +11,7 @@ use bank::transfers::{Complete, Transfer, TransferCommand, Transfers};
 use bank::{Account, AccountCommand, Deposit, Open, Withdraw};
 use cqrs_runtime::postgres::{PostgresConfig, PostgresStore};
 use cqrs_runtime::process::{Dispatcher, ProcessRunner};
-use cqrs_runtime::projection::{Checkpoints, DeadLetters, Instances, Leases};
+use cqrs_runtime::projection::ProcessTarget;
 use cqrs_runtime::sqlite::{Durability, SqliteConfig, SqliteStore};
 use cqrs_runtime::{EventStore, Repository};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -77,7 +77,7 @@ impl<S: EventStore + Clone> Bank<S> {
     /// The requests, then the runner until nothing is left to do.
     async fn managed<T>(&self, store: &S, target: &T, transfers: u64) -> Duration
     where
-        T: Checkpoints + Leases + Instances + DeadLetters + Clone,
+        T: ProcessTarget + Clone,
     {
         let dispatcher = Dispatcher::new()
             .route(self.accounts.clone())
@@ -103,7 +103,7 @@ impl<S: EventStore + Clone> Bank<S> {
 fn measure<S, T>(c: &mut Criterion, name: &str, direct: S, store: S, target: T)
 where
     S: EventStore + Clone,
-    T: Checkpoints + Leases + Instances + DeadLetters + Clone,
+    T: ProcessTarget + Clone,
 {
     let rt = cqrs_benches::runtime();
     let plain = rt.block_on(Bank::new(&direct));

@@ -33,6 +33,8 @@ use uuid::Uuid;
 use crate::contract::error::BoxError;
 use crate::contract::event::{DecodeError, DomainEvent, LogPosition, Metadata, StoredEvent};
 
+mod command;
+mod erased;
 mod handler;
 mod outbox;
 mod relay;
@@ -48,6 +50,8 @@ pub mod nats;
 
 /// Moved beside the other target traits; re-exported here where it was first declared.
 pub use crate::projection::Inbox;
+pub use command::{CommandHandler, CommandStats};
+pub(crate) use erased::{ErasedPublisher, ErasedReceipt, ErasedSource};
 pub use handler::{DeadLetter, MessageHandler, ProjectionHandler};
 pub use outbox::Outbox;
 pub use relay::{Relay, RelayError, RelayProgress};
@@ -73,6 +77,10 @@ pub mod headers {
     pub const CORRELATION_ID: &str = "correlation-id";
     /// The causation id, if any.
     pub const CAUSATION_ID: &str = "causation-id";
+    /// The idempotency key of the command that recorded the event (or of the command a
+    /// message carries), if any: how a process manager finds the instance whose command
+    /// another service ran.
+    pub const COMMAND_ID: &str = "command-id";
     /// The metadata's free key/values as a JSON object, if any (the trace context aside).
     pub const METADATA: &str = "metadata";
     /// The W3C trace parent of the span that recorded the event, if any.
@@ -137,6 +145,39 @@ impl Message {
         }
     }
 
+    /// A command for aggregate `aggregate_id` of another service, as a process manager
+    /// publishes it ([`Effects::publish`](crate::process::Effects::publish)) and a
+    /// [`CommandHandler`] runs it: `event_type` is the command's name, the payload its JSON,
+    /// and the command's idempotency key goes in `metadata` ([`Metadata::command_id`]).
+    ///
+    /// The message's id is derived from the key (a UUID v5), so that a command published
+    /// again after a crash is the same message to the broker's and the consumer's duplicate
+    /// checks.
+    pub fn command(
+        topic: impl Into<String>,
+        aggregate_id: impl Into<String>,
+        command_name: impl Into<String>,
+        payload: String,
+        recorded_at: DateTime<Utc>,
+        metadata: Metadata,
+    ) -> Self {
+        let key = metadata.command_id.as_deref().unwrap_or_default();
+        let event_id = Uuid::new_v5(&COMMAND_NAMESPACE, key.as_bytes());
+        let topic = topic.into();
+        Message {
+            aggregate_type: topic.clone(),
+            topic,
+            key: aggregate_id.into(),
+            event_id,
+            event_type: command_name.into(),
+            event_version: 1,
+            sequence: 0,
+            recorded_at,
+            metadata,
+            payload,
+        }
+    }
+
     /// The headers to send, in a fixed order.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         let mut out = vec![
@@ -154,6 +195,9 @@ impl Message {
         }
         if let Some(id) = self.metadata.causation_id {
             out.push((headers::CAUSATION_ID, id.to_string()));
+        }
+        if let Some(key) = &self.metadata.command_id {
+            out.push((headers::COMMAND_ID, key.clone()));
         }
         // The trace context goes in the headers tracing tools read.
         let mut extra = self.metadata.extra.clone();
@@ -230,8 +274,7 @@ impl Message {
             metadata: Metadata {
                 correlation_id: optional_id(headers::CORRELATION_ID)?,
                 causation_id: optional_id(headers::CAUSATION_ID)?,
-                // A command id is the producing service's idempotency key: not published.
-                command_id: None,
+                command_id: header(headers::COMMAND_ID).map(str::to_owned),
                 extra,
             },
             payload: payload.to_owned(),
@@ -261,6 +304,9 @@ impl Message {
         }
     }
 }
+
+/// The namespace of the ids of command messages ([`Message::command`]).
+const COMMAND_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a9e_4b7d_4e0f_9a53_c8d2_17e4_b6a1);
 
 /// The default topic (Kafka) or stream (NATS) name of an aggregate type: its type name in
 /// kebab-case, e.g. `bank_account` → `bank-account`.
@@ -292,6 +338,10 @@ pub trait Source: Send + 'static {
 
     /// Waits for the next message. A message that is not a relay's (missing headers) comes
     /// back as `Ok((Err(malformed), receipt))`, so that it can be dead-lettered.
+    ///
+    /// Must be cancel-safe: subscribers and process runners wait on it beside other things
+    /// (a shutdown, the log), and drop it when those come first; a message it had not
+    /// returned yet must then come from the next call.
     fn next(&mut self) -> impl Future<Output = Result<Delivery<Self::Receipt>, BusError>> + Send;
 
     /// The next message if one is already here, without waiting: what lets a [`Subscriber`]
@@ -375,6 +425,7 @@ mod tests {
                 .with_timezone(&Utc),
             metadata: Metadata::correlated(Uuid::now_v7())
                 .caused_by(Uuid::now_v7())
+                .command_id("transfers/t-1/0c8e/1")
                 .with("user", "ada"),
             payload: r#"{"amount":5}"#.into(),
         }
@@ -443,6 +494,25 @@ mod tests {
             error.to_string().contains("header `sequence` = `seven`"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_command_message_has_an_id_of_its_key() {
+        let at = Utc::now();
+        let key = |k: &str| Metadata::default().command_id(k);
+        let first = Message::command("t", "acc-1", "Deposit", "{}".into(), at, key("m/i/c/0"));
+        let again = Message::command("t", "acc-1", "Deposit", "{}".into(), at, key("m/i/c/0"));
+        let other = Message::command("t", "acc-1", "Deposit", "{}".into(), at, key("m/i/c/1"));
+        assert_eq!(first.event_id, again.event_id);
+        assert_ne!(first.event_id, other.event_id);
+        let headers = first.headers();
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(find(headers::COMMAND_ID), Some("m/i/c/0"));
     }
 
     #[test]

@@ -14,6 +14,12 @@
 //! - the instance's state, its deadlines and the runner's checkpoint move in one transaction
 //!   of the target.
 //!
+//! Across services, the runner also takes events from a bus [`Source`](crate::bus::Source)
+//! ([`ProcessRunner::source`]: each message's id is recorded with the instance it moved, so a
+//! redelivery is skipped) and publishes commands for other services
+//! ([`Effects::publish`], through [`ProcessRunner::publisher`], before the commit and with
+//! their keys, which the receiver's [`CommandHandler`](crate::bus::CommandHandler) runs once).
+//!
 //! Handlers must therefore decide from the state and the event alone: the same inputs, the
 //! same effects. [`Effects::now`] is the event's own time (or the deadline's), never the
 //! clock, so a deadline set while replaying is the deadline set the first time.
@@ -29,6 +35,7 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::bus::Message;
 use crate::contract::aggregate::Aggregate;
 use crate::contract::error::{BoxError, CommandError};
 use crate::contract::event::{LogPosition, Metadata, StoredEvent};
@@ -229,6 +236,7 @@ pub struct Effects<S = Untyped> {
     cause: String,
     now: DateTime<Utc>,
     pub(crate) commands: Vec<Outgoing>,
+    pub(crate) published: Vec<Message>,
     pub(crate) scheduled: Vec<(String, DateTime<Utc>)>,
     pub(crate) cancelled: Vec<String>,
     pub(crate) completed: bool,
@@ -295,6 +303,7 @@ impl<S> fmt::Debug for Effects<S> {
             .field("cause", &self.cause)
             .field("now", &self.now)
             .field("commands", &self.commands)
+            .field("published", &self.published)
             .field("scheduled", &self.scheduled)
             .field("cancelled", &self.cancelled)
             .field("completed", &self.completed)
@@ -316,6 +325,7 @@ impl Effects {
             cause,
             now,
             commands: Vec::new(),
+            published: Vec::new(),
             scheduled: Vec::new(),
             cancelled: Vec::new(),
             completed: false,
@@ -369,6 +379,7 @@ impl<S> Effects<S> {
             cause: self.cause,
             now: self.now,
             commands: self.commands,
+            published: self.published,
             scheduled: self.scheduled,
             cancelled: self.cancelled,
             completed: self.completed,
@@ -376,17 +387,22 @@ impl<S> Effects<S> {
         }
     }
 
-    fn push<A: Aggregate>(&mut self, id: A::Id, command: A::Command)
-    where
-        A::Command: fmt::Debug + Sync,
-    {
-        let command_id = format!(
+    /// The idempotency key of the next command: `<manager>/<instance>/<cause>/<n>`.
+    fn next_key(&self) -> String {
+        format!(
             "{}/{}/{}/{}",
             self.manager,
             escape_instance(&self.instance),
             self.cause,
-            self.commands.len()
-        );
+            self.commands.len() + self.published.len()
+        )
+    }
+
+    fn push<A: Aggregate>(&mut self, id: A::Id, command: A::Command)
+    where
+        A::Command: fmt::Debug + Sync,
+    {
+        let command_id = self.next_key();
         self.commands.push(Outgoing {
             aggregate_type: A::TYPE,
             aggregate_id: id.to_string(),
@@ -395,6 +411,53 @@ impl<S> Effects<S> {
             shown: format!("{command:?}"),
             command: Box::new((id, command)),
         });
+    }
+
+    /// Publishes `command` for aggregate `id` of another service, on `topic` (the topic or
+    /// NATS stream that service's [`CommandHandler`](crate::bus::CommandHandler) subscribes
+    /// to), with an idempotency key of its own. `command` is sent as its JSON, so any type
+    /// that serializes as the receiver's command enum does (that enum itself, shared in a
+    /// contract crate, or a copy of it).
+    ///
+    /// The runner publishes after the commands sent to local aggregates and before it commits
+    /// the instance (through its [`publisher`](ProcessRunner::publisher)), at least once: a
+    /// crash in between publishes it again with the same key, and the receiver runs a key
+    /// once. The receiver's events come back through the runner's
+    /// [`source`](ProcessRunner::source), with the key: `#[existing(caused)]` (or
+    /// [`caused`](Self::caused)) finds the instance from them. A refusal does not come back:
+    /// a deadline notices what did not happen.
+    ///
+    /// Fails only if `command` does not serialize.
+    pub fn publish(
+        &mut self,
+        topic: impl Into<String>,
+        id: impl fmt::Display,
+        command: &impl Serialize,
+    ) -> Result<(), serde_json::Error> {
+        let value = serde_json::to_value(command)?;
+        let name = match &value {
+            // An enum's variant, as serde writes it: `{"Deposit": {...}}` or `"Close"`.
+            serde_json::Value::Object(map) if map.len() == 1 => map.keys().next().cloned(),
+            serde_json::Value::String(unit) => Some(unit.clone()),
+            _ => None,
+        };
+        let name = name.unwrap_or_else(|| std::any::type_name_of_val(command).to_owned());
+        let metadata = Metadata::default().command_id(self.next_key());
+        let message = Message::command(
+            topic,
+            id.to_string(),
+            name,
+            value.to_string(),
+            self.now,
+            metadata,
+        );
+        self.published.push(message);
+        Ok(())
+    }
+
+    /// The commands published so far ([`publish`](Self::publish)), as messages.
+    pub fn published(&self) -> &[Message] {
+        &self.published
     }
 
     /// The instance's id.

@@ -39,7 +39,7 @@ pub use memory::{MemoryLease, MemoryTarget};
 pub use runner::{CatchUp, Progress, Projector, Stopped};
 pub use target::{
     Advance, Checkpoints, CommitError, DeadLetters, DueDeadline, FollowerId, Inbox, InstanceChange,
-    Instances, Leases, ParkedEvent, ProjectionTarget, StoredInstance, Versions,
+    Instances, Leases, ParkedEvent, ProcessTarget, ProjectionTarget, StoredInstance, Versions,
 };
 
 /// A read model's identity: what its checkpoint, lease and dead letters are stored under.

@@ -5,8 +5,9 @@
 //! | --- | --- |
 //! | 0 | `contract` (aggregate, command, event, error, store, schema), `observe` (metrics, health) |
 //! | 1 | `repository`, `projection` |
-//! | 2 | `stores`, `bus`, `process` (process managers) |
-//! | 3 | `kits` (test kits), `private.rs` (macro support), the root's re-exports |
+//! | 2 | `stores`, `bus` |
+//! | 3 | `process` (process managers: they follow the log and the bus) |
+//! | 4 | `kits` (test kits), `private.rs` (macro support), the root's re-exports |
 //!
 //! A file may name its own folder and any folder of a lower layer. The check reads every
 //! `crate::` path outside comments (in `use` lines and in code alike) and names each
@@ -22,14 +23,15 @@ fn layer_of_module(name: &str) -> Option<u8> {
     Some(match name {
         "contract" | "observe" => 0,
         "repository" | "projection" => 1,
-        "stores" | "bus" | "process" => 2,
-        "kits" | "__private" => 3,
+        "stores" | "bus" => 2,
+        "process" => 3,
+        "kits" | "__private" => 4,
         _ => return None,
     })
 }
 
 /// The root's re-exports are the public face, above everything but the top layer.
-const ROOT_ITEMS: u8 = 3;
+const ROOT_ITEMS: u8 = 4;
 
 /// The folder (top-level module) a source file belongs to.
 fn module_of(src: &Path, file: &Path) -> String {

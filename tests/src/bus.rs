@@ -64,14 +64,19 @@ pub enum AnyReceipt {
 impl AnySource {
     /// A consumer `group` of `topic` on `broker`.
     pub async fn connect(broker: &Broker, topic: &str, group: &str) -> AnySource {
-        match broker.kind() {
+        AnySource::connect_to(broker.kind(), broker.address(), topic, group).await
+    }
+
+    /// A consumer `group` of `topic` on the broker of `kind` at `address`.
+    pub async fn connect_to(kind: Kind, address: &str, topic: &str, group: &str) -> AnySource {
+        match kind {
             Kind::Kafka => AnySource::Kafka(
-                KafkaSource::new(&consumer_config(broker.address()), group, &[topic])
+                KafkaSource::new(&consumer_config(address), group, &[topic])
                     .await
                     .expect("a Kafka consumer"),
             ),
             Kind::Nats => {
-                let client = cqrs_runtime::bus::nats::connect(broker.address())
+                let client = cqrs_runtime::bus::nats::connect(address)
                     .await
                     .expect("a NATS client");
                 AnySource::Nats(Box::new(

@@ -8,9 +8,7 @@ use std::time::Duration;
 use cqrs_runtime::doc_support::{Counter, CounterCommand, CounterEvent, Mirror};
 use cqrs_runtime::postgres::{PostgresConfig, PostgresStore};
 use cqrs_runtime::process::{Dispatcher, Effects, ProcessManager, ProcessRunner, Refused, Route};
-use cqrs_runtime::projection::{
-    Checkpoints, DeadLetters, FollowerId, Instances, Leases, MemoryTarget, PoisonPolicy,
-};
+use cqrs_runtime::projection::{FollowerId, MemoryTarget, PoisonPolicy, ProcessTarget};
 use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
 use cqrs_runtime::{BoxError, EventStore, InMemoryStore, Repository, StoredEvent};
 
@@ -90,7 +88,7 @@ async fn version<S: EventStore + Clone>(repo: &Repository<Counter, S>, id: &str)
 async fn mirrors_once<S, T>(store: S, target: impl Fn() -> T)
 where
     S: EventStore + Clone,
-    T: Checkpoints + Leases + Instances + DeadLetters,
+    T: ProcessTarget,
 {
     let counters = Repository::<Counter, _>::new(store.clone());
     for (id, n) in [("a", 2), ("b", 3), ("a", 4)] {
@@ -139,7 +137,7 @@ where
 async fn deadlines_and_refusals<S, T>(store: S, target: T)
 where
     S: EventStore + Clone,
-    T: Checkpoints + Leases + Instances + DeadLetters + Clone,
+    T: ProcessTarget + Clone,
 {
     let counters = Repository::<Counter, _>::new(store.clone());
     counters
@@ -330,7 +328,7 @@ impl ProcessManager for Picky {
 async fn poison<S, T>(store: S, target: impl Fn() -> T)
 where
     S: EventStore + Clone,
-    T: Checkpoints + Leases + Instances + DeadLetters,
+    T: ProcessTarget,
 {
     let counters = Repository::<Counter, _>::new(store.clone());
     for id in ["good", "bad", "good", "bad"] {
@@ -482,7 +480,7 @@ impl ProcessManager for Spender {
 async fn refusals_are_kept<S, T>(store: S, target: T)
 where
     S: EventStore + Clone,
-    T: Checkpoints + Leases + Instances + DeadLetters + Clone,
+    T: ProcessTarget + Clone,
 {
     let counters = Repository::<Counter, _>::new(store.clone());
     counters
@@ -563,7 +561,7 @@ impl ProcessManager for Quitter {
 async fn refusals_go_with_their_instance<S, T>(store: S, target: T)
 where
     S: EventStore + Clone,
-    T: Checkpoints + Leases + Instances + DeadLetters + Clone,
+    T: ProcessTarget + Clone,
 {
     let counters = Repository::<Counter, _>::new(store.clone());
     let done = counters

@@ -11,7 +11,7 @@ use chrono::Utc;
 use cqrs_runtime::doc_support::{Counter, CounterCommand, CounterEvent};
 use cqrs_runtime::postgres::{PostgresConfig, PostgresStore};
 use cqrs_runtime::process::{Dispatcher, Effects, ProcessManager, ProcessRunner, Route};
-use cqrs_runtime::projection::{Checkpoints, DeadLetters, Instances, Leases};
+use cqrs_runtime::projection::ProcessTarget;
 use cqrs_runtime::sqlite::{Durability, SqliteConfig, SqliteStore};
 use cqrs_runtime::{BoxError, EventStore, Repository, StoredEvent};
 
@@ -58,7 +58,7 @@ const MEASURED: usize = 200;
 async fn run<S, T>(store: S, target: T, pending: usize) -> (f64, f64)
 where
     S: EventStore + Clone,
-    T: Checkpoints + Leases + Instances + DeadLetters,
+    T: ProcessTarget,
 {
     let counters = Repository::<Counter, _>::new(store.clone());
     for chunk in (0..pending).collect::<Vec<_>>().chunks(64) {

@@ -13,7 +13,7 @@ pub struct Counter {
 }
 
 /// What a counter can be asked.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum CounterCommand {
     /// Add to the total.
     Add(u64),

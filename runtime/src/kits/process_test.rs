@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::bus::Message;
 use crate::contract::aggregate::Aggregate;
 use crate::contract::event::{DomainEvent, EventEnvelope, LogPosition, Metadata, StoredEvent};
 use crate::process::{self, After, Instance, Outgoing, ProcessManager, Refused, Step};
@@ -38,6 +39,8 @@ pub struct ProcessTest<P: ProcessManager> {
     position: u64,
     /// The commands of the last `when` or `advance`, not yet checked.
     sent: Vec<(String, Outgoing)>,
+    /// The commands the last `when` or `advance` published for other services.
+    published: Vec<Message>,
 }
 
 impl<P: ProcessManager> Debug for ProcessTest<P>
@@ -63,6 +66,7 @@ impl<P: ProcessManager> ProcessTest<P> {
             streams: BTreeMap::new(),
             position: 0,
             sent: Vec::new(),
+            published: Vec::new(),
         }
     }
 
@@ -80,7 +84,7 @@ impl<P: ProcessManager> ProcessTest<P> {
         for event in events {
             self = self.when::<A>(id, event);
         }
-        self.sent.clear();
+        self.clear();
         self
     }
 
@@ -88,8 +92,54 @@ impl<P: ProcessManager> ProcessTest<P> {
     /// checks.
     pub fn when<A: Aggregate>(mut self, id: &str, event: impl Into<A::Event>) -> Self {
         let event = self.stored::<A>(id, event.into());
-        self.sent.clear();
+        self.clear();
         self.handle(&event);
+        self
+    }
+
+    /// Forgets what the last step sent and published: the next `then` checks the next step.
+    fn clear(&mut self) {
+        self.sent.clear();
+        self.published.clear();
+    }
+
+    /// An event of another service, received from the bus ([`ProcessRunner::source`]): `E` is
+    /// its event type (the other service's public contract, or its domain events), recorded
+    /// now by its aggregate `id` of type `aggregate_type`.
+    ///
+    /// [`ProcessRunner::source`]: crate::process::ProcessRunner::source
+    pub fn when_received<E: DomainEvent>(
+        mut self,
+        aggregate_type: &str,
+        id: &str,
+        event: impl Into<E>,
+    ) -> Self {
+        let event = self.received(aggregate_type, id, &event.into());
+        self.clear();
+        self.handle(&event);
+        self
+    }
+
+    /// The command the last step published for `id` ran in the other service and recorded
+    /// `event`, which came back over the bus with that command's id: a manager that routes
+    /// by `caused` finds its instance from it.
+    #[track_caller]
+    pub fn when_received_applied<E: DomainEvent>(
+        mut self,
+        aggregate_type: &str,
+        id: &str,
+        event: impl Into<E>,
+    ) -> Self {
+        let at = self
+            .published
+            .iter()
+            .rposition(|m| m.key == id)
+            .unwrap_or_else(|| panic!("the last step published no command for `{id}`"));
+        let command = self.published.remove(at);
+        let mut received = self.received(aggregate_type, id, &event.into());
+        received.metadata.command_id = command.metadata.command_id;
+        self.clear();
+        self.handle(&received);
         self
     }
 
@@ -113,7 +163,7 @@ impl<P: ProcessManager> ProcessTest<P> {
         let (_, outgoing) = self.sent.remove(at);
         let mut stored = self.stored::<A>(id, event.into());
         stored.metadata = Metadata::default().command_id(outgoing.command_id);
-        self.sent.clear();
+        self.clear();
         self.handle(&stored);
         self
     }
@@ -129,7 +179,7 @@ impl<P: ProcessManager> ProcessTest<P> {
     /// The clock moves by `by`: every deadline due by then fires, earliest first (a deadline a
     /// firing one sets fires too if it is due).
     pub fn advance(mut self, by: Duration) -> Self {
-        self.sent.clear();
+        self.clear();
         let until = self.now + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
         loop {
             let next = self
@@ -165,7 +215,7 @@ impl<P: ProcessManager> ProcessTest<P> {
     pub fn when_refused<A: Aggregate>(mut self, id: &str, reason: &str) -> Self {
         let at = self.last_sent::<A>(id);
         let (instance_id, outgoing) = self.sent.remove(at);
-        self.sent.clear();
+        self.clear();
         let refused = Refused {
             aggregate_type: outgoing.aggregate_type,
             aggregate_id: outgoing.aggregate_id,
@@ -207,14 +257,46 @@ impl<P: ProcessManager> ProcessTest<P> {
         self
     }
 
+    /// The commands the last step published on `topic` for other services
+    /// ([`Effects::publish`](crate::process::Effects::publish)), in order, are `expected`:
+    /// aggregate ids and commands, compared as the JSON they are sent as.
+    #[track_caller]
+    pub fn then_expect_published<C: serde::Serialize>(
+        self,
+        topic: &str,
+        expected: impl IntoIterator<Item = (impl std::fmt::Display, C)>,
+    ) -> Self {
+        let json = |payload: &str| -> serde_json::Value {
+            serde_json::from_str(payload).unwrap_or(serde_json::Value::Null)
+        };
+        let expected: Vec<(String, serde_json::Value)> = expected
+            .into_iter()
+            .map(|(id, command)| {
+                let value = serde_json::to_value(&command).unwrap_or_else(|error| {
+                    panic!("an expected command does not serialize: {error}")
+                });
+                (id.to_string(), value)
+            })
+            .collect();
+        let published: Vec<(String, serde_json::Value)> = self
+            .published
+            .iter()
+            .filter(|m| m.topic == topic)
+            .map(|m| (m.key.clone(), json(&m.payload)))
+            .collect();
+        assert_eq!(published, expected, "commands published on `{topic}`");
+        self
+    }
+
     /// The last step sent no command.
     #[track_caller]
     pub fn then_expect_no_commands(self) -> Self {
         assert!(
-            self.sent.is_empty(),
-            "expected no command, {} sent: {:?}",
+            self.sent.is_empty() && self.published.is_empty(),
+            "expected no command, {} sent {:?} and published {:?}",
             P::NAME,
-            self.sent
+            self.sent,
+            self.published
         );
         self
     }
@@ -273,6 +355,7 @@ impl<P: ProcessManager> ProcessTest<P> {
         for outgoing in effects.commands {
             self.sent.push((id.clone(), outgoing));
         }
+        self.published.extend(effects.published);
         match after {
             After::Running(instance) => {
                 self.instances.insert(id, instance);
@@ -280,6 +363,36 @@ impl<P: ProcessManager> ProcessTest<P> {
             After::Completed(_) => {
                 self.instances.remove(&id);
             }
+        }
+    }
+
+    /// `event` of another service as a message brings it ([`Message::to_stored`]), recorded
+    /// now.
+    fn received<E: DomainEvent>(
+        &mut self,
+        aggregate_type: &str,
+        id: &str,
+        event: &E,
+    ) -> StoredEvent {
+        let sequence = self
+            .streams
+            .entry((aggregate_type.to_owned(), id.to_owned()))
+            .and_modify(|s| *s += 1)
+            .or_insert(1);
+        let payload = event
+            .encode()
+            .unwrap_or_else(|error| panic!("cannot encode `{}`: {error}", event.event_type()));
+        EventEnvelope {
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id: id.to_owned(),
+            sequence: *sequence,
+            position: LogPosition::START,
+            event_id: Uuid::now_v7(),
+            event_type: event.event_type().to_owned(),
+            event_version: event.event_version(),
+            recorded_at: self.now,
+            metadata: Metadata::default(),
+            event: payload,
         }
     }
 

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -14,14 +15,17 @@ use super::{
     After, Delivery, DispatchError, Dispatcher, Instance, Outgoing, ProcessManager, ProcessState,
     Refused, Step,
 };
+use crate::bus::{
+    BusError, DeadLetter, ErasedPublisher, ErasedReceipt, ErasedSource, Message, Publisher, Source,
+};
 use crate::contract::error::{BoxError, StoreError};
 use crate::contract::event::{LogPosition, Metadata, StoredEvent};
 use crate::contract::store::EventStore;
 use crate::observe::metrics::Lag;
 use crate::projection::follower::{Batch, Follow, Follower, Idle, Shutdown, follow_settings};
 use crate::projection::{
-    Advance, Checkpoints, CommitError, DeadLetters, FollowerId, InstanceChange, Instances, Leases,
-    ParkedEvent, PoisonPolicy, ProjectionId, StoredInstance,
+    Advance, CommitError, FollowerId, Inbox, InstanceChange, Instances, Leases, ParkedEvent,
+    PoisonPolicy, ProcessTarget, ProjectionId, StoredInstance,
 };
 
 /// Runs a [`ProcessManager`]: see the [module docs](super).
@@ -57,6 +61,11 @@ pub struct ProcessRunner<P: ProcessManager, S, T: Leases> {
 pub struct ProcessProgress {
     /// Events read from the log.
     pub read: u64,
+    /// Messages taken from the [`source`](ProcessRunner::source) and handled (duplicates
+    /// and dead letters not counted).
+    pub received: u64,
+    /// Commands published for other services ([`Effects::publish`](super::Effects::publish)).
+    pub published: u64,
     /// Commands sent (duplicates and refusals included).
     pub commands: u64,
     /// Deadlines fired.
@@ -94,6 +103,16 @@ pub enum ProcessError {
         #[source]
         source: DispatchError,
     },
+    /// A handler published a command ([`Effects::publish`](super::Effects::publish)), or a
+    /// source is set, and the broker side is missing or misconfigured.
+    #[error("process manager `{manager}`: {source}")]
+    Bus {
+        /// The manager.
+        manager: &'static str,
+        /// What is wrong.
+        #[source]
+        source: BusError,
+    },
     /// The store or the target failed, or a stored instance does not decode.
     #[error("process manager `{manager}` stopped: {source}")]
     Store {
@@ -130,6 +149,17 @@ struct Core<P: ProcessManager> {
     /// by a later event cannot have been sent by an earlier run, so its refusal is not looked
     /// up.
     started_at: u64,
+    /// Where events of other services come from, if set. (In a `Mutex` only to make the
+    /// runner `Sync`, which sources need not be; it is reached through `get_mut`.)
+    source: Option<Mutex<Box<dyn ErasedSource>>>,
+    /// Messages received and not yet handled.
+    received: Mutex<Vec<crate::bus::Delivery<ErasedReceipt>>>,
+    /// Why receiving stopped, other than the broker being away (retried).
+    receive_failed: Option<BusError>,
+    /// Where published commands go, if set.
+    publisher: Option<Mutex<Box<dyn ErasedPublisher>>>,
+    /// The commands the current batch (or deadline) published: sent before its commit.
+    outbox: Vec<Message>,
 }
 
 impl<P: ProcessManager + std::fmt::Debug> std::fmt::Debug for Core<P> {
@@ -142,8 +172,15 @@ impl<P: ProcessManager + std::fmt::Debug> std::fmt::Debug for Core<P> {
             .field("progress", &self.progress)
             .field("poison", &self.poison)
             .field("cached", &self.cache.len())
+            .field("source", &self.source.is_some())
+            .field("publisher", &self.publisher.is_some())
             .finish_non_exhaustive()
     }
+}
+
+/// What a `Mutex` the runner owns holds, reached without locking.
+fn exclusive<T: ?Sized>(mutex: &mut Mutex<T>) -> &mut T {
+    mutex.get_mut().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The most instances the runner keeps in memory; past it, it starts over with none.
@@ -153,7 +190,7 @@ impl<P, S, T> ProcessRunner<P, S, T>
 where
     P: ProcessManager,
     S: EventStore,
-    T: Checkpoints + Leases + Instances + DeadLetters,
+    T: ProcessTarget,
 {
     /// A runner of `manager` over `store`'s log, sending its commands through `dispatcher`,
     /// with its instances, deadlines, checkpoint and lease in `target`. Defaults: batches of
@@ -173,8 +210,41 @@ where
                 cache: HashMap::new(),
                 committed: HashMap::new(),
                 started_at: u64::MAX,
+                source: None,
+                received: Mutex::new(Vec::new()),
+                receive_failed: None,
+                publisher: None,
+                outbox: Vec::new(),
             },
         }
+    }
+
+    /// Also follows the events of other services that `source` delivers (a consumer of their
+    /// topics or streams): a live runner handles each message as soon as it arrives, between
+    /// batches of the log, as the event it carries ([`Message::to_stored`]). Each message
+    /// takes effect once: its id is recorded in the target ([`Inbox`], under the manager's
+    /// name) in the transaction that moves its instance, a message seen before is skipped,
+    /// and a message is acknowledged only after that commit. A malformed message goes to the
+    /// source's dead letters; a failing handler follows the [`poison`](Self::poison) policy.
+    ///
+    /// Order holds per aggregate of the sender (its partition or subject), not between the
+    /// log and the bus.
+    pub fn source<Src: Source>(mut self, source: Src) -> Self
+    where
+        Src::Receipt: 'static,
+    {
+        self.core.source = Some(Mutex::new(Box::new(source)));
+        self
+    }
+
+    /// Where the commands handlers publish for other services
+    /// ([`Effects::publish`](super::Effects::publish)) go. They are published after a batch's
+    /// local commands and before its commit, and published again with the same idempotency
+    /// keys if the runner crashes in between. A handler that publishes without a publisher set
+    /// stops the runner with [`ProcessError::Bus`].
+    pub fn publisher(mut self, publisher: impl Publisher) -> Self {
+        self.core.publisher = Some(Mutex::new(Box::new(publisher)));
+        self
     }
 
     /// What to do with an event whose routing or handler fails: stop (the default), retry,
@@ -199,6 +269,14 @@ where
     }
 
     follow_settings!("runner");
+
+    /// The wait after a failed command or publish, doubling after each further failure up to
+    /// `max` (defaults: 100 ms and 30 s).
+    pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.follow.backoff = first;
+        self.follow.max_backoff = max.max(first);
+        self
+    }
 
     /// Handles everything the log holds now and fires the deadlines due now, then returns,
     /// giving up the lease. Fails with [`ProcessError::Fenced`] if another runner of the same
@@ -239,7 +317,7 @@ impl<P, S, T> Follower<S, T> for Core<P>
 where
     P: ProcessManager,
     S: EventStore,
-    T: Checkpoints + Leases + Instances + DeadLetters,
+    T: ProcessTarget,
 {
     type Stop = ProcessProgress;
     type Error = ProcessError;
@@ -280,7 +358,7 @@ where
                     from: None,
                     to: LogPosition::START,
                 };
-                self.commit(&follow.target, &Touched::new(), &[], Some(advance))
+                self.commit(&follow.target, &Touched::new(), &[], Some(advance), &[])
                     .await?;
                 LogPosition::START
             }
@@ -304,6 +382,7 @@ where
             return Ok(Batch::default());
         };
         let (last_position, newest) = (last.position, last.recorded_at);
+        self.outbox.clear();
         let mut touched = Touched::new();
         let mut queue = VecDeque::new();
         let mut parked = Vec::new();
@@ -316,7 +395,9 @@ where
                 queue.extend(self.settle(&mut touched, step, event.event_id, maybe_sent));
             }
         }
-        if !self.deliver(follow, &mut touched, queue, shutdown).await? {
+        if !self.deliver(follow, &mut touched, queue, shutdown).await?
+            || !self.flush(follow, shutdown).await?
+        {
             return Ok(Batch::default());
         }
         let advance = Advance {
@@ -324,19 +405,9 @@ where
             from: Some(*at),
             to: last_position,
         };
-        let earliest = touched
-            .values()
-            .filter_map(|slot| match slot {
-                Slot::Running(instance) => instance.deadlines.values().min().copied(),
-                _ => None,
-            })
-            .min();
-        self.commit(&follow.target, &touched, &parked, Some(advance))
+        self.commit(&follow.target, &touched, &parked, Some(advance), &[])
             .await?;
         self.remember(touched);
-        if let Some(earliest) = earliest {
-            self.next_due = Some(self.next_due.map_or(earliest, |due| due.min(earliest)));
-        }
         *at = last_position;
         self.progress.read += batch.len() as u64;
         self.progress.checkpoint = last_position;
@@ -352,13 +423,41 @@ where
         Some(std::time::Instant::now() + wait)
     }
 
+    async fn receive(&mut self) {
+        let Some(source) = self.source.as_mut().map(exclusive) else {
+            return futures::future::pending().await;
+        };
+        let received = exclusive(&mut self.received);
+        if !received.is_empty() || self.receive_failed.is_some() {
+            return;
+        }
+        loop {
+            match source.next().await {
+                Ok(delivery) => {
+                    received.push(delivery);
+                    return;
+                }
+                Err(BusError::Broker(error)) => {
+                    // The clients reconnect by themselves.
+                    tracing::warn!(manager = P::NAME, %error, "receiving failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(error) => {
+                    self.receive_failed = Some(error);
+                    return;
+                }
+            }
+        }
+    }
+
     async fn idle(
         &mut self,
         follow: &mut Follow<S, T>,
         moment: Idle,
     ) -> Result<Option<ProcessProgress>, ProcessError> {
-        // Only with the lease: a standby fires nothing.
+        // Only with the lease: a standby handles nothing.
         if moment != Idle::Standby {
+            self.take_messages(follow).await?;
             self.fire_due(follow).await?;
         }
         Ok(None)
@@ -446,8 +545,19 @@ impl<P: ProcessManager> Core<P> {
         }
     }
 
-    /// Keeps what a commit wrote, for the next batches.
+    /// Keeps what a commit wrote, for the next batches, and wakes for the earliest deadline
+    /// it set.
     fn remember(&mut self, touched: Touched<P::State>) {
+        let earliest = touched
+            .values()
+            .filter_map(|slot| match slot {
+                Slot::Running(instance) => instance.deadlines.values().min().copied(),
+                _ => None,
+            })
+            .min();
+        if let Some(earliest) = earliest {
+            self.next_due = Some(self.next_due.map_or(earliest, |due| due.min(earliest)));
+        }
         self.committed.clear();
         if self.cache.len() + touched.len() > CACHED {
             self.cache.clear();
@@ -575,7 +685,16 @@ impl<P: ProcessManager> Core<P> {
         cause: Uuid,
         maybe_sent: bool,
     ) -> Vec<Queued> {
-        let Step { id, after, effects } = step;
+        let Step {
+            id,
+            after,
+            mut effects,
+        } = step;
+        self.outbox
+            .extend(effects.published.drain(..).map(|mut message| {
+                message.metadata.causation_id = Some(cause);
+                message
+            }));
         let slot = match after {
             After::Running(instance) => Slot::Running(instance),
             After::Completed(state) => {
@@ -598,7 +717,7 @@ impl<P: ProcessManager> Core<P> {
 
     /// Sends the queued commands in order, and those the instances decide on hearing of a
     /// refusal. A store failure is retried with backoff until `shutdown` (`false`).
-    async fn deliver<S: EventStore, T: Checkpoints + Leases + Instances + DeadLetters>(
+    async fn deliver<S: EventStore, T: ProcessTarget>(
         &mut self,
         follow: &mut Follow<S, T>,
         touched: &mut Touched<P::State>,
@@ -661,7 +780,7 @@ impl<P: ProcessManager> Core<P> {
     /// A refusal is recorded before the instance hears of it, and a command refused before
     /// (by a run that crashed before its commit) is not sent again: sent again, it could now
     /// succeed, after the instance already acted on its refusal.
-    async fn send<S: EventStore, T: Checkpoints + Leases + Instances + DeadLetters>(
+    async fn send<S: EventStore, T: ProcessTarget>(
         &mut self,
         follow: &mut Follow<S, T>,
         instance: &str,
@@ -707,8 +826,182 @@ impl<P: ProcessManager> Core<P> {
         }
     }
 
+    /// Publishes the commands the current batch (or deadline) published, retrying broker
+    /// failures with backoff (with the same ids: the receiver runs each once); `false` on
+    /// shutdown.
+    async fn flush<S: EventStore, T: ProcessTarget>(
+        &mut self,
+        follow: &mut Follow<S, T>,
+        shutdown: &mut Shutdown<'_>,
+    ) -> Result<bool, ProcessError> {
+        if self.outbox.is_empty() {
+            return Ok(true);
+        }
+        let mut delay = follow.backoff;
+        loop {
+            let Some(publisher) = self.publisher.as_mut().map(exclusive) else {
+                let first = &self.outbox[0];
+                let error = BusError::Config(format!(
+                    "a handler published `{}` for `{}` on `{}`, but the runner has no publisher: give it one with `ProcessRunner::publisher`",
+                    first.event_type, first.key, first.topic
+                ));
+                return Err(self.bus_error(error));
+            };
+            match publisher.publish(&self.outbox).await {
+                Ok(()) => {
+                    self.progress.published += self.outbox.len() as u64;
+                    self.outbox.clear();
+                    return Ok(true);
+                }
+                Err(BusError::Broker(error)) => {
+                    tracing::warn!(manager = P::NAME, %error, retry_in = ?delay, "publishing commands failed; retrying");
+                }
+                Err(error) => return Err(self.bus_error(error)),
+            }
+            futures::select! {
+                () = tokio::time::sleep(delay).fuse() => {}
+                () = &mut *shutdown => return Ok(false),
+            }
+            delay = delay.saturating_mul(2).min(follow.max_backoff);
+            follow.require(self).await?;
+        }
+    }
+
+    fn bus_error(&self, source: BusError) -> ProcessError {
+        ProcessError::Bus {
+            manager: P::NAME,
+            source,
+        }
+    }
+
+    /// Handles the messages received, and those the source has ready behind them, up to a
+    /// batch: one transaction for their instances and their ids, then their acknowledgements.
+    async fn take_messages<S: EventStore, T: ProcessTarget>(
+        &mut self,
+        follow: &mut Follow<S, T>,
+    ) -> Result<(), ProcessError> {
+        if let Some(error) = self.receive_failed.take() {
+            return Err(self.bus_error(error));
+        }
+        let Some(source) = self.source.as_mut().map(exclusive) else {
+            return Ok(());
+        };
+        let mut batch = std::mem::take(exclusive(&mut self.received));
+        while batch.len() < follow.batch_size {
+            match source.try_next().await {
+                Ok(Some(delivery)) => batch.push(delivery),
+                Ok(None) => break,
+                // What came so far is handled; the next receive waits the failure out.
+                Err(BusError::Broker(error)) => {
+                    tracing::warn!(manager = P::NAME, %error, "receiving failed; retrying");
+                    break;
+                }
+                Err(error) => return Err(self.bus_error(error)),
+            }
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut messages = Vec::with_capacity(batch.len());
+        let mut receipts = Vec::with_capacity(batch.len());
+        for (message, receipt) in batch {
+            match message {
+                Ok(message) => {
+                    messages.push(message);
+                    receipts.push(receipt);
+                }
+                Err(malformed) => self.dead_letter(receipt, &malformed).await,
+            }
+        }
+        let ids: Vec<Uuid> = messages.iter().map(|m| m.event_id).collect();
+        let seen = self.seen(&follow.target, &ids).await?;
+        self.outbox.clear();
+        let mut touched = Touched::new();
+        let mut queue = VecDeque::new();
+        let mut parked = Vec::new();
+        let mut fresh = Vec::new();
+        for (message, seen) in messages.iter().zip(seen) {
+            if seen {
+                continue;
+            }
+            fresh.push(message.event_id);
+            let event = message.to_stored();
+            let step = self
+                .on_event(&follow.target, &mut touched, &event, &mut parked)
+                .await?;
+            if let Some(step) = step {
+                queue.extend(self.settle(&mut touched, step, event.event_id, true));
+            }
+        }
+        let mut never: Shutdown<'_> = futures::future::pending().boxed().fuse();
+        if !self
+            .deliver(follow, &mut touched, queue, &mut never)
+            .await?
+            || !self.flush(follow, &mut never).await?
+        {
+            return Ok(());
+        }
+        self.commit(&follow.target, &touched, &parked, None, &fresh)
+            .await?;
+        self.remember(touched);
+        self.progress.received += fresh.len() as u64;
+        for receipt in receipts {
+            self.ack(receipt).await;
+        }
+        Ok(())
+    }
+
+    /// Which of `ids` the target recorded as handled already, asked in a transaction that
+    /// is rolled back.
+    async fn seen<T: Inbox>(&self, target: &T, ids: &[Uuid]) -> Result<Vec<bool>, ProcessError> {
+        let mut tx = target.begin().await.map_err(|e| self.store_error(e))?;
+        let mut seen = Vec::with_capacity(ids.len());
+        for id in ids {
+            match target.record(&mut tx, P::NAME, *id).await {
+                // Recorded now: new (a second copy in the batch is then seen).
+                Ok(fresh) => seen.push(!fresh),
+                Err(error) => {
+                    target.rollback(tx).await;
+                    return Err(self.store_error(error));
+                }
+            }
+        }
+        target.rollback(tx).await;
+        Ok(seen)
+    }
+
+    /// Acknowledges a handled message. A failure only means it comes again, and is then
+    /// skipped as seen.
+    async fn ack(&mut self, receipt: ErasedReceipt) {
+        if let Some(source) = self.source.as_mut().map(exclusive) {
+            if let Err(error) = source.ack(receipt).await {
+                tracing::warn!(manager = P::NAME, %error, "acknowledging a message failed; it will come again and be skipped");
+            }
+        }
+    }
+
+    /// Sends a message that is not one (no relay's headers) to the source's dead letters,
+    /// and acknowledges it; if that fails, it is left to come again.
+    async fn dead_letter(&mut self, receipt: ErasedReceipt, malformed: &BusError) {
+        let Some(source) = self.source.as_mut().map(exclusive) else {
+            return;
+        };
+        tracing::warn!(manager = P::NAME, error = %malformed, "dead-lettering a malformed message");
+        let letter = DeadLetter {
+            consumer: P::NAME.to_owned(),
+            error: malformed.to_string(),
+            attempts: 0,
+        };
+        match source.dead_letter(&receipt, &letter).await {
+            Ok(()) => self.ack(receipt).await,
+            Err(error) => {
+                tracing::warn!(manager = P::NAME, %error, "dead-lettering failed; the message will come again");
+            }
+        }
+    }
+
     /// Fires every deadline due now, each in a transaction of its own.
-    async fn fire_due<S: EventStore, T: Checkpoints + Leases + Instances + DeadLetters>(
+    async fn fire_due<S: EventStore, T: ProcessTarget>(
         &mut self,
         follow: &mut Follow<S, T>,
     ) -> Result<(), ProcessError> {
@@ -766,14 +1059,17 @@ impl<P: ProcessManager> Core<P> {
                 })?;
                 // The commands' cause: a UUID of its own per firing, for their metadata.
                 let cause = Uuid::now_v7();
+                self.outbox.clear();
                 let queue = self.settle(&mut touched, step, cause, true).into();
                 if !self
                     .deliver(follow, &mut touched, queue, &mut never)
                     .await?
+                    || !self.flush(follow, &mut never).await?
                 {
                     return Ok(());
                 }
-                self.commit(&follow.target, &touched, &[], None).await?;
+                self.commit(&follow.target, &touched, &[], None, &[])
+                    .await?;
                 self.remember(touched);
                 self.progress.deadlines += 1;
             }
@@ -790,14 +1086,29 @@ impl<P: ProcessManager> Core<P> {
 
     /// Writes the instances a batch (or a deadline) touched, moving the checkpoint as
     /// `advance` says (by compare-and-set: another runner's move fences this one off).
-    async fn commit<T: Checkpoints + Instances + DeadLetters>(
+    async fn commit<T: ProcessTarget>(
         &self,
         target: &T,
         touched: &Touched<P::State>,
         parked: &[ParkedEvent],
         advance: Option<Advance>,
+        inbox: &[Uuid],
     ) -> Result<(), ProcessError> {
         let mut tx = target.begin().await.map_err(|e| self.store_error(e))?;
+        for id in inbox {
+            match target.record(&mut tx, P::NAME, *id).await {
+                Ok(true) => {}
+                // Checked before the batch ran: another runner handled it since.
+                Ok(false) => {
+                    target.rollback(tx).await;
+                    return Err(ProcessError::Fenced(P::NAME));
+                }
+                Err(error) => {
+                    target.rollback(tx).await;
+                    return Err(self.store_error(error));
+                }
+            }
+        }
         for event in parked {
             if let Err(error) = target.park(&mut tx, Self::dead_letters(), event).await {
                 target.rollback(tx).await;

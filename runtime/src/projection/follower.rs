@@ -39,6 +39,8 @@ pub(crate) enum Idle {
     Woken(Wake),
     /// The time the follower asked to be woken at ([`Follower::wake_at`]) came.
     Timer,
+    /// Work came from outside the log ([`Follower::receive`]): a message from the bus.
+    Received,
 }
 
 /// What one step read.
@@ -93,6 +95,14 @@ pub(crate) trait Follower<S, T: Leases>: Send {
     /// quiet (a process manager's next deadline); `None`: only on commits and polls.
     fn wake_at(&self) -> Option<std::time::Instant> {
         None
+    }
+
+    /// Waits for work from outside the log (a process manager's messages from the bus),
+    /// keeping it for the [`idle`](Self::idle) call with [`Idle::Received`] that follows. A
+    /// live follower waits on it beside the log, so it must be cancel-safe: dropped before it
+    /// completes, it loses nothing. By default nothing ever comes.
+    fn receive(&mut self) -> impl Future<Output = ()> + Send {
+        futures::future::pending()
     }
 
     /// Between batches; `Some` ends the run with that result.
@@ -344,18 +354,17 @@ impl<S: EventStore, T: Leases> Follow<S, T> {
                 Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).boxed(),
                 None => futures::future::pending().boxed(),
             };
-            futures::select! {
-                wake = watch.wait().fuse() => {
-                    if let Some(stop) = follower.idle(self, Idle::Woken(wake)).await? {
-                        return Ok(stop);
-                    }
-                }
-                () = timer.fuse() => {
-                    if let Some(stop) = follower.idle(self, Idle::Timer).await? {
-                        return Ok(stop);
-                    }
-                }
-                () = &mut *shutdown => return Ok(follower.shut_down()),
+            let moment = futures::select! {
+                wake = watch.wait().fuse() => Some(Idle::Woken(wake)),
+                () = timer.fuse() => Some(Idle::Timer),
+                () = follower.receive().fuse() => Some(Idle::Received),
+                () = &mut *shutdown => None,
+            };
+            let Some(moment) = moment else {
+                return Ok(follower.shut_down());
+            };
+            if let Some(stop) = follower.idle(self, moment).await? {
+                return Ok(stop);
             }
             if !self.hold(follower).await? {
                 return Err(follower.fenced());

@@ -355,7 +355,7 @@ where
                 let newer = active.filter(|&v| v > P::VERSION);
                 Ok(newer.map(|active| Stopped::Superseded { active }))
             }
-            Idle::Woken(Wake::Notified) | Idle::Timer => Ok(None),
+            Idle::Woken(Wake::Notified) | Idle::Timer | Idle::Received => Ok(None),
         }
     }
 }

@@ -348,3 +348,11 @@ pub trait Instances: Checkpoints {
 pub trait ProjectionTarget: Checkpoints + Leases + DeadLetters + Versions {}
 
 impl<T: Checkpoints + Leases + DeadLetters + Versions> ProjectionTarget for T {}
+
+/// Everything a process runner needs of where its instances live: transactions and
+/// checkpoints, leases, dead letters, instances with their deadlines, and the inbox of the
+/// messages it took from the bus. Implemented for every target that has them all (the
+/// memory, SQLite and PostgreSQL targets do).
+pub trait ProcessTarget: Checkpoints + Leases + Instances + DeadLetters + Inbox {}
+
+impl<T: Checkpoints + Leases + Instances + DeadLetters + Inbox> ProcessTarget for T {}

@@ -1,0 +1,578 @@
+//! Transfers between two services over the bus: a process manager in the `east` bank debits a
+//! local account and publishes the credit as a command for the `west` bank, whose subscriber
+//! runs it ([`CommandHandler`]); west's relay publishes the deposit back, and east's runner,
+//! following that topic ([`ProcessRunner::source`]), finds the transfer from the command's key
+//! and completes it. On the in-memory broker, on NATS and on Kafka, with the broker killed and
+//! started again in the middle of the transfers.
+//!
+//! The checks: every transfer ended (completed, or refunded when east refused the debit), the
+//! money is conserved across the two services, and no command took effect twice (each credit
+//! key recorded one deposit in west, each transfer one withdrawal in east).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use bank::transfers::{
+    Complete, Completed, Refund, Refunded, Request, Requested, Transfer, TransferEvent,
+};
+use bank::{
+    Account, AccountCommand, AccountEvent, Deposit, Deposited, Money, Open, Withdraw, Withdrawn,
+};
+use cqrs_runtime::bus::memory::MemoryBroker;
+use cqrs_runtime::bus::{CommandHandler, Outbox, Publisher, Relay, Source, Subscriber};
+use cqrs_runtime::process::{Dispatcher, Effects, ProcessRunner, Refused};
+use cqrs_runtime::projection::MemoryTarget;
+use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
+use cqrs_runtime::{Aggregate, ProcessTest};
+use cqrs_runtime::{
+    BoxError, EventStoreExt, LogPosition, PoisonPolicy, Repository, StoredEvent, process_manager,
+};
+use cqrs_tests::brokers::{Broker, Kind};
+use cqrs_tests::bus::{AnyPublisher, AnySource};
+const PATIENCE: Duration = Duration::from_secs(120);
+use cqrs_tests::eventually;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+const EAST_ACCOUNTS: usize = 4;
+const WEST_ACCOUNTS: usize = 3;
+const OPENING: i64 = 10_000;
+const TRANSFERS: usize = 60;
+
+/// The process manager of east's interbank transfers: `Transfer` is east's aggregate, its
+/// `to` an account of west.
+#[derive(Debug, Clone)]
+struct Interbank {
+    /// Where west's commands go.
+    commands: String,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct Moving {
+    from: String,
+    to: String,
+    cents: i64,
+    withdrawn: bool,
+}
+
+#[process_manager(manager = Interbank, aggregates(Transfer, Account), sends(Account, Transfer))]
+impl Moving {
+    #[start]
+    fn requested(&mut self, event: &Requested) {
+        *self = Moving {
+            from: event.from.clone(),
+            to: event.to.clone(),
+            cents: event.cents,
+            withdrawn: false,
+        };
+    }
+
+    fn debit(&self, _: &Requested, effects: &mut Effects<Self>) {
+        effects.send(self.from.clone(), Withdraw { cents: self.cents });
+    }
+
+    /// East's own withdrawal.
+    #[existing(caused)]
+    fn withdrawn(&mut self, _: &Withdrawn) {
+        self.withdrawn = true;
+    }
+
+    fn credit(
+        &self,
+        _: &Withdrawn,
+        effects: &mut Effects<Self>,
+        interbank: &Interbank,
+    ) -> Result<(), BoxError> {
+        let deposit = AccountCommand::from(Deposit { cents: self.cents });
+        effects.publish(&interbank.commands, &self.to, &deposit)?;
+        Ok(())
+    }
+
+    /// West's deposit, come back over the bus with the key of the command east published.
+    #[existing(caused)]
+    fn deposited(&mut self, _: &Deposited) {}
+
+    fn complete(&self, _: &Deposited, effects: &mut Effects<Self>) {
+        let transfer = effects.instance().to_owned();
+        effects.send(transfer, Complete {});
+    }
+
+    fn completed(&self, _: &Completed, effects: &mut Effects<Self>) {
+        effects.complete();
+    }
+
+    fn refunded(&self, _: &Refunded, effects: &mut Effects<Self>) {
+        effects.complete();
+    }
+
+    #[refused]
+    fn refused(&mut self, refused: &Refused, effects: &mut Effects<Self>) {
+        if refused.command_name == "Withdraw" {
+            let transfer = effects.instance().to_owned();
+            let reason = refused.reason.clone();
+            effects.send(transfer, Refund { reason });
+        }
+    }
+}
+
+/// One bank: an SQLite store in a directory of its own.
+struct Bank {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+}
+
+impl Bank {
+    async fn open(name: &str, accounts: usize) -> Bank {
+        let dir = tempfile::tempdir().unwrap();
+        let config = SqliteConfig::new(dir.path().join(format!("{name}.db")));
+        let store = SqliteStore::open(config).await.unwrap();
+        let repo = Repository::<Account, _>::new(store.clone());
+        for a in 0..accounts {
+            let id = format!("{name}-{a}");
+            let open = Open {
+                owner: name.into(),
+                currency: "EUR".into(),
+            };
+            repo.execute(&id, AccountCommand::from(open)).await.unwrap();
+            let deposit = Deposit { cents: OPENING };
+            repo.execute(&id, AccountCommand::from(deposit))
+                .await
+                .unwrap();
+        }
+        Bank { _dir: dir, store }
+    }
+
+    async fn log(&self) -> Vec<StoredEvent> {
+        let events = self.store.log_events(LogPosition::START);
+        events.map(|e| e.unwrap()).collect().await
+    }
+
+    /// Every account's balance, from its events.
+    async fn balances(&self) -> BTreeMap<String, i64> {
+        let mut balances = BTreeMap::new();
+        for event in self.log().await {
+            if event.aggregate_type != <Account as cqrs_runtime::Aggregate>::TYPE {
+                continue;
+            }
+            let decoded = cqrs_runtime::DomainEvent::decode(
+                &event.event_type,
+                event.event_version,
+                &event.event,
+            );
+            let cents = match decoded.unwrap() {
+                AccountEvent::Deposited { amount } => amount.cents,
+                AccountEvent::Withdrawn { cents } => -cents,
+                _ => 0,
+            };
+            *balances.entry(event.aggregate_id).or_insert(0) += cents;
+        }
+        balances
+    }
+}
+
+/// A task running until told to stop.
+struct Running<T> {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<T>,
+}
+
+impl<T> Running<T> {
+    fn spawn<F>(run: impl FnOnce(oneshot::Receiver<()>) -> F) -> Running<T>
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(run(stopped));
+        Running { stop, task }
+    }
+
+    async fn stop(self) -> T {
+        let _ = self.stop.send(());
+        match tokio::time::timeout(PATIENCE, self.task).await {
+            Ok(done) => done.expect("the task"),
+            Err(_) => panic!("waited {PATIENCE:?} for a task to stop"),
+        }
+    }
+}
+
+async fn stopped(signal: oneshot::Receiver<()>) {
+    let _ = signal.await;
+}
+
+/// What a bus test needs of its broker: publishers and consumers of named topics.
+trait Bus {
+    type Publisher: Publisher;
+    type Source: Source<Receipt: 'static>;
+    async fn publisher(&self) -> Self::Publisher;
+    async fn source(&self, topic: &str, group: &str) -> Self::Source;
+}
+
+impl Bus for MemoryBroker {
+    type Publisher = cqrs_runtime::bus::memory::MemoryPublisher;
+    type Source = cqrs_runtime::bus::memory::MemorySource;
+    async fn publisher(&self) -> Self::Publisher {
+        MemoryBroker::publisher(self)
+    }
+    async fn source(&self, topic: &str, group: &str) -> Self::Source {
+        self.subscribe(group, &[topic])
+    }
+}
+
+/// A broker the test started, by address: the test keeps the [`Broker`] to restart it.
+struct Remote {
+    kind: Kind,
+    address: String,
+}
+
+impl Bus for Remote {
+    type Publisher = AnyPublisher;
+    type Source = AnySource;
+    async fn publisher(&self) -> AnyPublisher {
+        AnyPublisher::connect(self.kind, &self.address).await
+    }
+    async fn source(&self, topic: &str, group: &str) -> AnySource {
+        AnySource::connect_to(self.kind, &self.address, topic, group).await
+    }
+}
+
+/// Runs `TRANSFERS` transfers from east to west over `bus`; `midway` runs when half of them
+/// are requested (a broker restart, say).
+async fn transfers_between_two_services<B: Bus>(bus: &B, midway: impl AsyncFnOnce()) {
+    let east = Bank::open("east", EAST_ACCOUNTS).await;
+    let west = Bank::open("west", WEST_ACCOUNTS).await;
+    let run = Uuid::now_v7().simple().to_string();
+    let (commands, events) = (
+        format!("west-commands-{run}"),
+        format!("west-accounts-{run}"),
+    );
+
+    // West: runs the commands it receives, and publishes its accounts' events.
+    let west_accounts = Repository::<Account, _>::new(west.store.clone());
+    let handler = CommandHandler::new(west_accounts);
+    let stats = handler.stats();
+    let source = bus.source(&commands, "west").await;
+    // Not the store's own SQLite file: the commands write to it while the inbox's transaction
+    // is open. The commands' keys make each run once; the inbox only saves the lookups.
+    let mut subscriber = Subscriber::new("west-commands", source, MemoryTarget::new(), handler)
+        .on_error(PoisonPolicy::retry(20, Duration::from_millis(100)).then_park());
+    let subscriber = Running::spawn(|signal| async move {
+        subscriber
+            .run(stopped(signal))
+            .await
+            .expect("west's subscriber runs");
+        subscriber.stats()
+    });
+    let outbox = Outbox::new()
+        .domain_events::<Account>()
+        .topic(events.as_str());
+    let publisher = bus.publisher().await;
+    let mut relay = Relay::new(
+        west.store.clone(),
+        west.store.projection_target(),
+        outbox,
+        publisher,
+    )
+    .poll_interval(Duration::from_millis(50))
+    .backoff(Duration::from_millis(50), Duration::from_millis(500));
+    let relay = Running::spawn(|signal| async move {
+        relay.run(stopped(signal)).await.expect("west's relay runs")
+    });
+
+    // East: the process manager, on its log and on west's events.
+    let dispatcher = Dispatcher::new()
+        .route(Repository::<Account, _>::new(east.store.clone()))
+        .route(Repository::<Transfer, _>::new(east.store.clone()));
+    let manager = Interbank {
+        commands: commands.clone(),
+    };
+    let mut runner = ProcessRunner::new(
+        east.store.clone(),
+        east.store.projection_target(),
+        manager,
+        dispatcher,
+    )
+    .source(bus.source(&events, "east-interbank").await)
+    .publisher(bus.publisher().await)
+    .poll_interval(Duration::from_millis(50))
+    .backoff(Duration::from_millis(50), Duration::from_millis(500));
+    let runner = Running::spawn(|signal| async move {
+        runner
+            .run(stopped(signal))
+            .await
+            .expect("east's runner runs")
+    });
+
+    // Every fifth transfer asks for more than its account can hold: refused, refunded.
+    let transfers = Repository::<Transfer, _>::new(east.store.clone());
+    let request = async |range: std::ops::Range<usize>| {
+        for t in range {
+            let cents = match t % 5 {
+                4 => OPENING * 10,
+                _ => 100 + t as i64,
+            };
+            let request = Request {
+                from: format!("east-{}", t % EAST_ACCOUNTS),
+                to: format!("west-{}", t % WEST_ACCOUNTS),
+                cents,
+            };
+            transfers.execute(&format!("t-{t}"), request).await.unwrap();
+        }
+    };
+    request(0..TRANSFERS / 2).await;
+    midway().await;
+    request(TRANSFERS / 2..TRANSFERS).await;
+
+    let ended = async || {
+        let mut ended = 0;
+        for t in 0..TRANSFERS {
+            let transfer = transfers.load(&format!("t-{t}")).await.unwrap();
+            ended += usize::from(transfer.state().ended.is_some());
+        }
+        ended == TRANSFERS
+    };
+    if !eventually(PATIENCE, Duration::from_millis(100), ended).await {
+        let count =
+            |log: Vec<StoredEvent>, kind: &str| log.iter().filter(|e| e.event_type == kind).count();
+        let progress = runner.stop().await;
+        panic!(
+            "not every transfer ended within {PATIENCE:?} ({progress:?}): east withdrew {}, completed {}, refunded {}; west ran {} commands ({} refused) and holds {} deposits",
+            count(east.log().await, "Withdrawn"),
+            count(east.log().await, "Completed"),
+            count(east.log().await, "Refunded"),
+            stats.executed(),
+            stats.refused(),
+            count(west.log().await, "Deposited"),
+        );
+    }
+    let progress = runner.stop().await;
+    let published = relay.stop().await.published;
+    let subscribed = subscriber.stop().await;
+
+    let mut completed = 0;
+    for t in 0..TRANSFERS {
+        let transfer = transfers.load(&format!("t-{t}")).await.unwrap();
+        let ending = transfer.state().ended.clone().unwrap();
+        match (t % 5, ending) {
+            (4, bank::transfers::Ending::Refunded(_)) => {}
+            (4, other) => panic!("t-{t} asked too much, but ended {other:?}"),
+            (_, bank::transfers::Ending::Completed) => completed += 1,
+            (_, other) => panic!("t-{t} should have completed, but ended {other:?}"),
+        }
+    }
+    let moved: i64 = (0..TRANSFERS)
+        .filter(|t| t % 5 != 4)
+        .map(|t| 100 + t as i64)
+        .sum();
+
+    // The money is conserved, and moved as the transfers say.
+    let (east_balances, west_balances) = (east.balances().await, west.balances().await);
+    let total = |b: &BTreeMap<String, i64>| b.values().sum::<i64>();
+    assert_eq!(
+        total(&east_balances),
+        EAST_ACCOUNTS as i64 * OPENING - moved
+    );
+    assert_eq!(
+        total(&west_balances),
+        WEST_ACCOUNTS as i64 * OPENING + moved
+    );
+
+    // No command took effect twice: one withdrawal per completed transfer in east, one deposit
+    // per credit key in west.
+    let east_withdrawals = east
+        .log()
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == "Withdrawn")
+        .count();
+    assert_eq!(east_withdrawals, completed);
+    let credits: Vec<String> = west
+        .log()
+        .await
+        .into_iter()
+        .filter_map(|e| e.metadata.command_id)
+        .collect();
+    let distinct: BTreeSet<&String> = credits.iter().collect();
+    assert_eq!(credits.len(), completed, "west's deposits: {credits:?}");
+    assert_eq!(distinct.len(), completed, "a credit ran twice: {credits:?}");
+    assert!(credits.iter().all(|key| key.starts_with("interbank/t-")));
+    assert_eq!(stats.executed(), completed as u64);
+    assert_eq!(stats.refused(), 0);
+    assert!(progress.published >= completed as u64, "{progress:?}");
+    assert!(progress.received >= completed as u64, "{progress:?}");
+    assert!(published > 0);
+    assert_eq!(subscribed.dead_lettered, 0, "{subscribed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interbank_transfers_over_the_memory_broker() {
+    let broker = MemoryBroker::new();
+    transfers_between_two_services(&broker, async || {
+        broker.set_down(true);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        broker.set_down(false);
+    })
+    .await;
+    assert!(broker.refused() > 0, "the outage refused no publish");
+}
+
+async fn with_restart(kind: Kind) {
+    let Some(mut broker) = Broker::start(kind, "interbank tests") else {
+        return;
+    };
+    if !broker.restartable() {
+        eprintln!("SKIPPED: the broker restart test needs a broker it starts itself");
+        return;
+    }
+    let remote = Remote {
+        kind,
+        address: broker.address().to_owned(),
+    };
+    transfers_between_two_services(&remote, async || {
+        // Commands and events are on their way: take the broker away for a while.
+        broker.kill();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        broker.resume();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interbank_transfers_over_nats_with_a_broker_restart() {
+    with_restart(Kind::Nats).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interbank_transfers_over_kafka_with_a_broker_restart() {
+    with_restart(Kind::Kafka).await;
+}
+
+/// The decisions alone, in the test kit: the credit is published, and west's deposit, come
+/// back with the credit's key, completes the transfer.
+#[test]
+fn the_kit_checks_published_commands_and_received_events() {
+    let interbank = Interbank {
+        commands: "west-commands".into(),
+    };
+    let requested = TransferEvent::Requested {
+        from: "east-0".into(),
+        to: "west-0".into(),
+        cents: 500,
+    };
+    let deposit = AccountCommand::from(Deposit { cents: 500 });
+    ProcessTest::new(interbank)
+        .when::<Transfer>("t-1", requested)
+        .then_expect_commands::<Account>([("east-0", Withdraw { cents: 500 })])
+        .when_applied::<Account>("east-0", Withdrawn { cents: 500 })
+        .then_expect_commands::<Account>(Vec::<(String, Withdraw)>::new())
+        .then_expect_published("west-commands", [("west-0", deposit)])
+        // A deposit into west-0 that no command of this transfer caused is not its credit.
+        .when_received::<AccountEvent>(
+            Account::TYPE,
+            "west-0",
+            Deposited {
+                amount: Money::eur(1),
+            },
+        )
+        .then_expect_no_commands()
+        .when::<Transfer>(
+            "t-2",
+            TransferEvent::Requested {
+                from: "east-1".into(),
+                to: "west-0".into(),
+                cents: 7,
+            },
+        )
+        .when_applied::<Account>("east-1", Withdrawn { cents: 7 })
+        .when_received_applied::<AccountEvent>(
+            Account::TYPE,
+            "west-0",
+            Deposited {
+                amount: Money::eur(7),
+            },
+        )
+        .then_expect_commands::<Transfer>([("t-2", Complete {})])
+        .when::<Transfer>("t-2", TransferEvent::Completed {})
+        .then_completed("t-2");
+}
+
+/// A message delivered twice (before and after the commit of the first copy) moves its
+/// instance once: the runner records each message's id with the instance it moved.
+#[tokio::test]
+async fn a_message_delivered_again_takes_effect_once() {
+    let east = Bank::open("east", 1).await;
+    let broker = MemoryBroker::new();
+    let dispatcher = Dispatcher::new()
+        .route(Repository::<Account, _>::new(east.store.clone()))
+        .route(Repository::<Transfer, _>::new(east.store.clone()));
+    let manager = Interbank {
+        commands: "west-commands".into(),
+    };
+    let target = MemoryTarget::new();
+    let mut runner = ProcessRunner::new(east.store.clone(), target, manager, dispatcher)
+        .source(broker.subscribe("east", &["west-accounts"]))
+        .publisher(broker.publisher());
+    let transfers = Repository::<Transfer, _>::new(east.store.clone());
+    let request = Request {
+        from: "east-0".into(),
+        to: "west-9".into(),
+        cents: 250,
+    };
+    transfers.execute(&"t-1".to_owned(), request).await.unwrap();
+    // The withdrawal, then (reading its event) the credit.
+    runner.catch_up().await.unwrap();
+    let progress = runner.catch_up().await.unwrap();
+    assert_eq!(progress.published, 1, "{progress:?}");
+    let [credit] = &broker.messages("west-commands")[..] else {
+        panic!(
+            "one credit published: {:?}",
+            broker.messages("west-commands")
+        );
+    };
+    assert_eq!(credit.key, "west-9");
+    assert_eq!(
+        serde_json::from_str::<AccountCommand>(&credit.payload).unwrap(),
+        AccountCommand::from(Deposit { cents: 250 })
+    );
+
+    // West's deposit, as its relay publishes it, delivered twice in a row.
+    let deposited = AccountEvent::from(Deposited {
+        amount: Money::eur(250),
+    });
+    let stored = StoredEvent {
+        aggregate_type: Account::TYPE.to_owned(),
+        aggregate_id: "west-9".to_owned(),
+        sequence: 3,
+        position: LogPosition::START,
+        event_id: Uuid::now_v7(),
+        event_type: "Deposited".to_owned(),
+        event_version: cqrs_runtime::DomainEvent::event_version(&deposited),
+        recorded_at: chrono::Utc::now(),
+        metadata: credit.metadata.clone(),
+        event: cqrs_runtime::DomainEvent::encode(&deposited).unwrap(),
+    };
+    let message = cqrs_runtime::bus::Message::from_stored("west-accounts", &stored);
+    broker.push(message.clone());
+    broker.push(message.clone());
+    let progress = runner.catch_up().await.unwrap();
+    assert_eq!(progress.received, 1, "{progress:?}");
+    runner.catch_up().await.unwrap();
+    let transfer = transfers.load(&"t-1".to_owned()).await.unwrap();
+    assert_eq!(
+        transfer.state().ended,
+        Some(bank::transfers::Ending::Completed)
+    );
+
+    // And once more after the commit: recorded, skipped.
+    broker.push(message);
+    let progress = runner.catch_up().await.unwrap();
+    assert_eq!(progress.received, 0, "{progress:?}");
+    let completions = east
+        .log()
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == "Completed");
+    assert_eq!(completions.count(), 1);
+}
