@@ -109,11 +109,11 @@ pub use crate::__private::route::{
 pub use crate::__private::stored::{Stored, Unstorable};
 #[doc(hidden)]
 pub use crate::__private::{
-    AggregateState, CommandDispatch, CommandOf, CommandType, EventDispatch, EventOf, EventPayload,
-    EventType, EventVariant, Follows, GeneratedPayload, HandlerResult, Here, InitialState,
-    OneCommand, OneEvent, Probe, RefusalWithoutError, RefusesExisting, SnapshotState, There,
-    event_payload, generated_payload, handled, initial, refusal, refuses_existing, sends_to,
-    snapshots_json,
+    AggregateState, CommandDispatch, CommandOf, CommandType, Contract, ContractEvents,
+    EventDispatch, EventOf, EventPayload, EventType, EventVariant, Follows, GeneratedPayload,
+    HandlerResult, Here, InitialState, OneCommand, OneEvent, Probe, RefusalWithoutError,
+    RefusesExisting, SnapshotState, There, contract, event_payload, generated_payload, handled,
+    initial, refusal, refuses_existing, sends_to, snapshots_json,
 };
 
 pub use crate::contract::aggregate::{Aggregate, AggregateId, AggregateRoot, Caching, Snapshots};

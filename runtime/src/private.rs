@@ -40,7 +40,7 @@ pub use crate::contract::command::{
 pub use crate::contract::event::{DecodeError, DomainEvent, EventEnvelope};
 pub use crate::contract::schema::{
     AggregateSchema, CommandSchema, DescribeCommands, DescribeEvents, EventSchema,
-    EventVersionSchema, FollowedEvents, ProcessSchema, SentCommands, Upcast,
+    EventVersionSchema, FollowedEvents, ProcessSchema, ReceivedEvents, SentCommands, Upcast,
 };
 #[cfg(feature = "schema")]
 pub use crate::contract::schema::{ProcessRegistration, Registration, schema_of};
@@ -607,6 +607,39 @@ pub mod process_schema {
         }
     }
 
+    /// An enum of `contracts(...)`: its received events. (One that is no event enum is
+    /// reported where it is listed, and describes nothing here.)
+    pub trait Contracted<E> {
+        fn received(
+            &self,
+            contract: &str,
+            handles: impl Fn(&StoredEvent) -> bool,
+        ) -> super::ReceivedEvents;
+    }
+    impl<E: super::DomainEvent> Contracted<E> for &Probe<E> {
+        fn received(
+            &self,
+            contract: &str,
+            handles: impl Fn(&StoredEvent) -> bool,
+        ) -> super::ReceivedEvents {
+            super::ReceivedEvents::of::<E>(contract, handles)
+        }
+    }
+
+    pub trait Uncontracted {
+        fn received(
+            &self,
+            contract: &str,
+            _: impl Fn(&StoredEvent) -> bool,
+        ) -> super::ReceivedEvents {
+            super::ReceivedEvents {
+                contract: contract.to_owned(),
+                event_types: Vec::new(),
+            }
+        }
+    }
+    impl<E> Uncontracted for Probe<E> {}
+
     pub trait Unlisted {
         fn sent(&self) -> SentCommands {
             SentCommands {
@@ -631,6 +664,27 @@ pub mod process_schema {
 /// type, where it is listed.
 #[inline]
 pub fn sends_to<A: Aggregate>() {}
+
+/// That each type of a `#[process_manager]`'s `contracts(...)` is an event enum: reported at
+/// the type, where it is listed.
+#[inline]
+pub fn contract<E: ContractEvents>() {}
+
+/// What `contracts(...)` lists: the event enum another service publishes.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event enum, so it cannot be in `contracts(...)`",
+    label = "not a `#[derive(Event)]` type",
+    note = "`contracts(...)` lists the event enums other services publish (their public contracts, with `#[derive(Event)]`), whose events the runner receives from its `source`"
+)]
+pub trait ContractEvents {}
+
+#[diagnostic::do_not_recommend]
+impl<E: DomainEvent> ContractEvents for E {}
+
+/// An entry of the followed list for an event enum of `contracts(...)`: its events are found
+/// by their stored type names, whatever service and aggregate type they come from.
+#[derive(Debug)]
+pub struct Contract<E>(std::marker::PhantomData<E>);
 
 /// What `on_deadline` of a `#[process_manager]` answers for a deadline it has no handler for.
 pub fn unknown_deadline(manager: &str, name: &str) -> BoxError {
@@ -661,7 +715,7 @@ pub struct There<I>(std::marker::PhantomData<I>);
 #[diagnostic::on_unimplemented(
     message = "`{P}` is not an event of any aggregate followed here",
     label = "not an event of the aggregates in `aggregates(...)`",
-    note = "add the aggregate whose event enum has a `{P}` variant to `aggregates(...)`, or handle one of its payload types"
+    note = "add the aggregate whose event enum has a `{P}` variant to `aggregates(...)` (a process manager also takes the event enum of another service in `contracts(...)`), or handle one of its payload types"
 )]
 pub trait Follows<P, I> {
     /// Whether a stored event is a `P`: its aggregate type and stored type name.
@@ -691,6 +745,24 @@ where
         decoded
             .into_variant()
             .ok_or_else(|| DecodeError::unknown_type(&event.event_type, A::Event::EVENT_TYPES))
+    }
+}
+
+impl<P, E, R> Follows<P, Here> for (Contract<E>, R)
+where
+    E: EventVariant<P>,
+{
+    #[inline]
+    fn routes(event: &StoredEvent) -> bool {
+        E::is_stored_as(&event.event_type)
+    }
+
+    #[inline]
+    fn decode(event: &StoredEvent) -> Result<P, DecodeError> {
+        let decoded = E::decode(&event.event_type, event.event_version, &event.event)?;
+        decoded
+            .into_variant()
+            .ok_or_else(|| DecodeError::unknown_type(&event.event_type, E::EVENT_TYPES))
     }
 }
 
@@ -1019,6 +1091,7 @@ pub mod follow {
     pub trait Aggregates {}
     impl Aggregates for () {}
     impl<A: Aggregate, R: Aggregates> Aggregates for (A, R) {}
+    impl<E: super::DomainEvent, R: Aggregates> Aggregates for (super::Contract<E>, R) {}
 
     pub trait Followed<P, L> {
         #[inline]

@@ -12,12 +12,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use bank::public::{AccountPublic, BalanceChanged};
 use bank::transfers::{
     Complete, Completed, Refund, Refunded, Request, Requested, Transfer, TransferEvent,
 };
-use bank::{
-    Account, AccountCommand, AccountEvent, Deposit, Deposited, Money, Open, Withdraw, Withdrawn,
-};
+use bank::{Account, AccountCommand, AccountEvent, Deposit, Open, Withdraw, Withdrawn};
 use cqrs_runtime::bus::memory::MemoryBroker;
 use cqrs_runtime::bus::{CommandHandler, Outbox, Publisher, Relay, Source, Subscriber};
 use cqrs_runtime::process::{Dispatcher, Effects, ProcessRunner, Refused};
@@ -57,7 +56,12 @@ struct Moving {
     withdrawn: bool,
 }
 
-#[process_manager(manager = Interbank, aggregates(Transfer, Account), sends(Account, Transfer))]
+#[process_manager(
+    manager = Interbank,
+    aggregates(Transfer, Account),
+    contracts(AccountPublic),
+    sends(Account, Transfer)
+)]
 impl Moving {
     #[start]
     fn requested(&mut self, event: &Requested) {
@@ -90,11 +94,12 @@ impl Moving {
         Ok(())
     }
 
-    /// West's deposit, come back over the bus with the key of the command east published.
+    /// West's deposit, as its public contract tells it, come back over the bus with the key
+    /// of the command east published.
     #[existing(caused)]
-    fn deposited(&mut self, _: &Deposited) {}
+    fn credited(&mut self, _: &BalanceChanged) {}
 
-    fn complete(&self, _: &Deposited, effects: &mut Effects<Self>) {
+    fn complete(&self, _: &BalanceChanged, effects: &mut Effects<Self>) {
         let transfer = effects.instance().to_owned();
         effects.send(transfer, Complete {});
     }
@@ -266,7 +271,7 @@ async fn transfers_between_two_services<B: Bus>(bus: &B, midway: impl AsyncFnOnc
         subscriber.stats()
     });
     let outbox = Outbox::new()
-        .domain_events::<Account>()
+        .integration_events::<Account, AccountPublic>(bank::public::to_public)
         .topic(events.as_str());
     let publisher = bus.publisher().await;
     let mut relay = Relay::new(
@@ -469,13 +474,7 @@ fn the_kit_checks_published_commands_and_received_events() {
         .then_expect_commands::<Account>(Vec::<(String, Withdraw)>::new())
         .then_expect_published("west-commands", [("west-0", deposit)])
         // A deposit into west-0 that no command of this transfer caused is not its credit.
-        .when_received::<AccountEvent>(
-            Account::TYPE,
-            "west-0",
-            Deposited {
-                amount: Money::eur(1),
-            },
-        )
+        .when_received::<AccountPublic>(Account::TYPE, "west-0", BalanceChanged { cents: 1 })
         .then_expect_no_commands()
         .when::<Transfer>(
             "t-2",
@@ -486,12 +485,10 @@ fn the_kit_checks_published_commands_and_received_events() {
             },
         )
         .when_applied::<Account>("east-1", Withdrawn { cents: 7 })
-        .when_received_applied::<AccountEvent>(
+        .when_received_applied::<AccountPublic>(
             Account::TYPE,
             "west-0",
-            Deposited {
-                amount: Money::eur(7),
-            },
+            BalanceChanged { cents: 7 },
         )
         .then_expect_commands::<Transfer>([("t-2", Complete {})])
         .when::<Transfer>("t-2", TransferEvent::Completed {})
@@ -537,17 +534,15 @@ async fn a_message_delivered_again_takes_effect_once() {
         AccountCommand::from(Deposit { cents: 250 })
     );
 
-    // West's deposit, as its relay publishes it, delivered twice in a row.
-    let deposited = AccountEvent::from(Deposited {
-        amount: Money::eur(250),
-    });
+    // West's deposit, as its relay publishes it (its public contract), delivered twice.
+    let deposited = AccountPublic::from(BalanceChanged { cents: 250 });
     let stored = StoredEvent {
         aggregate_type: Account::TYPE.to_owned(),
         aggregate_id: "west-9".to_owned(),
         sequence: 3,
         position: LogPosition::START,
         event_id: Uuid::now_v7(),
-        event_type: "Deposited".to_owned(),
+        event_type: cqrs_runtime::DomainEvent::event_type(&deposited).to_owned(),
         event_version: cqrs_runtime::DomainEvent::event_version(&deposited),
         recorded_at: chrono::Utc::now(),
         metadata: credit.metadata.clone(),
@@ -575,4 +570,25 @@ async fn a_message_delivered_again_takes_effect_once() {
         .into_iter()
         .filter(|e| e.event_type == "Completed");
     assert_eq!(completions.count(), 1);
+}
+
+/// The schema export says what the manager receives from other services, by contract.
+#[test]
+fn the_schema_lists_the_contract_events_it_receives() {
+    let managers = cqrs_runtime::schema::process_managers();
+    let interbank = managers
+        .iter()
+        .find(|m| m.name == "interbank")
+        .expect("the interbank manager is registered");
+    let received: Vec<(&str, Vec<&str>)> = interbank
+        .receives
+        .iter()
+        .map(|r| {
+            let types = r.event_types.iter().map(String::as_str).collect();
+            (r.contract.as_str(), types)
+        })
+        .collect();
+    assert_eq!(received, [("AccountPublic", vec!["bank.BalanceChanged"])]);
+    let json = serde_json::to_value(interbank).unwrap();
+    assert_eq!(json["receives"][0]["contract"], "AccountPublic");
 }

@@ -47,6 +47,8 @@ pub struct ProcessInput<'a> {
     pub name: String,
     pub manager: Option<Type>,
     pub aggregates: Vec<Type>,
+    /// The event enums of other services (`contracts(...)`), received from the bus.
+    pub contracts: Vec<Type>,
     pub sends: Vec<Type>,
     pub handlers: Vec<EventHandler<'a>>,
     pub deadlines: Vec<(LitStr, Method<'a>)>,
@@ -81,6 +83,15 @@ impl<'a> ProcessInput<'a> {
             ),
             errors,
         );
+        let contracts = match attrs.contracts {
+            Some((types, path)) => {
+                if types.is_empty() {
+                    errors.error(&path, "`contracts(...)` is empty; name the event enums of other services this process manager receives, e.g. `contracts(AccountPublic)`, or remove it");
+                }
+                types
+            }
+            None => Vec::new(),
+        };
         let named_after = attrs.manager.as_ref().unwrap_or(&item.self_ty);
         let name = match (&attrs.name, type_ident(named_after)) {
             (Some(lit), _) => lit.value(),
@@ -106,6 +117,7 @@ impl<'a> ProcessInput<'a> {
             name,
             manager: attrs.manager,
             aggregates,
+            contracts,
             sends: attrs.sends.map(|(types, _)| types).unwrap_or_default(),
             handlers: Vec::new(),
             deadlines: Vec::new(),

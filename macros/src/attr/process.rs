@@ -12,17 +12,19 @@ use super::{
 /// The arguments of `#[process_manager(...)]`.
 pub struct ProcessAttrs {
     pub aggregates: Option<(Vec<Type>, Path)>,
+    pub contracts: Option<(Vec<Type>, Path)>,
     pub sends: Option<(Vec<Type>, Path)>,
     pub manager: Option<Type>,
     pub name: Option<LitStr>,
     pub crate_path: Option<Path>,
 }
 
-pub const PROCESS_KEYS: &str = "`aggregates`, `sends`, `manager`, `name`, `crate`";
+pub const PROCESS_KEYS: &str = "`aggregates`, `contracts`, `sends`, `manager`, `name`, `crate`";
 
 impl ProcessAttrs {
     pub fn parse(args: TokenStream, errors: &mut Errors) -> Self {
         let mut aggregates = Once::new("aggregates");
+        let mut contracts = Once::new("contracts");
         let mut sends = Once::new("sends");
         let mut manager = Once::new("manager");
         let mut name = Once::new("name");
@@ -36,6 +38,10 @@ impl ProcessAttrs {
                 "aggregates" => {
                     let list = parse_type_list(&meta, errors)?;
                     aggregates.set(errors, p, list);
+                }
+                "contracts" => {
+                    let list = parse_type_list(&meta, errors)?;
+                    contracts.set(errors, p, list);
                 }
                 "sends" => {
                     let list = parse_type_list(&meta, errors)?;
@@ -51,6 +57,7 @@ impl ProcessAttrs {
         errors.ok(result);
         ProcessAttrs {
             aggregates: aggregates.take(),
+            contracts: contracts.take(),
             sends: sends.take(),
             manager: manager.take(),
             name: name.take(),

@@ -68,12 +68,18 @@ pub fn expand(input: &ProcessInput<'_>) -> TokenStream {
         .sends
         .iter()
         .map(|a| quote_spanned!(a.span()=> #p::sends_to::<#a>()));
+    // And each type of `contracts(...)`, that it is an event enum.
+    let contracts = input
+        .contracts
+        .iter()
+        .map(|c| quote_spanned!(c.span()=> #p::contract::<#c>()));
     quote! {
         #common
         #(#readers)*
         #registration
         const _: fn() = || {
             #(#sends_to;)*
+            #(#contracts;)*
         };
 
         #[automatically_derived]
@@ -158,6 +164,22 @@ fn registration(input: &ProcessInput<'_>, payloads: usize, p: &TokenStream) -> T
             a.span(),
         )
     });
+    let receives = input.contracts.iter().map(|c| {
+        let readers = readers.clone();
+        let contract = quote::ToTokens::to_token_stream(c)
+            .to_string()
+            .replace(' ', "");
+        probe(
+            p,
+            "process_schema",
+            &["Contracted", "Uncontracted"],
+            quote!(#c),
+            quote!(received(#contract, |__event| {
+                false #(|| #readers(__event, false).is_ok_and(|__found| __found.is_some()))*
+            })),
+            c.span(),
+        )
+    });
     let deadlines = input.deadlines.iter().map(|(name, _)| name);
     quote! {
         #p::schema_items! {
@@ -167,6 +189,7 @@ fn registration(input: &ProcessInput<'_>, payloads: usize, p: &TokenStream) -> T
                         name: ::std::borrow::ToOwned::to_owned(#name),
                         rust_type: ::std::borrow::ToOwned::to_owned(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#state))),
                         follows: ::std::vec![#(#follows),*],
+                        receives: ::std::vec![#(#receives),*],
                         sends: ::std::vec![#(#sends),*],
                         deadlines: ::std::vec![#(::std::borrow::ToOwned::to_owned(#deadlines)),*],
                     },
@@ -189,7 +212,13 @@ pub fn list(types: &[Type]) -> TokenStream {
 pub fn common(input: &ProcessInput<'_>, fallback: bool) -> TokenStream {
     let krate = &input.crate_path;
     let state = &input.item.self_ty;
-    let aggregates = list(&input.aggregates);
+    let p = quote!(#krate::__private);
+    let contracts = input
+        .contracts
+        .iter()
+        .map(|c| -> Type { syn::parse_quote_spanned!(c.span()=> #p::Contract<#c>) });
+    let followed: Vec<Type> = input.aggregates.iter().cloned().chain(contracts).collect();
+    let aggregates = list(&followed);
     let declared = list(&input.sends);
     let sends = match fallback {
         false => declared.clone(),

@@ -135,6 +135,10 @@ pub struct ProcessSchema {
     pub rust_type: String,
     /// The events it handles, by followed aggregate.
     pub follows: Vec<FollowedEvents>,
+    /// The events of other services it handles, by event enum of `contracts(...)` (absent
+    /// when it has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub receives: Vec<ReceivedEvents>,
     /// The aggregates it may send commands to (`sends(...)`), with their commands.
     pub sends: Vec<SentCommands>,
     /// The deadlines it handles.
@@ -177,6 +181,47 @@ impl FollowedEvents {
             .collect();
         FollowedEvents {
             aggregate_type: A::TYPE.to_owned(),
+            event_types,
+        }
+    }
+}
+
+/// The event types of one event enum of another service (`contracts(...)`) a process manager
+/// handles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedEvents {
+    /// The Rust name of the enum, as written in `contracts(...)`.
+    pub contract: String,
+    /// Its stored event type names that reach a handler, in declaration order.
+    pub event_types: Vec<String>,
+}
+
+impl ReceivedEvents {
+    /// The event types of `E` for which `handles` says yes, asked with an envelope of each.
+    pub fn of<E: DomainEvent>(contract: &str, handles: impl Fn(&StoredEvent) -> bool) -> Self {
+        let mut probe = StoredEvent {
+            aggregate_type: String::new(),
+            aggregate_id: String::new(),
+            sequence: 0,
+            position: LogPosition::default(),
+            event_id: uuid::Uuid::nil(),
+            event_type: String::new(),
+            event_version: 0,
+            recorded_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            metadata: Metadata::default(),
+            event: String::new(),
+        };
+        let event_types = E::EVENT_TYPES
+            .iter()
+            .filter(|name| {
+                probe.event_type.clear();
+                probe.event_type.push_str(name);
+                handles(&probe)
+            })
+            .map(|name| (*name).to_owned())
+            .collect();
+        ReceivedEvents {
+            contract: contract.to_owned(),
             event_types,
         }
     }
