@@ -55,6 +55,7 @@ pub(crate) use erased::{ErasedPublisher, ErasedReceipt, ErasedSource};
 pub use handler::{DeadLetter, MessageHandler, ProjectionHandler};
 pub use outbox::Outbox;
 pub use relay::{Relay, RelayError, RelayProgress};
+pub(crate) use subscriber::prune_inbox;
 pub use subscriber::{Subscriber, SubscriberError, SubscriberStats};
 
 /// The header names a message carries (Kafka record headers, NATS message headers).

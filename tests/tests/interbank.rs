@@ -19,12 +19,15 @@ use bank::transfers::{
 use bank::{Account, AccountCommand, AccountEvent, Deposit, Open, Withdraw, Withdrawn};
 use cqrs_runtime::bus::memory::MemoryBroker;
 use cqrs_runtime::bus::{CommandHandler, Outbox, Publisher, Relay, Source, Subscriber};
+use cqrs_runtime::postgres::{PostgresConfig, PostgresStore};
 use cqrs_runtime::process::{Dispatcher, Effects, ProcessRunner, Refused};
 use cqrs_runtime::projection::MemoryTarget;
+use cqrs_runtime::projection::ProcessTarget;
 use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
 use cqrs_runtime::{Aggregate, ProcessTest};
 use cqrs_runtime::{
-    BoxError, EventStoreExt, LogPosition, PoisonPolicy, Repository, StoredEvent, process_manager,
+    BoxError, EventStore, EventStoreExt, LogPosition, PoisonPolicy, Repository, StoredEvent,
+    process_manager,
 };
 use cqrs_tests::brokers::{Broker, Kind};
 use cqrs_tests::bus::{AnyPublisher, AnySource};
@@ -123,9 +126,9 @@ impl Moving {
 }
 
 /// One bank: an SQLite store in a directory of its own.
-struct Bank {
-    _dir: tempfile::TempDir,
-    store: SqliteStore,
+struct Bank<S = SqliteStore> {
+    _dir: Option<tempfile::TempDir>,
+    store: S,
 }
 
 impl Bank {
@@ -133,6 +136,24 @@ impl Bank {
         let dir = tempfile::tempdir().unwrap();
         let config = SqliteConfig::new(dir.path().join(format!("{name}.db")));
         let store = SqliteStore::open(config).await.unwrap();
+        Bank::funded(Some(dir), store, name, accounts).await
+    }
+}
+
+impl Bank<PostgresStore> {
+    /// A bank in a schema of its own of the test server, if there is one.
+    async fn postgres(name: &str, accounts: usize) -> Option<Self> {
+        let url = cqrs_tests::database_url("PostgreSQL interbank test")?;
+        let schema = format!("{name}_{}", Uuid::now_v7().simple());
+        let config = PostgresConfig::new(&url).schema(&schema);
+        let store = PostgresStore::connect(config).await.unwrap();
+        Some(Bank::funded(None, store, name, accounts).await)
+    }
+}
+
+impl<S: EventStore + Clone> Bank<S> {
+    /// Opens `accounts` accounts `<name>-<n>` with `OPENING` cents each.
+    async fn funded(dir: Option<tempfile::TempDir>, store: S, name: &str, accounts: usize) -> Self {
         let repo = Repository::<Account, _>::new(store.clone());
         for a in 0..accounts {
             let id = format!("{name}-{a}");
@@ -243,10 +264,26 @@ impl Bus for Remote {
     }
 }
 
-/// Runs `TRANSFERS` transfers from east to west over `bus`; `midway` runs when half of them
-/// are requested (a broker restart, say).
+/// Runs `TRANSFERS` transfers from an east bank on SQLite to west over `bus`; `midway` runs
+/// when half of them are requested (a broker restart, say).
 async fn transfers_between_two_services<B: Bus>(bus: &B, midway: impl AsyncFnOnce()) {
     let east = Bank::open("east", EAST_ACCOUNTS).await;
+    let target = east.store.projection_target();
+    transfers_from(&east, target, bus, midway).await;
+}
+
+/// [`transfers_between_two_services`] from `east`, whose manager keeps its instances in
+/// `east_target`.
+async fn transfers_from<S, T, B>(
+    east: &Bank<S>,
+    east_target: T,
+    bus: &B,
+    midway: impl AsyncFnOnce(),
+) where
+    S: EventStore + Clone,
+    T: ProcessTarget,
+    B: Bus,
+{
     let west = Bank::open("west", WEST_ACCOUNTS).await;
     let run = Uuid::now_v7().simple().to_string();
     let (commands, events) = (
@@ -293,16 +330,11 @@ async fn transfers_between_two_services<B: Bus>(bus: &B, midway: impl AsyncFnOnc
     let manager = Interbank {
         commands: commands.clone(),
     };
-    let mut runner = ProcessRunner::new(
-        east.store.clone(),
-        east.store.projection_target(),
-        manager,
-        dispatcher,
-    )
-    .source(bus.source(&events, "east-interbank").await)
-    .publisher(bus.publisher().await)
-    .poll_interval(Duration::from_millis(50))
-    .backoff(Duration::from_millis(50), Duration::from_millis(500));
+    let mut runner = ProcessRunner::new(east.store.clone(), east_target, manager, dispatcher)
+        .source(bus.source(&events, "east-interbank").await)
+        .publisher(bus.publisher().await)
+        .poll_interval(Duration::from_millis(50))
+        .backoff(Duration::from_millis(50), Duration::from_millis(500));
     let runner = Running::spawn(|signal| async move {
         runner
             .run(stopped(signal))
@@ -423,6 +455,22 @@ async fn interbank_transfers_over_the_memory_broker() {
     assert!(broker.refused() > 0, "the outage refused no publish");
 }
 
+/// East on PostgreSQL: its instances, deadlines and inbox in its schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interbank_transfers_from_postgres_over_the_memory_broker() {
+    let Some(east) = Bank::postgres("east", EAST_ACCOUNTS).await else {
+        return;
+    };
+    let broker = MemoryBroker::new();
+    let target = east.store.projection_target();
+    transfers_from(&east, target, &broker, async || {
+        broker.set_down(true);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        broker.set_down(false);
+    })
+    .await;
+}
+
 async fn with_restart(kind: Kind) {
     let Some(mut broker) = Broker::start(kind, "interbank tests") else {
         return;
@@ -501,16 +549,23 @@ fn the_kit_checks_published_commands_and_received_events() {
 async fn a_message_delivered_again_takes_effect_once() {
     let east = Bank::open("east", 1).await;
     let broker = MemoryBroker::new();
-    let dispatcher = Dispatcher::new()
-        .route(Repository::<Account, _>::new(east.store.clone()))
-        .route(Repository::<Transfer, _>::new(east.store.clone()));
+    let dispatcher = || {
+        Dispatcher::new()
+            .route(Repository::<Account, _>::new(east.store.clone()))
+            .route(Repository::<Transfer, _>::new(east.store.clone()))
+    };
     let manager = Interbank {
         commands: "west-commands".into(),
     };
     let target = MemoryTarget::new();
-    let mut runner = ProcessRunner::new(east.store.clone(), target, manager, dispatcher)
-        .source(broker.subscribe("east", &["west-accounts"]))
-        .publisher(broker.publisher());
+    let mut runner = ProcessRunner::new(
+        east.store.clone(),
+        target.clone(),
+        manager.clone(),
+        dispatcher(),
+    )
+    .source(broker.subscribe("east", &["west-accounts"]))
+    .publisher(broker.publisher());
     let transfers = Repository::<Transfer, _>::new(east.store.clone());
     let request = Request {
         from: "east-0".into(),
@@ -561,7 +616,7 @@ async fn a_message_delivered_again_takes_effect_once() {
     );
 
     // And once more after the commit: recorded, skipped.
-    broker.push(message);
+    broker.push(message.clone());
     let progress = runner.catch_up().await.unwrap();
     assert_eq!(progress.received, 0, "{progress:?}");
     let completions = east
@@ -570,6 +625,17 @@ async fn a_message_delivered_again_takes_effect_once() {
         .into_iter()
         .filter(|e| e.event_type == "Completed");
     assert_eq!(completions.count(), 1);
+
+    // A runner that keeps ids for no time forgets it: the message is handled again, and
+    // finds its instance completed (the manager's own state, not the inbox, ends it there).
+    drop(runner);
+    let mut forgetful = ProcessRunner::new(east.store.clone(), target, manager, dispatcher())
+        .source(broker.subscribe("east", &["west-accounts"]))
+        .keep_processed_ids(Duration::ZERO);
+    broker.push(message);
+    let progress = forgetful.catch_up().await.unwrap();
+    assert_eq!(progress.received, 1, "{progress:?}");
+    assert_eq!(progress.commands, 0, "{progress:?}");
 }
 
 /// The schema export says what the manager receives from other services, by contract.

@@ -19,6 +19,41 @@ use crate::observe::health::{Health, Probe, State};
 use crate::observe::metrics;
 use crate::projection::{CommitError, Inbox, PoisonPolicy};
 
+/// Forgets the event ids `consumer` recorded in `target`'s inbox more than `keep` ago, when
+/// `keep` is set and no pruning ran for `keep` (or an hour, if shorter) since `pruned_at`:
+/// what subscribers and process runners with a source share. A failure is logged; the ids
+/// stay until the next time.
+pub(crate) async fn prune_inbox<T: Inbox>(
+    target: &T,
+    consumer: &str,
+    keep: Option<Duration>,
+    pruned_at: &mut Option<Instant>,
+) {
+    const AT_LEAST_EVERY: Duration = Duration::from_secs(3600);
+    let Some(keep) = keep else {
+        return;
+    };
+    if pruned_at.is_some_and(|at| at.elapsed() < keep.min(AT_LEAST_EVERY)) {
+        return;
+    }
+    *pruned_at = Some(Instant::now());
+    let Some(before) = chrono::TimeDelta::from_std(keep)
+        .ok()
+        .and_then(|keep| Utc::now().checked_sub_signed(keep))
+    else {
+        return;
+    };
+    match target.prune(consumer, before).await {
+        Ok(0) => {}
+        Ok(pruned) => {
+            tracing::info!(consumer, pruned, %before, "forgot processed event ids");
+        }
+        Err(error) => {
+            tracing::warn!(consumer, %error, "pruning the inbox failed; the ids stay");
+        }
+    }
+}
+
 /// How many messages a subscriber handled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SubscriberStats {
@@ -486,32 +521,7 @@ impl<Src: Source, T: Inbox, H: MessageHandler<T::Connection>> Subscriber<Src, T,
     /// time. A failure is logged and tried again at the next interval: the ids stay, so nothing
     /// is applied twice.
     async fn prune_when_due(&mut self) {
-        const AT_LEAST_EVERY: Duration = Duration::from_secs(3600);
-        let Some(keep) = self.keep_ids else {
-            return;
-        };
-        if self
-            .pruned_at
-            .is_some_and(|at| at.elapsed() < keep.min(AT_LEAST_EVERY))
-        {
-            return;
-        }
-        self.pruned_at = Some(Instant::now());
-        let Some(before) = chrono::TimeDelta::from_std(keep)
-            .ok()
-            .and_then(|keep| Utc::now().checked_sub_signed(keep))
-        else {
-            return;
-        };
-        match self.target.prune(&self.name, before).await {
-            Ok(0) => {}
-            Ok(pruned) => {
-                tracing::info!(consumer = %self.name, pruned, %before, "forgot processed event ids");
-            }
-            Err(error) => {
-                tracing::warn!(consumer = %self.name, %error, "pruning the inbox failed; the ids stay");
-            }
-        }
+        prune_inbox(&self.target, &self.name, self.keep_ids, &mut self.pruned_at).await;
     }
 
     /// A lost acknowledgement only means a redelivery, which the inbox absorbs.

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::bus::{
     BusError, DeadLetter, ErasedPublisher, ErasedReceipt, ErasedSource, Message, Publisher, Source,
+    prune_inbox,
 };
 use crate::contract::error::{BoxError, StoreError};
 use crate::contract::event::{LogPosition, Metadata, StoredEvent};
@@ -160,6 +161,10 @@ struct Core<P: ProcessManager> {
     publisher: Option<Mutex<Box<dyn ErasedPublisher>>>,
     /// The commands the current batch (or deadline) published: sent before its commit.
     outbox: Vec<Message>,
+    /// How long the ids of handled messages are kept (`None`: forever), and when they were
+    /// last pruned.
+    keep_ids: Option<Duration>,
+    pruned_at: Option<std::time::Instant>,
 }
 
 impl<P: ProcessManager + std::fmt::Debug> std::fmt::Debug for Core<P> {
@@ -215,6 +220,8 @@ where
                 receive_failed: None,
                 publisher: None,
                 outbox: Vec::new(),
+                keep_ids: None,
+                pruned_at: None,
             },
         }
     }
@@ -234,6 +241,15 @@ where
         Src::Receipt: 'static,
     {
         self.core.source = Some(Mutex::new(Box::new(source)));
+        self
+    }
+
+    /// Forgets the ids of handled messages (kept in the target's inbox under the manager's
+    /// name) once they are `keep` old: checked between messages, once per `keep` (at least
+    /// hourly). Without it the inbox keeps every id. A message delivered again after its id is
+    /// forgotten is handled again: keep them longer than the broker may redeliver.
+    pub fn keep_processed_ids(mut self, keep: Duration) -> Self {
+        self.core.keep_ids = Some(keep);
         self
     }
 
@@ -882,6 +898,9 @@ impl<P: ProcessManager> Core<P> {
     ) -> Result<(), ProcessError> {
         if let Some(error) = self.receive_failed.take() {
             return Err(self.bus_error(error));
+        }
+        if self.source.is_some() {
+            prune_inbox(&follow.target, P::NAME, self.keep_ids, &mut self.pruned_at).await;
         }
         let Some(source) = self.source.as_mut().map(exclusive) else {
             return Ok(());
