@@ -18,6 +18,28 @@ pub enum Kind {
     Kafka,
 }
 
+impl Kind {
+    /// `nats` or `kafka`: how child processes are told.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Nats => "nats",
+            Kind::Kafka => "kafka",
+        }
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Kind, String> {
+        match name {
+            "nats" => Ok(Kind::Nats),
+            "kafka" => Ok(Kind::Kafka),
+            other => Err(format!("`{other}` is no broker: nats or kafka")),
+        }
+    }
+}
+
 /// A broker for one test.
 #[derive(Debug)]
 pub struct Broker {

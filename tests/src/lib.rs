@@ -8,6 +8,7 @@
 pub mod brokers;
 pub mod bus;
 pub mod history;
+pub mod interbank;
 
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

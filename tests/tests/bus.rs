@@ -218,14 +218,7 @@ async fn log<S: EventStore>(store: &S) -> Vec<StoredEvent> {
 }
 
 fn topic(kind: Kind) -> String {
-    format!("accounts-{}-{}", kind_name(kind), Uuid::now_v7().simple())
-}
-
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Kafka => "kafka",
-        Kind::Nats => "nats",
-    }
+    format!("accounts-{}-{}", kind.name(), Uuid::now_v7().simple())
 }
 
 async fn sqlite_store(dir: &tempfile::TempDir) -> SqliteStore {
@@ -394,7 +387,7 @@ async fn relay_killed_mid_batch(kind: Kind) {
     let spawn = || -> Child {
         Command::new(env!("CARGO_BIN_EXE_bus_relay"))
             .arg(&path)
-            .args([kind_name(kind), broker.address(), &topic, &owner])
+            .args([kind.name(), broker.address(), &topic, &owner])
             .spawn()
             .expect("start the relay")
     };

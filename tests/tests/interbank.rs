@@ -3,38 +3,37 @@
 //! runs it ([`CommandHandler`]); west's relay publishes the deposit back, and east's runner,
 //! following that topic ([`ProcessRunner::source`]), finds the transfer from the command's key
 //! and completes it. On the in-memory broker, on NATS and on Kafka, with the broker killed and
-//! started again in the middle of the transfers.
+//! started again in the middle of the transfers; and with east's runner in a child process
+//! killed (SIGKILL) ten times while 200 transfers run, over NATS and Kafka, the broker
+//! restarted once on the way.
 //!
 //! The checks: every transfer ended (completed, or refunded when east refused the debit), the
 //! money is conserved across the two services, and no command took effect twice (each credit
 //! key recorded one deposit in west, each transfer one withdrawal in east).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bank::public::{AccountPublic, BalanceChanged};
-use bank::transfers::{
-    Complete, Completed, Refund, Refunded, Request, Requested, Transfer, TransferEvent,
-};
+use bank::transfers::{Complete, Request, Transfer, TransferEvent};
 use bank::{Account, AccountCommand, AccountEvent, Deposit, Open, Withdraw, Withdrawn};
 use cqrs_runtime::bus::memory::MemoryBroker;
-use cqrs_runtime::bus::{CommandHandler, Outbox, Publisher, Relay, Source, Subscriber};
+use cqrs_runtime::bus::{
+    CommandHandler, CommandStats, Outbox, Publisher, Relay, RelayProgress, Source, Subscriber,
+    SubscriberStats,
+};
 use cqrs_runtime::postgres::{PostgresConfig, PostgresStore};
-use cqrs_runtime::process::{Dispatcher, Effects, ProcessRunner, Refused};
-use cqrs_runtime::projection::MemoryTarget;
-use cqrs_runtime::projection::ProcessTarget;
+use cqrs_runtime::process::{Dispatcher, ProcessRunner};
+use cqrs_runtime::projection::{MemoryTarget, ProcessTarget};
 use cqrs_runtime::sqlite::{SqliteConfig, SqliteStore};
 use cqrs_runtime::{Aggregate, ProcessTest};
-use cqrs_runtime::{
-    BoxError, EventStore, EventStoreExt, LogPosition, PoisonPolicy, Repository, StoredEvent,
-    process_manager,
-};
+use cqrs_runtime::{EventStore, EventStoreExt, LogPosition, PoisonPolicy, Repository, StoredEvent};
 use cqrs_tests::brokers::{Broker, Kind};
-use cqrs_tests::bus::{AnyPublisher, AnySource};
-const PATIENCE: Duration = Duration::from_secs(120);
+use cqrs_tests::bus::{AnyPublisher, AnySource, PATIENCE};
 use cqrs_tests::eventually;
+use cqrs_tests::interbank::Interbank;
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -42,88 +41,6 @@ const EAST_ACCOUNTS: usize = 4;
 const WEST_ACCOUNTS: usize = 3;
 const OPENING: i64 = 10_000;
 const TRANSFERS: usize = 60;
-
-/// The process manager of east's interbank transfers: `Transfer` is east's aggregate, its
-/// `to` an account of west.
-#[derive(Debug, Clone)]
-struct Interbank {
-    /// Where west's commands go.
-    commands: String,
-}
-
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-struct Moving {
-    from: String,
-    to: String,
-    cents: i64,
-    withdrawn: bool,
-}
-
-#[process_manager(
-    manager = Interbank,
-    aggregates(Transfer, Account),
-    contracts(AccountPublic),
-    sends(Account, Transfer)
-)]
-impl Moving {
-    #[start]
-    fn requested(&mut self, event: &Requested) {
-        *self = Moving {
-            from: event.from.clone(),
-            to: event.to.clone(),
-            cents: event.cents,
-            withdrawn: false,
-        };
-    }
-
-    fn debit(&self, _: &Requested, effects: &mut Effects<Self>) {
-        effects.send(self.from.clone(), Withdraw { cents: self.cents });
-    }
-
-    /// East's own withdrawal.
-    #[existing(caused)]
-    fn withdrawn(&mut self, _: &Withdrawn) {
-        self.withdrawn = true;
-    }
-
-    fn credit(
-        &self,
-        _: &Withdrawn,
-        effects: &mut Effects<Self>,
-        interbank: &Interbank,
-    ) -> Result<(), BoxError> {
-        let deposit = AccountCommand::from(Deposit { cents: self.cents });
-        effects.publish(&interbank.commands, &self.to, &deposit)?;
-        Ok(())
-    }
-
-    /// West's deposit, as its public contract tells it, come back over the bus with the key
-    /// of the command east published.
-    #[existing(caused)]
-    fn credited(&mut self, _: &BalanceChanged) {}
-
-    fn complete(&self, _: &BalanceChanged, effects: &mut Effects<Self>) {
-        let transfer = effects.instance().to_owned();
-        effects.send(transfer, Complete {});
-    }
-
-    fn completed(&self, _: &Completed, effects: &mut Effects<Self>) {
-        effects.complete();
-    }
-
-    fn refunded(&self, _: &Refunded, effects: &mut Effects<Self>) {
-        effects.complete();
-    }
-
-    #[refused]
-    fn refused(&mut self, refused: &Refused, effects: &mut Effects<Self>) {
-        if refused.command_name == "Withdraw" {
-            let transfer = effects.instance().to_owned();
-            let reason = refused.reason.clone();
-            effects.send(transfer, Refund { reason });
-        }
-    }
-}
 
 /// One bank: an SQLite store in a directory of its own.
 struct Bank<S = SqliteStore> {
@@ -285,53 +202,17 @@ async fn transfers_from<S, T, B>(
     B: Bus,
 {
     let west = Bank::open("west", WEST_ACCOUNTS).await;
-    let run = Uuid::now_v7().simple().to_string();
-    let (commands, events) = (
-        format!("west-commands-{run}"),
-        format!("west-accounts-{run}"),
-    );
-
-    // West: runs the commands it receives, and publishes its accounts' events.
-    let west_accounts = Repository::<Account, _>::new(west.store.clone());
-    let handler = CommandHandler::new(west_accounts);
-    let stats = handler.stats();
-    let source = bus.source(&commands, "west").await;
-    // Not the store's own SQLite file: the commands write to it while the inbox's transaction
-    // is open. The commands' keys make each run once; the inbox only saves the lookups.
-    let mut subscriber = Subscriber::new("west-commands", source, MemoryTarget::new(), handler)
-        .on_error(PoisonPolicy::retry(20, Duration::from_millis(100)).then_park());
-    let subscriber = Running::spawn(|signal| async move {
-        subscriber
-            .run(stopped(signal))
-            .await
-            .expect("west's subscriber runs");
-        subscriber.stats()
-    });
-    let outbox = Outbox::new()
-        .integration_events::<Account, AccountPublic>(bank::public::to_public)
-        .topic(events.as_str());
-    let publisher = bus.publisher().await;
-    let mut relay = Relay::new(
-        west.store.clone(),
-        west.store.projection_target(),
-        outbox,
-        publisher,
-    )
-    .poll_interval(Duration::from_millis(50))
-    .backoff(Duration::from_millis(50), Duration::from_millis(500));
-    let relay = Running::spawn(|signal| async move {
-        relay.run(stopped(signal)).await.expect("west's relay runs")
-    });
+    let service = West::start(bus, &west).await;
 
     // East: the process manager, on its log and on west's events.
     let dispatcher = Dispatcher::new()
         .route(Repository::<Account, _>::new(east.store.clone()))
         .route(Repository::<Transfer, _>::new(east.store.clone()));
     let manager = Interbank {
-        commands: commands.clone(),
+        commands: service.commands.clone(),
     };
     let mut runner = ProcessRunner::new(east.store.clone(), east_target, manager, dispatcher)
-        .source(bus.source(&events, "east-interbank").await)
+        .source(bus.source(&service.events, "east-interbank").await)
         .publisher(bus.publisher().await)
         .poll_interval(Duration::from_millis(50))
         .backoff(Duration::from_millis(50), Duration::from_millis(500));
@@ -342,105 +223,197 @@ async fn transfers_from<S, T, B>(
             .expect("east's runner runs")
     });
 
-    // Every fifth transfer asks for more than its account can hold: refused, refunded.
     let transfers = Repository::<Transfer, _>::new(east.store.clone());
-    let request = async |range: std::ops::Range<usize>| {
-        for t in range {
-            let cents = match t % 5 {
-                4 => OPENING * 10,
-                _ => 100 + t as i64,
-            };
-            let request = Request {
-                from: format!("east-{}", t % EAST_ACCOUNTS),
-                to: format!("west-{}", t % WEST_ACCOUNTS),
-                cents,
-            };
-            transfers.execute(&format!("t-{t}"), request).await.unwrap();
-        }
-    };
-    request(0..TRANSFERS / 2).await;
+    request(&transfers, 0..TRANSFERS / 2).await;
     midway().await;
-    request(TRANSFERS / 2..TRANSFERS).await;
+    request(&transfers, TRANSFERS / 2..TRANSFERS).await;
+    let ended = all_ended(&transfers, TRANSFERS).await;
+    let progress = runner.stop().await;
+    if !ended {
+        panic!(
+            "{} ({progress:?})",
+            stuck(east, &west, &service.stats).await
+        );
+    }
+    let completed = service.check(east, &west, TRANSFERS).await;
+    assert!(progress.published >= completed as u64, "{progress:?}");
+    assert!(progress.received >= completed as u64, "{progress:?}");
+}
 
+/// West, the other service: runs the commands it receives on `commands`, and publishes its
+/// accounts' public events on `events`.
+struct West {
+    commands: String,
+    events: String,
+    stats: CommandStats,
+    subscriber: Running<SubscriberStats>,
+    relay: Running<RelayProgress>,
+}
+
+impl West {
+    async fn start<B: Bus>(bus: &B, west: &Bank) -> West {
+        let run = Uuid::now_v7().simple().to_string();
+        let (commands, events) = (
+            format!("west-commands-{run}"),
+            format!("west-accounts-{run}"),
+        );
+        let west_accounts = Repository::<Account, _>::new(west.store.clone());
+        let handler = CommandHandler::new(west_accounts);
+        let stats = handler.stats();
+        let source = bus.source(&commands, "west").await;
+        // Not the store's own SQLite file: the commands write to it while the inbox's
+        // transaction is open. The commands' keys make each run once; the inbox only saves
+        // the lookups.
+        let mut subscriber = Subscriber::new("west-commands", source, MemoryTarget::new(), handler)
+            .on_error(PoisonPolicy::retry(20, Duration::from_millis(100)).then_park());
+        let subscriber = Running::spawn(|signal| async move {
+            subscriber
+                .run(stopped(signal))
+                .await
+                .expect("west's subscriber runs");
+            subscriber.stats()
+        });
+        let outbox = Outbox::new()
+            .integration_events::<Account, AccountPublic>(bank::public::to_public)
+            .topic(events.as_str());
+        let publisher = bus.publisher().await;
+        let mut relay = Relay::new(
+            west.store.clone(),
+            west.store.projection_target(),
+            outbox,
+            publisher,
+        )
+        .poll_interval(Duration::from_millis(50))
+        .backoff(Duration::from_millis(50), Duration::from_millis(500));
+        let relay = Running::spawn(|signal| async move {
+            relay.run(stopped(signal)).await.expect("west's relay runs")
+        });
+        West {
+            commands,
+            events,
+            stats,
+            subscriber,
+            relay,
+        }
+    }
+
+    /// Stops west, then checks how every transfer ended and that no command took effect
+    /// twice; returns how many completed.
+    async fn check<S: EventStore + Clone>(
+        self,
+        east: &Bank<S>,
+        west: &Bank,
+        count: usize,
+    ) -> usize {
+        let published = self.relay.stop().await.published;
+        let subscribed = self.subscriber.stop().await;
+        let transfers = Repository::<Transfer, _>::new(east.store.clone());
+        let mut completed = 0;
+        let mut moved = 0;
+        for t in 0..count {
+            let transfer = transfers.load(&format!("t-{t}")).await.unwrap();
+            let ending = transfer.state().ended.clone().unwrap();
+            match (t % 5, ending) {
+                (4, bank::transfers::Ending::Refunded(_)) => {}
+                (4, other) => panic!("t-{t} asked too much, but ended {other:?}"),
+                (_, bank::transfers::Ending::Completed) => {
+                    completed += 1;
+                    moved += transfer.state().cents;
+                }
+                (_, other) => panic!("t-{t} should have completed, but ended {other:?}"),
+            }
+        }
+        assert_eq!(
+            completed,
+            count - count / 5,
+            "every affordable transfer completed"
+        );
+
+        // The money is conserved, and moved as the transfers say.
+        let (east_balances, west_balances) = (east.balances().await, west.balances().await);
+        let total = |b: &BTreeMap<String, i64>| b.values().sum::<i64>();
+        assert_eq!(
+            total(&east_balances),
+            EAST_ACCOUNTS as i64 * OPENING - moved
+        );
+        assert_eq!(
+            total(&west_balances),
+            WEST_ACCOUNTS as i64 * OPENING + moved
+        );
+
+        // No command took effect twice: one withdrawal per completed transfer in east, one
+        // deposit per credit key in west.
+        let east_withdrawals = east
+            .log()
+            .await
+            .into_iter()
+            .filter(|e| e.event_type == "Withdrawn")
+            .count();
+        assert_eq!(east_withdrawals, completed);
+        let credits: Vec<String> = west
+            .log()
+            .await
+            .into_iter()
+            .filter_map(|e| e.metadata.command_id)
+            .collect();
+        let distinct: BTreeSet<&String> = credits.iter().collect();
+        assert_eq!(credits.len(), completed, "west's deposits: {credits:?}");
+        assert_eq!(distinct.len(), completed, "a credit ran twice: {credits:?}");
+        assert!(credits.iter().all(|key| key.starts_with("interbank/t-")));
+        assert_eq!(self.stats.executed(), completed as u64);
+        assert_eq!(self.stats.refused(), 0);
+        assert!(published > 0);
+        assert_eq!(subscribed.dead_lettered, 0, "{subscribed:?}");
+        completed
+    }
+}
+
+/// Requests transfers `t-<n>` for `range`; every fifth asks for more than its account holds
+/// (refused, refunded).
+async fn request<S: EventStore>(
+    transfers: &Repository<Transfer, S>,
+    range: std::ops::Range<usize>,
+) {
+    for t in range {
+        let cents = match t % 5 {
+            4 => OPENING * 10,
+            _ => 100 + t as i64,
+        };
+        let request = Request {
+            from: format!("east-{}", t % EAST_ACCOUNTS),
+            to: format!("west-{}", t % WEST_ACCOUNTS),
+            cents,
+        };
+        transfers.execute(&format!("t-{t}"), request).await.unwrap();
+    }
+}
+
+/// Whether transfers `t-0` to `t-<count - 1>` all ended within [`PATIENCE`].
+async fn all_ended<S: EventStore>(transfers: &Repository<Transfer, S>, count: usize) -> bool {
     let ended = async || {
         let mut ended = 0;
-        for t in 0..TRANSFERS {
+        for t in 0..count {
             let transfer = transfers.load(&format!("t-{t}")).await.unwrap();
             ended += usize::from(transfer.state().ended.is_some());
         }
-        ended == TRANSFERS
+        ended == count
     };
-    if !eventually(PATIENCE, Duration::from_millis(100), ended).await {
-        let count =
-            |log: Vec<StoredEvent>, kind: &str| log.iter().filter(|e| e.event_type == kind).count();
-        let progress = runner.stop().await;
-        panic!(
-            "not every transfer ended within {PATIENCE:?} ({progress:?}): east withdrew {}, completed {}, refunded {}; west ran {} commands ({} refused) and holds {} deposits",
-            count(east.log().await, "Withdrawn"),
-            count(east.log().await, "Completed"),
-            count(east.log().await, "Refunded"),
-            stats.executed(),
-            stats.refused(),
-            count(west.log().await, "Deposited"),
-        );
-    }
-    let progress = runner.stop().await;
-    let published = relay.stop().await.published;
-    let subscribed = subscriber.stop().await;
+    eventually(PATIENCE, Duration::from_millis(100), ended).await
+}
 
-    let mut completed = 0;
-    for t in 0..TRANSFERS {
-        let transfer = transfers.load(&format!("t-{t}")).await.unwrap();
-        let ending = transfer.state().ended.clone().unwrap();
-        match (t % 5, ending) {
-            (4, bank::transfers::Ending::Refunded(_)) => {}
-            (4, other) => panic!("t-{t} asked too much, but ended {other:?}"),
-            (_, bank::transfers::Ending::Completed) => completed += 1,
-            (_, other) => panic!("t-{t} should have completed, but ended {other:?}"),
-        }
-    }
-    let moved: i64 = (0..TRANSFERS)
-        .filter(|t| t % 5 != 4)
-        .map(|t| 100 + t as i64)
-        .sum();
-
-    // The money is conserved, and moved as the transfers say.
-    let (east_balances, west_balances) = (east.balances().await, west.balances().await);
-    let total = |b: &BTreeMap<String, i64>| b.values().sum::<i64>();
-    assert_eq!(
-        total(&east_balances),
-        EAST_ACCOUNTS as i64 * OPENING - moved
-    );
-    assert_eq!(
-        total(&west_balances),
-        WEST_ACCOUNTS as i64 * OPENING + moved
-    );
-
-    // No command took effect twice: one withdrawal per completed transfer in east, one deposit
-    // per credit key in west.
-    let east_withdrawals = east
-        .log()
-        .await
-        .into_iter()
-        .filter(|e| e.event_type == "Withdrawn")
-        .count();
-    assert_eq!(east_withdrawals, completed);
-    let credits: Vec<String> = west
-        .log()
-        .await
-        .into_iter()
-        .filter_map(|e| e.metadata.command_id)
-        .collect();
-    let distinct: BTreeSet<&String> = credits.iter().collect();
-    assert_eq!(credits.len(), completed, "west's deposits: {credits:?}");
-    assert_eq!(distinct.len(), completed, "a credit ran twice: {credits:?}");
-    assert!(credits.iter().all(|key| key.starts_with("interbank/t-")));
-    assert_eq!(stats.executed(), completed as u64);
-    assert_eq!(stats.refused(), 0);
-    assert!(progress.published >= completed as u64, "{progress:?}");
-    assert!(progress.received >= completed as u64, "{progress:?}");
-    assert!(published > 0);
-    assert_eq!(subscribed.dead_lettered, 0, "{subscribed:?}");
+/// Where the transfers stand, for a test whose transfers did not all end.
+async fn stuck<S: EventStore + Clone>(east: &Bank<S>, west: &Bank, stats: &CommandStats) -> String {
+    let count =
+        |log: Vec<StoredEvent>, kind: &str| log.iter().filter(|e| e.event_type == kind).count();
+    format!(
+        "not every transfer ended within {PATIENCE:?}: east withdrew {}, completed {}, refunded {}; west ran {} commands ({} refused) and holds {} deposits",
+        count(east.log().await, "Withdrawn"),
+        count(east.log().await, "Completed"),
+        count(east.log().await, "Refunded"),
+        stats.executed(),
+        stats.refused(),
+        count(west.log().await, "Deposited"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -471,17 +444,24 @@ async fn interbank_transfers_from_postgres_over_the_memory_broker() {
     .await;
 }
 
-async fn with_restart(kind: Kind) {
-    let Some(mut broker) = Broker::start(kind, "interbank tests") else {
-        return;
-    };
+/// A broker of `kind` this test starts (and so can restart), and its address; `None` (said
+/// on stderr) when there is none.
+fn restartable(kind: Kind, tests: &str) -> Option<(Broker, Remote)> {
+    let broker = Broker::start(kind, tests)?;
     if !broker.restartable() {
         eprintln!("SKIPPED: the broker restart test needs a broker it starts itself");
-        return;
+        return None;
     }
     let remote = Remote {
         kind,
         address: broker.address().to_owned(),
+    };
+    Some((broker, remote))
+}
+
+async fn with_restart(kind: Kind) {
+    let Some((mut broker, remote)) = restartable(kind, "interbank tests") else {
+        return;
     };
     transfers_between_two_services(&remote, async || {
         // Commands and events are on their way: take the broker away for a while.
@@ -657,4 +637,67 @@ fn the_schema_lists_the_contract_events_it_receives() {
     assert_eq!(received, [("AccountPublic", vec!["bank.BalanceChanged"])]);
     let json = serde_json::to_value(interbank).unwrap();
     assert_eq!(json["receives"][0]["contract"], "AccountPublic");
+}
+
+const KILLED_TRANSFERS: usize = 200;
+const KILLS: usize = 10;
+
+fn spawn_east(path: &std::path::Path, kind: Kind, address: &str, west: &West) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_interbank_runner"))
+        .arg(path)
+        .args([kind.name(), address, &west.commands, &west.events])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start east's runner")
+}
+
+/// East's runner killed ten times during 200 transfers, the broker restarted after the fifth
+/// kill: each transfer still ends once, as it should, and no command ran twice.
+async fn killed_east_runner(kind: Kind) {
+    let Some((mut broker, remote)) = restartable(kind, "interbank crash tests") else {
+        return;
+    };
+    let east = Bank::open("east", EAST_ACCOUNTS).await;
+    let path = east
+        ._dir
+        .as_ref()
+        .expect("an SQLite bank")
+        .path()
+        .join("east.db");
+    let west = Bank::open("west", WEST_ACCOUNTS).await;
+    let service = West::start(&remote, &west).await;
+    let transfers = Repository::<Transfer, _>::new(east.store.clone());
+
+    let mut runner = spawn_east(&path, kind, &remote.address, &service);
+    let per_kill = KILLED_TRANSFERS / KILLS;
+    for kill in 0..KILLS {
+        request(&transfers, kill * per_kill..(kill + 1) * per_kill).await;
+        // Let the runner get into the middle of it: sending, publishing, committing.
+        tokio::time::sleep(Duration::from_millis(100 + 40 * kill as u64)).await;
+        runner.kill().unwrap();
+        runner.wait().unwrap();
+        if kill == KILLS / 2 {
+            broker.kill();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            broker.resume();
+        }
+        runner = spawn_east(&path, kind, &remote.address, &service);
+    }
+    let ended = all_ended(&transfers, KILLED_TRANSFERS).await;
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    if !ended {
+        panic!("{}", stuck(&east, &west, &service.stats).await);
+    }
+    service.check(&east, &west, KILLED_TRANSFERS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interbank_runner_killed_ten_times_over_nats() {
+    killed_east_runner(Kind::Nats).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interbank_runner_killed_ten_times_over_kafka() {
+    killed_east_runner(Kind::Kafka).await;
 }

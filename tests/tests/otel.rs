@@ -87,7 +87,7 @@ async fn one_trace_over(kind: Kind) {
     );
 
     // The relay publishes it; the consuming service applies it.
-    let topic = format!("traced-{}", kind_name(kind));
+    let topic = format!("traced-{}", kind.name());
     let mut relay = Relay::new(
         store,
         MemoryTarget::new(),
@@ -160,13 +160,6 @@ async fn one_trace_over(kind: Kind) {
         format!("00-{CLIENT_TRACE}-{}-01", command.span_context.span_id()),
         "the event carries the command span's context as `{TRACEPARENT}`"
     );
-}
-
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Nats => "nats",
-        Kind::Kafka => "kafka",
-    }
 }
 
 #[tokio::test]

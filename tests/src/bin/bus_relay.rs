@@ -19,11 +19,7 @@ async fn main() {
         eprintln!("usage: bus_relay <sqlite file> kafka|nats <broker address> <topic> <owner>");
         std::process::exit(2);
     };
-    let kind = match kind.as_str() {
-        "kafka" => Kind::Kafka,
-        "nats" => Kind::Nats,
-        other => panic!("unknown broker {other}"),
-    };
+    let kind: Kind = kind.parse().unwrap_or_else(|e: String| panic!("{e}"));
     let store = SqliteStore::open(SqliteConfig::new(path))
         .await
         .expect("open the store");
