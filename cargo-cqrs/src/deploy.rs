@@ -248,13 +248,13 @@ fn context(args: &DeployArgs, krate: &host::Crate) -> Result<Context, Error> {
             "this service does not use PostgreSQL".into(),
         ));
     }
-    if let Some(url) = &args.database_url {
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(bad(
-                "--database-url",
-                "expected postgres://user:password@host:5432/database".into(),
-            ));
-        }
+    if let Some(url) = &args.database_url
+        && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    {
+        return Err(bad(
+            "--database-url",
+            "expected postgres://user:password@host:5432/database".into(),
+        ));
     }
     if args.brokers.is_some() && bus.is_none() {
         return Err(bad(

@@ -97,7 +97,7 @@ impl Template {
     pub fn source(self) -> (&'static str, &'static str) {
         macro_rules! t {
             ($path:literal) => {
-                ($path, include_str!(concat!("../../templates/", $path)))
+                ($path, include_str!(concat!("../templates/", $path)))
             };
         }
         match self {

@@ -19,6 +19,9 @@
 //!
 //! See the crate README for a tour, and `examples/bank/src/lib.rs` in the repository for a
 //! complete domain.
+//!
+//! ## Features
+#![doc = document_features::document_features!()]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 

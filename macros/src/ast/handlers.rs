@@ -382,14 +382,14 @@ fn classify_applier<'a>(
         );
         stub = true;
     }
-    if let syn::ReturnType::Type(_, ty) = &sig.output {
-        if !matches!(&**ty, Type::Tuple(t) if t.elems.is_empty()) {
-            errors.error(
+    if let syn::ReturnType::Type(_, ty) = &sig.output
+        && !matches!(&**ty, Type::Tuple(t) if t.elems.is_empty())
+    {
+        errors.error(
                 ty,
                 format!("event applier `{name}` cannot return a value or fail: the event already happened; remove the return type"),
             );
-            stub = true;
-        }
+        stub = true;
     }
     let (event, with_envelope) = match params {
         [event] => (*event, false),

@@ -104,10 +104,10 @@ impl<'a> ProcessInput<'a> {
                 String::new()
             }
         };
-        if let Some(lit) = &attrs.name {
-            if lit.value().trim().is_empty() || lit.value().contains('/') {
-                errors.error(lit, "a process manager's name is not empty and has no `/` (it begins its commands' idempotency keys); give a stable name such as `\"transfers\"`");
-            }
+        if let Some(lit) = &attrs.name
+            && (lit.value().trim().is_empty() || lit.value().contains('/'))
+        {
+            errors.error(lit, "a process manager's name is not empty and has no `/` (it begins its commands' idempotency keys); give a stable name such as `\"transfers\"`");
         }
         let mut input = ProcessInput {
             item,

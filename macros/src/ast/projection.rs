@@ -93,10 +93,13 @@ impl<'a> ProjectionInput<'a> {
                 String::new()
             }
         };
-        if let Some(lit) = &attrs.name {
-            if lit.value().trim().is_empty() {
-                errors.error(lit, "the projection name is empty; give a stable name such as `\"account-summaries\"`");
-            }
+        if let Some(lit) = &attrs.name
+            && lit.value().trim().is_empty()
+        {
+            errors.error(
+                lit,
+                "the projection name is empty; give a stable name such as `\"account-summaries\"`",
+            );
         }
         let mut input = ProjectionInput {
             item,
@@ -173,10 +176,10 @@ impl<'a> ProjectionInput<'a> {
             return;
         };
         let first = *payload;
-        if let Type::Reference(r) = first {
-            if let (Type::Slice(slice), None) = (&*r.elem, r.mutability) {
-                return self.batch(sig, first, &slice.elem, extras, output, errors);
-            }
+        if let Type::Reference(r) = first
+            && let (Type::Slice(slice), None) = (&*r.elem, r.mutability)
+        {
+            return self.batch(sig, first, &slice.elem, extras, output, errors);
         }
         let payload = match payload {
             Type::Reference(r) if r.mutability.is_none() && is_named(&r.elem, "StoredEvent") => {

@@ -130,14 +130,14 @@ fn one_level_deeper(mut ty: Type) -> Type {
     struct Deeper;
     impl VisitMut for Deeper {
         fn visit_path_mut(&mut self, path: &mut syn::Path) {
-            if path.leading_colon.is_none() {
-                if let Some(first) = path.segments.first_mut() {
-                    if first.ident == "self" {
-                        first.ident = Ident::new("super", first.ident.span());
-                    } else if first.ident == "super" {
-                        let span = first.ident.span();
-                        path.segments.insert(0, Ident::new("super", span).into());
-                    }
+            if path.leading_colon.is_none()
+                && let Some(first) = path.segments.first_mut()
+            {
+                if first.ident == "self" {
+                    first.ident = Ident::new("super", first.ident.span());
+                } else if first.ident == "super" {
+                    let span = first.ident.span();
+                    path.segments.insert(0, Ident::new("super", span).into());
                 }
             }
             visit_mut::visit_path_mut(self, path);

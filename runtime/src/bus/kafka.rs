@@ -236,13 +236,13 @@ impl KafkaPublisher {
 impl Publisher for KafkaPublisher {
     async fn publish(&mut self, messages: &[Message]) -> Result<(), BusError> {
         let result = self.send_all(messages).await;
-        if result.is_err() {
-            if let Some((code, reason)) = self.producer.client().fatal_error() {
-                // An idempotent producer that lost its guarantees refuses all further sends:
-                // start a new one (a new producer id) and let the relay publish the batch again.
-                tracing::warn!(?code, %reason, "the Kafka producer hit a fatal error; replacing it");
-                self.producer = self.config.producer()?;
-            }
+        if result.is_err()
+            && let Some((code, reason)) = self.producer.client().fatal_error()
+        {
+            // An idempotent producer that lost its guarantees refuses all further sends:
+            // start a new one (a new producer id) and let the relay publish the batch again.
+            tracing::warn!(?code, %reason, "the Kafka producer hit a fatal error; replacing it");
+            self.producer = self.config.producer()?;
         }
         result
     }

@@ -756,11 +756,11 @@ impl<P: ProcessManager> Core<P> {
                 return Ok(false);
             };
             self.progress.commands += 1;
-            if P::FOLLOWS.contains(&outgoing.aggregate_type) {
-                if let Some(position) = delivery.position() {
-                    let awaited = self.awaited.entry(queued.instance.clone()).or_default();
-                    *awaited = (*awaited).max(position);
-                }
+            if P::FOLLOWS.contains(&outgoing.aggregate_type)
+                && let Some(position) = delivery.position()
+            {
+                let awaited = self.awaited.entry(queued.instance.clone()).or_default();
+                *awaited = (*awaited).max(position);
             }
             let Delivery::Refused(reason) = delivery else {
                 continue;
@@ -992,10 +992,10 @@ impl<P: ProcessManager> Core<P> {
     /// Acknowledges a handled message. A failure only means it comes again, and is then
     /// skipped as seen.
     async fn ack(&mut self, receipt: ErasedReceipt) {
-        if let Some(source) = self.source.as_mut().map(exclusive) {
-            if let Err(error) = source.ack(receipt).await {
-                tracing::warn!(manager = P::NAME, %error, "acknowledging a message failed; it will come again and be skipped");
-            }
+        if let Some(source) = self.source.as_mut().map(exclusive)
+            && let Err(error) = source.ack(receipt).await
+        {
+            tracing::warn!(manager = P::NAME, %error, "acknowledging a message failed; it will come again and be skipped");
         }
     }
 

@@ -13,7 +13,8 @@ pub(crate) mod dialect;
 pub(crate) mod store;
 pub(crate) mod target;
 
-/// The store's tables, named from a validated prefix.
+/// The store's tables, named from a validated prefix (SQLite's; PostgreSQL names a schema).
+#[cfg(feature = "sqlite")]
 #[derive(Debug, Clone)]
 pub(crate) struct Tables {
     pub events: String,
@@ -66,6 +67,7 @@ pub(crate) fn check_identifier(
     )))
 }
 
+#[cfg(feature = "sqlite")]
 impl Tables {
     /// Table names from a prefix of ASCII letters, digits and underscores, starting with a letter
     /// or an underscore. Anything else could change the meaning of the SQL; an empty prefix would
@@ -209,11 +211,11 @@ fn parse_named(file: &str) -> std::collections::HashMap<&str, String> {
         if let Some(name) = line.strip_prefix("-- name: ") {
             found.extend(current.take());
             current = Some((name.trim(), String::new()));
-        } else if let Some((_, sql)) = &mut current {
-            if !line.trim_start().starts_with("--") {
-                sql.push_str(line);
-                sql.push('\n');
-            }
+        } else if let Some((_, sql)) = &mut current
+            && !line.trim_start().starts_with("--")
+        {
+            sql.push_str(line);
+            sql.push('\n');
         }
     }
     found.extend(current);

@@ -157,12 +157,12 @@ impl SqliteConfig {
             )));
         }
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-        if let Some(parent) = parent {
-            if !parent.is_dir() {
-                return Err(StoreError::Config(format!(
-                    "the directory {parent:?} of SQLite path {path:?} does not exist; create it first"
-                )));
-            }
+        if let Some(parent) = parent
+            && !parent.is_dir()
+        {
+            return Err(StoreError::Config(format!(
+                "the directory {parent:?} of SQLite path {path:?} does not exist; create it first"
+            )));
         }
         Tables::with_prefix(&self.table_prefix)
     }

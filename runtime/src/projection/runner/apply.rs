@@ -28,14 +28,14 @@ impl<P> Core<P> {
         P: ProjectionHandlers<T::Connection>,
     {
         let id = P::id();
-        if P::CAN_RESET {
-            if let Err(source) = self.projection.reset(T::connection(&mut tx)).await {
-                target.rollback(tx).await;
-                return Err(ProjectionError::Reset {
-                    projection: id,
-                    source,
-                });
-            }
+        if P::CAN_RESET
+            && let Err(source) = self.projection.reset(T::connection(&mut tx)).await
+        {
+            target.rollback(tx).await;
+            return Err(ProjectionError::Reset {
+                projection: id,
+                source,
+            });
         }
         let advance = Advance {
             follower: id.into(),
@@ -63,27 +63,28 @@ impl<P> Core<P> {
         // A projection with batch handlers applies the slice at once; if that fails, the
         // transaction is rolled back and the slice applied event by event below, which finds
         // the failing event. (A target that cannot roll back never takes this path.)
-        if P::BATCHED && T::ATOMIC {
-            if let Some(last) = events.last() {
-                let mut tx = target.begin().await?;
-                match self
-                    .projection
-                    .handle_batch(events, T::connection(&mut tx))
-                    .await
-                {
-                    Ok(()) => {
-                        let advance = Advance {
-                            follower: id.into(),
-                            from: Some(from),
-                            to: last.position,
-                        };
-                        target.commit(tx, Some(advance)).await?;
-                        return Ok(Slice::Done);
-                    }
-                    Err(error) => {
-                        target.rollback(tx).await;
-                        tracing::debug!(projection = %id, %error, "a batch failed; applying it event by event");
-                    }
+        if P::BATCHED
+            && T::ATOMIC
+            && let Some(last) = events.last()
+        {
+            let mut tx = target.begin().await?;
+            match self
+                .projection
+                .handle_batch(events, T::connection(&mut tx))
+                .await
+            {
+                Ok(()) => {
+                    let advance = Advance {
+                        follower: id.into(),
+                        from: Some(from),
+                        to: last.position,
+                    };
+                    target.commit(tx, Some(advance)).await?;
+                    return Ok(Slice::Done);
+                }
+                Err(error) => {
+                    target.rollback(tx).await;
+                    tracing::debug!(projection = %id, %error, "a batch failed; applying it event by event");
                 }
             }
         }

@@ -25,6 +25,8 @@ pub(crate) enum Cell {
     Null,
     Int(i64),
     Text(String),
+    /// Only SQLite stores UUIDs as blobs.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     Bytes(Vec<u8>),
     /// Only PostgreSQL has native UUID and timestamp columns.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]

@@ -322,12 +322,10 @@ async fn batch_in_transaction<C: WriteConnection>(
     let records = batch
         .iter()
         .any(|r| matches!(r, Request::Append(a, _) if a.command.is_some()));
-    if records {
-        if let Some(cutoff) = statements.retention.due() {
-            let sql = statements.get(StoreSql::PruneCommands);
-            conn.rows(sql, &[Param::Time(cutoff)], "pruned command ids")
-                .await?;
-        }
+    if records && let Some(cutoff) = statements.retention.due() {
+        let sql = statements.get(StoreSql::PruneCommands);
+        conn.rows(sql, &[Param::Time(cutoff)], "pruned command ids")
+            .await?;
     }
     Ok(Some(
         outcomes
@@ -402,10 +400,10 @@ async fn insert_group<C: WriteConnection>(
             Request::Snapshot(..) => None,
         })
         .collect();
-    if let [append] = appends[..] {
-        if append.events.len() > ROWS_PER_GROUP {
-            return Ok(vec![append_one(conn, statements, append).await?]);
-        }
+    if let [append] = appends[..]
+        && append.events.len() > ROWS_PER_GROUP
+    {
+        return Ok(vec![append_one(conn, statements, append).await?]);
     }
     let rows: usize = appends.iter().map(|a| a.events.len()).sum();
     let sql = statements.inserts.group(rows);
@@ -501,17 +499,17 @@ async fn append_isolated<C: WriteConnection>(
         },
         None => append_one(conn, statements, append).await,
     };
-    if let (Ok(Outcome::Appended(_)), Some(record)) = (&result, &append.command) {
-        if let Err(error) = record_command(conn, statements, record).await {
-            result = Err(error);
-        }
+    if let (Ok(Outcome::Appended(_)), Some(record)) = (&result, &append.command)
+        && let Err(error) = record_command(conn, statements, record).await
+    {
+        result = Err(error);
     }
-    if let Ok(Outcome::Appended(positions)) = &result {
-        if conn.has_inline() {
-            let events = stored_events(append, positions);
-            if let Err(error) = conn.inline(&events).await {
-                result = Err(error);
-            }
+    if let Ok(Outcome::Appended(positions)) = &result
+        && conn.has_inline()
+    {
+        let events = stored_events(append, positions);
+        if let Err(error) = conn.inline(&events).await {
+            result = Err(error);
         }
     }
     match result {
