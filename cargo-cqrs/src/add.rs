@@ -155,13 +155,17 @@ impl CrateDir {
         let text = std::fs::read_to_string(&manifest).map_err(|_| Error::NotACrate {
             dir: path.to_path_buf(),
         })?;
-        let name = text
-            .lines()
-            .skip_while(|l| l.trim() != "[package]")
-            .find_map(|l| {
-                let (key, value) = l.split_once('=')?;
-                (key.trim() == "name").then(|| value.trim().trim_matches('"').to_owned())
-            })
+        let document: toml_edit::DocumentMut =
+            text.parse()
+                .map_err(|e: toml_edit::TomlError| Error::BadManifest {
+                    path: manifest.clone(),
+                    error: e.to_string(),
+                })?;
+        let name = document
+            .get("package")
+            .and_then(|package| package.get("name"))
+            .and_then(|name| name.as_str())
+            .map(str::to_owned)
             .ok_or_else(|| Error::NotACrate {
                 dir: path.to_path_buf(),
             })?;
@@ -428,4 +432,27 @@ fn append_test(krate: &CrateDir, module: &str, test: &str) -> Result<Option<Chan
     }
     content.push_str(test);
     Ok(Some(Change { path, content, new }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_package_name_is_read_as_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("src/lib.rs"), "").unwrap();
+        let manifest = "# name = \"not-this\"\n[package] # the package\nname = 'order-service' # single quotes\nversion = \"0.1.0\"\n";
+        std::fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
+        let krate = CrateDir::open(dir.path()).unwrap();
+        assert_eq!(krate.ident, "order_service");
+
+        std::fs::write(dir.path().join("Cargo.toml"), "[package\nname = 1").unwrap();
+        let Err(error) = CrateDir::open(dir.path()) else {
+            panic!("a manifest that is no TOML was read");
+        };
+        let error = error.to_string();
+        assert!(error.contains("is not valid TOML"), "{error}");
+    }
 }

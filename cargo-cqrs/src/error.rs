@@ -120,6 +120,12 @@ pub enum Error {
     #[error("{} holds no Cargo package (no readable `Cargo.toml` with a `[package]` name)", dir.display())]
     #[diagnostic(help("run `cargo cqrs add` in the crate's folder, or give `--path DIR`"))]
     NotACrate { dir: PathBuf },
+    /// A `Cargo.toml` that is no TOML.
+    #[error("{} is not valid TOML: {error}", path.display())]
+    #[diagnostic(help(
+        "fix the manifest (`cargo metadata` reports the same), then run `cargo cqrs add` again"
+    ))]
+    BadManifest { path: PathBuf, error: String },
     /// A type name `add` cannot use.
     #[error("`{name}` cannot name a Rust type here")]
     #[diagnostic(help(

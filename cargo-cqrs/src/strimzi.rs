@@ -264,32 +264,18 @@ fn check_name(what: &str, name: &str) -> Result<(), Error> {
     })
 }
 
-/// `7d`, `12h`, `30m`, `45s`, `500ms` or `forever` as milliseconds (`forever`: -1).
+/// A duration as humantime reads it (`7d`, `12h`, `1h 30m`, `500ms`), or `forever`, as
+/// milliseconds (`forever`: -1).
 pub fn parse_retention(text: &str) -> Result<i64, String> {
     if text == "forever" {
         return Ok(-1);
     }
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let factor: i64 = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => {
-            return Err(format!(
-                "`{text}` is not a duration: use a number and d, h, m, s or ms (e.g. `7d`), or `forever`"
-            ));
-        }
-    };
-    number
-        .parse::<i64>()
+    let duration = humantime::parse_duration(text).map_err(|e| {
+        format!("`{text}` is not a duration ({e}): write e.g. `7d`, `12h`, `1h 30m` or `500ms`, or `forever`")
+    })?;
+    i64::try_from(duration.as_millis())
         .ok()
-        .filter(|n| *n > 0)
-        .and_then(|n| n.checked_mul(factor))
+        .filter(|ms| *ms > 0)
         .ok_or_else(|| format!("`{text}` is not a positive duration that fits in milliseconds"))
 }
 
@@ -362,6 +348,7 @@ mod tests {
         assert_eq!(parse_retention("12h"), Ok(43_200_000));
         assert_eq!(parse_retention("500ms"), Ok(500));
         assert_eq!(parse_retention("forever"), Ok(-1));
+        assert_eq!(parse_retention("1h 30m"), Ok(5_400_000));
         assert!(parse_retention("7").unwrap_err().contains("not a duration"));
         assert!(parse_retention("0d").unwrap_err().contains("positive"));
         assert!(parse_retention("week").is_err());
