@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints (also of each feature of cqrs-runtime alone), the
-# publish dry-run of the three crates, every test (unit, integration, compile-fail, doc,
+# publish dry-run of the three crates, cargo-deny's licence and duplicate checks, every test (unit, integration, compile-fail, doc,
 # end-to-end runs of cargo cqrs), a build of the benchmarks and the docs build. Runs on a machine
 # with only the Rust toolchain; starts what the tests need (a throwaway PostgreSQL, installed
 # when missing) and stops it on exit, and installs the test brokers when missing (nats-server
@@ -27,6 +27,9 @@ step "the published crates, packaged and verified in publish order (cargo publis
 # Builds each crate from its package, with the crates before it served from those packages:
 # what crates.io would take. Needs the crates.io index (no upload).
 cargo publish --dry-run --allow-dirty -p cqrs-macros -p cqrs-runtime -p cargo-cqrs
+
+step "cargo deny: licences, duplicate crates and sources (offline)"
+bash scripts/deny.sh
 
 step "PostgreSQL for the tests"
 # Starts a throwaway server and exports DATABASE_URL; stopped by a trap on exit.
