@@ -158,30 +158,9 @@ impl FollowedEvents {
     /// The event types of `A` for which `handles` says yes, asked with an envelope of that
     /// aggregate and type.
     pub fn of<A: Aggregate>(handles: impl Fn(&StoredEvent) -> bool) -> Self {
-        let mut probe = StoredEvent {
-            aggregate_type: A::TYPE.to_owned(),
-            aggregate_id: String::new(),
-            sequence: 0,
-            position: LogPosition::default(),
-            event_id: uuid::Uuid::nil(),
-            event_type: String::new(),
-            event_version: 0,
-            recorded_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
-            metadata: Metadata::default(),
-            event: String::new(),
-        };
-        let event_types = <A::Event as DomainEvent>::EVENT_TYPES
-            .iter()
-            .filter(|name| {
-                probe.event_type.clear();
-                probe.event_type.push_str(name);
-                handles(&probe)
-            })
-            .map(|name| (*name).to_owned())
-            .collect();
         FollowedEvents {
             aggregate_type: A::TYPE.to_owned(),
-            event_types,
+            event_types: handled::<A::Event>(A::TYPE, handles),
         }
     }
 }
@@ -199,32 +178,40 @@ pub struct ReceivedEvents {
 impl ReceivedEvents {
     /// The event types of `E` for which `handles` says yes, asked with an envelope of each.
     pub fn of<E: DomainEvent>(contract: &str, handles: impl Fn(&StoredEvent) -> bool) -> Self {
-        let mut probe = StoredEvent {
-            aggregate_type: String::new(),
-            aggregate_id: String::new(),
-            sequence: 0,
-            position: LogPosition::default(),
-            event_id: uuid::Uuid::nil(),
-            event_type: String::new(),
-            event_version: 0,
-            recorded_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
-            metadata: Metadata::default(),
-            event: String::new(),
-        };
-        let event_types = E::EVENT_TYPES
-            .iter()
-            .filter(|name| {
-                probe.event_type.clear();
-                probe.event_type.push_str(name);
-                handles(&probe)
-            })
-            .map(|name| (*name).to_owned())
-            .collect();
         ReceivedEvents {
             contract: contract.to_owned(),
-            event_types,
+            event_types: handled::<E>("", handles),
         }
     }
+}
+
+/// The stored type names of `E` for which `handles` says yes, asked with an envelope of
+/// `aggregate_type` and each name, in declaration order.
+fn handled<E: DomainEvent>(
+    aggregate_type: &str,
+    handles: impl Fn(&StoredEvent) -> bool,
+) -> Vec<String> {
+    let mut probe = StoredEvent {
+        aggregate_type: aggregate_type.to_owned(),
+        aggregate_id: String::new(),
+        sequence: 0,
+        position: LogPosition::default(),
+        event_id: uuid::Uuid::nil(),
+        event_type: String::new(),
+        event_version: 0,
+        recorded_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        metadata: Metadata::default(),
+        event: String::new(),
+    };
+    E::EVENT_TYPES
+        .iter()
+        .filter(|name| {
+            probe.event_type.clear();
+            probe.event_type.push_str(name);
+            handles(&probe)
+        })
+        .map(|name| (*name).to_owned())
+        .collect()
 }
 
 /// The commands of one aggregate a process manager may send.

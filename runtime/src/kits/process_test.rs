@@ -367,12 +367,30 @@ impl<P: ProcessManager> ProcessTest<P> {
     }
 
     /// `event` of another service as a message brings it ([`Message::to_stored`]), recorded
-    /// now.
+    /// now: positions belong to the other service's log.
     fn received<E: DomainEvent>(
         &mut self,
         aggregate_type: &str,
         id: &str,
         event: &E,
+    ) -> StoredEvent {
+        self.envelope(aggregate_type, id, event, LogPosition::START)
+    }
+
+    /// `event` as the log would hold it, recorded now.
+    fn stored<A: Aggregate>(&mut self, id: &str, event: A::Event) -> StoredEvent {
+        self.position += 1;
+        let position = LogPosition::serial(self.position);
+        self.envelope(A::TYPE, id, &event, position)
+    }
+
+    /// `event` as the next of its stream, recorded now at `position`.
+    fn envelope<E: DomainEvent>(
+        &mut self,
+        aggregate_type: &str,
+        id: &str,
+        event: &E,
+        position: LogPosition,
     ) -> StoredEvent {
         let sequence = self
             .streams
@@ -386,32 +404,7 @@ impl<P: ProcessManager> ProcessTest<P> {
             aggregate_type: aggregate_type.to_owned(),
             aggregate_id: id.to_owned(),
             sequence: *sequence,
-            position: LogPosition::START,
-            event_id: Uuid::now_v7(),
-            event_type: event.event_type().to_owned(),
-            event_version: event.event_version(),
-            recorded_at: self.now,
-            metadata: Metadata::default(),
-            event: payload,
-        }
-    }
-
-    /// `event` as the log would hold it, recorded now.
-    fn stored<A: Aggregate>(&mut self, id: &str, event: A::Event) -> StoredEvent {
-        let sequence = self
-            .streams
-            .entry((A::TYPE.to_owned(), id.to_owned()))
-            .and_modify(|s| *s += 1)
-            .or_insert(1);
-        self.position += 1;
-        let payload = event
-            .encode()
-            .unwrap_or_else(|error| panic!("cannot encode `{}`: {error}", event.event_type()));
-        EventEnvelope {
-            aggregate_type: A::TYPE.to_owned(),
-            aggregate_id: id.to_owned(),
-            sequence: *sequence,
-            position: LogPosition::serial(self.position),
+            position,
             event_id: Uuid::now_v7(),
             event_type: event.event_type().to_owned(),
             event_version: event.event_version(),
