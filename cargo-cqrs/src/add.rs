@@ -4,7 +4,6 @@
 //! prints each file as `added:` or `injected:`. Everything is checked before anything is
 //! written: run twice, it refuses instead of duplicating.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -12,6 +11,8 @@ use clap::{Args, ValueEnum};
 use heck::ToSnakeCase;
 
 use crate::error::Error;
+use crate::output::Console;
+use crate::schema::{Package, host};
 
 mod rust;
 
@@ -49,13 +50,12 @@ pub struct AddArgs {
     /// manager belongs to (follows).
     #[arg(long, value_name = "MODULE")]
     pub to: Option<String>,
-    /// The crate's folder (the one holding `Cargo.toml`).
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub path: PathBuf,
     /// For an event or a command: write a payload struct of its own and a `Variant(Struct)`
     /// instead of a variant with named fields.
     #[arg(long)]
     pub newtype: bool,
+    #[command(flatten)]
+    pub package: Package,
 }
 
 /// A file to write: new, or an existing one with text injected.
@@ -66,8 +66,8 @@ struct Change {
 }
 
 /// Runs `add`.
-pub fn exec(args: AddArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
-    let krate = CrateDir::open(&args.path)?;
+pub fn exec(args: AddArgs, console: &mut Console<'_>) -> Result<ExitCode, Error> {
+    let krate = CrateDir::open(&args.package)?;
     let name = args.name.as_str();
     if !rust::is_type_name(name) {
         return Err(Error::BadItemName {
@@ -128,53 +128,59 @@ pub fn exec(args: AddArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
         std::fs::write(&change.path, &change.content).map_err(|e| Error::io(&change.path, e))?;
     }
     crate::format_rust(&changes.iter().map(|c| c.path.clone()).collect::<Vec<_>>());
-    for change in &changes {
-        let relative = change
+    let relative = |change: &Change| {
+        change
             .path
             .strip_prefix(&krate.root)
-            .unwrap_or(&change.path);
+            .unwrap_or(&change.path)
+            .to_path_buf()
+    };
+    for change in &changes {
         let verb = if change.new { "added" } else { "injected" };
-        writeln!(out, "{verb}: {}", relative.display()).map_err(Error::Output)?;
+        console.line(format_args!("{verb}: {}", relative(change).display()))?;
     }
-    if let Some(note) = note {
-        write!(out, "{note}").map_err(Error::Output)?;
+    if let Some(note) = &note {
+        console.text(note)?;
     }
+    let files = |new: bool| -> Vec<PathBuf> {
+        changes
+            .iter()
+            .filter(|c| c.new == new)
+            .map(relative)
+            .collect()
+    };
+    console.document(&serde_json::json!({
+        "package": krate.package,
+        "added": files(true),
+        "injected": files(false),
+        "note": note,
+    }))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// The crate being extended.
 struct CrateDir {
     root: PathBuf,
+    /// The package's name.
+    package: String,
     /// The crate's name as Rust code writes it.
     ident: String,
 }
 
 impl CrateDir {
-    fn open(path: &Path) -> Result<Self, Error> {
-        let manifest = path.join("Cargo.toml");
-        let text = std::fs::read_to_string(&manifest).map_err(|_| Error::NotACrate {
-            dir: path.to_path_buf(),
-        })?;
-        let document: toml_edit::DocumentMut =
-            text.parse()
-                .map_err(|e: toml_edit::TomlError| Error::BadManifest {
-                    path: manifest.clone(),
-                    error: e.to_string(),
-                })?;
-        let name = document
-            .get("package")
-            .and_then(|package| package.get("name"))
-            .and_then(|name| name.as_str())
-            .map(str::to_owned)
-            .ok_or_else(|| Error::NotACrate {
-                dir: path.to_path_buf(),
-            })?;
-        if !path.join("src/lib.rs").is_file() {
-            return Err(Error::NoLibrary { package: name });
-        }
+    /// The package `-p` or `--manifest-path` names, or the one in the current directory.
+    fn open(package: &Package) -> Result<Self, Error> {
+        let krate = host::locate(package)?;
+        // Shown relative to the current directory when it is inside the package.
+        let here = std::env::current_dir().and_then(|d| d.canonicalize());
+        let root = match here.map(|here| krate.dir.strip_prefix(here).map(Path::to_path_buf)) {
+            Ok(Ok(relative)) => relative,
+            _ => krate.dir,
+        };
         Ok(CrateDir {
-            root: path.to_path_buf(),
-            ident: name.to_snake_case(),
+            ident: krate.package.to_snake_case(),
+            package: krate.package,
+            root,
         })
     }
 
@@ -439,20 +445,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_package_name_is_read_as_toml() {
+    fn the_package_is_read_by_cargo() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("src")).unwrap();
         std::fs::write(dir.path().join("src/lib.rs"), "").unwrap();
-        let manifest = "# name = \"not-this\"\n[package] # the package\nname = 'order-service' # single quotes\nversion = \"0.1.0\"\n";
+        let manifest = "# name = \"not-this\"\n[package] # the package\nname = 'order-service' # single quotes\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[dependencies]\ncqrs-runtime = \"0.1\"\n";
         std::fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
-        let krate = CrateDir::open(dir.path()).unwrap();
+        let package = Package {
+            manifest_path: Some(dir.path().join("Cargo.toml")),
+            ..Package::default()
+        };
+        let krate = CrateDir::open(&package).unwrap();
         assert_eq!(krate.ident, "order_service");
+        assert_eq!(
+            krate.root,
+            dir.path().canonicalize().unwrap(),
+            "outside the current directory: the full path"
+        );
 
         std::fs::write(dir.path().join("Cargo.toml"), "[package\nname = 1").unwrap();
-        let Err(error) = CrateDir::open(dir.path()) else {
+        let Err(error) = CrateDir::open(&package) else {
             panic!("a manifest that is no TOML was read");
         };
         let error = error.to_string();
-        assert!(error.contains("is not valid TOML"), "{error}");
+        assert!(
+            error.contains("cannot read the package's metadata"),
+            "{error}"
+        );
+        assert!(error.contains("Cargo.toml"), "{error}");
     }
 }

@@ -8,7 +8,6 @@
 //! `kafka`, `nats`); `--store` says otherwise (the memory store cannot be told from them). The
 //! tests deserialize every manifest into the `k8s-openapi` types and refuse unknown fields.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -18,6 +17,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::kube;
+use crate::output::Console;
 use crate::schema::{Package, host};
 use crate::templates::{Render, Template};
 
@@ -118,11 +118,8 @@ impl Render for Dockerfile<'_> {
 const PLACEHOLDER_URL: &str = "postgres://USER:PASSWORD@HOST:5432/DATABASE";
 
 /// Writes the Dockerfile and the manifests.
-pub fn exec(args: DeployArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
-    let krate = host::locate(
-        args.package.manifest_path.as_deref(),
-        args.package.package.as_deref(),
-    )?;
+pub fn exec(args: DeployArgs, console: &mut Console<'_>) -> Result<ExitCode, Error> {
+    let krate = host::locate(&args.package)?;
     let context = context(&args, &krate)?;
     let dir = out_dir(&krate.dir, &args.out)?;
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -130,36 +127,44 @@ pub fn exec(args: DeployArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
         (dir.join("Dockerfile"), Dockerfile(&context).render()?),
         (dir.join("kubernetes.yaml"), context.render()?),
     ];
+    let mut wrote = Vec::new();
     for (path, text) in &files {
         let text = format!("{}\n", text.trim_end());
         std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
-        let shown = path.strip_prefix(&krate.dir).unwrap_or(path);
-        writeln!(out, "wrote: {}", shown.display()).map_err(Error::Output)?;
+        wrote.push(path.strip_prefix(&krate.dir).unwrap_or(path).to_path_buf());
     }
     let ignore = krate.dir.join(".dockerignore");
     if !ignore.exists() {
         std::fs::write(&ignore, "target/\n.git/\n*.db\n*.db-*\n")
             .map_err(|e| Error::io(&ignore, e))?;
-        writeln!(out, "wrote: .dockerignore").map_err(Error::Output)?;
+        wrote.push(".dockerignore".into());
     }
+    let mut notes = Vec::new();
     if let Some(runtime) = krate.runtime_path().filter(|p| !p.starts_with(&krate.dir)) {
-        writeln!(
-            out,
-            "note: `cqrs-runtime` is a path dependency ({}), outside the Docker build context; \
+        notes.push(format!(
+            "`cqrs-runtime` is a path dependency ({}), outside the Docker build context; \
              depend on a published version (`cqrs-runtime = \"{}\"`) before building the image",
             runtime.display(),
             env!("CARGO_PKG_VERSION")
-        )
-        .map_err(Error::Output)?;
+        ));
     }
     if context.placeholder {
-        writeln!(
-            out,
-            "note: the Secret `{}-secrets` holds a placeholder DATABASE_URL; give `--database-url`, or create the Secret with kubectl",
+        notes.push(format!(
+            "the Secret `{}-secrets` holds a placeholder DATABASE_URL; give `--database-url`, or create the Secret with kubectl",
             context.name
-        )
-        .map_err(Error::Output)?;
+        ));
     }
+    for path in &wrote {
+        console.line(format_args!("wrote: {}", path.display()))?;
+    }
+    for note in &notes {
+        console.line(format_args!("note: {note}"))?;
+    }
+    console.document(&serde_json::json!({
+        "package": krate.package,
+        "wrote": wrote,
+        "notes": notes,
+    }))?;
     Ok(ExitCode::SUCCESS)
 }
 

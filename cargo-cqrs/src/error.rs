@@ -1,6 +1,9 @@
 //! Everything `cargo cqrs` can refuse, each with what is wrong, where, and how to fix it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use miette::{NamedSource, SourceSpan};
 
 /// An error of a `cargo cqrs` command.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -27,7 +30,7 @@ pub enum Error {
     ChoosePackage { members: Vec<String> },
     /// A binary-only package.
     #[error(
-        "package `{package}` has no library target, so its aggregates cannot be linked into the schema reader"
+        "package `{package}` has no library target: `cargo cqrs` reads and writes the domain types in the library"
     )]
     #[diagnostic(help(
         "move the domain types into `src/lib.rs` (the generated services do) and keep `src/main.rs` thin"
@@ -68,7 +71,29 @@ pub enum Error {
     #[diagnostic(help(
         "write it again with `cargo cqrs schema export` (from the commit whose schemas it should hold)"
     ))]
-    BadExport { file: PathBuf, why: String },
+    BadExport {
+        file: PathBuf,
+        why: String,
+        /// The file, when the error has a place in it.
+        #[source_code]
+        src: Option<Arc<NamedSource<String>>>,
+        #[label("here")]
+        at: Option<SourceSpan>,
+    },
+    /// `--features` names a feature the package does not have.
+    #[error("package `{package}` has no feature `{feature}`")]
+    #[diagnostic(help("its features are: {}", if features.is_empty() { "none".to_owned() } else { features.join(", ") }))]
+    NoSuchFeature {
+        package: String,
+        feature: String,
+        features: Vec<String>,
+    },
+    /// `--locked` or `--frozen`, and the schema reader would not resolve as `Cargo.lock` says.
+    #[error("`--locked` was given, but {why}, so the schema reader of `{package}` would change it")]
+    #[diagnostic(help(
+        "run `cargo build` (or `cargo update -p NAME`) to bring Cargo.lock up to date and commit it, or drop `--locked`"
+    ))]
+    Unlocked { package: String, why: String },
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -116,16 +141,6 @@ pub enum Error {
         "a service from `cargo cqrs new` has one (`src/main.rs`); with several, name one after the package"
     ))]
     NoBinary { package: String },
-    /// `add` outside a crate.
-    #[error("{} holds no Cargo package (no readable `Cargo.toml` with a `[package]` name)", dir.display())]
-    #[diagnostic(help("run `cargo cqrs add` in the crate's folder, or give `--path DIR`"))]
-    NotACrate { dir: PathBuf },
-    /// A `Cargo.toml` that is no TOML.
-    #[error("{} is not valid TOML: {error}", path.display())]
-    #[diagnostic(help(
-        "fix the manifest (`cargo metadata` reports the same), then run `cargo cqrs add` again"
-    ))]
-    BadManifest { path: PathBuf, error: String },
     /// A type name `add` cannot use.
     #[error("`{name}` cannot name a Rust type here")]
     #[diagnostic(help(
@@ -164,15 +179,30 @@ pub enum Error {
     ))]
     NotAnAggregateModule { file: PathBuf, missing: String },
     /// A module that does not parse.
-    #[error("{} does not parse as Rust: {why}", file.display())]
+    #[error("{} line {line} does not parse as Rust: {why}", file.display())]
     #[diagnostic(help(
         "fix the syntax error first (`cargo check` shows it), then run `add` again"
     ))]
-    Unparsable { file: PathBuf, why: String },
+    Unparsable {
+        file: PathBuf,
+        line: usize,
+        why: String,
+        #[source_code]
+        src: Arc<NamedSource<String>>,
+        #[label("{why}")]
+        at: SourceSpan,
+    },
     /// A closing brace shared with code.
     #[error("{} line {line}: the closing brace shares its line with code, so `add` cannot insert before it", file.display())]
     #[diagnostic(help("run `cargo fmt`, then `add` again"))]
-    NotFormatted { file: PathBuf, line: usize },
+    NotFormatted {
+        file: PathBuf,
+        line: usize,
+        #[source_code]
+        src: Arc<NamedSource<String>>,
+        #[label("`add` inserts before this brace")]
+        at: SourceSpan,
+    },
     /// The item exists already.
     #[error("{what} already exists in {}", file.display())]
     #[diagnostic(help("nothing was written; choose another name"))]
@@ -183,6 +213,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// A [`BadExport`](Error::BadExport) for a file that is no JSON: it points at the place
+    /// serde_json names.
+    pub fn not_json(file: &Path, text: &str, error: &serde_json::Error) -> Self {
+        let at = crate::output::offset(text, error.line(), error.column().saturating_sub(1));
+        Error::BadExport {
+            file: file.to_path_buf(),
+            why: error.to_string(),
+            src: Some(Arc::new(NamedSource::new(
+                file.display().to_string(),
+                text.to_owned(),
+            ))),
+            at: Some(at.into()),
+        }
+    }
+
     /// An I/O error at `path`.
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         Error::Io {

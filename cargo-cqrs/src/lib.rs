@@ -1,7 +1,6 @@
 //! `cargo cqrs`: the command line of cargo-cqrs. The binary is a thin `main.rs`; every
 //! subcommand is a module with its `Args` and `exec`.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -11,11 +10,21 @@ pub mod deploy;
 pub mod error;
 mod kube;
 pub mod new;
+pub mod output;
 pub mod schema;
 pub mod strimzi;
 mod templates;
 
 pub use error::Error;
+pub use output::{Color, Console, MessageFormat, Output};
+
+/// The exit statuses, as `--help` shows them.
+pub(crate) const EXIT_STATUS: &str = "\
+Exit status:
+  0  success
+  1  a check found errors (`schema check`)
+  2  an error: a bad flag or value, a crate that does not build, a file that cannot be read
+     or written (nothing was written)";
 
 /// The `cargo` entry: cargo runs `cargo-cqrs cqrs <args>`.
 #[derive(Debug, Parser)]
@@ -31,10 +40,12 @@ pub enum Cargo {
 
 /// `cargo cqrs ...`
 #[derive(Debug, clap::Args)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, after_help = EXIT_STATUS)]
 pub struct CqrsArgs {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 /// The subcommands.
@@ -42,9 +53,11 @@ pub struct CqrsArgs {
 pub enum Command {
     /// Create a new service crate: an aggregate with versioned events, a projection, tests, an
     /// HTTP API and configuration from the environment.
+    #[command(after_help = EXIT_STATUS)]
     New(new::NewArgs),
     /// Add an aggregate, event, command or projection to this crate, with its wiring and a
     /// test.
+    #[command(after_help = EXIT_STATUS)]
     Add(add::AddArgs),
     /// Export the crate's command and event schemas, or check them against the committed
     /// export.
@@ -53,22 +66,32 @@ pub enum Command {
     /// Write Strimzi manifests: a `Kafka` cluster (KRaft, with its `KafkaNodePool`) and a
     /// `KafkaTopic` per aggregate and per dead-letter topic, with partitions, replicas and
     /// retention from `[package.metadata.cqrs.topics.<type>]` or the flags.
+    #[command(after_help = EXIT_STATUS)]
     Strimzi(strimzi::StrimziArgs),
     /// Write what runs the service on Kubernetes: a Dockerfile (multi-stage, distroless,
     /// non-root) and a Deployment probed on the health endpoints, a Service, a ConfigMap and a
     /// Secret (PostgreSQL) or a volume (SQLite).
+    #[command(after_help = EXIT_STATUS)]
     Deploy(deploy::DeployArgs),
 }
 
-/// Runs a parsed command line, writing its report to `out`.
-pub fn exec(cli: Cargo, out: &mut dyn Write) -> Result<ExitCode, Error> {
+impl Cargo {
+    /// The global flags: how to report.
+    pub fn output(&self) -> Output {
+        let Cargo::Cqrs(args) = self;
+        args.output
+    }
+}
+
+/// Runs a parsed command line, reporting through `console`.
+pub fn exec(cli: Cargo, console: &mut Console<'_>) -> Result<ExitCode, Error> {
     let Cargo::Cqrs(args) = cli;
     match args.command {
-        Command::New(args) => new::exec(args, out),
-        Command::Add(args) => add::exec(args, out),
-        Command::Schema(command) => schema::exec(command, out),
-        Command::Strimzi(args) => strimzi::exec(args, out),
-        Command::Deploy(args) => deploy::exec(args, out),
+        Command::New(args) => new::exec(args, console),
+        Command::Add(args) => add::exec(args, console),
+        Command::Schema(command) => schema::exec(command, console),
+        Command::Strimzi(args) => strimzi::exec(args, console),
+        Command::Deploy(args) => deploy::exec(args, console),
     }
 }
 
@@ -88,13 +111,4 @@ pub(crate) fn format_rust(files: &[std::path::PathBuf]) {
         .args(files)
         .stderr(std::process::Stdio::null())
         .status();
-}
-
-/// Prints an error with its help, the way `cargo` prints its own.
-pub fn report(error: &Error, err: &mut dyn Write) {
-    use miette::Diagnostic;
-    let _ = writeln!(err, "error: {error}");
-    if let Some(help) = error.help() {
-        let _ = writeln!(err, "  help: {help}");
-    }
 }

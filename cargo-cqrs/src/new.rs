@@ -2,15 +2,16 @@
 //! versioned events, commands and handlers, a projection, given/when/then tests, an HTTP API
 //! and configuration from the environment.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use heck::ToSnakeCase;
 use serde::Serialize;
+use toml_edit::{Array, DocumentMut, InlineTable};
 
 use crate::error::Error;
+use crate::output::Console;
 use crate::templates::Template;
 
 /// The event store the service opens.
@@ -68,11 +69,10 @@ struct Context<'a> {
     store_title: &'static str,
     bus: Option<Bus>,
     bus_title: &'static str,
-    runtime: String,
 }
 
 /// Creates the crate.
-pub fn exec(args: NewArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
+pub fn exec(args: NewArgs, console: &mut Console<'_>) -> Result<ExitCode, Error> {
     check_name(&args.name)?;
     let dir = args
         .path
@@ -94,8 +94,8 @@ pub fn exec(args: NewArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
             Some(Bus::Nats) => "NATS JetStream",
             None => "",
         },
-        runtime: runtime_dependency(&args)?,
     };
+    let runtime = runtime_dependency(&args)?;
     let bus_templates = if args.bus.is_some() {
         &Template::BUS[..]
     } else {
@@ -103,7 +103,11 @@ pub fn exec(args: NewArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
     };
     let mut files = Vec::new();
     for template in Template::NEW.iter().chain(bus_templates).copied() {
-        files.push((template.target(), template.render(&context)?));
+        let mut text = template.render(&context)?;
+        if template == Template::CargoToml {
+            text = with_runtime(&text, runtime.clone())?;
+        }
+        files.push((template.target(), text));
     }
     let mut written = Vec::new();
     for (target, content) in &files {
@@ -116,16 +120,21 @@ pub fn exec(args: NewArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
     }
     crate::format_rust(&written);
     for path in &written {
-        writeln!(out, "added: {}", path.display()).map_err(Error::Output)?;
+        console.line(format_args!("added: {}", path.display()))?;
     }
-    writeln!(
-        out,
+    console.line(format_args!(
         "created `{}` ({} event store): cd {} && cargo run",
         args.name,
         context.store_title,
         dir.display()
-    )
-    .map_err(Error::Output)?;
+    ))?;
+    console.document(&serde_json::json!({
+        "package": args.name,
+        "path": dir,
+        "store": args.store,
+        "bus": args.bus,
+        "added": written,
+    }))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -244,44 +253,64 @@ fn check_dir(dir: &Path, force: bool) -> Result<(), Error> {
     }
 }
 
-/// The `cqrs-runtime` dependency line's inside: a path or a version, and the store's feature.
-fn runtime_dependency(args: &NewArgs) -> Result<String, Error> {
-    let source = match (&args.runtime_path, &args.runtime_version) {
-        (_, Some(version)) => format!("version = {}", toml_string(version)),
+/// The `cqrs-runtime` dependency: a path or a version, and the features the service uses.
+fn runtime_dependency(args: &NewArgs) -> Result<InlineTable, Error> {
+    let mut dependency = InlineTable::new();
+    match (&args.runtime_path, &args.runtime_version) {
+        (_, Some(version)) => dependency.insert("version", version.as_str().into()),
         (Some(path), None) => {
             let path = path.canonicalize().map_err(|e| Error::io(path, e))?;
             if !path.join("Cargo.toml").is_file() {
                 return Err(Error::NoRuntimeAt { path });
             }
-            format!("path = {}", toml_string(&path.to_string_lossy()))
+            dependency.insert("path", path.to_string_lossy().as_ref().into())
         }
         (None, None) => {
-            // While the crates are unpublished, the runtime of the checkout this binary was
-            // built from.
+            // Built from this repository's checkout: its runtime, so that a change to the
+            // runtime is used at once. Installed from its package: the version it was
+            // released with.
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime");
             match path.canonicalize() {
                 Ok(path) if path.join("Cargo.toml").is_file() => {
-                    format!("path = {}", toml_string(&path.to_string_lossy()))
+                    dependency.insert("path", path.to_string_lossy().as_ref().into())
                 }
-                _ => format!("version = {}", toml_string(env!("CARGO_PKG_VERSION"))),
+                _ => dependency.insert("version", env!("CARGO_PKG_VERSION").into()),
             }
         }
     };
     // `schema`: the commands' JSON Schemas, for the OpenAPI document.
-    let mut features = vec!["\"schema\""];
+    let mut features = vec!["schema"];
     if args.store == Store::Postgres {
-        features.push("\"postgres\"");
+        features.push("postgres");
     }
     match args.bus {
-        Some(Bus::Kafka) => features.push("\"kafka\""),
-        Some(Bus::Nats) => features.push("\"nats\""),
+        Some(Bus::Kafka) => features.push("kafka"),
+        Some(Bus::Nats) => features.push("nats"),
         None => {}
     }
-    Ok(format!("{source}, features = [{}]", features.join(", ")))
+    dependency.insert("features", Array::from_iter(features).into());
+    Ok(dependency)
 }
 
-fn toml_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
+/// The rendered `Cargo.toml` with its `cqrs-runtime` dependency set, in place.
+fn with_runtime(manifest: &str, runtime: InlineTable) -> Result<String, Error> {
+    let template = || Error::Template {
+        template: "new/Cargo.toml.j2".into(),
+        why: "it has no `cqrs-runtime` in `[dependencies]`".into(),
+    };
+    let mut document: DocumentMut =
+        manifest
+            .parse()
+            .map_err(|e: toml_edit::TomlError| Error::Template {
+                template: "new/Cargo.toml.j2".into(),
+                why: e.to_string(),
+            })?;
+    let dependency = document
+        .get_mut("dependencies")
+        .and_then(|d| d.get_mut("cqrs-runtime"))
+        .ok_or_else(template)?;
+    *dependency = toml_edit::value(runtime);
+    Ok(document.to_string())
 }
 
 #[cfg(test)]
@@ -302,7 +331,6 @@ mod tests {
                 store_title: "X",
                 bus,
                 bus_title: "B",
-                runtime: "path = \"/r\"".into(),
             };
             for template in Template::NEW.iter().chain(&Template::BUS) {
                 let text = template.render(&context).unwrap();
@@ -334,6 +362,71 @@ mod tests {
                 assert!(module.contains(client), "{bus:?}: {module}");
             }
         }
+    }
+
+    #[test]
+    fn the_runtime_dependency_is_written_as_toml() {
+        let args = |store, bus, version: Option<&str>| NewArgs {
+            name: "shop".into(),
+            store,
+            bus,
+            path: None,
+            runtime_path: None,
+            runtime_version: version.map(str::to_owned),
+            force: false,
+        };
+        let context = Context {
+            name: "shop",
+            crate_name: "shop".into(),
+            store: Store::Postgres,
+            store_title: "X",
+            bus: None,
+            bus_title: "",
+        };
+        let rendered = Template::CargoToml.render(&context).unwrap();
+        // A version with characters TOML must escape stays one string.
+        let cases = [
+            (
+                Store::Postgres,
+                Some(Bus::Kafka),
+                "=0.1.0 \"x\"",
+                vec!["schema", "postgres", "kafka"],
+            ),
+            (
+                Store::Sqlite,
+                Some(Bus::Nats),
+                "0.1",
+                vec!["schema", "nats"],
+            ),
+            (Store::Memory, None, "0.1", vec!["schema"]),
+        ];
+        for (store, bus, version, features) in cases {
+            let runtime = runtime_dependency(&args(store, bus, Some(version))).unwrap();
+            let manifest = with_runtime(&rendered, runtime).unwrap();
+            let document: toml_edit::DocumentMut = manifest.parse().unwrap();
+            let dependency = &document["dependencies"]["cqrs-runtime"];
+            assert_eq!(dependency["version"].as_str(), Some(version), "{manifest}");
+            let written: Vec<&str> = dependency["features"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap())
+                .collect();
+            assert_eq!(written, features);
+            assert_eq!(document["package"]["name"].as_str(), Some("shop"));
+            // In place: between `axum` and the next dependency, as the template orders them.
+            let axum = manifest.find("axum =").unwrap();
+            let runtime = manifest.find("cqrs-runtime =").unwrap();
+            let metrics = manifest.find("metrics-exporter-prometheus =").unwrap();
+            assert!(axum < runtime && runtime < metrics, "{manifest}");
+        }
+        // `--runtime-path` at a folder without a crate.
+        let mut bad = args(Store::Sqlite, None, None);
+        bad.runtime_path = Some(std::env::temp_dir());
+        assert!(matches!(
+            runtime_dependency(&bad),
+            Err(Error::NoRuntimeAt { .. })
+        ));
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! `cargo cqrs schema export|check`: the schemas of a crate's commands and events, written to
 //! files, and checked against the files committed in the repository.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
 use crate::error::Error;
+use crate::output::Console;
 
 mod check;
 mod diff;
@@ -17,15 +17,90 @@ pub(crate) mod model;
 
 pub use check::{Finding, Level};
 
-/// Which crate, for every `schema` subcommand.
-#[derive(Debug, Args)]
+/// Which package, and how cargo may read it: the flags of every subcommand that works on a
+/// package, passed on to the cargo that `cargo cqrs` runs.
+#[derive(Debug, Default, Args)]
 pub struct Package {
-    /// The workspace member to read (default: the package in the current directory).
-    #[arg(short = 'p', long = "package", value_name = "NAME")]
+    /// The workspace member (default: the package in the current directory).
+    #[arg(
+        short = 'p',
+        long = "package",
+        value_name = "NAME",
+        help_heading = "Package Selection"
+    )]
     pub package: Option<String>,
     /// The `Cargo.toml` of the package or workspace (default: found from the current directory).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = "Manifest Options")]
     pub manifest_path: Option<PathBuf>,
+    /// Fail if `Cargo.lock` would change, as `cargo build --locked`.
+    #[arg(long, help_heading = "Manifest Options")]
+    pub locked: bool,
+    /// Do not use the network, as `cargo build --offline`.
+    #[arg(long, help_heading = "Manifest Options")]
+    pub offline: bool,
+    /// `--locked` and `--offline` together, as `cargo build --frozen`.
+    #[arg(long, help_heading = "Manifest Options")]
+    pub frozen: bool,
+}
+
+impl Package {
+    /// Whether `Cargo.lock` must stay as it is.
+    pub fn locked(&self) -> bool {
+        self.locked || self.frozen
+    }
+
+    /// Whether cargo must not use the network.
+    pub fn offline(&self) -> bool {
+        self.offline || self.frozen
+    }
+
+    /// The flags for the cargo that `cargo cqrs` runs.
+    pub fn cargo_flags(&self) -> Vec<&'static str> {
+        let mut flags = Vec::new();
+        if self.frozen {
+            flags.push("--frozen");
+        } else {
+            if self.locked {
+                flags.push("--locked");
+            }
+            if self.offline {
+                flags.push("--offline");
+            }
+        }
+        flags
+    }
+}
+
+/// The package's features the schema reader links it with, as cargo takes them: features
+/// that add aggregates or events must be on to be exported and checked.
+#[derive(Debug, Default, Args)]
+pub struct Features {
+    /// Features of the package to turn on (space- or comma-separated; the flag may repeat).
+    #[arg(
+        short = 'F',
+        long,
+        value_name = "FEATURES",
+        help_heading = "Feature Selection"
+    )]
+    pub features: Vec<String>,
+    /// Turn on every feature of the package.
+    #[arg(long, help_heading = "Feature Selection")]
+    pub all_features: bool,
+    /// Turn off the package's default features.
+    #[arg(long, help_heading = "Feature Selection")]
+    pub no_default_features: bool,
+}
+
+impl Features {
+    /// The features named, split at spaces and commas.
+    pub fn named(&self) -> Vec<String> {
+        self.features
+            .iter()
+            .flat_map(|f| f.split([' ', ',']))
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 /// The schema subcommands.
@@ -36,10 +111,12 @@ pub enum SchemaCommand {
     ///
     /// The output is byte-identical when nothing changed. Commit it: `schema check` compares
     /// the code with it.
+    #[command(after_help = crate::EXIT_STATUS)]
     Export(ExportArgs),
     /// Compare the crate's events and commands with the committed export: a changed stored
     /// version, a removed event type or version, a missing upcast path or a breaking command
     /// change is an error (exit status 1).
+    #[command(after_help = crate::EXIT_STATUS)]
     Check(CheckArgs),
 }
 
@@ -51,6 +128,8 @@ pub struct ExportArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub package: Package,
+    #[command(flatten)]
+    pub features: Features,
 }
 
 /// `cargo cqrs schema check`
@@ -59,18 +138,17 @@ pub struct CheckArgs {
     /// The folder of the committed export, inside the package.
     #[arg(long, value_name = "DIR", default_value = "schemas")]
     pub dir: PathBuf,
-    /// Print the findings as JSON, for tools.
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
     pub package: Package,
+    #[command(flatten)]
+    pub features: Features,
 }
 
 /// Runs a schema subcommand.
-pub fn exec(command: SchemaCommand, out: &mut dyn Write) -> Result<ExitCode, Error> {
+pub fn exec(command: SchemaCommand, console: &mut Console<'_>) -> Result<ExitCode, Error> {
     match command {
-        SchemaCommand::Export(args) => export(args, out),
-        SchemaCommand::Check(args) => check(args, out),
+        SchemaCommand::Export(args) => export(args, console),
+        SchemaCommand::Check(args) => check(args, console),
     }
 }
 
@@ -96,87 +174,71 @@ fn inside_package(path: &std::path::Path, flag: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn export(args: ExportArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
+fn export(args: ExportArgs, console: &mut Console<'_>) -> Result<ExitCode, Error> {
     inside_package(&args.out, "--out")?;
-    let krate = host::locate(
-        args.package.manifest_path.as_deref(),
-        args.package.package.as_deref(),
-    )?;
-    let program = host::read(&krate)?;
+    let krate = host::locate(&args.package)?;
+    let program = host::read(&krate, &args.features, console.output().color)?;
     let aggregates = &program.aggregates;
     let dir = krate.dir.join(&args.out);
     let written = export::write(&dir, &krate.package, &program)?;
-    let say = |out: &mut dyn Write, line: String| writeln!(out, "{line}").map_err(Error::Output);
     for file in &written.changed {
-        say(out, format!("wrote: {}", args.out.join(file).display()))?;
+        console.line(format_args!("wrote: {}", args.out.join(file).display()))?;
     }
     for file in &written.removed {
-        say(out, format!("removed: {}", args.out.join(file).display()))?;
+        console.line(format_args!("removed: {}", args.out.join(file).display()))?;
     }
     let events: usize = aggregates.iter().map(|a| a.events.len()).sum();
     let commands: usize = aggregates.iter().map(|a| a.commands.len()).sum();
-    say(
-        out,
-        format!(
-            "exported {} aggregate(s), {events} event type(s), {commands} command(s){} of `{}` to {} ({} file(s) changed, {} unchanged)",
-            aggregates.len(),
-            match program.process_managers.len() {
-                0 => String::new(),
-                n => format!(", {n} process manager(s)"),
-            },
-            krate.package,
-            args.out.display(),
-            written.changed.len(),
-            written.unchanged
-        ),
-    )?;
+    console.line(format_args!(
+        "exported {} aggregate(s), {events} event type(s), {commands} command(s){} of `{}` to {} ({} file(s) changed, {} unchanged)",
+        aggregates.len(),
+        match program.process_managers.len() {
+            0 => String::new(),
+            n => format!(", {n} process manager(s)"),
+        },
+        krate.package,
+        args.out.display(),
+        written.changed.len(),
+        written.unchanged
+    ))?;
+    let path = |file: &PathBuf| args.out.join(file);
+    console.document(&serde_json::json!({
+        "package": krate.package,
+        "out": args.out,
+        "aggregates": aggregates.len(),
+        "event_types": events,
+        "commands": commands,
+        "process_managers": program.process_managers.len(),
+        "changed": written.changed.iter().map(path).collect::<Vec<_>>(),
+        "removed": written.removed.iter().map(path).collect::<Vec<_>>(),
+        "unchanged": written.unchanged,
+    }))?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(args: CheckArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
+fn check(args: CheckArgs, console: &mut Console<'_>) -> Result<ExitCode, Error> {
     inside_package(&args.dir, "--dir")?;
-    let krate = host::locate(
-        args.package.manifest_path.as_deref(),
-        args.package.package.as_deref(),
-    )?;
-    let committed = check::read_export(&krate.dir.join(&args.dir))?;
-    let current = host::read(&krate)?.aggregates;
+    let krate = host::locate(&args.package)?;
+    let dir = krate.dir.join(&args.dir);
+    let committed = check::read_export(&dir)?;
+    let current = host::read(&krate, &args.features, console.output().color)?.aggregates;
     let findings = check::check(&committed, &current);
     let errors = findings.iter().filter(|f| f.level == Level::Error).count();
-    if args.json {
-        let report = serde_json::json!({
-            "package": krate.package,
-            "errors": errors,
-            "findings": findings,
-        });
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        )
-        .map_err(Error::Output)?;
-    } else {
-        for f in &findings {
-            let level = match f.level {
-                Level::Error => "error",
-                Level::Note => "note",
-            };
-            writeln!(
-                out,
-                "{level}: {} of `{}`: {}\n  help: {}",
-                f.item, f.aggregate, f.change, f.fix
-            )
-            .map_err(Error::Output)?;
-        }
-        let notes = findings.len() - errors;
-        writeln!(
-            out,
-            "schema check of `{}` against {}: {errors} error(s), {notes} note(s)",
-            krate.package,
-            args.dir.display()
-        )
-        .map_err(Error::Output)?;
+    let index = check::Index::read(&dir, &args.dir);
+    for finding in &findings {
+        console.diagnostic(&index.locate(finding))?;
     }
+    console.line(format_args!(
+        "schema check of `{}` against {}: {errors} error(s), {} note(s)",
+        krate.package,
+        args.dir.display(),
+        findings.len() - errors
+    ))?;
+    console.document(&serde_json::json!({
+        "package": krate.package,
+        "errors": errors,
+        "findings": findings,
+    }))?;
     Ok(if errors > 0 {
         ExitCode::from(1)
     } else {

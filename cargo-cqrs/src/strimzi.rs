@@ -10,7 +10,6 @@
 //! `--api-version v1beta2` is for older operators. The tests check every document against the
 //! fields of Strimzi's CRDs (`crd.rs`).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,7 +19,8 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::kube;
-use crate::schema::{Package, host};
+use crate::output::Console;
+use crate::schema::{Features, Package, host};
 use crate::templates::{Render, Template};
 
 /// `cargo cqrs strimzi`
@@ -62,6 +62,8 @@ pub struct StrimziArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub package: Package,
+    #[command(flatten)]
+    pub features: Features,
 }
 
 /// The `kafka.strimzi.io` API version of the manifests. (The variants have no doc comments:
@@ -99,12 +101,9 @@ pub struct Topic {
 }
 
 /// Writes the manifests of the crate's aggregates.
-pub fn exec(args: StrimziArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
-    let krate = host::locate(
-        args.package.manifest_path.as_deref(),
-        args.package.package.as_deref(),
-    )?;
-    let aggregates = host::read(&krate)?.aggregates;
+pub fn exec(args: StrimziArgs, console: &mut Console<'_>) -> Result<ExitCode, Error> {
+    let krate = host::locate(&args.package)?;
+    let aggregates = host::read(&krate, &args.features, console.output().color)?.aggregates;
     let types: Vec<&str> = aggregates
         .iter()
         .map(|a| a.aggregate_type.as_str())
@@ -114,17 +113,21 @@ pub fn exec(args: StrimziArgs, out: &mut dyn Write) -> Result<ExitCode, Error> {
     match &args.out {
         Some(path) => {
             std::fs::write(path, &yaml).map_err(|e| Error::io(path, e))?;
-            writeln!(
-                out,
+            console.line(format_args!(
                 "wrote: {} ({} topic(s) for `{}`)",
                 path.display(),
                 topics.len(),
                 krate.package
-            )
-            .map_err(Error::Output)?;
+            ))?;
         }
-        None => out.write_all(yaml.as_bytes()).map_err(Error::Output)?,
+        None => console.text(&yaml)?,
     }
+    console.document(&serde_json::json!({
+        "package": krate.package,
+        "topics": topics,
+        "out": args.out,
+        "manifests": args.out.is_none().then_some(&yaml),
+    }))?;
     Ok(ExitCode::SUCCESS)
 }
 

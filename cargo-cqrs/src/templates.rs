@@ -46,7 +46,6 @@ pub enum Template {
     Dockerfile,
     Kubernetes,
     // The program `cargo cqrs schema` links with a crate.
-    HostManifest,
     HostMain,
 }
 
@@ -72,7 +71,7 @@ impl Template {
 
     /// The templates besides those of `new` (for the tests, which go through them all).
     #[cfg(test)]
-    pub const OTHERS: [Template; 18] = [
+    pub const OTHERS: [Template; 17] = [
         Template::Bus,
         Template::AddAggregate,
         Template::AddAggregateTest,
@@ -89,7 +88,6 @@ impl Template {
         Template::Strimzi,
         Template::Dockerfile,
         Template::Kubernetes,
-        Template::HostManifest,
         Template::HostMain,
     ];
 
@@ -129,7 +127,6 @@ impl Template {
             Template::Strimzi => t!("strimzi/strimzi.yaml.j2"),
             Template::Dockerfile => t!("deploy/Dockerfile.j2"),
             Template::Kubernetes => t!("deploy/kubernetes.yaml.j2"),
-            Template::HostManifest => t!("schema-host/Cargo.toml.j2"),
             Template::HostMain => t!("schema-host/main.rs"),
         }
     }

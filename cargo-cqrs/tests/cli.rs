@@ -95,4 +95,82 @@ fn readme_add_on_a_new_service() {
             "{case} wrote"
         );
     }
+
+    // A module that does not parse: the error shows the line, marked where syn stopped.
+    let module = read(&service.join("src/task.rs"));
+    let broken = module.replacen("impl Task {", "impl Task {\n    fn broken( {", 1);
+    std::fs::write(service.join("src/task.rs"), &broken).unwrap();
+    let output = cargo_cqrs(
+        &service,
+        &["cqrs", "add", "event", "Closed", "--to", "task"],
+        2,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        read(&expected.join("add-unparsable.stderr")),
+    );
+    assert_eq!(
+        read(&service.join("src/task.rs")),
+        broken,
+        "nothing written"
+    );
+    std::fs::write(service.join("src/task.rs"), &module).unwrap();
+
+    // From outside the package, with `--manifest-path`, reported as JSON.
+    let output = cargo_cqrs(
+        dir.path(),
+        &[
+            "cqrs",
+            "add",
+            "event",
+            "Closed",
+            "--to",
+            "task",
+            "--manifest-path",
+            "order-service/Cargo.toml",
+            "--message-format",
+            "json",
+        ],
+        0,
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["package"], "order-service");
+    assert_eq!(report["added"], serde_json::json!([]));
+    assert_eq!(
+        report["injected"],
+        serde_json::json!(["src/task.rs", "tests/task.rs"])
+    );
+    assert!(read(&service.join("src/task.rs")).contains("Closed"));
+
+    // Errors as JSON on the standard error, with the place they point at.
+    let output = cargo_cqrs(
+        &service,
+        &[
+            "cqrs",
+            "add",
+            "event",
+            "Closed",
+            "--to",
+            "task",
+            "--message-format",
+            "json",
+        ],
+        2,
+    );
+    assert!(output.stdout.is_empty());
+    let error: serde_json::Value = serde_json::from_slice(&output.stderr).unwrap();
+    assert_eq!(error["severity"], "error");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("`TaskEvent::Closed` already exists"),
+        "{error}"
+    );
+    assert!(
+        error["help"]
+            .as_str()
+            .unwrap()
+            .starts_with("nothing was written")
+    );
 }

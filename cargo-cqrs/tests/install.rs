@@ -4,6 +4,10 @@
 //! `cqrs-runtime` by version (no path), and the service is built and tested against the
 //! packaged crates. A file missing from a package fails here, not after a release.
 
+mod work;
+
+use work::WorkDir;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -36,7 +40,7 @@ fn ok(what: &str, output: Output) -> String {
 
 #[test]
 fn a_service_from_the_installed_packages_builds_and_passes_its_tests() {
-    let work = tempfile::tempdir().unwrap();
+    let work = WorkDir::new("install");
     let version = env!("CARGO_PKG_VERSION");
 
     // Pack the three crates (the test command's publish dry-run verifies each one builds).

@@ -4,6 +4,10 @@
 //! refuses and the version bump with an upcaster it accepts; services with a bus run against a
 //! NATS server and a tansu Kafka broker (`cqrs_tests::brokers`). Builds share `target/e2e`.
 
+mod work;
+
+use work::WorkDir;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -85,7 +89,7 @@ fn edit(path: &Path, from: &str, to: &str) {
 
 #[test]
 fn postgres_and_memory_services_build_and_pass_their_tests() {
-    let parent = tempfile::tempdir().unwrap();
+    let parent = WorkDir::new("postgres-and-memory");
     for store in ["postgres", "memory"] {
         let dir = generate(parent.path(), &format!("svc-{store}"), store);
         // A process manager, its runner on the store's own target (or in memory).
@@ -111,7 +115,7 @@ fn postgres_and_memory_services_build_and_pass_their_tests() {
 /// stops on Ctrl-C, saying what it consumed.
 #[test]
 fn services_with_a_bus_publish_and_consume_their_events() {
-    let parent = tempfile::tempdir().unwrap();
+    let parent = WorkDir::new("bus-services");
     for (store, kind, feature) in [
         ("sqlite", Kind::Kafka, "\"kafka\""),
         ("memory", Kind::Nats, "\"nats\""),
@@ -558,7 +562,7 @@ fn serve_once(dir: &Path) {
 
 #[test]
 fn sqlite_service_runs_grows_and_keeps_its_events_readable() {
-    let parent = tempfile::tempdir().unwrap();
+    let parent = WorkDir::new("sqlite-service");
     let dir = generate(parent.path(), "svc-sqlite", "sqlite");
     assert!(ok(&cargo(&dir, &["test"])).contains("9 passed"));
     ok(&cargo(&dir, &["build"]));
@@ -694,7 +698,7 @@ fn openapi_matches_the_export(dir: &Path) {
 
 #[test]
 fn new_refuses_bad_names_and_non_empty_folders() {
-    let parent = tempfile::tempdir().unwrap();
+    let parent = WorkDir::new("new-refuses");
     let bad = cqrs(parent.path(), &["new", "fn"]);
     assert_eq!(bad.status.code(), Some(2));
     let err = String::from_utf8_lossy(&bad.stderr);

@@ -5,6 +5,10 @@
 //! The fixture builds in `target/e2e`, shared with the other end-to-end tests and kept between
 //! runs.
 
+mod work;
+
+use work::WorkDir;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -14,9 +18,9 @@ fn repo() -> PathBuf {
     manifest_dir().parent().unwrap().to_path_buf()
 }
 
-/// A copy of the fixture in a temporary folder, with the runtime path filled in.
-fn shop() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+/// A copy of the fixture in the work folder `name`, with the runtime path filled in.
+fn shop(name: &str) -> WorkDir {
+    let dir = WorkDir::new(name);
     let fixture = manifest_dir().join("tests/fixtures/shop");
     let manifest = std::fs::read_to_string(fixture.join("Cargo.toml.in"))
         .unwrap()
@@ -162,7 +166,7 @@ pub enum OrderEvent {
 
 #[test]
 fn export_check_refuse_then_accept() {
-    let shop = shop();
+    let shop = shop("export-check-refuse-then-accept");
     let dir = shop.path();
 
     let export = cqrs(dir, &["schema", "export"]);
@@ -236,8 +240,15 @@ fn export_check_refuse_then_accept() {
         out.contains("bump the event to `version = 2` and add an upcaster from v1"),
         "{out}"
     );
+    // It points at the stored version in the committed index.
+    assert!(out.contains("╭─[schemas/index.json:"), "{out}");
+    assert!(
+        out.contains(r#""schema": "order/events/Placed.v1.json","#),
+        "{out}"
+    );
+    assert!(out.contains("as the export records it"), "{out}");
 
-    let json = cqrs(dir, &["schema", "check", "--json"]);
+    let json = cqrs(dir, &["schema", "check", "--message-format", "json"]);
     assert_eq!(json.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(report["errors"], 1);
@@ -258,7 +269,7 @@ fn export_check_refuse_then_accept() {
 
 #[test]
 fn a_removed_event_type_is_refused() {
-    let shop = shop();
+    let shop = shop("a-removed-event-type-is-refused");
     let dir = shop.path();
     assert!(cqrs(dir, &["schema", "export"]).status.success());
     edit_events(dir, CANCELLED_REMOVED);
@@ -297,7 +308,7 @@ fn helpful_errors_outside_a_crate_with_aggregates() {
     );
     assert!(err.contains("help: run it inside a Cargo package"), "{err}");
 
-    let shop = shop();
+    let shop = shop("helpful-errors");
     let output = cqrs(shop.path(), &["schema", "check"]);
     assert_eq!(output.status.code(), Some(2));
     let err = String::from_utf8_lossy(&output.stderr);
@@ -368,4 +379,106 @@ fn strimzi_manifests_of_the_bank_use_its_topic_settings() {
 fn manifest_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR")
         .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
+}
+
+/// `--features` and `--all-features` reach the schema reader's build; a feature the package
+/// does not have is refused with the list of those it has.
+#[test]
+fn features_choose_what_is_exported() {
+    let shop = shop("features-choose-what-is-exported");
+    let dir = shop.path();
+    let plain = cqrs(dir, &["schema", "export"]);
+    assert!(
+        stdout(&plain).contains("exported 1 aggregate(s), 2 event type(s), 2 command(s)"),
+        "{}",
+        stdout(&plain)
+    );
+    assert!(!dir.join("schemas/gift_card").exists());
+
+    for flags in [&["--features", "gift-cards"][..], &["--all-features"]] {
+        let args: Vec<&str> = ["schema", "export"].iter().chain(flags).copied().collect();
+        let export = cqrs(dir, &args);
+        assert!(export.status.success(), "{flags:?}");
+        assert!(
+            stdout(&export).contains("exported 2 aggregate(s), 3 event type(s), 3 command(s)"),
+            "{flags:?}: {}",
+            stdout(&export)
+        );
+    }
+    assert!(
+        dir.join("schemas/gift_card/events/Issued.v1.json")
+            .is_file()
+    );
+    // Checked without the feature, the gift card aggregate is gone: refused.
+    let check = cqrs(dir, &["schema", "check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        stdout(&check).contains("error: aggregate `gift_card` of `gift_card`: removed"),
+        "{}",
+        stdout(&check)
+    );
+    let check = cqrs(dir, &["schema", "check", "-F", "gift-cards"]);
+    assert_eq!(check.status.code(), Some(0));
+
+    let unknown = cqrs(
+        dir,
+        &["schema", "check", "--features", "gift-cards,loyalty"],
+    );
+    assert_eq!(unknown.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        err.starts_with("error: package `shop` has no feature `loyalty`\n"),
+        "{err}"
+    );
+    assert!(err.contains("help: its features are: gift-cards"), "{err}");
+}
+
+/// `--locked` and `--frozen`: the schema reader resolves every package the crate's
+/// `Cargo.lock` pins to that version, or the command fails naming the package.
+#[test]
+fn locked_reads_keep_the_lock_file() {
+    let shop = shop("locked-reads-keep-the-lock-file");
+    let dir = shop.path();
+    // The fixture's lock file is the workspace's; bring it to the shop's own resolution, as
+    // a build of the shop would.
+    let update = Command::new(env!("CARGO"))
+        .args(["update", "--workspace", "--offline"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(update.status.success(), "{update:?}");
+    assert!(
+        cqrs(dir, &["schema", "export", "--locked"])
+            .status
+            .success()
+    );
+    let frozen = cqrs(dir, &["schema", "check", "--frozen"]);
+    assert_eq!(frozen.status.code(), Some(0));
+
+    // A lock file that pins a version the crate's requirements exclude (as after a
+    // requirement was raised in Cargo.toml without a build).
+    let lock = std::fs::read_to_string(dir.join("Cargo.lock")).unwrap();
+    let start = lock.find("name = \"itoa\"\nversion = \"").unwrap();
+    let end = start + lock[start..].find("\nsource").unwrap();
+    let stale = format!(
+        "{}name = \"itoa\"\nversion = \"0.4.8\"{}",
+        &lock[..start],
+        &lock[end..]
+    );
+    std::fs::write(dir.join("Cargo.lock"), stale).unwrap();
+    let refused = cqrs(dir, &["schema", "check", "--locked", "--offline"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.starts_with(
+            "error: `--locked` was given, but Cargo.lock is not up to date (itoa: pinned 0.4.8, resolved 1."
+        ),
+        "{err}"
+    );
+    assert!(err.contains("help: run `cargo build`"), "{err}");
+    // Without `--locked`, the reader resolves what it needs.
+    assert_eq!(
+        cqrs(dir, &["schema", "check", "--offline"]).status.code(),
+        Some(0)
+    );
 }

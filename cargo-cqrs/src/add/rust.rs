@@ -3,8 +3,10 @@
 //! user's formatting and comments stay as they are.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use heck::{ToKebabCase, ToSnakeCase};
+use miette::NamedSource;
 use quote::ToTokens;
 use serde::Serialize;
 use syn::spanned::Spanned;
@@ -405,9 +407,17 @@ struct AggregateItem<'a> {
 impl SourceFile {
     /// Parses a module; a syntax error names the file.
     pub fn parse(path: &Path, text: String) -> Result<Self, Error> {
-        let file = syn::parse_file(&text).map_err(|e| Error::Unparsable {
-            file: path.to_path_buf(),
-            why: format!("line {}: {e}", e.span().start().line),
+        let file = syn::parse_file(&text).map_err(|e| {
+            let (start, end) = (e.span().start(), e.span().end());
+            let from = crate::output::offset(&text, start.line, start.column);
+            let to = crate::output::offset(&text, end.line, end.column).max(from);
+            Error::Unparsable {
+                file: path.to_path_buf(),
+                line: start.line,
+                why: e.to_string(),
+                src: Arc::new(NamedSource::new(path.display().to_string(), text.clone())),
+                at: (from, to - from).into(),
+            }
         })?;
         Ok(SourceFile {
             path: path.to_path_buf(),
@@ -706,9 +716,16 @@ impl SourceFile {
         for (line, text, brace) in inserts {
             let index = line.saturating_sub(1).min(lines.len());
             if brace && lines.get(index).is_none_or(|l| l.trim() != "}") {
+                let start = crate::output::offset(&self.text, line, 0);
+                let length = lines.get(index).map_or(0, String::len);
                 return Err(Error::NotFormatted {
                     file: self.path.clone(),
                     line,
+                    src: Arc::new(NamedSource::new(
+                        self.path.display().to_string(),
+                        self.text.clone(),
+                    )),
+                    at: (start, length).into(),
                 });
             }
             let new_lines: Vec<String> = text

@@ -5,11 +5,12 @@
 
 use std::path::Path;
 
+use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceCode, SourceSpan};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::diff::diff;
-use super::export::INDEX;
+use super::export::{INDEX, command_file, event_file};
 use super::model::{Aggregate, Command, Event, EventVersion, Upcast};
 use crate::error::Error;
 
@@ -35,6 +36,124 @@ pub struct Finding {
     pub change: String,
     /// How to fix it.
     pub fix: String,
+    /// Where the committed item is written in the export's index: JSON snippets found one
+    /// after the other, the last one marked (empty for an item the export does not hold yet).
+    #[serde(skip)]
+    pub at: Vec<String>,
+}
+
+/// The snippets that find an aggregate in the index.
+fn at_aggregate(aggregate: &str) -> Vec<String> {
+    vec![format!("\"aggregate_type\": {}", quoted(aggregate))]
+}
+
+/// The snippets that find an event type in the index.
+fn at_event(aggregate: &str, event: &str) -> Vec<String> {
+    let mut at = at_aggregate(aggregate);
+    at.push(format!("\"event_type\": {}", quoted(event)));
+    at
+}
+
+/// The snippet of an item that has a schema file of its own.
+fn at_file(file: &str) -> Vec<String> {
+    vec![format!("\"schema\": {}", quoted(file))]
+}
+
+fn quoted(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+/// The committed index, read again to point the findings at their lines.
+#[derive(Debug)]
+pub struct Index {
+    /// The index's path as the user gave the folder.
+    name: String,
+    /// Its text, if it could be read.
+    text: Option<String>,
+}
+
+impl Index {
+    /// The index in `dir`, shown under `shown` (the folder as given on the command line).
+    pub fn read(dir: &Path, shown: &Path) -> Self {
+        Index {
+            name: shown.join(INDEX).display().to_string(),
+            text: std::fs::read_to_string(dir.join(INDEX)).ok(),
+        }
+    }
+
+    /// The finding as a diagnostic, pointing at its committed item when there is one.
+    pub fn locate<'a>(&self, finding: &'a Finding) -> Report<'a> {
+        let mut span = None;
+        if let (Some(text), false) = (&self.text, finding.at.is_empty()) {
+            let mut from = 0;
+            for snippet in &finding.at {
+                match text[from..].find(snippet.as_str()) {
+                    Some(i) => {
+                        span = Some(SourceSpan::from((from + i, snippet.len())));
+                        from += i + snippet.len();
+                    }
+                    None => {
+                        span = None;
+                        break;
+                    }
+                }
+            }
+        }
+        Report {
+            finding,
+            source: span
+                .and(self.text.as_ref())
+                .map(|text| NamedSource::new(&self.name, text.clone()).with_language("json")),
+            span,
+        }
+    }
+}
+
+/// A finding as miette renders it: its item, change and fix, and the committed item's lines.
+#[derive(Debug)]
+pub struct Report<'a> {
+    finding: &'a Finding,
+    source: Option<NamedSource<String>>,
+    span: Option<SourceSpan>,
+}
+
+impl std::fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Finding {
+            aggregate,
+            item,
+            change,
+            ..
+        } = self.finding;
+        write!(f, "{item} of `{aggregate}`: {change}")
+    }
+}
+
+impl std::error::Error for Report<'_> {}
+
+impl Diagnostic for Report<'_> {
+    fn severity(&self) -> Option<Severity> {
+        Some(match self.finding.level {
+            Level::Error => Severity::Error,
+            Level::Note => Severity::Advice,
+        })
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        Some(Box::new(&self.finding.fix))
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let span = self.span?;
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
+            Some("as the export records it".into()),
+            span,
+        ))))
+    }
 }
 
 /// Reads the export in `dir` back into the model.
@@ -49,21 +168,18 @@ pub fn read_export(dir: &Path) -> Result<Vec<Aggregate>, Error> {
             Error::io(&index_path, e)
         }
     })?;
-    let index: Value = serde_json::from_str(&text).map_err(|e| Error::BadExport {
-        file: index_path.clone(),
-        why: e.to_string(),
-    })?;
+    let index: Value =
+        serde_json::from_str(&text).map_err(|e| Error::not_json(&index_path, &text, &e))?;
     let bad = |why: &str| Error::BadExport {
         file: index_path.clone(),
         why: why.to_owned(),
+        src: None,
+        at: None,
     };
     let load = |file: &str| -> Result<Value, Error> {
         let path = dir.join(file);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|e| Error::BadExport {
-            file: path,
-            why: e.to_string(),
-        })
+        serde_json::from_str(&text).map_err(|e| Error::not_json(&path, &text, &e))
     };
     let str_of = |v: &Value, key: &str| -> Result<String, Error> {
         v.get(key)
@@ -136,6 +252,7 @@ pub fn check(committed: &[Aggregate], current: &[Aggregate]) -> Vec<Finding> {
                 aggregate: name.clone(),
                 item: format!("aggregate `{name}`"),
                 change: "removed, but its stored events must stay readable".into(),
+                at: at_aggregate(name),
                 fix: format!(
                     "keep the aggregate type name (a renamed Rust type keeps it with `#[aggregate(rename = \"{name}\")]`); if its events were deleted from every store, run `cargo cqrs schema export` to record that"
                 ),
@@ -159,6 +276,7 @@ pub fn check(committed: &[Aggregate], current: &[Aggregate]) -> Vec<Finding> {
                 &new.aggregate_type,
                 format!("aggregate `{}`", new.aggregate_type),
                 "new",
+                Vec::new(),
             ));
         }
     }
@@ -167,13 +285,14 @@ pub fn check(committed: &[Aggregate], current: &[Aggregate]) -> Vec<Finding> {
     findings
 }
 
-fn note(aggregate: &str, item: String, change: &str) -> Finding {
+fn note(aggregate: &str, item: String, change: &str, at: Vec<String>) -> Finding {
     Finding {
         level: Level::Note,
         aggregate: aggregate.to_owned(),
         item,
         change: change.to_owned(),
         fix: "run `cargo cqrs schema export` and commit the result".into(),
+        at,
     }
 }
 
@@ -198,6 +317,7 @@ fn check_event(aggregate: &str, old: &Event, current: &[Event], out: &mut Vec<Fi
             fix: format!(
                 "keep the variant (events are never rewritten); to rename it, write `#[event(rename = \"NewName\", alias = \"{stored}\")]`"
             ),
+            at: at_event(aggregate, stored),
         });
         return;
     };
@@ -205,6 +325,10 @@ fn check_event(aggregate: &str, old: &Event, current: &[Event], out: &mut Vec<Fi
     for version in &old.versions {
         let v = version.version;
         let item = format!("event `{stored}` v{v}");
+        let at = match version.schema {
+            Some(_) => at_file(&event_file(aggregate, stored, v)),
+            None => at_event(aggregate, stored),
+        };
         let Some(now) = new.versions.iter().find(|n| n.version == v) else {
             out.push(Finding {
                 level: Level::Error,
@@ -212,6 +336,7 @@ fn check_event(aggregate: &str, old: &Event, current: &[Event], out: &mut Vec<Fi
                 item,
                 change: format!("version {v} is gone (the current version is {}), but stored events may hold it", new.version),
                 fix: format!("versions only grow: go back to version {} or later, and upcast every older version", old.version),
+                at,
             });
             continue;
         };
@@ -226,12 +351,14 @@ fn check_event(aggregate: &str, old: &Event, current: &[Event], out: &mut Vec<Fi
                     fix: format!(
                         "keep version {v}'s old shape as its own type, bump the event to `version = {next}` and add an upcaster from v{v}: `#[event(version = {next}, upcast(v{v} = OldShape, ...))]`"
                     ),
+                    at: at.clone(),
                 });
             } else if !compatible.is_empty() {
                 out.push(note(
                     aggregate,
                     item.clone(),
                     &format!("compatible change: {}", compatible.join("; ")),
+                    at.clone(),
                 ));
             }
         }
@@ -242,6 +369,7 @@ fn check_event(aggregate: &str, old: &Event, current: &[Event], out: &mut Vec<Fi
                 item,
                 change: format!("no upcast path from v{v} to v{}", new.version),
                 fix: format!("add an upcaster for v{v}: `#[event(version = {}, upcast(v{v} = OldShape, ...))]`", new.version),
+                at,
             });
         }
     }
@@ -249,6 +377,7 @@ fn check_event(aggregate: &str, old: &Event, current: &[Event], out: &mut Vec<Fi
 
 fn check_command(aggregate: &str, old: &Command, current: &[Command], out: &mut Vec<Finding>) {
     let item = format!("command `{}`", old.name);
+    let at = at_file(&command_file(aggregate, &old.name));
     let Some(new) = current.iter().find(|c| c.name == old.name) else {
         out.push(Finding {
             level: Level::Error,
@@ -256,6 +385,7 @@ fn check_command(aggregate: &str, old: &Command, current: &[Command], out: &mut 
             item,
             change: "removed, but clients may still send it".into(),
             fix: "keep accepting it (reject it with a domain error if it must stop), or version your API and re-export".into(),
+            at,
         });
         return;
     };
@@ -267,12 +397,14 @@ fn check_command(aggregate: &str, old: &Command, current: &[Command], out: &mut 
             item,
             change: format!("breaking change for clients: {}", breaking.join("; ")),
             fix: "add new fields as optional (`Option<T>` or `#[serde(default)]`) and keep the old ones, or add a new command".into(),
+            at,
         });
     } else if !compatible.is_empty() {
         out.push(note(
             aggregate,
             item,
             &format!("compatible change: {}", compatible.join("; ")),
+            at,
         ));
     }
 }
@@ -286,18 +418,29 @@ fn notes_for_new(old: &Aggregate, new: &Aggregate, out: &mut Vec<Finding>) {
             .iter()
             .find(|e| e.event_type == event.event_type || event.aliases.contains(&e.event_type))
         {
-            None => out.push(note(name, format!("event `{}`", event.event_type), "new")),
+            None => out.push(note(
+                name,
+                format!("event `{}`", event.event_type),
+                "new",
+                Vec::new(),
+            )),
             Some(before) if before.version < event.version => out.push(note(
                 name,
                 format!("event `{}` v{}", event.event_type, event.version),
                 "new version",
+                at_event(name, &before.event_type),
             )),
             Some(_) => {}
         }
     }
     for command in &new.commands {
         if !old.commands.iter().any(|c| c.name == command.name) {
-            out.push(note(name, format!("command `{}`", command.name), "new"));
+            out.push(note(
+                name,
+                format!("command `{}`", command.name),
+                "new",
+                Vec::new(),
+            ));
         }
     }
 }

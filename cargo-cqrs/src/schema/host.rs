@@ -2,17 +2,20 @@
 //! metadata exists only inside a program linked with the crate: the host, a two-line binary
 //! generated under the crate's target directory, which prints
 //! `cqrs_runtime::schema::program_json()`. It shares the crate's target directory and lock
-//! file, so it reuses what the crate's own build compiled.
+//! file, so it reuses what the crate's own build compiled. Its manifest is written with
+//! `toml_edit`; `--locked` means the host resolves to the workspace's `Cargo.lock` exactly.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cargo_metadata::{MetadataCommand, Package, TargetKind};
-use serde::Serialize;
+use cargo_metadata::{MetadataCommand, TargetKind};
+use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, value};
 
 use super::model::Program;
+use super::{Features, Package};
 use crate::error::Error;
-use crate::templates::{NoContext, Render, Template};
+use crate::output::Color;
+use crate::templates::{NoContext, Template};
 
 /// The crate whose schemas are read, as `cargo metadata` describes it.
 #[derive(Debug)]
@@ -34,6 +37,14 @@ pub struct Crate {
     pub runtime_features: Vec<String>,
     /// Its binaries' names.
     pub binaries: Vec<String>,
+    /// Its features (for `--all-features` and to check `--features`).
+    features: Vec<String>,
+    /// The flags for the cargo that reads it (`--locked`, `--offline`, `--frozen`).
+    cargo_flags: Vec<&'static str>,
+    /// Whether `--locked` or `--frozen` was given.
+    locked: bool,
+    /// Whether `--offline` or `--frozen` was given.
+    offline: bool,
 }
 
 #[derive(Debug)]
@@ -42,16 +53,23 @@ enum RuntimeSource {
     Version(String),
 }
 
-/// Finds the package: `package` if given, else the one at `manifest_path` (or the current
+/// Finds the package: `-p` if given, else the one at `--manifest-path` (or the current
 /// directory).
-pub fn locate(manifest_path: Option<&Path>, package: Option<&str>) -> Result<Crate, Error> {
+pub fn locate(args: &Package) -> Result<Crate, Error> {
+    let manifest_path = args.manifest_path.as_deref();
     let mut command = MetadataCommand::new();
     command.no_deps();
+    command.other_options(
+        args.cargo_flags()
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>(),
+    );
     if let Some(path) = manifest_path {
         command.manifest_path(path);
     }
     let metadata = command.exec().map_err(|e| Error::Metadata(e.to_string()))?;
-    let chosen: &Package = match package {
+    let chosen: &cargo_metadata::Package = match args.package.as_deref() {
         Some(name) => metadata
             .workspace_packages()
             .into_iter()
@@ -129,6 +147,10 @@ pub fn locate(manifest_path: Option<&Path>, package: Option<&str>) -> Result<Cra
         settings: chosen.metadata.get("cqrs").cloned().unwrap_or_default(),
         runtime_features,
         binaries,
+        features: chosen.features.keys().cloned().collect(),
+        cargo_flags: args.cargo_flags(),
+        locked: args.locked(),
+        offline: args.offline(),
     })
 }
 
@@ -152,9 +174,17 @@ fn member_names(metadata: &cargo_metadata::Metadata) -> Vec<String> {
     names
 }
 
-/// Builds and runs the host, and reads what it prints: the aggregates (at least one) and the
-/// process managers.
-pub fn read(krate: &Crate) -> Result<Program, Error> {
+/// Builds and runs the host with the package's `features`, and reads what it prints: the
+/// aggregates (at least one) and the process managers.
+pub fn read(krate: &Crate, features: &Features, color: Color) -> Result<Program, Error> {
+    let named = features.named();
+    if let Some(unknown) = named.iter().find(|f| !krate.features.contains(f)) {
+        return Err(Error::NoSuchFeature {
+            package: krate.package.clone(),
+            feature: unknown.clone(),
+            features: krate.features.clone(),
+        });
+    }
     // One host per package folder: two checkouts sharing a target directory keep apart. The
     // host's package (so its binary in the shared target directory) is named after the folder
     // too: two hosts built and run at once must not run each other's binary.
@@ -165,19 +195,13 @@ pub fn read(krate: &Crate) -> Result<Program, Error> {
     );
     let host = krate.target_dir.join("cqrs-schema-host").join(&name);
     std::fs::create_dir_all(host.join("src")).map_err(|e| Error::io(&host, e))?;
-    write_if_changed(&host.join("Cargo.toml"), &manifest(krate, &name)?)?;
+    write_if_changed(&host.join("Cargo.toml"), &manifest(krate, &name, features))?;
     write_if_changed(
         &host.join("src/main.rs"),
         &Template::HostMain.render(&NoContext {})?,
     )?;
-    if let Some(lock) = &krate.lock_file {
-        let target = host.join("Cargo.lock");
-        if !target.exists() {
-            std::fs::copy(lock, &target).map_err(|e| Error::io(&target, e))?;
-        }
-    }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
+    lock(krate, &host, color)?;
+    let output = cargo(krate, color)
         .arg("run")
         .arg("--quiet")
         .arg("--manifest-path")
@@ -202,33 +226,151 @@ pub fn read(krate: &Crate) -> Result<Program, Error> {
     Ok(program)
 }
 
-/// The host's `Cargo.toml`: the values as TOML strings.
-#[derive(Serialize)]
-struct Manifest {
-    /// The host's own package name.
-    name: String,
-    package: String,
-    path: String,
-    /// `path = "..."` or `version = "..."`.
-    runtime: String,
+/// The cargo that `cargo cqrs` runs, with the user's flags.
+fn cargo(krate: &Crate, color: Color) -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.args(["--color", color.as_str()]);
+    command.args(&krate.cargo_flags);
+    command
 }
 
-impl Render for Manifest {
-    const TEMPLATE: Template = Template::HostManifest;
-}
-
-fn manifest(krate: &Crate, name: &str) -> Result<String, Error> {
-    let runtime = match &krate.runtime {
-        RuntimeSource::Path(path) => format!("path = {}", toml_string(&path.to_string_lossy())),
-        RuntimeSource::Version(req) => format!("version = {}", toml_string(req)),
+/// The host's `Cargo.lock`: the workspace's, which cargo completes with the host's own entry
+/// (and, when the crate does not turn on the runtime's `schema` feature, with what that feature
+/// needs). Under `--locked` no package the workspace's file pins may move: the host must
+/// resolve each one to the version and source it pins.
+fn lock(krate: &Crate, host: &Path, color: Color) -> Result<(), Error> {
+    let target = host.join("Cargo.lock");
+    let Some(lock) = &krate.lock_file else {
+        return match krate.locked {
+            true => Err(Error::Unlocked {
+                package: krate.package.clone(),
+                why: "the workspace has no Cargo.lock".to_owned(),
+            }),
+            false => Ok(()),
+        };
     };
-    Manifest {
-        name: toml_string(&format!("cqrs-schema-host-{name}")),
-        package: toml_string(&krate.package),
-        path: toml_string(&krate.dir.to_string_lossy()),
-        runtime,
+    let workspace = std::fs::read_to_string(lock).map_err(|e| Error::io(lock, e))?;
+    let pinned = Pins::read(&workspace).unwrap_or_default();
+    if !krate.locked {
+        // Keep the host's file while it agrees with the workspace's, so cargo does not write
+        // it again; else start again from the workspace's.
+        let current = std::fs::read_to_string(&target).unwrap_or_default();
+        if Pins::read(&current).is_none_or(|host| !pinned.moved_in(&host).is_empty()) {
+            std::fs::write(&target, &workspace).map_err(|e| Error::io(&target, e))?;
+        }
+        return Ok(());
     }
-    .render()
+    std::fs::write(&target, &workspace).map_err(|e| Error::io(&target, e))?;
+    // cargo adds what the host needs (`--workspace`: it updates nothing else unless it must),
+    // from the index alone; then compare.
+    let mut update = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    update.args(["--color", color.as_str()]);
+    if krate.offline {
+        update.arg("--offline");
+    }
+    let output = update
+        .args(["update", "--workspace", "--manifest-path"])
+        .arg(host.join("Cargo.toml"))
+        .output()
+        .map_err(|e| Error::io(host, e))?;
+    if !output.status.success() {
+        return Err(Error::HostFailed {
+            package: krate.package.clone(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        });
+    }
+    let resolved = std::fs::read_to_string(&target).map_err(|e| Error::io(&target, e))?;
+    let why = match Pins::read(&resolved).map(|host| pinned.moved_in(&host)) {
+        Some(moved) if moved.is_empty() => return Ok(()),
+        Some(moved) => format!("Cargo.lock is not up to date ({})", moved.join("; ")),
+        None => "cargo wrote a Cargo.lock that does not parse".to_owned(),
+    };
+    Err(Error::Unlocked {
+        package: krate.package.clone(),
+        why,
+    })
+}
+
+/// What a `Cargo.lock` pins: per package name, its versions and sources.
+#[derive(Debug, Default)]
+struct Pins(std::collections::BTreeMap<String, Vec<(String, String)>>);
+
+impl Pins {
+    fn read(text: &str) -> Option<Self> {
+        let document: DocumentMut = text.parse().ok()?;
+        let mut pins = Pins::default();
+        for package in document.get("package")?.as_array_of_tables()? {
+            let field = |key: &str| package.get(key).and_then(Item::as_str).unwrap_or("");
+            pins.0
+                .entry(field("name").to_owned())
+                .or_default()
+                .push((field("version").to_owned(), field("source").to_owned()));
+        }
+        Some(pins)
+    }
+
+    /// The packages these pins hold that `other` resolves elsewhere, as
+    /// `name: pinned 1.0.1, resolved 1.0.2`.
+    fn moved_in(&self, other: &Pins) -> Vec<String> {
+        let mut moved = Vec::new();
+        for (name, resolved) in &other.0 {
+            let Some(pinned) = self.0.get(name) else {
+                continue;
+            };
+            for (version, source) in resolved {
+                if !pinned.iter().any(|(v, s)| v == version && s == source) {
+                    let pinned: Vec<&str> = pinned.iter().map(|(v, _)| v.as_str()).collect();
+                    moved.push(format!(
+                        "{name}: pinned {}, resolved {version}",
+                        pinned.join(" and ")
+                    ));
+                }
+            }
+        }
+        moved
+    }
+}
+
+/// The host's `Cargo.toml`: a package depending on the crate (with the features asked for)
+/// and on its `cqrs-runtime` with the `schema` feature, in a workspace of its own.
+fn manifest(krate: &Crate, name: &str, features: &Features) -> String {
+    let mut document = DocumentMut::new();
+    let mut package = Table::new();
+    package.insert("name", value(format!("cqrs-schema-host-{name}")));
+    package.insert("version", value("0.0.0"));
+    package.insert("edition", value("2021"));
+    package.insert("publish", value(false));
+    package
+        .decor_mut()
+        .set_prefix("# Generated by `cargo cqrs schema`.\n");
+    document.insert("package", Item::Table(package));
+
+    let mut user = InlineTable::new();
+    user.insert("package", krate.package.as_str().into());
+    user.insert("path", krate.dir.to_string_lossy().as_ref().into());
+    let enabled: Vec<String> = if features.all_features {
+        krate.features.clone()
+    } else {
+        features.named()
+    };
+    if !enabled.is_empty() {
+        user.insert("features", Array::from_iter(enabled).into());
+    }
+    if features.no_default_features {
+        user.insert("default-features", false.into());
+    }
+    let mut runtime = InlineTable::new();
+    match &krate.runtime {
+        RuntimeSource::Path(path) => runtime.insert("path", path.to_string_lossy().as_ref().into()),
+        RuntimeSource::Version(req) => runtime.insert("version", req.as_str().into()),
+    };
+    runtime.insert("features", Array::from_iter(["schema"]).into());
+    let mut dependencies = Table::new();
+    dependencies.insert("user", value(user));
+    dependencies.insert("cqrs-runtime", value(runtime));
+    document.insert("dependencies", Item::Table(dependencies));
+    document.insert("workspace", Item::Table(Table::new()));
+    document.to_string()
 }
 
 /// FNV-1a: a stable hash for folder names (std's hasher may change between releases).
@@ -236,11 +378,6 @@ fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     })
-}
-
-/// A TOML basic string (JSON string escapes are valid TOML ones).
-fn toml_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
 }
 
 /// Writes only when the content differs, so that cargo does not rebuild the host needlessly.
