@@ -34,14 +34,14 @@ async fn raw_table(pool: &PgPool, name: &str, ordered: bool) {
     } else {
         ("", String::new())
     };
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP TABLE IF EXISTS {name}; \
          CREATE TABLE {name} (position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, {column} \
          aggregate_type TEXT NOT NULL, aggregate_id TEXT NOT NULL, sequence BIGINT NOT NULL, \
          event_id UUID NOT NULL UNIQUE, event_type TEXT NOT NULL, event_version INTEGER NOT NULL, \
          payload JSONB NOT NULL, metadata JSONB NOT NULL, recorded_at TIMESTAMPTZ NOT NULL, \
          UNIQUE (aggregate_type, aggregate_id, sequence)); {index}"
-    ))
+    )))
     .execute(pool)
     .await
     .unwrap();
@@ -66,7 +66,7 @@ async fn raw_insert(pool: &PgPool, table: &str, stream: &str, first: i64, events
          WITH ORDINALITY AS e(event_id, event_type, event_version, payload, metadata, recorded_at, ord) \
          {check}"
     );
-    sqlx::query(&sql)
+    sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
         .bind(stream)
         .bind(first)
         .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
@@ -248,7 +248,7 @@ fn loads(c: &mut Criterion) {
         b.to_async(&rt).iter(|| async {
             use futures::TryStreamExt;
             use sqlx::Row;
-            let mut rows = sqlx::query(&limit_sql)
+            let mut rows = sqlx::query(sqlx::AssertSqlSafe(limit_sql.clone()))
                 .bind("tally")
                 .bind("big")
                 .fetch(&pool);

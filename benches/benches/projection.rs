@@ -67,7 +67,7 @@ async fn pg_raw_read(store: &PostgresStore) -> u64 {
          ORDER BY transaction_id, position",
         store.events_table()
     );
-    let mut rows = sqlx::query(&sql).fetch(store.pool());
+    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).fetch(store.pool());
     let mut n = 0;
     while let Some(row) = rows.try_next().await.unwrap() {
         let columns = (

@@ -357,12 +357,12 @@ fn postgres_commands(c: &mut Criterion) {
         ))
         .unwrap();
     let pool = rt.block_on(async {
-        let pool = sqlx::postgres::PgPoolOptions::new()
+        let pool = sqlx_0_8::postgres::PgPoolOptions::new()
             .max_connections(40)
             .connect(&url)
             .await
             .unwrap();
-        sqlx::raw_sql(include_str!("versus_postgres_es.sql"))
+        sqlx_0_8::raw_sql(include_str!("versus_postgres_es.sql"))
             .execute(&pool)
             .await
             .unwrap();
@@ -524,12 +524,12 @@ fn postgres_catchup(c: &mut Criterion) {
         ))
         .unwrap();
     let pool = rt.block_on(async {
-        let pool = sqlx::postgres::PgPoolOptions::new()
+        let pool = sqlx_0_8::postgres::PgPoolOptions::new()
             .max_connections(8)
             .connect(&url)
             .await
             .unwrap();
-        sqlx::raw_sql(
+        sqlx_0_8::raw_sql(
             &include_str!("versus_postgres_es.sql").replace("bench_peer", "bench_peer_catchup"),
         )
         .execute(&pool)
@@ -552,7 +552,7 @@ fn postgres_catchup(c: &mut Criterion) {
             }
         }
         let (peer_events,): (i64,) =
-            sqlx::query_as("SELECT count(*) FROM bench_peer_catchup.events")
+            sqlx_0_8::query_as("SELECT count(*) FROM bench_peer_catchup.events")
                 .fetch_one(&pool)
                 .await
                 .unwrap();

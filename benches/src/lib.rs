@@ -163,7 +163,7 @@ impl RawSqlite {
             ));
         }
         sql.push_str(" RETURNING position");
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (i, event) in events.iter().enumerate() {
             query = query
                 .bind("tally")
@@ -265,7 +265,8 @@ impl PgTallyTable {
             "DROP TABLE IF EXISTS {0}; CREATE TABLE {0} (id TEXT PRIMARY KEY, total BIGINT NOT NULL)",
             self.table
         );
-        conn.execute(sql.as_str()).await?;
+        conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)))
+            .await?;
         Ok(())
     }
 
@@ -280,7 +281,9 @@ impl PgTallyTable {
             "INSERT INTO {} (id, total) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET total = {0}.total + excluded.total",
             self.table
         );
-        let query = sqlx::query(&sql).bind(&envelope.aggregate_id).bind(event.n);
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&envelope.aggregate_id)
+            .bind(event.n);
         conn.execute(query).await?;
         Ok(())
     }
@@ -326,7 +329,7 @@ impl SqliteTallyBatchTable {
                 "INSERT INTO tally_batch_totals (id, total) VALUES {} ON CONFLICT (id) DO UPDATE SET total = total + excluded.total",
                 values.join(", ")
             );
-            let mut query = sqlx::query(&sql);
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (id, total) in chunk {
                 query = query.bind(*id).bind(*total);
             }
@@ -353,7 +356,8 @@ impl PgTallyBatchTable {
             "DROP TABLE IF EXISTS {0}; CREATE TABLE {0} (id TEXT PRIMARY KEY, total BIGINT NOT NULL)",
             self.table
         );
-        conn.execute(sql.as_str()).await?;
+        conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)))
+            .await?;
         Ok(())
     }
 
@@ -369,7 +373,7 @@ impl PgTallyBatchTable {
              ON CONFLICT (id) DO UPDATE SET total = {0}.total + excluded.total",
             self.table
         );
-        conn.execute(sqlx::query(&sql).bind(ids).bind(totals))
+        conn.execute(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ids).bind(totals))
             .await?;
         Ok(())
     }

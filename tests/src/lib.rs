@@ -234,7 +234,7 @@ impl PgLedger {
             "SELECT account, sequence, cents FROM {} ORDER BY account, sequence",
             self.table
         );
-        let rows = match sqlx::query(&sql).fetch_all(pool).await {
+        let rows = match sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await {
             Ok(rows) => rows,
             // Not created yet (undefined_table): the runner has not started.
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => {
@@ -257,7 +257,7 @@ impl PgLedger {
             "INSERT INTO {} (account, sequence, cents) VALUES ($1, $2, $3)",
             self.table
         );
-        let query = sqlx::query(&sql)
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&envelope.aggregate_id)
             .bind(envelope.sequence as i64)
             .bind(cents);
@@ -274,7 +274,8 @@ impl PgLedger {
             "DROP TABLE IF EXISTS {0}; CREATE TABLE {0} (account TEXT NOT NULL, sequence BIGINT NOT NULL, cents BIGINT NOT NULL)",
             self.table
         );
-        conn.execute(sql.as_str()).await?;
+        conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)))
+            .await?;
         Ok(())
     }
 

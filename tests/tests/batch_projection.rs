@@ -63,7 +63,7 @@ impl Balances {
         sql.push_str(
             " ON CONFLICT (id) DO UPDATE SET cents = cents + excluded.cents, deposits = deposits + 1",
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (deposited, envelope) in events {
             query = query
                 .bind(&envelope.aggregate_id)

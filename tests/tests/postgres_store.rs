@@ -174,7 +174,7 @@ async fn an_event_that_commits_late_is_never_skipped() {
         store.events_table()
     );
     let held_id = uuid::Uuid::now_v7();
-    let (held_position,): (i64,) = sqlx::query_as(&insert)
+    let (held_position,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(insert.clone()))
         .bind(held_id)
         .fetch_one(&mut *held)
         .await
@@ -191,7 +191,7 @@ async fn an_event_that_commits_late_is_never_skipped() {
         "SELECT count(*) FROM {} WHERE position > $1",
         store.events_table()
     );
-    let (past_held,): (i64,) = sqlx::query_as(&naive)
+    let (past_held,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(naive.clone()))
         .bind(held_position)
         .fetch_one(store.pool())
         .await
@@ -332,10 +332,12 @@ async fn instances_starting_together_migrate_once_and_newer_schemas_are_refused(
         .await
         .unwrap();
     let migrations = store.events_table().replace("events", "schema_migrations");
-    sqlx::query(&format!("INSERT INTO {migrations} (version) VALUES (99)"))
-        .execute(store.pool())
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {migrations} (version) VALUES (99)"
+    )))
+    .execute(store.pool())
+    .await
+    .unwrap();
     let error = PostgresStore::connect(config).await.unwrap_err();
     assert!(
         matches!(error, StoreError::SchemaTooNew { found: 99, .. }),
@@ -419,9 +421,10 @@ async fn command_ids_expire_after_the_retention() {
     .await
     .unwrap();
     let table = store.events_table().replace("events", "commands");
-    let (kept,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let (kept,): (i64,) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
     assert_eq!(kept, 1, "the expired ids were deleted; the new one kept");
 }

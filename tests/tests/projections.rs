@@ -715,7 +715,7 @@ async fn postgres_late_commit_through_a_projection() {
          VALUES ($1, 'held', 1, $2, 'Opened', 1, '{{\"owner\":\"Held\",\"currency\":\"EUR\"}}', '{{}}', now())",
         held_store.events_table()
     );
-    sqlx::query(&insert)
+    sqlx::query(sqlx::AssertSqlSafe(insert.clone()))
         .bind(bank::ACCOUNT_TYPE)
         .bind(uuid::Uuid::now_v7())
         .execute(&mut *held)

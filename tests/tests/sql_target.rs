@@ -109,7 +109,7 @@ async fn postgres_target_refuses_bad_rows() {
                 "active" => format!("INSERT INTO {schema}.cqrs_projection_versions VALUES ('tallies', -2)"),
                 _ => format!("INSERT INTO {schema}.cqrs_projection_dead_letters VALUES ('tallies', 3, '00000000-0000-0000-0000-000000000001', 0, 1, 'a', 'a-1', 1, 'Added', 1, '{{}}', '{{}}', now(), 'boom', -1, now())"),
             };
-            sqlx::query(&sql).execute(&pool).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(&pool).await.unwrap();
         }
     })
     .await;

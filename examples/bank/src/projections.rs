@@ -153,32 +153,20 @@ impl DailyTotals {
         rows: &[(String, &str, i64, i64)],
     ) -> Result<(), sqlx::Error> {
         for chunk in rows.chunks(200) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    format!(
-                        "(?{}, ?{}, ?{}, ?{})",
-                        4 * i + 1,
-                        4 * i + 2,
-                        4 * i + 3,
-                        4 * i + 4
-                    )
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO bank_daily_totals_v1 (day, currency, deposited, withdrawn) VALUES {}
-                 ON CONFLICT (day, currency) DO UPDATE SET
-                     deposited = deposited + excluded.deposited, withdrawn = withdrawn + excluded.withdrawn",
-                values.join(", ")
+            let mut upsert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO bank_daily_totals_v1 (day, currency, deposited, withdrawn) ",
             );
-            let mut query = sqlx::query(&sql);
-            for (day, currency, deposited, withdrawn) in chunk {
-                query = query
-                    .bind(day)
-                    .bind(*currency)
-                    .bind(deposited)
-                    .bind(withdrawn);
-            }
-            conn.execute(query).await?;
+            upsert.push_values(chunk, |mut row, (day, currency, deposited, withdrawn)| {
+                row.push_bind(day.clone())
+                    .push_bind(currency.to_string())
+                    .push_bind(*deposited)
+                    .push_bind(*withdrawn);
+            });
+            upsert.push(
+                " ON CONFLICT (day, currency) DO UPDATE SET
+                     deposited = deposited + excluded.deposited, withdrawn = withdrawn + excluded.withdrawn",
+            );
+            upsert.build().execute(&mut *conn).await?;
         }
         Ok(())
     }

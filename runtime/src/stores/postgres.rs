@@ -84,6 +84,10 @@ impl Statements {
     fn get(&self, statement: StoreSql) -> &str {
         self.store.get(statement)
     }
+
+    fn query(&self, statement: StoreSql) -> sqlx::SqlStr {
+        self.store.query(statement)
+    }
 }
 
 /// An event store in a PostgreSQL database. Cloning shares the connection pool.

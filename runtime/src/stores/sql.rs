@@ -160,7 +160,8 @@ pub(crate) use named_statements;
 /// The statements of one set, rendered once with the store's table names.
 #[derive(Debug)]
 pub(crate) struct Statements<S> {
-    sql: Box<[String]>,
+    /// sqlx's shared strings: a query clones one without copying the text.
+    sql: Box<[sqlx::SqlStr]>,
     set: std::marker::PhantomData<S>,
 }
 
@@ -171,7 +172,11 @@ impl<S: NamedStatement> Statements<S> {
         let found = parse_named(file);
         let sql = S::ALL
             .iter()
-            .map(|s| render(found.get(s.name()).map_or("", |sql| sql.trim())))
+            .map(|s| {
+                let sql = render(found.get(s.name()).map_or("", |sql| sql.trim()));
+                // Our own statements, with identifiers the store's configuration checked.
+                sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(sql))
+            })
             .collect();
         Statements {
             sql,
@@ -180,7 +185,13 @@ impl<S: NamedStatement> Statements<S> {
     }
 
     pub(crate) fn get(&self, statement: S) -> &str {
-        &self.sql[statement.index()]
+        self.sql[statement.index()].as_str()
+    }
+
+    /// The statement, for `sqlx::query`.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn query(&self, statement: S) -> sqlx::SqlStr {
+        self.sql[statement.index()].clone()
     }
 
     /// The statements of the set that `file` lacks, and those whose rendering left a

@@ -15,13 +15,13 @@ pub(crate) struct PgDialect {
     pub(crate) pool: PgPool,
 }
 
-type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+type Query = sqlx::query::Query<'static, Postgres, PgArguments>;
 
-fn bind<'q>(mut query: Query<'q>, params: &'q [Param<'q>]) -> Query<'q> {
+fn bind(mut query: Query, params: &[Param<'_>]) -> Query {
     for param in params {
         query = match param {
             Param::Int(n) => query.bind(*n),
-            Param::Text(text) => query.bind(*text),
+            Param::Text(text) => query.bind(text.to_string()),
             Param::Id(id) => query.bind(*id),
             Param::Time(time) => query.bind(*time),
         };

@@ -29,7 +29,7 @@ impl PostgresStore {
         fresh: bool,
     ) -> Result<Option<CommandRecord>, StoreError> {
         let cutoff = fresh.then(|| self.inner.retention.cutoff()).flatten();
-        let row = sqlx::query(self.inner.statements.get(StoreSql::SelectCommand))
+        let row = sqlx::query(self.inner.statements.query(StoreSql::SelectCommand))
             .bind(aggregate_type)
             .bind(aggregate_id)
             .bind(command_id)
@@ -56,7 +56,7 @@ impl PostgresStore {
         let Some(cutoff) = self.inner.retention.due() else {
             return;
         };
-        let pruned = sqlx::query(self.inner.statements.get(StoreSql::PruneCommands))
+        let pruned = sqlx::query(self.inner.statements.query(StoreSql::PruneCommands))
             .bind(cutoff)
             .execute(&self.inner.pool)
             .await;
@@ -93,7 +93,7 @@ impl PostgresStore {
             Some(_) => AppendSql::AppendCommand,
             None => AppendSql::Append,
         };
-        let query = sqlx::query(self.inner.statements.append.get(statement))
+        let query = sqlx::query(self.inner.statements.append.query(statement))
             .bind(aggregate_type)
             .bind(aggregate_id)
             .bind(version)
@@ -162,7 +162,7 @@ impl PostgresStore {
                 }
                 // A record older than the retention, not deleted yet: the id is free again.
                 if let Some(cutoff) = self.inner.retention.cutoff() {
-                    sqlx::query(self.inner.statements.get(StoreSql::ForgetCommand))
+                    sqlx::query(self.inner.statements.query(StoreSql::ForgetCommand))
                         .bind(aggregate_type)
                         .bind(aggregate_id)
                         .bind(command_id)
@@ -229,7 +229,7 @@ impl PostgresStore {
         aggregate_id: &str,
         expected: u64,
     ) -> AppendError {
-        let actual = sqlx::query(self.inner.statements.get(StoreSql::SelectVersion))
+        let actual = sqlx::query(self.inner.statements.query(StoreSql::SelectVersion))
             .bind(aggregate_type)
             .bind(aggregate_id)
             .fetch_one(&self.inner.pool)
@@ -357,7 +357,7 @@ impl EventStore for PostgresStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let query = sqlx::query(self.inner.statements.get(StoreSql::SelectStream))
+        let query = sqlx::query(self.inner.statements.query(StoreSql::SelectStream))
             .bind(aggregate_type)
             .bind(aggregate_id)
             .bind(to_i64(after, "sequence")?)
@@ -379,7 +379,7 @@ impl EventStore for PostgresStore {
         T: Send + 'static,
         F: FnMut(&mut T, StoredEventRef<'_>) -> Result<(), StoreError> + Send + 'static,
     {
-        let query = sqlx::query(self.inner.statements.get(StoreSql::SelectStream))
+        let query = sqlx::query(self.inner.statements.query(StoreSql::SelectStream))
             .bind(aggregate_type)
             .bind(aggregate_id)
             .bind(to_i64(after, "sequence")?)
@@ -407,7 +407,7 @@ impl EventStore for PostgresStore {
         S: FnOnce(Option<Snapshot>) -> T + Send + 'static,
         F: FnMut(&mut T, StoredEventRef<'_>) -> Result<(), StoreError> + Send + 'static,
     {
-        let query = sqlx::query(self.inner.statements.get(StoreSql::SelectAggregate))
+        let query = sqlx::query(self.inner.statements.query(StoreSql::SelectAggregate))
             .bind(aggregate_type)
             .bind(aggregate_id)
             .bind(fingerprint.map(u64_to_i64));
@@ -434,7 +434,7 @@ impl EventStore for PostgresStore {
         after: LogPosition,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let query = sqlx::query(self.inner.statements.get(StoreSql::SelectLog))
+        let query = sqlx::query(self.inner.statements.query(StoreSql::SelectLog))
             .bind(after.transaction.to_string())
             .bind(to_i64(after.event, "position")?)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX));
@@ -450,7 +450,7 @@ impl EventStore for PostgresStore {
         if aggregate_types.is_empty() {
             return Ok(Vec::new());
         }
-        let query = sqlx::query(self.inner.statements.get(StoreSql::SelectLogOf))
+        let query = sqlx::query(self.inner.statements.query(StoreSql::SelectLogOf))
             .bind(after.transaction.to_string())
             .bind(to_i64(after.event, "position")?)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))

@@ -85,7 +85,7 @@ impl Leases for PostgresTarget {
         let mut conn = PgConnection::connect_with(&self.options)
             .await
             .map_err(StoreError::backend)?;
-        let locked: bool = sqlx::query_scalar(self.leases.get(LeaseSql::TryLock))
+        let locked: bool = sqlx::query_scalar(self.leases.query(LeaseSql::TryLock))
             .bind(&key)
             .fetch_one(&mut conn)
             .await
@@ -106,7 +106,7 @@ impl Leases for PostgresTarget {
     }
 
     async fn release(&self, mut lease: PostgresLease) {
-        let unlocked = sqlx::query(self.leases.get(LeaseSql::Unlock))
+        let unlocked = sqlx::query(self.leases.query(LeaseSql::Unlock))
             .bind(&lease.key)
             .execute(&mut lease.conn)
             .await;

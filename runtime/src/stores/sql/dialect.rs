@@ -207,7 +207,7 @@ macro_rules! sqlx_dialect {
                 params: &'a [$crate::stores::sql::dialect::Param<'a>],
             ) -> Result<u64, StoreError> {
                 use $crate::stores::sql::dialect::On;
-                let query = $bind(sqlx::query(sql), params);
+                let query = $bind(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())), params);
                 let done = match on {
                     On::Pool => query.execute(&self.pool).await,
                     On::Tx(tx) => query.execute(&mut **tx).await,
@@ -223,7 +223,7 @@ macro_rules! sqlx_dialect {
                 what: &'static str,
             ) -> Result<Vec<$crate::stores::sql::dialect::Row>, StoreError> {
                 use $crate::stores::sql::dialect::On;
-                let query = $bind(sqlx::query(sql), params);
+                let query = $bind(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())), params);
                 let rows = match on {
                     On::Pool => query.fetch_all(&self.pool).await,
                     On::Tx(tx) => query.fetch_all(&mut **tx).await,
@@ -240,7 +240,7 @@ macro_rules! sqlx_dialect {
                 what: &'static str,
             ) -> Result<Option<$crate::stores::sql::dialect::Row>, StoreError> {
                 use $crate::stores::sql::dialect::On;
-                let query = $bind(sqlx::query(sql), params);
+                let query = $bind(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())), params);
                 let row = match on {
                     On::Pool => query.fetch_optional(&self.pool).await,
                     On::Tx(tx) => query.fetch_optional(&mut **tx).await,
@@ -251,7 +251,8 @@ macro_rules! sqlx_dialect {
 
             async fn script<'a>(tx: &'a mut Self::Tx, sql: &'a str) -> Result<(), StoreError> {
                 // A plain string runs as one unprepared script of several statements.
-                sqlx::Executor::execute(&mut **tx, sql)
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut **tx)
                     .await
                     .map_err(StoreError::backend)?;
                 Ok(())

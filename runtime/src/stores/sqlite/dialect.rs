@@ -14,15 +14,15 @@ pub(crate) struct SqliteDialect {
     pub(crate) pool: SqlitePool,
 }
 
-type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
 
 /// Binds the shared parameters the SQLite way; the writer binds its own statements with it.
-pub(crate) fn bind<'q>(mut query: Query<'q>, params: &'q [Param<'q>]) -> Query<'q> {
+pub(crate) fn bind(mut query: Query, params: &[Param<'_>]) -> Query {
     for param in params {
         query = match param {
             Param::Int(n) => query.bind(*n),
-            Param::Text(text) => query.bind(*text),
-            Param::Id(id) => query.bind(id.as_bytes().as_slice()),
+            Param::Text(text) => query.bind(text.to_string()),
+            Param::Id(id) => query.bind(id.as_bytes().to_vec()),
             Param::Time(time) => query.bind(time.timestamp_micros()),
         };
     }

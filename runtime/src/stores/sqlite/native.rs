@@ -5,7 +5,7 @@
 //! waits for its answer: measured on one writer with relaxed durability, an append took about
 //! 8 times as long through sqlx as the same transaction through rusqlite (BENCHMARKS.md).
 //!
-//! Both drivers link the same SQLite library (rusqlite 0.32 and sqlx 0.8 share
+//! Both drivers link the same SQLite library (rusqlite 0.32 and sqlx 0.9 share
 //! `libsqlite3-sys` 0.30), and migrations, projection targets and leases keep sqlx.
 
 use std::path::PathBuf;

@@ -61,7 +61,7 @@ pub(super) struct SqlxWriter {
 impl WriteConnection for SqlxWriter {
     async fn script(&mut self, sql: &str) -> Result<(), StoreError> {
         self.conn
-            .execute(sqlx::raw_sql(sql))
+            .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())))
             .await
             .map_err(StoreError::backend)?;
         Ok(())
@@ -73,7 +73,7 @@ impl WriteConnection for SqlxWriter {
         params: &[Param<'_>],
         what: &'static str,
     ) -> Result<Vec<Row>, StoreError> {
-        let rows = bind(sqlx::query(sql), params)
+        let rows = bind(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())), params)
             .fetch_all(&mut self.conn)
             .await
             .map_err(StoreError::backend)?;
