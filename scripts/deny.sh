@@ -12,4 +12,7 @@ if [ ! -x "$root/bin/cargo-deny" ]; then
   echo "installing cargo-deny $CARGO_DENY_VERSION into $root" >&2
   cargo install cargo-deny --locked --version "$CARGO_DENY_VERSION" --root "$root"
 fi
+# cargo-deny reads the whole graph, for every target (Windows-only crates too), from cargo's
+# cache: fetch what the builds before did not need.
+cargo fetch --quiet
 "$root/bin/cargo-deny" --offline check licenses bans sources
