@@ -117,20 +117,12 @@ fn readme_add_on_a_new_service() {
     std::fs::write(service.join("src/task.rs"), &module).unwrap();
 
     // From outside the package, with `--manifest-path`, reported as JSON.
+    let add_closed = ["cqrs", "add", "event", "Closed", "--to", "task"];
+    let json = ["--message-format", "json"];
+    let from_outside = ["--manifest-path", "order-service/Cargo.toml"];
     let output = cargo_cqrs(
         dir.path(),
-        &[
-            "cqrs",
-            "add",
-            "event",
-            "Closed",
-            "--to",
-            "task",
-            "--manifest-path",
-            "order-service/Cargo.toml",
-            "--message-format",
-            "json",
-        ],
+        &[&add_closed[..], &from_outside, &json].concat(),
         0,
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -142,21 +134,8 @@ fn readme_add_on_a_new_service() {
     );
     assert!(read(&service.join("src/task.rs")).contains("Closed"));
 
-    // Errors as JSON on the standard error, with the place they point at.
-    let output = cargo_cqrs(
-        &service,
-        &[
-            "cqrs",
-            "add",
-            "event",
-            "Closed",
-            "--to",
-            "task",
-            "--message-format",
-            "json",
-        ],
-        2,
-    );
+    // Errors as JSON on the standard error.
+    let output = cargo_cqrs(&service, &[&add_closed[..], &json].concat(), 2);
     assert!(output.stdout.is_empty());
     let error: serde_json::Value = serde_json::from_slice(&output.stderr).unwrap();
     assert_eq!(error["severity"], "error");
