@@ -250,16 +250,18 @@ fn lock(krate: &Crate, host: &Path, color: Color) -> Result<(), Error> {
         };
     };
     let workspace = std::fs::read_to_string(lock).map_err(|e| Error::io(lock, e))?;
-    let pinned = Pins::read(&workspace).unwrap_or_default();
     if !krate.locked {
-        // Keep the host's file while it agrees with the workspace's, so cargo does not write
-        // it again; else start again from the workspace's.
-        let current = std::fs::read_to_string(&target).unwrap_or_default();
-        if Pins::read(&current).is_none_or(|host| !pinned.moved_in(&host).is_empty()) {
+        // Start again from the workspace's file whenever it changed since the host last took
+        // it (a copy is kept beside), so that the host resolves as the crate's own build does;
+        // else keep the host's, so cargo does not write it again.
+        let taken = host.join("Cargo.lock.workspace");
+        if std::fs::read_to_string(&taken).ok().as_deref() != Some(workspace.as_str()) {
             std::fs::write(&target, &workspace).map_err(|e| Error::io(&target, e))?;
+            std::fs::write(&taken, &workspace).map_err(|e| Error::io(&taken, e))?;
         }
         return Ok(());
     }
+    let pinned = Pins::read(&workspace).unwrap_or_default();
     std::fs::write(&target, &workspace).map_err(|e| Error::io(&target, e))?;
     // cargo adds what the host needs (`--workspace`: it updates nothing else unless it must),
     // from the index alone; then compare.
