@@ -117,12 +117,18 @@ fn a_service_from_the_installed_packages_builds_and_passes_its_tests() {
         .args(["test", "--offline"])
         .env("CARGO_TARGET_DIR", repo().join("target/e2e"))
         .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only");
-    let tested = test.output().unwrap();
-    let stderr = String::from_utf8_lossy(&tested.stderr).into_owned();
-    ok("cargo test (the service)", tested);
-    // The build used the unpacked packages, not this checkout.
+    ok("cargo test (the service)", test.output().unwrap());
+    // The service resolves `cqrs-runtime` to the unpacked package, not to this checkout (its
+    // build may be the last run's: the folders keep their paths).
+    let mut pkgid = cargo();
+    pkgid
+        .current_dir(&service)
+        .arg("--config")
+        .arg(&patch)
+        .args(["pkgid", "--offline", "cqrs-runtime"]);
+    let resolved = ok("cargo pkgid cqrs-runtime", pkgid.output().unwrap());
     assert!(
-        stderr.contains(&unpacked("cqrs-runtime").to_string_lossy().into_owned()),
-        "cqrs-runtime was not built from its package:\n{stderr}"
+        resolved.contains(&*unpacked("cqrs-runtime").to_string_lossy()),
+        "the service's cqrs-runtime is {resolved}"
     );
 }
