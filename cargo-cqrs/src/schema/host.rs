@@ -201,7 +201,8 @@ pub fn read(krate: &Crate, features: &Features, color: Color) -> Result<Program,
         &Template::HostMain.render(&NoContext {})?,
     )?;
     lock(krate, &host, color)?;
-    let output = cargo(krate, color)
+    let output = cargo(color)
+        .args(&krate.cargo_flags)
         .arg("run")
         .arg("--quiet")
         .arg("--manifest-path")
@@ -226,11 +227,10 @@ pub fn read(krate: &Crate, features: &Features, color: Color) -> Result<Program,
     Ok(program)
 }
 
-/// The cargo that `cargo cqrs` runs, with the user's flags.
-fn cargo(krate: &Crate, color: Color) -> Command {
+/// The cargo that `cargo cqrs` runs (`$CARGO` when cargo started it), coloured as asked.
+fn cargo(color: Color) -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     command.args(["--color", color.as_str()]);
-    command.args(&krate.cargo_flags);
     command
 }
 
@@ -241,13 +241,13 @@ fn cargo(krate: &Crate, color: Color) -> Command {
 fn lock(krate: &Crate, host: &Path, color: Color) -> Result<(), Error> {
     let target = host.join("Cargo.lock");
     let Some(lock) = &krate.lock_file else {
-        return match krate.locked {
-            true => Err(Error::Unlocked {
+        if krate.locked {
+            return Err(Error::Unlocked {
                 package: krate.package.clone(),
                 why: "the workspace has no Cargo.lock".to_owned(),
-            }),
-            false => Ok(()),
-        };
+            });
+        }
+        return Ok(());
     };
     let workspace = std::fs::read_to_string(lock).map_err(|e| Error::io(lock, e))?;
     if !krate.locked {
@@ -265,8 +265,7 @@ fn lock(krate: &Crate, host: &Path, color: Color) -> Result<(), Error> {
     std::fs::write(&target, &workspace).map_err(|e| Error::io(&target, e))?;
     // cargo adds what the host needs (`--workspace`: it updates nothing else unless it must),
     // from the index alone; then compare.
-    let mut update = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    update.args(["--color", color.as_str()]);
+    let mut update = cargo(color);
     if krate.offline {
         update.arg("--offline");
     }
